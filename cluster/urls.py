@@ -1,0 +1,17 @@
+"""URLs of the whole site: the admin, sign-in (allauth), language switching and the home page."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+
+admin.site.site_header = _("Grand Cluster — administration des adhésions")
+admin.site.site_title = _("Administration des adhésions")
+admin.site.index_title = _("Tableau de bord")
+
+urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+]

@@ -1,0 +1,2 @@
+"""The domain core: clusters, their sites and plans, member organisations, contacts, memberships
+and their terms."""

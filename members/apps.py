@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+from django.db import connections
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+def _term_overlap_guard_ensure(sender, using="default", **kwargs) -> None:
+    from members.db import term_overlap_guard_install
+
+    with connections[using].schema_editor() as schema_editor:
+        term_overlap_guard_install(schema_editor)
+
+
+class MembersConfig(AppConfig):
+    name = "members"
+    verbose_name = _("Adhérents")
+
+    def ready(self) -> None:
+        from members.roles import roles_ensure
+
+        post_migrate.connect(roles_ensure, sender=self, dispatch_uid="members_roles_ensure")
+        post_migrate.connect(
+            _term_overlap_guard_ensure, sender=self, dispatch_uid="members_term_overlap_guard"
+        )

@@ -1,0 +1,72 @@
+"""Database helpers the ORM lacks, each written for PostgreSQL and SQLite."""
+
+from django.db import models
+
+TERM_NO_OVERLAP = "members_term_no_overlap"
+
+
+class AddDays(models.Func):
+    """``date + days`` as a date, where ``days`` is an integer expression (e.g. a column)."""
+
+    output_field = models.DateField()
+    arity = 2
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" + ")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="date(%(expressions)s || ' days')",
+            arg_joiner=", '+' || ",
+        )
+
+
+def term_overlap_guard_install(schema_editor) -> None:
+    """Make the database refuse two overlapping terms in one membership.
+
+    PostgreSQL: an exclusion constraint on ``daterange(start, end, '[]')`` (needs btree_gist for
+    the equality on the membership). SQLite has no exclusion constraints: two triggers do the same.
+    SQLite drops triggers when Django rebuilds a table, so ``post_migrate`` calls this again
+    (``IF NOT EXISTS`` makes it idempotent).
+    """
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        schema_editor.execute(
+            f"""
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = '{TERM_NO_OVERLAP}') THEN
+                ALTER TABLE members_term ADD CONSTRAINT {TERM_NO_OVERLAP}
+                  EXCLUDE USING gist (
+                    membership_id WITH =, daterange(start_date, end_date, '[]') WITH &&
+                  );
+              END IF;
+            END $$;
+            """
+        )
+    elif vendor == "sqlite":
+        overlap = (
+            "EXISTS (SELECT 1 FROM members_term t WHERE t.membership_id = NEW.membership_id"
+            " AND t.start_date <= NEW.end_date AND NEW.start_date <= t.end_date{extra})"
+        )
+        for event, extra in (
+            ("INSERT", ""),
+            ("UPDATE OF membership_id, start_date, end_date", " AND t.id <> NEW.id"),
+        ):
+            name = f"{TERM_NO_OVERLAP}_{event.split()[0].lower()}"
+            schema_editor.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {event} ON members_term "
+                f"WHEN {overlap.format(extra=extra)} "
+                f"BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: {TERM_NO_OVERLAP}'); END"
+            )
+
+
+def term_overlap_guard_remove(schema_editor) -> None:
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(f"ALTER TABLE members_term DROP CONSTRAINT IF EXISTS {TERM_NO_OVERLAP}")
+    elif vendor == "sqlite":
+        for event in ("insert", "update"):
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {TERM_NO_OVERLAP}_{event}")

@@ -1,0 +1,18 @@
+"""Models of the domain core, one module per concept, re-exported here."""
+
+from .clusters import Cluster, Plan, PlanCategory, Site
+from .memberships import Membership, MembershipStatus, Term
+from .organisations import Contact, ContactRole, Organisation
+
+__all__ = [
+    "Cluster",
+    "Contact",
+    "ContactRole",
+    "Membership",
+    "MembershipStatus",
+    "Organisation",
+    "Plan",
+    "PlanCategory",
+    "Site",
+    "Term",
+]

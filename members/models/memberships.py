@@ -1,0 +1,158 @@
+"""Memberships (an organisation in one cluster) and their terms (one membership year each)."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .clusters import Cluster, Plan, Site
+from .organisations import Organisation
+
+
+class MembershipStatus(models.TextChoices):
+    """A membership's status on a given date, derived from its terms by
+    :func:`members.selectors.memberships_with_status`; never stored."""
+
+    PENDING = "pending", _("En attente de paiement")
+    CURRENT = "current", _("À jour")
+    GRACE = "grace", _("En période de grâce")
+    LAPSED = "lapsed", _("Expirée")
+    CANCELLED = "cancelled", _("Résiliée")
+    TRANSFERRED = "transferred", _("Transférée")
+
+
+class Membership(models.Model):
+    """An organisation's membership of one cluster: its member number, seniority and terms.
+
+    One per (organisation, cluster); the member number is unique within the cluster. Its status is
+    not stored: it is derived from its terms, :attr:`cancelled_on` and :attr:`transferred_on`.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT,
+        related_name="memberships",
+    )
+    cluster = models.ForeignKey(
+        Cluster, verbose_name=_("cluster"), on_delete=models.PROTECT, related_name="memberships"
+    )
+    member_number = models.CharField(_("n° d’adhérent"), max_length=32)
+    member_since = models.DateField(
+        _("adhérent depuis"), null=True, blank=True,
+        help_text=_("Date de première adhésion à ce cluster (ancienneté)."),
+    )
+    site = models.ForeignKey(
+        Site, verbose_name=_("site"), on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="memberships",
+    )
+    cancelled_on = models.DateField(_("résiliée le"), null=True, blank=True)
+    transferred_on = models.DateField(
+        _("transférée le"), null=True, blank=True,
+        help_text=_("Date à laquelle l’adhésion est passée au cluster successeur."),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("adhésion")
+        verbose_name_plural = _("adhésions")
+        ordering = ["cluster__name", "member_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "cluster"], name="membership_unique_per_cluster"
+            ),
+            models.UniqueConstraint(
+                fields=["cluster", "member_number"], name="membership_unique_number_per_cluster"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(member_number=""), name="membership_number_not_blank"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_number} · {self.organisation}"
+
+    def clean(self) -> None:
+        if self.site_id and self.cluster_id and self.site.cluster_id != self.cluster_id:
+            raise ValidationError({"site": _("Ce site n’appartient pas au cluster de l’adhésion.")})
+
+
+class Term(models.Model):
+    """One membership year (or any period) of a membership: its plan, dates, fee and payment.
+
+    Terms of one membership never overlap: the database refuses it (an exclusion constraint on
+    PostgreSQL, triggers on SQLite; see migration ``0002``). Both dates are inclusive.
+    """
+
+    membership = models.ForeignKey(
+        Membership, verbose_name=_("adhésion"), on_delete=models.CASCADE, related_name="terms"
+    )
+    plan = models.ForeignKey(
+        Plan, verbose_name=_("formule"), on_delete=models.PROTECT, related_name="terms"
+    )
+    start_date = models.DateField(_("début"))
+    end_date = models.DateField(_("fin"), help_text=_("Dernier jour couvert (inclus)."))
+    fee = models.DecimalField(
+        _("cotisation (€)"), max_digits=12, decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    is_paid = models.BooleanField(_("payée"), default=False)
+    paid_on = models.DateField(_("payée le"), null=True, blank=True)
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("période d’adhésion")
+        verbose_name_plural = _("périodes d’adhésion")
+        ordering = ["membership", "-start_date"]
+        indexes = [
+            models.Index(fields=["membership", "end_date"], name="term_membership_end_idx"),
+            models.Index(fields=["end_date"], name="term_end_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(fee__gte=0), name="term_fee_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(end_date__gte=models.F("start_date")),
+                name="term_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(paid_on__isnull=True) | models.Q(is_paid=True),
+                name="term_paid_on_only_when_paid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start_date:%d/%m/%Y} – {self.end_date:%d/%m/%Y}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            errors["end_date"] = _("La fin doit être postérieure au début.")
+        if self.paid_on and not self.is_paid:
+            errors["is_paid"] = _("Une période avec une date de paiement doit être payée.")
+        if self.plan_id and self.membership_id and (
+            self.plan.cluster_id != self.membership.cluster_id
+        ):
+            errors["plan"] = _("Cette formule n’appartient pas au cluster de l’adhésion.")
+        if not errors and self.membership_id and self.start_date and self.end_date:
+            overlapping = (
+                Term.objects.filter(
+                    membership_id=self.membership_id,
+                    start_date__lte=self.end_date,
+                    end_date__gte=self.start_date,
+                )
+                .exclude(pk=self.pk)
+                .first()
+            )
+            if overlapping:
+                errors["start_date"] = _(
+                    "Cette période chevauche la période du %(start)s au %(end)s."
+                ) % {
+                    "start": f"{overlapping.start_date:%d/%m/%Y}",
+                    "end": f"{overlapping.end_date:%d/%m/%Y}",
+                }
+        if errors:
+            raise ValidationError(errors)
+

@@ -1,0 +1,51 @@
+"""The staff roles, as groups with their permissions, kept up to date after every ``migrate``.
+
+Which cluster a membership-staff user works for is :attr:`members.models.Cluster.staff`; the
+admin scopes its querysets with :mod:`members.selectors`.
+"""
+
+from django.apps import apps as global_apps
+from django.contrib.auth.models import Group, Permission
+from django.utils.translation import gettext_lazy as _
+
+MEMBERSHIP_STAFF = "Personnel des adhésions"
+MERGER_COMMITTEE = "Comité de fusion"
+
+ROLE_DESCRIPTIONS = {
+    MEMBERSHIP_STAFF: _("Gère les adhésions des clusters dont il fait partie du personnel."),
+    MERGER_COMMITTEE: _("Lit les données de tous les clusters et décide de la fusion."),
+}
+
+MEMBERS_MODELS = ("organisation", "contact", "membership", "term")
+SETTINGS_MODELS = ("cluster", "site", "plan")
+
+# (app label, codename) pairs per role; other apps add theirs with role_grant().
+ROLE_PERMISSIONS = {
+    MEMBERSHIP_STAFF: [
+        *(("members", f"{action}_{model}") for model in MEMBERS_MODELS
+          for action in ("view", "add", "change", "delete")),
+        ("members", "view_cluster"),
+        ("members", "change_cluster"),
+        *(("members", f"{action}_{model}") for model in ("site", "plan")
+          for action in ("view", "add", "change")),
+    ],
+    MERGER_COMMITTEE: [
+        *(("members", f"view_{model}") for model in MEMBERS_MODELS + SETTINGS_MODELS),
+        ("members", "view_all_clusters"),
+    ],
+}
+
+
+def role_grant(role: str, permissions: list[tuple[str, str]]) -> None:
+    """Create the group ``role`` if needed and give it ``permissions`` (app label, codename)."""
+    group, _created = Group.objects.get_or_create(name=role)
+    wanted = Permission.objects.none()
+    for app_label, codename in permissions:
+        wanted |= Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    group.permissions.add(*wanted)
+
+
+def roles_ensure(sender=None, using="default", apps=global_apps, **kwargs) -> None:
+    """``post_migrate`` receiver: the role groups exist and hold at least their permissions."""
+    for role, permissions in ROLE_PERMISSIONS.items():
+        role_grant(role, permissions)

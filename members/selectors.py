@@ -1,0 +1,81 @@
+"""Reads of the domain core: reusable querysets, above all the membership status."""
+
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.lookups import GreaterThanOrEqual
+from django.utils import timezone
+
+from members.db import AddDays
+from members.models import Cluster, Membership, MembershipStatus, Term
+
+
+def memberships_with_status(
+    *, on: date | None = None, queryset: QuerySet[Membership] | None = None
+) -> QuerySet[Membership]:
+    """Memberships annotated with ``status`` (a :class:`MembershipStatus` value) on date ``on``.
+
+    The one place where status is derived, in SQL, so that the admin, the member area, the
+    reminder pass and the merger agree. On ``on`` (default: today in Europe/Paris), in this order:
+
+    - ``transferred`` once ``transferred_on`` is reached, ``cancelled`` once ``cancelled_on`` is;
+    - ``current`` if a paid term covers the date, ``pending`` if an unpaid one does;
+    - ``grace`` if no term covers it and the last paid term ended at most the cluster's
+      ``grace_days`` days before (30 by default: a term ending on 31 December is in grace up to
+      and including 30 January);
+    - ``lapsed`` if some term ended before the date (and grace is over or it was never paid);
+    - ``pending`` if no term has ended yet (a new membership whose first term is yet to come).
+    """
+    on = on or timezone.localdate()
+    queryset = Membership.objects.all() if queryset is None else queryset
+    terms = Term.objects.filter(membership=OuterRef("pk"))
+    return queryset.alias(
+        covering_term_paid=Subquery(
+            terms.filter(start_date__lte=on, end_date__gte=on)
+            .order_by("-is_paid")
+            .values("is_paid")[:1]
+        ),
+        last_paid_end=Subquery(
+            terms.filter(is_paid=True, end_date__lt=on).order_by("-end_date").values("end_date")[:1]
+        ),
+    ).annotate(
+        status=Case(
+            When(transferred_on__lte=on, then=Value(MembershipStatus.TRANSFERRED)),
+            When(cancelled_on__lte=on, then=Value(MembershipStatus.CANCELLED)),
+            When(covering_term_paid=True, then=Value(MembershipStatus.CURRENT)),
+            When(covering_term_paid=False, then=Value(MembershipStatus.PENDING)),
+            When(
+                GreaterThanOrEqual(
+                    AddDays(F("last_paid_end"), F("cluster__grace_days")), Value(on)
+                ),
+                then=Value(MembershipStatus.GRACE),
+            ),
+            When(Exists(terms.filter(end_date__lt=on)), then=Value(MembershipStatus.LAPSED)),
+            default=Value(MembershipStatus.PENDING),
+            output_field=CharField(),
+        )
+    )
+
+
+def user_sees_all_clusters(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Superusers and the merger committee read every cluster's data."""
+    return user.is_active and (user.is_superuser or user.has_perm("members.view_all_clusters"))
+
+
+def clusters_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Cluster]:
+    """The clusters whose members ``user`` may see: all of them, or those it is staff of."""
+    if user_sees_all_clusters(user):
+        return Cluster.objects.all()
+    if not user.is_active or not user.is_staff:
+        return Cluster.objects.none()
+    return Cluster.objects.filter(staff=user)
+
+
+def clusters_managed_by(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Cluster]:
+    """The clusters whose members ``user`` may change: all for superusers, else its own."""
+    if user.is_active and user.is_superuser:
+        return Cluster.objects.all()
+    if not user.is_active or not user.is_staff:
+        return Cluster.objects.none()
+    return Cluster.objects.filter(staff=user)

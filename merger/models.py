@@ -1,0 +1,1 @@
+"""Models of the merger: they arrive with the merger issue."""
