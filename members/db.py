@@ -66,7 +66,9 @@ def term_overlap_guard_install(schema_editor) -> None:
 def term_overlap_guard_remove(schema_editor) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(f"ALTER TABLE members_term DROP CONSTRAINT IF EXISTS {TERM_NO_OVERLAP}")
+        schema_editor.execute(
+            f"ALTER TABLE members_term DROP CONSTRAINT IF EXISTS {TERM_NO_OVERLAP}"
+        )
     elif vendor == "sqlite":
         for event in ("insert", "update"):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {TERM_NO_OVERLAP}_{event}")

@@ -22,12 +22,18 @@ SETTINGS_MODELS = ("cluster", "site", "plan")
 # (app label, codename) pairs per role; other apps add theirs with role_grant().
 ROLE_PERMISSIONS = {
     MEMBERSHIP_STAFF: [
-        *(("members", f"{action}_{model}") for model in MEMBERS_MODELS
-          for action in ("view", "add", "change", "delete")),
+        *(
+            ("members", f"{action}_{model}")
+            for model in MEMBERS_MODELS
+            for action in ("view", "add", "change", "delete")
+        ),
         ("members", "view_cluster"),
         ("members", "change_cluster"),
-        *(("members", f"{action}_{model}") for model in ("site", "plan")
-          for action in ("view", "add", "change")),
+        *(
+            ("members", f"{action}_{model}")
+            for model in ("site", "plan")
+            for action in ("view", "add", "change")
+        ),
     ],
     MERGER_COMMITTEE: [
         *(("members", f"view_{model}") for model in MEMBERS_MODELS + SETTINGS_MODELS),

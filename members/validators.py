@@ -65,4 +65,3 @@ def normalise_phone(value: str, *, region: str = "FR") -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-

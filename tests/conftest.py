@@ -35,7 +35,7 @@ def postgresql():
 
 @pytest.fixture
 def redis_broker() -> str:
-    """The Redis broker URL; skip (or fail under CI) unless CELERY_BROKER_URL is a reachable Redis."""
+    """The Redis broker URL; skips (fails under CI) unless CELERY_BROKER_URL is a live Redis."""
     url = settings.CELERY_BROKER_URL
     parsed = urlparse(url)
     if parsed.scheme not in ("redis", "rediss"):

@@ -1,4 +1,4 @@
-"""factory_boy factories of the domain, on top of the clusters and plans that ``migrate`` creates."""
+"""factory_boy factories of the domain, above the clusters and plans that ``migrate`` creates."""
 
 import datetime as dt
 from decimal import Decimal

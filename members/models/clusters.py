@@ -26,34 +26,46 @@ class Cluster(models.Model):
     kind = models.CharField(_("rôle dans la fusion"), max_length=12, choices=Kind.choices)
     legal_name = models.CharField(_("raison sociale"), max_length=200, blank=True)
     siren = models.CharField(
-        _("SIREN"), max_length=9, blank=True, validators=[validate_siren],
+        _("SIREN"),
+        max_length=9,
+        blank=True,
+        validators=[validate_siren],
         help_text=_("Identifiant de l’association, imprimé sur les factures."),
     )
     address = models.TextField(_("adresse"), blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     website = models.URLField(_("site web"), blank=True)
     member_number_prefix = models.CharField(
-        _("préfixe des numéros d’adhérent"), max_length=10, blank=True,
+        _("préfixe des numéros d’adhérent"),
+        max_length=10,
+        blank=True,
     )
     invoice_prefix = models.CharField(
-        _("préfixe des factures"), max_length=10, blank=True,
+        _("préfixe des factures"),
+        max_length=10,
+        blank=True,
         help_text=_("Par exemple « DP » pour des numéros DP-2026-00042."),
     )
     iban = models.CharField(_("IBAN"), max_length=34, blank=True)
     bic = models.CharField(_("BIC"), max_length=11, blank=True)
     vat_mention = models.CharField(
-        _("mention de TVA"), max_length=200, blank=True,
+        _("mention de TVA"),
+        max_length=200,
+        blank=True,
         default="TVA non applicable, art. 261-7-1° du CGI",
     )
     grace_days = models.PositiveSmallIntegerField(
-        _("délai de grâce (jours)"), default=30,
+        _("délai de grâce (jours)"),
+        default=30,
         help_text=_(
             "Nombre de jours après la fin de la dernière période payée pendant lesquels "
             "l’adhésion reste « en grâce » avant d’être « expirée »."
         ),
     )
     staff = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, verbose_name=_("personnel"), blank=True,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("personnel"),
+        blank=True,
         related_name="staffed_clusters",
         help_text=_("Membres du personnel qui gèrent les adhésions de ce cluster."),
     )
@@ -81,7 +93,9 @@ class Site(models.Model):
         verbose_name_plural = _("sites")
         ordering = ["cluster__name", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["cluster", "name"], name="site_unique_name_per_cluster"),
+            models.UniqueConstraint(
+                fields=["cluster", "name"], name="site_unique_name_per_cluster"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -107,13 +121,16 @@ class Plan(models.Model):
     name = models.CharField(_("nom"), max_length=100)
     category = models.CharField(_("catégorie"), max_length=12, choices=PlanCategory.choices)
     annual_fee = models.DecimalField(
-        _("cotisation annuelle (€)"), max_digits=12, decimal_places=2,
+        _("cotisation annuelle (€)"),
+        max_digits=12,
+        decimal_places=2,
         validators=[MinValueValidator(Decimal("0"))],
     )
     headcount_min = models.PositiveIntegerField(_("effectif minimum"), null=True, blank=True)
     headcount_max = models.PositiveIntegerField(_("effectif maximum"), null=True, blank=True)
     is_active = models.BooleanField(
-        _("proposée"), default=True,
+        _("proposée"),
+        default=True,
         help_text=_("Décochez pour ne plus proposer cette formule aux renouvellements."),
     )
     position = models.PositiveSmallIntegerField(_("ordre d’affichage"), default=0)
@@ -123,7 +140,9 @@ class Plan(models.Model):
         verbose_name_plural = _("formules")
         ordering = ["cluster__name", "position", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["cluster", "name"], name="plan_unique_name_per_cluster"),
+            models.UniqueConstraint(
+                fields=["cluster", "name"], name="plan_unique_name_per_cluster"
+            ),
             models.CheckConstraint(
                 condition=models.Q(annual_fee__gte=0), name="plan_fee_not_negative"
             ),

@@ -31,7 +31,9 @@ class Membership(models.Model):
     """
 
     organisation = models.ForeignKey(
-        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT,
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
         related_name="memberships",
     )
     cluster = models.ForeignKey(
@@ -39,16 +41,24 @@ class Membership(models.Model):
     )
     member_number = models.CharField(_("n° d’adhérent"), max_length=32)
     member_since = models.DateField(
-        _("adhérent depuis"), null=True, blank=True,
+        _("adhérent depuis"),
+        null=True,
+        blank=True,
         help_text=_("Date de première adhésion à ce cluster (ancienneté)."),
     )
     site = models.ForeignKey(
-        Site, verbose_name=_("site"), on_delete=models.SET_NULL, null=True, blank=True,
+        Site,
+        verbose_name=_("site"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="memberships",
     )
     cancelled_on = models.DateField(_("résiliée le"), null=True, blank=True)
     transferred_on = models.DateField(
-        _("transférée le"), null=True, blank=True,
+        _("transférée le"),
+        null=True,
+        blank=True,
         help_text=_("Date à laquelle l’adhésion est passée au cluster successeur."),
     )
     notes = models.TextField(_("notes"), blank=True)
@@ -95,7 +105,9 @@ class Term(models.Model):
     start_date = models.DateField(_("début"))
     end_date = models.DateField(_("fin"), help_text=_("Dernier jour couvert (inclus)."))
     fee = models.DecimalField(
-        _("cotisation (€)"), max_digits=12, decimal_places=2,
+        _("cotisation (€)"),
+        max_digits=12,
+        decimal_places=2,
         validators=[MinValueValidator(Decimal("0"))],
     )
     is_paid = models.BooleanField(_("payée"), default=False)
@@ -132,8 +144,10 @@ class Term(models.Model):
             errors["end_date"] = _("La fin doit être postérieure au début.")
         if self.paid_on and not self.is_paid:
             errors["is_paid"] = _("Une période avec une date de paiement doit être payée.")
-        if self.plan_id and self.membership_id and (
-            self.plan.cluster_id != self.membership.cluster_id
+        if (
+            self.plan_id
+            and self.membership_id
+            and (self.plan.cluster_id != self.membership.cluster_id)
         ):
             errors["plan"] = _("Cette formule n’appartient pas au cluster de l’adhésion.")
         if not errors and self.membership_id and self.start_date and self.end_date:
@@ -155,4 +169,3 @@ class Term(models.Model):
                 }
         if errors:
             raise ValidationError(errors)
-

@@ -19,11 +19,17 @@ class Organisation(models.Model):
 
     name = models.CharField(_("raison sociale"), max_length=200)
     siret = models.CharField(
-        _("SIRET"), max_length=14, blank=True, validators=[validate_siret],
+        _("SIRET"),
+        max_length=14,
+        blank=True,
+        validators=[validate_siret],
         help_text=_("14 chiffres, sans espaces. Unique : une entreprise, une fiche."),
     )
     siren = models.CharField(
-        _("SIREN"), max_length=9, blank=True, validators=[validate_siren],
+        _("SIREN"),
+        max_length=9,
+        blank=True,
+        validators=[validate_siren],
         help_text=_("Les 9 premiers chiffres du SIRET ; déduit du SIRET s’il est renseigné."),
     )
     legal_form = models.CharField(_("forme juridique"), max_length=100, blank=True)
@@ -101,30 +107,41 @@ class Contact(models.Model):
         MRS = "Mme", _("Mme")
 
     organisation = models.ForeignKey(
-        Organisation, verbose_name=_("organisation"), on_delete=models.CASCADE,
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.CASCADE,
         related_name="contacts",
     )
-    civility = models.CharField(
-        _("civilité"), max_length=3, choices=Civility.choices, blank=True
-    )
+    civility = models.CharField(_("civilité"), max_length=3, choices=Civility.choices, blank=True)
     first_name = models.CharField(_("prénom"), max_length=100, blank=True)
     last_name = models.CharField(_("nom"), max_length=100, blank=True)
     job_title = models.CharField(_("fonction"), max_length=150, blank=True)
     email = models.EmailField(_("e-mail"))
     phone = models.CharField(
-        _("téléphone"), max_length=40, blank=True,
-        help_text=_("Enregistré au format international (+33…) quand il est reconnu, tel quel sinon."),
+        _("téléphone"),
+        max_length=40,
+        blank=True,
+        help_text=_(
+            "Enregistré au format international (+33…) quand il est reconnu, tel quel sinon."
+        ),
     )
     role = models.CharField(
         _("rôle"), max_length=10, choices=ContactRole.choices, default=ContactRole.MEMBER
     )
     language = models.CharField(
-        _("langue"), max_length=5, choices=settings.LANGUAGES, default="fr",
+        _("langue"),
+        max_length=5,
+        choices=settings.LANGUAGES,
+        default="fr",
         help_text=_("Langue des e-mails envoyés à ce contact."),
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("compte"), on_delete=models.SET_NULL,
-        null=True, blank=True, related_name="contacts",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("compte"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contacts",
         help_text=_("Créé à la première connexion du contact."),
     )
     created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
