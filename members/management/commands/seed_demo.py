@@ -1,0 +1,70 @@
+"""``python manage.py seed_demo``: demo members, terms and logins for development."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+
+from members.demo import demo_seed
+from members.models import MembershipStatus
+
+SITE_URL = "http://127.0.0.1:8000"
+
+
+class Command(BaseCommand):
+    help = (
+        "Development only: about 200 demo organisations per source cluster with contacts, "
+        "memberships and terms, a superuser, a staff user per cluster, a merger-committee user "
+        "and a member login. Creates only what is missing: running it again changes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run even though DEBUG is off. Never on a production database: the demo "
+            "logins have published passwords.",
+        )
+
+    def handle(self, *args, force: bool, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo is for development only and DEBUG is off: refusing to add demo "
+                "members and logins with known passwords. Use --force if this really is a "
+                "development database."
+            )
+        try:
+            report = demo_seed()
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+
+        if report.created_anything:
+            counts = ", ".join(f"{count} {kind}" for kind, count in report.created.items())
+            self.stdout.write(self.style.SUCCESS(f"Created {counts}."))
+        else:
+            self.stdout.write("Nothing created: the demo data was already there.")
+
+        self.stdout.write(f"\nMemberships on {report.today:%d/%m/%Y}:")
+        for cluster, statuses in report.statuses.items():
+            counts = ", ".join(
+                f"{statuses[status]} {status}" for status in MembershipStatus if status in statuses
+            )
+            self.stdout.write(f"  {cluster}: {counts}")
+
+        self.stdout.write(f"\nSite:   {SITE_URL}/")
+        self.stdout.write(f"Admin:  {SITE_URL}{reverse('admin:index')}  (staff, committee)")
+        self.stdout.write(f"Member: {SITE_URL}{reverse('account_login')}  (sign-in code by e-mail)")
+        self.stdout.write("\nLogins (development passwords, set when each account was created):")
+        rows = [("role", "login", "password")] + [
+            (
+                account.role,
+                account.login
+                if account.login == account.email
+                else f"{account.login} (e-mail {account.email})",
+                account.password,
+            )
+            for account in report.accounts
+        ]
+        widths = [max(len(row[column]) for row in rows) for column in range(2)]
+        for role, login, password in rows:
+            self.stdout.write(f"  {role:<{widths[0]}}  {login:<{widths[1]}}  {password}")

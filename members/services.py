@@ -1,0 +1,102 @@
+"""Writes of the domain core: user accounts of staff and member contacts."""
+
+from collections.abc import Iterable, Sequence
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from members.models import Cluster, Contact
+
+
+def _user_with_verified_email(
+    *, username: str, email: str, password: str | None, defaults: dict
+) -> tuple[AbstractBaseUser, bool]:
+    """The user ``username`` (or else the one with ``email``), created if there is none with
+    ``password`` (or an unusable one) and ``defaults``. Its ``email`` becomes a verified allauth
+    address (unless another account verified it first), and its primary one if it has none, so
+    that it can sign in at once although e-mail verification is mandatory.
+    """
+    user_model = get_user_model()
+    user = (
+        user_model.objects.filter(username=username).first()
+        or user_model.objects.filter(email__iexact=email).order_by("pk").first()
+    )
+    created = user is None
+    if created:
+        user = user_model(username=username, email=email, **defaults)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+    address, _created = EmailAddress.objects.get_or_create(user=user, email=email)
+    address.set_verified()
+    address.set_as_primary(conditional=True)
+    return user, created
+
+
+@transaction.atomic
+def staff_user_ensure(
+    *,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    username: str | None = None,
+    roles: Sequence[str] = (),
+    clusters: Iterable[Cluster] = (),
+    is_superuser: bool = False,
+) -> tuple[AbstractBaseUser, bool]:
+    """A staff account that signs in to the admin site; returns it and whether it was created.
+
+    The username is ``username`` or else the e-mail. A new account gets ``password``; an existing
+    one keeps its own. In both cases the account is staff (and superuser when asked), belongs to
+    the groups ``roles`` (see :mod:`members.roles`), is staff of ``clusters`` and has a verified
+    primary e-mail address.
+    """
+    email = email.strip().lower()
+    user, created = _user_with_verified_email(
+        username=username or email,
+        email=email,
+        password=password,
+        defaults={
+            "first_name": first_name,
+            "last_name": last_name,
+            "is_staff": True,
+            "is_superuser": is_superuser,
+        },
+    )
+    if not user.is_staff or (is_superuser and not user.is_superuser):
+        user.is_staff = True
+        user.is_superuser = user.is_superuser or is_superuser
+        user.save(update_fields=["is_staff", "is_superuser"])
+    if roles:
+        user.groups.add(*Group.objects.filter(name__in=roles))
+    for cluster in clusters:
+        cluster.staff.add(user)
+    return user, created
+
+
+@transaction.atomic
+def contact_login_ensure(
+    *, contact: Contact, password: str | None = None
+) -> tuple[AbstractBaseUser, bool]:
+    """The user account of ``contact``; returns it and whether it was created.
+
+    The account's username and e-mail are the contact's e-mail, which counts as verified: the
+    contact was registered by its cluster. Without ``password`` the account signs in by code
+    only. The contact is linked to the account.
+    """
+    user, created = _user_with_verified_email(
+        username=contact.email,
+        email=contact.email,
+        password=password,
+        defaults={"first_name": contact.first_name, "last_name": contact.last_name},
+    )
+    if contact.user_id != user.pk:
+        contact.user = user
+        contact.save(update_fields=["user", "updated_at"])
+    return user, created

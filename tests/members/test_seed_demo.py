@@ -1,0 +1,259 @@
+"""``python manage.py seed_demo``: the demo data, its logins, and that a second run adds nothing."""
+
+import datetime as dt
+import re
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.db.models import Count, Q
+from django.urls import reverse
+from stdnum.fr import siret as stdnum_siret
+
+from members.demo import MEMBER_PASSWORD, STAFF_PASSWORD
+from members.models import (
+    Cluster,
+    Contact,
+    ContactRole,
+    Membership,
+    MembershipStatus,
+    Organisation,
+    Term,
+)
+from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
+from members.selectors import memberships_with_status
+from members.validators import normalise_phone
+
+pytestmark = pytest.mark.django_db
+
+# Mid-year, so that last year's terms are past their grace period whatever day the tests run.
+TODAY = dt.date(2026, 6, 15)
+# Bulk writes (about 120 queries on SQLite, which takes fewer rows per INSERT): a row-by-row
+# seed would take thousands.
+QUERIES = 150
+DEPARTMENTS = {
+    "digitalplace": {"09", "31", "32", "81", "82"},
+    "frenchsouth": {"11", "30", "34", "66"},
+}
+
+
+def seed_demo() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def travel(time_machine, day: dt.date) -> None:
+    time_machine.move_to(
+        dt.datetime.combine(day, dt.time(9), tzinfo=ZoneInfo("Europe/Paris")), tick=False
+    )
+
+
+@pytest.fixture
+def seeded(settings, time_machine, django_assert_max_num_queries) -> str:
+    """The demo, seeded on :data:`TODAY`; returns what the command printed."""
+    settings.DEBUG = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    travel(time_machine, TODAY)
+    with django_assert_max_num_queries(QUERIES):
+        return seed_demo()
+
+
+def row_counts() -> dict[str, int]:
+    user_model = get_user_model()
+    return {
+        "organisations": Organisation.objects.count(),
+        "memberships": Membership.objects.count(),
+        "contacts": Contact.objects.count(),
+        "terms": Term.objects.count(),
+        "users": user_model.objects.count(),
+        "email addresses": EmailAddress.objects.count(),
+        "group members": user_model.groups.through.objects.count(),
+        "cluster staff": Cluster.staff.through.objects.count(),
+        "linked contacts": Contact.objects.filter(user__isnull=False).count(),
+    }
+
+
+def test_refuses_to_run_without_debug_unless_forced(settings):
+    settings.DEBUG = False
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+    with pytest.raises(CommandError, match="development only"):
+        seed_demo()
+
+    assert not Organisation.objects.exists()
+    assert not get_user_model().objects.exists()
+
+    call_command("seed_demo", "--force", stdout=StringIO())
+
+    assert Organisation.objects.exists()
+
+
+def test_about_200_members_per_cluster_and_ten_percent_in_both(seeded):
+    for slug in ("digitalplace", "frenchsouth"):
+        organisations = Organisation.objects.annotate(clusters=Count("memberships")).filter(
+            memberships__cluster__slug=slug
+        )
+        in_both = organisations.filter(clusters=2)
+        assert 180 <= organisations.count() <= 220
+        assert 0.08 <= in_both.count() / organisations.count() <= 0.12
+
+
+def test_organisations_and_contacts_are_valid(seeded):
+    organisations = Organisation.objects.prefetch_related("memberships__cluster", "contacts")
+    with_siret = [o for o in organisations if o.siret]
+    assert len(with_siret) >= 0.9 * len(organisations)
+    for organisation in organisations:
+        organisation.clean_fields()
+        if organisation.siret:
+            assert stdnum_siret.is_valid(organisation.siret), organisation.siret
+            assert organisation.siren == organisation.siret[:9]
+        departments = set().union(
+            *(DEPARTMENTS[m.cluster.slug] for m in organisation.memberships.all())
+        )
+        assert organisation.postcode[:2] in departments
+        roles = [contact.role for contact in organisation.contacts.all()]
+        assert 1 <= len(roles) <= 3
+        assert roles.count(ContactRole.PRIMARY) == 1
+    for contact in Contact.objects.all():
+        contact.clean_fields()
+        assert contact.email == contact.email.lower()
+        assert normalise_phone(contact.phone) == contact.phone
+    assert Contact.objects.filter(role=ContactRole.BILLING).exists()
+    assert Contact.objects.filter(language="en").exists()
+
+
+def test_terms_and_statuses(seeded):
+    memberships = memberships_with_status(on=TODAY).annotate(
+        this_year=Count("terms", filter=Q(terms__start_date__year=TODAY.year))
+    )
+    for membership in memberships:
+        assert membership.this_year == 1 or membership.status in {
+            MembershipStatus.LAPSED,
+            MembershipStatus.CANCELLED,
+        }, membership
+    for slug in ("digitalplace", "frenchsouth"):
+        statuses = set(memberships.filter(cluster__slug=slug).values_list("status", flat=True))
+        assert {
+            MembershipStatus.CURRENT,
+            MembershipStatus.PENDING,
+            MembershipStatus.LAPSED,
+            MembershipStatus.CANCELLED,
+        } <= statuses
+    for term in Term.objects.select_related("plan", "membership__organisation"):
+        headcount = term.membership.organisation.headcount
+        assert term.plan.cluster_id == term.membership.cluster_id
+        assert term.fee == term.plan.annual_fee
+        assert term.plan.headcount_min is None or headcount >= term.plan.headcount_min
+        assert term.plan.headcount_max is None or headcount <= term.plan.headcount_max
+        assert (term.paid_on is not None) == term.is_paid
+        assert term.paid_on is None or term.paid_on <= TODAY
+
+
+def test_staff_users_have_their_roles(seeded):
+    digitalplace, frenchsouth = (
+        Cluster.objects.get(slug="digitalplace"),
+        Cluster.objects.get(slug="frenchsouth"),
+    )
+    staff = Group.objects.get(name=MEMBERSHIP_STAFF)
+    for cluster in (digitalplace, frenchsouth):
+        user = cluster.staff.get()
+        assert user.is_staff and not user.is_superuser
+        assert list(user.groups.all()) == [staff]
+        assert list(user.staffed_clusters.all()) == [cluster]
+    committee = Group.objects.get(name=MERGER_COMMITTEE).user_set.get()
+    assert committee.is_staff and not committee.staffed_clusters.exists()
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+
+
+def test_staff_of_digitalplace_signs_in_to_admin(seeded, client):
+    email = Cluster.objects.get(slug="digitalplace").staff.get().email
+
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": email, "password": STAFF_PASSWORD, "next": "/admin/"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_member_contact_signs_in(seeded, client, mailoutbox):
+    contact = Contact.objects.select_related("user").get(user__isnull=False)
+    assert contact.role == ContactRole.PRIMARY
+    assert contact.user.email == contact.user.username == contact.email
+    assert set(
+        memberships_with_status(
+            on=TODAY, queryset=contact.organisation.memberships.all()
+        ).values_list("status", flat=True)
+    ) == {MembershipStatus.CURRENT, MembershipStatus.PENDING}
+    assert EmailAddress.objects.filter(
+        user=contact.user, email=contact.email, verified=True, primary=True
+    ).exists()
+    assert contact.email in seeded and MEMBER_PASSWORD in seeded
+    assert client.login(username=contact.email, password=MEMBER_PASSWORD)
+    client.logout()
+
+    response = client.post(reverse("account_login"), {"login": contact.email})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account_confirm_login_code")
+    code = re.search(r"^([A-Z0-9]{3,}(?:-[A-Z0-9]+)*)$", mailoutbox[-1].body, re.MULTILINE)[1]
+    response = client.post(reverse("account_confirm_login_code"), {"code": code})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert client.session["_auth_user_id"] == str(contact.user.pk)
+
+
+def test_prints_urls_credentials_and_statuses(seeded):
+    assert "http://127.0.0.1:8000/" in seeded
+    assert "http://127.0.0.1:8000/admin/" in seeded
+    for line in ("admin", "personnel@digitalplace.example", "comite-fusion@demo.example"):
+        assert line in seeded
+    assert "Created " in seeded
+    assert "current" in seeded and "lapsed" in seeded
+
+
+def test_second_run_creates_nothing_even_on_another_day(seeded, time_machine):
+    before = row_counts()
+    travel(time_machine, dt.date(TODAY.year, 12, 31))
+
+    output = seed_demo()
+
+    assert row_counts() == before
+    assert "Nothing created" in output
+    assert MEMBER_PASSWORD in output
+
+
+def test_the_same_data_every_time(seeded):
+    def snapshot():
+        return (
+            list(Organisation.objects.order_by("siret", "name").values_list("siret", "name")),
+            list(
+                Membership.objects.order_by("member_number").values_list(
+                    "member_number", "organisation__name", "member_since", "cancelled_on"
+                )
+            ),
+            list(Contact.objects.order_by("email").values_list("email", "role", "phone")),
+            list(
+                Term.objects.order_by("membership__member_number", "start_date").values_list(
+                    "membership__member_number", "start_date", "plan__name", "is_paid", "paid_on"
+                )
+            ),
+        )
+
+    first = snapshot()
+    Term.objects.all().delete()
+    Membership.objects.all().delete()
+    Organisation.objects.all().delete()
+    get_user_model().objects.all().delete()
+
+    seed_demo()
+
+    assert snapshot() == first
