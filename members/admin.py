@@ -1,0 +1,524 @@
+"""Admin site of the domain core, for membership staff, the merger committee and superusers.
+
+Who sees what is decided in one place, :class:`ClusterScopedAdminMixin`, from
+:mod:`members.selectors`: membership staff see and change their own clusters' data, the merger
+committee reads every cluster's, superusers do everything. A membership's status comes from
+:func:`members.selectors.memberships_with_status` only, as an SQL annotation.
+
+Changelists run a constant number of queries whatever the number of rows: every column reads
+what ``list_select_related``, an annotation or a prefetch already loaded.
+"""
+
+from django.contrib import admin
+from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.forms import BaseInlineFormSet, ModelChoiceField
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from members.models import (
+    Cluster,
+    Contact,
+    Membership,
+    MembershipStatus,
+    Organisation,
+    Plan,
+    Site,
+    Term,
+)
+from members.selectors import (
+    clusters_managed_by,
+    clusters_visible_to,
+    memberships_with_status,
+    user_sees_all_clusters,
+)
+
+# Choices of these models are shown with their cluster: both clusters have a "Startup" plan, and
+# the successor has sites named like the source clusters' ones.
+LABELLED_WITH_CLUSTER = (Plan, Site)
+
+
+def in_clusters(model: type[Model], lookup: str, clusters: QuerySet[Cluster]) -> Q:
+    """The condition "``model``'s rows belong to one of ``clusters``", ``lookup`` being the path
+    from ``model`` to its cluster (``"cluster"``, ``"membership__cluster"``, ``"pk"`` for the
+    clusters themselves, …).
+
+    A path through a reverse foreign key (an organisation's ``memberships``) becomes an ``Exists``
+    subquery rather than a join, so that no row comes twice; a row with no related row at all (an
+    organisation not yet a member anywhere) belongs to every cluster, so that a freshly created one
+    does not vanish from its creator's sight.
+    """
+    path = lookup.split("__")
+    for index, name in enumerate(path):
+        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        if field.one_to_many:
+            outer = "__".join(path[:index]) or "pk"
+            related = field.related_model._default_manager.filter(
+                **{field.field.name: OuterRef(outer)}
+            )
+            rest = "__".join(path[index + 1 :])
+            return Q(Exists(related.filter(**{f"{rest}__in": clusters}))) | ~Exists(related)
+        model = field.related_model
+    return Q(**{f"{lookup}__in": clusters})
+
+
+def choice_label(obj: Model) -> str:
+    """How a choice reads in a select or a filter: "DigitalPlace · Startup" for a plan or site."""
+    return f"{obj.cluster} · {obj}" if isinstance(obj, LABELLED_WITH_CLUSTER) else str(obj)
+
+
+def with_cluster_labels(queryset: QuerySet) -> QuerySet:
+    """``queryset`` loading what :func:`choice_label` reads."""
+    if queryset.model in LABELLED_WITH_CLUSTER:
+        return queryset.select_related("cluster")
+    return queryset
+
+
+def with_status(queryset: QuerySet[Membership]) -> QuerySet[Membership]:
+    """``queryset`` annotated with today's ``status``."""
+    return memberships_with_status(on=timezone.localdate(), queryset=queryset)
+
+
+def limit_plans_to_cluster(form_class, cluster_id: int) -> None:
+    """Offer only the plans of the membership's cluster in a term form (when it is editable)."""
+    field = form_class.base_fields.get("plan")
+    if field is not None:
+        field.queryset = field.queryset.filter(cluster_id=cluster_id)
+
+
+class ClusterScopedAdminMixin:
+    """Limits a model admin or an inline to the clusters its user may see and change.
+
+    ``cluster_lookup`` is the path from the model to its cluster. The querysets (list, change
+    form, autocomplete) hold the rows of the clusters the user sees; an object of another cluster
+    is a 404 even if its URL is typed; change and delete permissions are refused on rows outside
+    the clusters the user manages; foreign key choices of the forms are limited to them too.
+    """
+
+    cluster_lookup = "cluster"
+
+    def cluster_scope(self, queryset: QuerySet, clusters: QuerySet[Cluster]) -> QuerySet:
+        return queryset.filter(in_clusters(queryset.model, self.cluster_lookup, clusters))
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if user_sees_all_clusters(request.user):
+            return queryset
+        return self.cluster_scope(queryset, clusters_visible_to(request.user))
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            # The admin would redirect to its index with "does not exist, perhaps deleted": a
+            # 404 says the same, and says it the same way for another cluster's object.
+            raise Http404(_("Aucun objet ne correspond à cette adresse."))
+        return obj
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self._in_scope(
+            request, obj, to_change=False
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._in_scope(
+            request, obj, to_change=True
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._in_scope(
+            request, obj, to_change=True
+        )
+
+    def _in_scope(self, request, obj, *, to_change: bool) -> bool:
+        user = request.user
+        # Inlines are asked about their parent object, which the parent's admin checks.
+        if obj is None or not isinstance(obj, self.model) or user.is_superuser:
+            return True
+        if to_change:
+            clusters = clusters_managed_by(user)
+        elif user_sees_all_clusters(user):
+            return True
+        else:
+            clusters = clusters_visible_to(user)
+        # A change form asks several times per object: one query per request is enough.
+        answers = request.__dict__.setdefault("_cluster_scope_answers", {})
+        key = (self.model, obj.pk, to_change)
+        if key not in answers:
+            objects = self.model._default_manager.filter(pk=obj.pk)
+            answers[key] = self.cluster_scope(objects, clusters).exists()
+        return answers[key]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related_model = db_field.related_model
+        if "queryset" not in kwargs and self.admin_site.is_registered(related_model):
+            related_admin = self.admin_site.get_model_admin(related_model)
+            if isinstance(related_admin, ClusterScopedAdminMixin):
+                queryset = related_model._default_manager.all()
+                if not request.user.is_superuser:
+                    queryset = related_admin.cluster_scope(
+                        queryset, clusters_managed_by(request.user)
+                    )
+                kwargs["queryset"] = queryset
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if isinstance(field, ModelChoiceField):
+            field.queryset = with_cluster_labels(field.queryset)
+            field.label_from_instance = choice_label
+        return field
+
+
+class ClusterScopedRelatedFilter(admin.RelatedFieldListFilter):
+    """A filter on a cluster, plan or site offering only those of the clusters the user sees."""
+
+    def field_choices(self, field, request, model_admin):
+        related_model = field.related_model
+        queryset = related_model._default_manager.all()
+        if not user_sees_all_clusters(request.user):
+            related_admin = model_admin.admin_site.get_model_admin(related_model)
+            queryset = related_admin.cluster_scope(queryset, clusters_visible_to(request.user))
+        return [(obj.pk, choice_label(obj)) for obj in with_cluster_labels(queryset)]
+
+
+class MembershipStatusFilter(admin.SimpleListFilter):
+    """Filters memberships on today's status, as annotated by the status selector."""
+
+    title = _("statut")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return MembershipStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in MembershipStatus.values:
+            return self.status_filter(queryset, self.value())
+        return queryset
+
+    def status_filter(self, queryset: QuerySet, status: str) -> QuerySet:
+        return queryset.filter(status=status)
+
+
+class TermMembershipStatusFilter(MembershipStatusFilter):
+    """Filters terms on today's status of their membership."""
+
+    title = _("statut de l’adhésion")
+    parameter_name = "membership_status"
+
+    def status_filter(self, queryset: QuerySet, status: str) -> QuerySet:
+        # Each membership's status is derived once, not once per term through the annotation.
+        memberships = with_status(Membership.objects.all()).filter(status=status)
+        return queryset.filter(membership__in=memberships.values("pk"))
+
+
+@admin.display(description=_("statut"), ordering="status")
+def status_label(membership: Membership) -> str:
+    return MembershipStatus(membership.status).label
+
+
+class TermInlineFormSet(BaseInlineFormSet):
+    """Checks what the terms' own validation cannot see: the other terms of the same form, and
+    the cluster of a membership that is being created with its terms."""
+
+    def clean(self):
+        super().clean()
+        periods = []
+        for form in self.forms:
+            if not form.is_valid() or not form.cleaned_data or self._should_delete_form(form):
+                continue
+            plan = form.cleaned_data["plan"]
+            start, end = form.cleaned_data["start_date"], form.cleaned_data["end_date"]
+            if self.instance.cluster_id and plan.cluster_id != self.instance.cluster_id:
+                form.add_error(
+                    "plan", _("Cette formule n’appartient pas au cluster de l’adhésion.")
+                )
+                continue
+            for other_start, other_end in periods:
+                if start <= other_end and other_start <= end:
+                    form.add_error(
+                        "start_date",
+                        _("Cette période chevauche la période du %(start)s au %(end)s.")
+                        % {"start": f"{other_start:%d/%m/%Y}", "end": f"{other_end:%d/%m/%Y}"},
+                    )
+                    break
+            else:
+                periods.append((start, end))
+
+
+class TermInline(ClusterScopedAdminMixin, admin.TabularInline):
+    model = Term
+    cluster_lookup = "membership__cluster"
+    formset = TermInlineFormSet
+    fields = ("plan", "start_date", "end_date", "fee", "is_paid", "paid_on")
+    extra = 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None:
+            limit_plans_to_cluster(formset.form, obj.cluster_id)
+        return formset
+
+
+class MembershipInline(ClusterScopedAdminMixin, admin.TabularInline):
+    model = Membership
+    fields = (
+        "cluster",
+        "member_number",
+        "member_since",
+        "site",
+        "cancelled_on",
+        "transferred_on",
+        status_label,
+    )
+    readonly_fields = (status_label,)
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return with_status(super().get_queryset(request))
+
+
+class ContactInline(admin.TabularInline):
+    """The organisation's contacts; their user account is linked from the contact's own page."""
+
+    model = Contact
+    fields = (
+        "civility",
+        "first_name",
+        "last_name",
+        "job_title",
+        "email",
+        "phone",
+        "role",
+        "language",
+    )
+    extra = 0
+
+
+@admin.register(Cluster)
+class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    cluster_lookup = "pk"
+    list_display = (
+        "name",
+        "kind",
+        "slug",
+        "member_number_prefix",
+        "invoice_prefix",
+        "grace_days",
+    )
+    search_fields = ("name", "slug", "legal_name")
+    autocomplete_fields = ("staff",)
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "kind")}),
+        (_("Coordonnées"), {"fields": ("legal_name", "siren", "address", "email", "website")}),
+        (
+            _("Numérotation et facturation"),
+            {"fields": ("member_number_prefix", "invoice_prefix", "iban", "bic", "vat_mention")},
+        ),
+        (_("Adhésions"), {"fields": ("grace_days", "staff")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who staffs a cluster, and what other commands know it by, is for superusers to say.
+        return () if request.user.is_superuser else ("slug", "kind", "staff")
+
+
+@admin.register(Site)
+class SiteAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "cluster")
+    list_filter = (("cluster", ClusterScopedRelatedFilter),)
+    list_select_related = ("cluster",)
+    search_fields = ("name",)
+
+
+@admin.register(Plan)
+class PlanAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "name",
+        "cluster",
+        "category",
+        "annual_fee",
+        "headcount_min",
+        "headcount_max",
+        "is_active",
+        "position",
+    )
+    list_filter = (("cluster", ClusterScopedRelatedFilter), "category", "is_active")
+    list_select_related = ("cluster",)
+    search_fields = ("name",)
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    cluster_lookup = "memberships__cluster"
+    list_display = ("name", "siret", "siren", "postcode", "city", "headcount", "clusters")
+    list_filter = (("memberships__cluster", ClusterScopedRelatedFilter),)
+    search_fields = ("name", "siret", "siren", "memberships__member_number", "contacts__email")
+    search_help_text = _("Raison sociale, SIRET, SIREN, n° d’adhérent ou e-mail d’un contact.")
+    show_full_result_count = False
+    inlines = (MembershipInline, ContactInline)
+    fieldsets = (
+        (None, {"fields": ("name", "siret", "siren", "legal_form")}),
+        (_("Adresse"), {"fields": ("address_line1", "address_line2", "postcode", "city")}),
+        (_("Activité"), {"fields": ("headcount", "sector", "website")}),
+    )
+
+    def get_queryset(self, request):
+        memberships = Membership.objects.select_related("cluster")
+        if not user_sees_all_clusters(request.user):
+            memberships = memberships.filter(cluster__in=clusters_visible_to(request.user))
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("memberships", queryset=memberships))
+        )
+
+    @admin.display(description=_("clusters"))
+    def clusters(self, organisation: Organisation) -> str:
+        return ", ".join(m.cluster.name for m in organisation.memberships.all())
+
+
+@admin.register(Contact)
+class ContactAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    cluster_lookup = "organisation__memberships__cluster"
+    list_display = (
+        "email",
+        "first_name",
+        "last_name",
+        "organisation",
+        "role",
+        "language",
+        "has_account",
+    )
+    list_filter = (
+        ("organisation__memberships__cluster", ClusterScopedRelatedFilter),
+        "role",
+        "language",
+    )
+    list_select_related = ("organisation",)
+    search_fields = (
+        "email",
+        "first_name",
+        "last_name",
+        "organisation__name",
+        "organisation__siret",
+        "organisation__siren",
+    )
+    search_help_text = _("E-mail, nom, prénom, raison sociale, SIRET ou SIREN.")
+    show_full_result_count = False
+    autocomplete_fields = ("organisation",)
+    raw_id_fields = ("user",)
+
+    @admin.display(description=_("compte"), boolean=True, ordering="user")
+    def has_account(self, contact: Contact) -> bool:
+        return contact.user_id is not None
+
+
+@admin.register(Membership)
+class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "member_number",
+        "organisation",
+        "organisation_siret",
+        "cluster",
+        "site",
+        "member_since",
+        status_label,
+    )
+    list_filter = (
+        MembershipStatusFilter,
+        ("cluster", ClusterScopedRelatedFilter),
+        ("site", ClusterScopedRelatedFilter),
+    )
+    list_select_related = ("organisation", "cluster", "site")
+    search_fields = (
+        "member_number",
+        "organisation__name",
+        "organisation__siret",
+        "organisation__siren",
+        "organisation__contacts__email",
+    )
+    search_help_text = _("N° d’adhérent, raison sociale, SIRET, SIREN ou e-mail d’un contact.")
+    show_full_result_count = False
+    # By the unique index (cluster, number) rather than the cluster's name: the first page is read
+    # from the index instead of sorting every membership.
+    ordering = ("cluster_id", "member_number")
+    autocomplete_fields = ("organisation",)
+    readonly_fields = (status_label,)
+    inlines = (TermInline,)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "organisation",
+                    "cluster",
+                    "site",
+                    "member_number",
+                    "member_since",
+                    status_label,
+                )
+            },
+        ),
+        (_("Fin de l’adhésion"), {"fields": ("cancelled_on", "transferred_on")}),
+        (_("Notes"), {"fields": ("notes",)}),
+    )
+
+    def get_queryset(self, request):
+        return with_status(super().get_queryset(request))
+
+    @admin.display(description=_("SIRET"), ordering="organisation__siret")
+    def organisation_siret(self, membership: Membership) -> str:
+        return membership.organisation.siret
+
+
+@admin.register(Term)
+class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    cluster_lookup = "membership__cluster"
+    list_display = (
+        "membership",
+        "cluster",
+        "plan",
+        "start_date",
+        "end_date",
+        "fee",
+        "is_paid",
+        "paid_on",
+        "membership_status",
+    )
+    list_filter = (
+        TermMembershipStatusFilter,
+        ("membership__cluster", ClusterScopedRelatedFilter),
+        ("plan", ClusterScopedRelatedFilter),
+        "is_paid",
+        "end_date",
+    )
+    list_select_related = ("membership__organisation", "membership__cluster", "plan")
+    search_fields = (
+        "membership__member_number",
+        "membership__organisation__name",
+        "membership__organisation__siret",
+        "membership__organisation__siren",
+    )
+    search_help_text = _("N° d’adhérent, raison sociale, SIRET ou SIREN.")
+    show_full_result_count = False
+    autocomplete_fields = ("membership",)
+
+    def get_queryset(self, request):
+        status = with_status(Membership.objects.filter(pk=OuterRef("membership_id")).order_by())
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(membership_status=Subquery(status.values("status")[:1]))
+        )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None:
+            limit_plans_to_cluster(form, obj.membership.cluster_id)
+        return form
+
+    @admin.display(description=_("cluster"), ordering="membership__cluster__name")
+    def cluster(self, term: Term) -> Cluster:
+        return term.membership.cluster
+
+    @admin.display(description=_("statut de l’adhésion"), ordering="membership_status")
+    def membership_status(self, term: Term) -> str:
+        return MembershipStatus(term.membership_status).label
