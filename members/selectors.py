@@ -4,6 +4,7 @@ from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
@@ -30,29 +31,34 @@ def memberships_with_status(
     on = on or timezone.localdate()
     queryset = Membership.objects.all() if queryset is None else queryset
     terms = Term.objects.filter(membership=OuterRef("pk"))
-    return queryset.alias(
-        covering_term_paid=Subquery(
-            terms.filter(start_date__lte=on, end_date__gte=on)
-            .order_by("-is_paid")
-            .values("is_paid")[:1]
+    # Each subquery appears once in the SQL: PostgreSQL would evaluate a repeated one per use.
+    covering_term_status = Subquery(
+        terms.filter(start_date__lte=on, end_date__gte=on)
+        .order_by("-is_paid")
+        .annotate(
+            term_status=Case(
+                When(is_paid=True, then=Value(MembershipStatus.CURRENT)),
+                default=Value(MembershipStatus.PENDING),
+            )
+        )
+        .values("term_status")[:1]
+    )
+    last_paid_end = Subquery(
+        terms.filter(is_paid=True, end_date__lt=on).order_by("-end_date").values("end_date")[:1]
+    )
+    status_without_covering_term = Case(
+        When(
+            GreaterThanOrEqual(AddDays(last_paid_end, F("cluster__grace_days")), Value(on)),
+            then=Value(MembershipStatus.GRACE),
         ),
-        last_paid_end=Subquery(
-            terms.filter(is_paid=True, end_date__lt=on).order_by("-end_date").values("end_date")[:1]
-        ),
-    ).annotate(
+        When(Exists(terms.filter(end_date__lt=on)), then=Value(MembershipStatus.LAPSED)),
+        default=Value(MembershipStatus.PENDING),
+    )
+    return queryset.annotate(
         status=Case(
             When(transferred_on__lte=on, then=Value(MembershipStatus.TRANSFERRED)),
             When(cancelled_on__lte=on, then=Value(MembershipStatus.CANCELLED)),
-            When(covering_term_paid=True, then=Value(MembershipStatus.CURRENT)),
-            When(covering_term_paid=False, then=Value(MembershipStatus.PENDING)),
-            When(
-                GreaterThanOrEqual(
-                    AddDays(F("last_paid_end"), F("cluster__grace_days")), Value(on)
-                ),
-                then=Value(MembershipStatus.GRACE),
-            ),
-            When(Exists(terms.filter(end_date__lt=on)), then=Value(MembershipStatus.LAPSED)),
-            default=Value(MembershipStatus.PENDING),
+            default=Coalesce(covering_term_status, status_without_covering_term),
             output_field=CharField(),
         )
     )
