@@ -13,10 +13,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables already in the environment win over the file; the tests point DJANGO_ENV_FILE to an
+# empty file so that a developer's .env cannot change what they check.
+environ.Env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
+
+# Runtime files of development (SQLite database, Celery queue and results, beat schedule, e-mail).
+VAR_DIR = BASE_DIR / env.str("DJANGO_VAR_DIR", default="var")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
@@ -146,7 +150,9 @@ STORAGES = {
 }
 
 # --- E-mail ---------------------------------------------------------------------------------------
-vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
+# django-environ drops the first "/" of the path: an absolute folder takes four slashes in all,
+# as in EMAIL_URL=filemail:////srv/mail (three would write under the current directory).
+vars().update(env.email_url("EMAIL_URL", default=f"filemail:///{VAR_DIR / 'mail'}"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Grand Cluster <adhesions@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
@@ -165,9 +171,11 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
         "store_processed": False,
+        # Exchange bindings; kombu's default is "control" in the current directory.
+        "control_folder": str(VAR_DIR / "celery" / "control"),
     }
-    for _folder in (_queue_dir, VAR_DIR / "celery" / "processed", VAR_DIR / "celery" / "results"):
-        _folder.mkdir(parents=True, exist_ok=True)
+    for _folder in ("queue", "processed", "control", "results"):
+        (VAR_DIR / "celery" / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
