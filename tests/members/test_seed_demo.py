@@ -200,7 +200,7 @@ def test_member_contact_signs_in(seeded, client, mailoutbox):
     assert client.login(username=contact.email, password=MEMBER_PASSWORD)
     client.logout()
 
-    response = client.post(reverse("account_login"), {"login": contact.email})
+    response = client.post(reverse("account_request_login_code"), {"email": contact.email})
     assert response.status_code == 302
     assert response["Location"] == reverse("account_confirm_login_code")
     code = re.search(r"^([A-Z0-9]{3,}(?:-[A-Z0-9]+)*)$", mailoutbox[-1].body, re.MULTILINE)[1]
