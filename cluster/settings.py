@@ -103,7 +103,6 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Short queries: the JIT compiler costs more than it saves (100-250 ms on admin lists).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour: "example.org" means https://
 
 # --- Cache (allauth's rate limits need a real, shared one in production) -------------------------
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}

@@ -10,6 +10,7 @@ what ``list_select_related``, an annotation or a prefetch already loaded.
 """
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.forms import BaseInlineFormSet, ModelChoiceField
 from django.http import Http404
@@ -96,6 +97,9 @@ class ClusterScopedAdminMixin:
     """
 
     cluster_lookup = "cluster"
+    # "example.org" typed in a web-site field means https:// (Django 6's default, without the
+    # deprecated transitional setting).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def cluster_scope(self, queryset: QuerySet, clusters: QuerySet[Cluster]) -> QuerySet:
         return queryset.filter(in_clusters(queryset.model, self.cluster_lookup, clusters))
