@@ -53,7 +53,9 @@ class Command(BaseCommand):
 
         self.stdout.write(f"\nSite:   {SITE_URL}/")
         self.stdout.write(f"Admin:  {SITE_URL}{reverse('admin:index')}  (staff, committee)")
-        self.stdout.write(f"Member: {SITE_URL}{reverse('account_login')}  (password, or a sign-in code by e-mail)")
+        self.stdout.write(
+            f"Member: {SITE_URL}{reverse('account_login')}  (password, or a sign-in code by e-mail)"
+        )
         self.stdout.write("\nLogins (development passwords, set when each account was created):")
         rows = [("role", "login", "password")] + [
             (
