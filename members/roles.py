@@ -4,17 +4,10 @@ Which cluster a membership-staff user works for is :attr:`members.models.Cluster
 admin scopes its querysets with :mod:`members.selectors`.
 """
 
-from django.apps import apps as global_apps
 from django.contrib.auth.models import Group, Permission
-from django.utils.translation import gettext_lazy as _
 
 MEMBERSHIP_STAFF = "Personnel des adhésions"
 MERGER_COMMITTEE = "Comité de fusion"
-
-ROLE_DESCRIPTIONS = {
-    MEMBERSHIP_STAFF: _("Gère les adhésions des clusters dont il fait partie du personnel."),
-    MERGER_COMMITTEE: _("Lit les données de tous les clusters et décide de la fusion."),
-}
 
 MEMBERS_MODELS = ("organisation", "contact", "membership", "term")
 SETTINGS_MODELS = ("cluster", "site", "plan")
@@ -51,7 +44,7 @@ def role_grant(role: str, permissions: list[tuple[str, str]]) -> None:
     group.permissions.add(*wanted)
 
 
-def roles_ensure(sender=None, using="default", apps=global_apps, **kwargs) -> None:
+def roles_ensure(sender=None, **kwargs) -> None:
     """``post_migrate`` receiver: the role groups exist and hold at least their permissions."""
     for role, permissions in ROLE_PERMISSIONS.items():
         role_grant(role, permissions)
