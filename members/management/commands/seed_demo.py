@@ -8,8 +8,6 @@ from django.urls import reverse
 from members.demo import demo_seed
 from members.models import MembershipStatus
 
-SITE_URL = "http://127.0.0.1:8000"
-
 
 class Command(BaseCommand):
     help = (
@@ -20,13 +18,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
+            "--site-url",
+            default="http://127.0.0.1:8000",
+            help="Where the site runs, for the addresses printed at the end.",
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="Run even though DEBUG is off. Never on a production database: the demo "
             "logins have published passwords.",
         )
 
-    def handle(self, *args, force: bool, **options):
+    def handle(self, *args, force: bool, site_url: str, **options):
+        site_url = site_url.rstrip("/")
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo is for development only and DEBUG is off: refusing to add demo "
@@ -51,10 +55,10 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"  {cluster}: {counts}")
 
-        self.stdout.write(f"\nSite:   {SITE_URL}/")
-        self.stdout.write(f"Admin:  {SITE_URL}{reverse('admin:index')}  (staff, committee)")
+        self.stdout.write(f"\nSite:   {site_url}/")
+        self.stdout.write(f"Admin:  {site_url}{reverse('admin:index')}  (staff, committee)")
         self.stdout.write(
-            f"Member: {SITE_URL}{reverse('account_login')}  (password, or a sign-in code by e-mail)"
+            f"Member: {site_url}{reverse('account_login')}  (password, or a sign-in code by e-mail)"
         )
         self.stdout.write("\nLogins (development passwords, set when each account was created):")
         rows = [("role", "login", "password")] + [
