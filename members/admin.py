@@ -182,6 +182,32 @@ class ClusterScopedRelatedFilter(admin.RelatedFieldListFilter):
         return [(obj.pk, choice_label(obj)) for obj in with_cluster_labels(queryset)]
 
 
+class MembershipPlanFilter(admin.SimpleListFilter):
+    """Filters memberships on the plan of their latest term (the plan they are or were on)."""
+
+    title = _("formule")
+    parameter_name = "plan"
+
+    def lookups(self, request, model_admin):
+        plans = Plan.objects.all()
+        if not user_sees_all_clusters(request.user):
+            plan_admin = model_admin.admin_site.get_model_admin(Plan)
+            plans = plan_admin.cluster_scope(plans, clusters_visible_to(request.user))
+        return [(str(plan.pk), choice_label(plan)) for plan in with_cluster_labels(plans)]
+
+    def queryset(self, request, queryset):
+        if not (self.value() or "").isdigit():
+            return queryset
+        latest_plan = (
+            Term.objects.filter(membership=OuterRef("pk"))
+            .order_by("-end_date")
+            .values("plan_id")[:1]
+        )
+        return queryset.alias(latest_plan=Subquery(latest_plan)).filter(
+            latest_plan=int(self.value())
+        )
+
+
 class MembershipStatusFilter(admin.SimpleListFilter):
     """Filters memberships on today's status, as annotated by the status selector."""
 
@@ -429,6 +455,7 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     list_filter = (
         MembershipStatusFilter,
         ("cluster", ClusterScopedRelatedFilter),
+        MembershipPlanFilter,
         ("site", ClusterScopedRelatedFilter),
     )
     list_select_related = ("organisation", "cluster", "site")

@@ -13,6 +13,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from members.admin import MembershipPlanFilter
 from members.models import (
     Cluster,
     Contact,
@@ -503,3 +504,21 @@ def test_changelist_queries_do_not_grow_with_rows(client, users, role, model):
     rows = len(client.get(changelist).context["cl"].result_list)
     assert rows >= 30
     assert many == few
+
+
+def test_plan_filter_lists_memberships_by_the_plan_of_their_latest_term(client, dp_staff):
+    startup, pme = Plan.objects.filter(cluster__slug="digitalplace", name__in=["Startup", "PME"])
+    grew = TermFactory(year=2024, plan=startup).membership
+    TermFactory(membership=grew, year=2025, plan=pme)
+    stayed = TermFactory(year=2025, plan=startup).membership
+    client.force_login(dp_staff)
+
+    response = client.get(url("membership", "changelist"), {"plan": startup.pk})
+    assert listed(response) == {stayed.pk}
+    assert listed(client.get(url("membership", "changelist"), {"plan": pme.pk})) == {grew.pk}
+    (plan_filter,) = [
+        f for f in response.context["cl"].filter_specs if isinstance(f, MembershipPlanFilter)
+    ]
+    offered = {label for _value, label in plan_filter.lookup_choices}
+    assert "DigitalPlace · Startup" in offered
+    assert not any(label.startswith("FrenchSouth") for label in offered)
