@@ -244,8 +244,7 @@ def status_label(membership: Membership) -> str:
 
 
 class TermInlineFormSet(BaseInlineFormSet):
-    """Checks what the terms' own validation cannot see: the other terms of the same form, and
-    the cluster of a membership that is being created with its terms."""
+    """Checks what each term's own validation cannot see: the other terms of the same form."""
 
     def clean(self):
         super().clean()
@@ -253,13 +252,7 @@ class TermInlineFormSet(BaseInlineFormSet):
         for form in self.forms:
             if not form.is_valid() or not form.cleaned_data or self._should_delete_form(form):
                 continue
-            plan = form.cleaned_data["plan"]
             start, end = form.cleaned_data["start_date"], form.cleaned_data["end_date"]
-            if self.instance.cluster_id and plan.cluster_id != self.instance.cluster_id:
-                form.add_error(
-                    "plan", _("Cette formule n’appartient pas au cluster de l’adhésion.")
-                )
-                continue
             for other_start, other_end in periods:
                 if start <= other_end and other_start <= end:
                     form.add_error(

@@ -144,11 +144,11 @@ class Term(models.Model):
             errors["end_date"] = _("La fin doit être postérieure au début.")
         if self.paid_on and not self.is_paid:
             errors["is_paid"] = _("Une période avec une date de paiement doit être payée.")
-        if (
-            self.plan_id
-            and self.membership_id
-            and (self.plan.cluster_id != self.membership.cluster_id)
-        ):
+        # The membership may be unsaved yet (created with its terms in one admin form).
+        membership = (
+            self.membership if self.membership_id or Term.membership.is_cached(self) else None
+        )
+        if self.plan_id and membership and self.plan.cluster_id != membership.cluster_id:
             errors["plan"] = _("Cette formule n’appartient pas au cluster de l’adhésion.")
         if not errors and self.membership_id and self.start_date and self.end_date:
             overlapping = (
