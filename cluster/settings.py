@@ -153,6 +153,13 @@ STORAGES = {
     },
 }
 
+# --- Member imports -------------------------------------------------------------------------------
+# Largest spreadsheet accepted, in bytes, checked before reading it.
+IMPORT_MAX_FILE_SIZE = env.int("IMPORT_MAX_FILE_SIZE", default=20 * 1024 * 1024)
+# Largest total uncompressed size of an XLSX or ODS file (a zip), against zip bombs: real
+# workbooks compress about 10:1, so ten times the largest file.
+IMPORT_MAX_UNCOMPRESSED_SIZE = env.int("IMPORT_MAX_UNCOMPRESSED_SIZE", default=200 * 1024 * 1024)
+
 # --- E-mail ---------------------------------------------------------------------------------------
 # django-environ drops the first "/" of the path: an absolute folder takes four slashes in all,
 # as in EMAIL_URL=filemail:////srv/mail (three would write under the current directory).

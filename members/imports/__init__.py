@@ -1,0 +1,1 @@
+"""Import of the clusters' member spreadsheets."""
