@@ -1,6 +1,8 @@
 """Shared fixtures. Tests that need a real server (PostgreSQL, Redis) ask for ``postgresql`` or
 ``redis_broker``: without the server they are skipped with the reason, except under ``CI``, where
-they fail, so that CI can never pass without running them."""
+they fail, so that CI can never pass without running them. Browser tests ask for ``page`` (with
+pytest-django's ``live_server``): Debian's Chromium driven by Playwright, skipped (failed under
+``CI``) likewise when it is absent."""
 
 import os
 import socket
@@ -9,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 from django.db import connection
+from playwright.sync_api import sync_playwright
 
 
 def _server_missing(reason: str) -> None:
@@ -47,3 +50,59 @@ def redis_broker() -> str:
     except OSError as exc:
         _server_missing(f"needs Redis at {url}: {exc}")
     return url
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django's own reordering
+def pytest_collection_modifyitems(items):
+    # Playwright's sync API leaves its event loop marked as running in the main thread for as long
+    # as the session-scoped ``browser`` lives, so Django needs DJANGO_ALLOW_ASYNC_UNSAFE meanwhile
+    # (see ``browser``). Browser tests run last, so that no other test runs in that state.
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright, launched once per session; skips (fails
+    under CI) unless it is at CHROMIUM_PATH (default /usr/bin/chromium). Tests that use it (or
+    ``page``) are marked ``browser`` and run after all the others."""
+    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not os.access(path, os.X_OK):
+        _server_missing(
+            f"needs Chromium at {path} (apt-get install chromium, or set CHROMIUM_PATH)"
+        )
+    # From here to the end of the session, this thread has a running event loop in Django's eyes:
+    # without this, every ORM call (the test database's setup and flush included) would raise
+    # SynchronousOnlyOperation.
+    with pytest.MonkeyPatch.context() as mp, sync_playwright() as playwright:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page in a fresh browser context (French, 1280×900, 10 s timeouts), closed after the test.
+    With pytest-django's ``live_server``: ``page.goto(live_server.url + "/")``."""
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
