@@ -13,10 +13,12 @@ from django.contrib import admin
 from django.db import models
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.forms import BaseInlineFormSet, ModelChoiceField
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
+from members.imports.export import CONTENT_TYPES, export_filename, export_memberships
 from members.models import (
     Cluster,
     Contact,
@@ -467,6 +469,7 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ("organisation",)
     readonly_fields = (status_label,)
     inlines = (TermInline,)
+    actions = ("export_standard_xlsx", "export_standard_csv")
     fieldsets = (
         (
             None,
@@ -491,6 +494,36 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("SIRET"), ordering="organisation__siret")
     def organisation_siret(self, membership: Membership) -> str:
         return membership.organisation.siret
+
+    @admin.action(
+        description=_("Exporter la sélection (format standard, XLSX)"), permissions=["view"]
+    )
+    def export_standard_xlsx(self, request, queryset):
+        return export_download(queryset, file_format="xlsx")
+
+    @admin.action(
+        description=_("Exporter la sélection (format standard, CSV)"), permissions=["view"]
+    )
+    def export_standard_csv(self, request, queryset):
+        return export_download(queryset, file_format="csv")
+
+
+def export_download(queryset: QuerySet[Membership], *, file_format: str) -> HttpResponse:
+    """The memberships of ``queryset`` (the admin's, so those the user may see) as a standard
+    export file to download, named after their cluster when they are all of one."""
+    cluster_ids = queryset.order_by().values("cluster_id").distinct()
+    clusters = list(Cluster.objects.filter(pk__in=cluster_ids)[:2])
+    cluster = clusters[0] if len(clusters) == 1 else None
+    return HttpResponse(
+        export_memberships(queryset, file_format=file_format),
+        content_type=CONTENT_TYPES[file_format],
+        headers={
+            "Content-Disposition": content_disposition_header(
+                as_attachment=True,
+                filename=export_filename(cluster=cluster, file_format=file_format),
+            )
+        },
+    )
 
 
 @admin.register(Term)
