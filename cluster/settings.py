@@ -160,6 +160,13 @@ IMPORT_MAX_FILE_SIZE = env.int("IMPORT_MAX_FILE_SIZE", default=20 * 1024 * 1024)
 # workbooks compress about 10:1, so ten times the largest file.
 IMPORT_MAX_UNCOMPRESSED_SIZE = env.int("IMPORT_MAX_UNCOMPRESSED_SIZE", default=200 * 1024 * 1024)
 
+# Where imported files are kept: private (no URL), outside MEDIA_ROOT; staff download them from
+# the admin. Back it up with the database: each import's record points to its file.
+IMPORT_FILES_ROOT = env.path("IMPORT_FILES_ROOT", default=str(VAR_DIR / "imports"))
+# Files with more data rows than this are analysed and imported by a Celery task, with progress
+# shown, rather than during the admin's request.
+IMPORT_BACKGROUND_ROWS = env.int("IMPORT_BACKGROUND_ROWS", default=2000)
+
 # --- E-mail ---------------------------------------------------------------------------------------
 # django-environ drops the first "/" of the path: an absolute folder takes four slashes in all,
 # as in EMAIL_URL=filemail:////srv/mail (three would write under the current directory).

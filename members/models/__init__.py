@@ -1,6 +1,7 @@
 """Models of the domain core, one module per concept, re-exported here."""
 
 from .clusters import Cluster, Plan, PlanCategory, Site
+from .imports import ImportRecord
 from .memberships import Membership, MembershipStatus, Term
 from .organisations import Contact, ContactRole, Organisation
 
@@ -8,6 +9,7 @@ __all__ = [
     "Cluster",
     "Contact",
     "ContactRole",
+    "ImportRecord",
     "Membership",
     "MembershipStatus",
     "Organisation",

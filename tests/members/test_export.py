@@ -358,11 +358,6 @@ def test_text_starting_with_a_tab_or_carriage_return_is_escaped(formulas, file_f
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EscapedTextWidget.clean trims the text after the apostrophe: a stored leading tab "
-    "or carriage return does not come back (members/imports/widgets.py)",
-)
 def test_text_starting_with_a_tab_reimports_exactly(formulas, tmp_path):
     Organisation.objects.filter(pk=formulas.organisation_id).update(**LEADING_BLANKS)
     before = stored()
@@ -374,11 +369,6 @@ def test_text_starting_with_a_tab_reimports_exactly(formulas, tmp_path):
     assert stored() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EmailWidget does not remove the export's apostrophe: '-x@… is read as another "
-    "(valid) address and creates a contact (members/imports/widgets.py)",
-)
 def test_email_starting_with_a_dash_reimports_exactly(formulas, tmp_path):
     Contact.objects.filter(email="anne@x.fr").update(email="-anne@x.fr")
     before = stored()

@@ -1,0 +1,237 @@
+"""Importing a member spreadsheet: the one service the admin, the Celery task and the
+``import_members`` command call.
+
+Semantics (../shared/samples/README.md): all or nothing by default, in one transaction; with
+``skip_invalid`` the valid rows are written and the refused ones reported; a dry run writes
+nothing and reports exactly what the import would do. Every run is an :class:`ImportRecord`,
+with the file kept privately.
+"""
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Cluster, ImportRecord
+
+from .readers import UnreadableFile
+from .resources import PROFILES
+from .tables import read_table
+
+logger = logging.getLogger(__name__)
+
+#: At most this many refused cells and preview rows are kept in a record.
+RECORD_LIMIT = 5000
+
+Status = ImportRecord.Status
+
+
+class ImportUnusable(Exception):
+    """The file cannot be imported at all (unreadable, wrong profile, missing columns, too big);
+    ``str(exc)`` says why, in French."""
+
+
+@dataclass
+class ImportReport:
+    """What an import did, or would do. :meth:`as_json` is the ``--json`` contract."""
+
+    rows: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: list[dict] = field(default_factory=list)
+    refused_rows: int = 0
+    dry_run: bool = False
+    skip_invalid: bool = False
+    written: bool = False
+    warnings: list[dict] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "rows": self.rows,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "refused": self.refused,
+            "dry_run": self.dry_run,
+            "written": self.written,
+        }
+
+    @property
+    def stopped(self) -> bool:
+        """Refused rows stopped the import (nothing written), or would have (a dry run)."""
+        return bool(self.refused_rows) and not self.skip_invalid
+
+
+def record_file(
+    *,
+    cluster: Cluster,
+    profile: str,
+    file,
+    file_name: str,
+    source: str,
+    user=None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+) -> ImportRecord:
+    """A new record of an import of ``file`` (a path or a Django ``File``), the file kept in the
+    private import storage. A file over ``IMPORT_MAX_FILE_SIZE`` is recorded as unusable and not
+    kept; :func:`run_import` then refuses it before reading it."""
+    if profile not in PROFILES:
+        raise ImportUnusable(
+            _("Profil d’import inconnu « %(profile)s » (profils : %(profiles)s).")
+            % {"profile": profile, "profiles": ", ".join(PROFILES)}
+        )
+    if isinstance(file, str | os.PathLike):
+        file = File(open(file, "rb"), name=os.path.basename(file))  # noqa: SIM115
+    with file:
+        digest = hashlib.sha256()
+        for chunk in file.chunks():
+            digest.update(chunk)
+        record = ImportRecord(
+            cluster=cluster,
+            profile=profile,
+            source=source,
+            created_by=user,
+            file_name=os.path.basename(file_name)[:255],
+            file_sha256=digest.hexdigest(),
+            file_size=file.size,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            status=Status.QUEUED,
+        )
+        if file.size <= settings.IMPORT_MAX_FILE_SIZE:
+            file.seek(0)
+            record.file.save(record.file_name, file, save=False)
+    record.save()
+    return record
+
+
+def run_import(
+    record: ImportRecord,
+    *,
+    dry_run: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import (or, with ``dry_run``, analyse) the record's file into its cluster, and store the
+    report in the record. Raises :class:`ImportUnusable` when the file cannot be imported."""
+    dry_run = record.dry_run if dry_run is None else dry_run
+    resource_class = PROFILES[record.profile]
+    record.status = Status.ANALYSING if dry_run else Status.IMPORTING
+    record.save(update_fields=["status"])
+    try:
+        if not record.file:
+            raise UnreadableFile(
+                _("Le fichier « %(file)s » fait %(size)s : la taille maximale est %(max)s.")
+                % {
+                    "file": record.file_name,
+                    "size": filesizeformat(record.file_size),
+                    "max": filesizeformat(settings.IMPORT_MAX_FILE_SIZE),
+                }
+            )
+        table = read_table(record.file.path, resource_class, filename=record.file_name)
+    except UnreadableFile as exc:
+        _finish(record, Status.UNUSABLE, message=str(exc))
+        raise ImportUnusable(str(exc)) from exc
+
+    resource = resource_class(cluster=record.cluster, progress=progress)
+    resource.header_of.update(table.header_of)
+    try:
+        result = resource.import_data(
+            table.dataset,
+            dry_run=dry_run,
+            use_transactions=True,
+            rollback_on_validation_errors=not record.skip_invalid,
+            skip_invalid=record.skip_invalid,
+        )
+    except Exception as exc:
+        logger.exception("Import %s failed", record.pk)
+        _finish(record, Status.FAILED, message=str(exc))
+        raise
+    if result.has_errors():
+        error = (result.base_errors or [row.errors[0] for row in result.rows if row.errors])[0]
+        logger.error("Import %s failed: %s\n%s", record.pk, error.error, error.traceback)
+        _finish(record, Status.FAILED, message=str(error.error))
+        raise ImportFailed(
+            _("L’import a échoué, rien n’a été écrit : %(error)s") % {"error": error.error}
+        )
+
+    report = ImportReport(
+        rows=len(table.dataset),
+        new=result.totals["new"],
+        updated=result.totals["update"],
+        unchanged=result.totals["skip"],
+        refused=resource.refusals(result),
+        refused_rows=len(result.invalid_rows),
+        dry_run=dry_run,
+        skip_invalid=record.skip_invalid,
+    )
+    report.written = not dry_run and not (report.refused_rows and not record.skip_invalid)
+    report.warnings = [
+        *({"row": None, "message": message} for message in table.warnings),
+        *resource.warnings,
+    ]
+    report.changes = resource.changes
+    if dry_run:
+        status = Status.SIMULATED if record.dry_run else Status.ANALYSED
+    else:
+        status = Status.IMPORTED if report.written else Status.REFUSED
+    _finish(record, status, report=report)
+    return report
+
+
+class ImportFailed(Exception):
+    """The import broke off (a database error, a bug): nothing was written."""
+
+
+def _finish(record: ImportRecord, status: str, *, report=None, message: str = "") -> None:
+    record.status = status
+    record.message = message
+    record.finished_at = timezone.now()
+    fields = ["status", "message", "finished_at"]
+    if report is not None:
+        record.rows = report.rows
+        record.new = report.new
+        record.updated = report.updated
+        record.unchanged = report.unchanged
+        record.refused_rows = report.refused_rows
+        record.refused = report.refused[:RECORD_LIMIT]
+        record.warnings = report.warnings[:RECORD_LIMIT]
+        record.changes = report.changes
+        fields += ["rows", "new", "updated", "unchanged", "refused_rows", "refused"]
+        fields += ["warnings", "changes"]
+    with transaction.atomic():
+        record.save(update_fields=fields)
+
+
+def import_members(
+    path,
+    *,
+    cluster: Cluster,
+    profile: str,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    user=None,
+    source: str = ImportRecord.Source.COMMAND,
+) -> tuple[ImportRecord, ImportReport]:
+    """Record and run an import of the file at ``path`` in one call (the command line's way)."""
+    record = record_file(
+        cluster=cluster,
+        profile=profile,
+        file=path,
+        file_name=os.path.basename(path),
+        source=source,
+        user=user,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+    )
+    return record, run_import(record)

@@ -1,0 +1,606 @@
+"""What a cluster already holds, loaded once per import, and the changes rows make to it, written in
+batches.
+
+:class:`MemberBase` answers, for each cleaned row, which stored records it describes and what it
+changes, without a query per row:
+
+- a membership is found by (cluster, member number); an organisation by its SIRET across all
+  clusters (a SIRET of an organisation that is a member of another cluster gets a membership here,
+  the organisation is not duplicated); a row without SIRET keeps to its membership's organisation,
+  or creates its own one;
+- the row's term is the membership's term ending on the row's end date, or a new one, refused if
+  it would overlap another;
+- a contact is found by (organisation, e-mail);
+- blank cells never erase stored values, and a paid term never becomes unpaid;
+- when several rows of one file describe the same record (a DigitalPlace company with two contacts
+  has two rows), the first row's values stand; later rows that differ get a warning.
+
+Changes wait in memory until :meth:`MemberBase.flush`, which writes them with ``bulk_create`` and
+``bulk_update``: the number of queries grows with batches, not rows.
+"""
+
+import datetime as dt
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Contact, ContactRole, Membership, Organisation, Term
+from members.validators import normalise_phone
+
+ORGANISATION_FIELDS = (
+    "name",
+    "siret",
+    "siren",
+    "legal_form",
+    "address_line1",
+    "address_line2",
+    "postcode",
+    "city",
+    "headcount",
+    "sector",
+)
+MEMBERSHIP_FIELDS = ("member_since", "site_id")
+TERM_FIELDS = ("start_date", "plan_id", "fee", "is_paid", "paid_on")
+CONTACT_FIELDS = ("civility", "first_name", "last_name", "job_title", "phone", "role", "language")
+CONTACT_SLOTS = (1, 2)
+
+#: Key of the PostgreSQL advisory lock that serialises imports (they share organisations).
+IMPORT_LOCK = 7_316_021_417
+_IN_CHUNK = 5000
+#: Rows fetched at a time when loading.
+CHUNK = 5000
+
+
+class Record:
+    """A stored record (``pk`` set) or one this import creates (``pk`` None until written).
+
+    Its field values are attributes (``FIELDS``): tens of thousands of them stay in memory for the
+    whole import, and slots take a third of the room of a dict each.
+    """
+
+    FIELDS: tuple[str, ...] = ()
+    __slots__ = ("pk", "row")
+
+    def __init__(self, values, *, pk: int | None = None):
+        self.pk = pk
+        #: Number of the first row of this import that described the record.
+        self.row = None
+        for name, value in zip(self.FIELDS, values, strict=True):
+            setattr(self, name, value)
+
+    def values(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+class OrganisationRecord(Record):
+    FIELDS = ORGANISATION_FIELDS
+    __slots__ = (*ORGANISATION_FIELDS, "membership", "has_primary")
+
+    def __init__(self, values, *, pk=None):
+        super().__init__(values, pk=pk)
+        self.membership = None
+        self.has_primary = False
+
+
+class MembershipRecord(Record):
+    FIELDS = MEMBERSHIP_FIELDS
+    __slots__ = (*MEMBERSHIP_FIELDS, "organisation", "number", "terms")
+
+    def __init__(self, values, *, organisation, number, pk=None):
+        super().__init__(values, pk=pk)
+        self.organisation = organisation
+        self.number = number
+        self.terms = []
+
+
+class TermRecord(Record):
+    FIELDS = TERM_FIELDS
+    __slots__ = (*TERM_FIELDS, "membership", "end_date")
+
+    def __init__(self, values, *, membership, end_date, pk=None):
+        super().__init__(values, pk=pk)
+        self.membership = membership
+        self.end_date = end_date
+
+
+class ContactRecord(Record):
+    FIELDS = CONTACT_FIELDS
+    __slots__ = (*CONTACT_FIELDS, "organisation", "email")
+
+    def __init__(self, values, *, organisation, email, pk=None):
+        super().__init__(values, pk=pk)
+        self.organisation = organisation
+        self.email = email
+
+
+class _Shared:
+    """One object per distinct value of a field (city, plan, dates…) while the field has few
+    distinct values: loading 50,000 members then creates far fewer objects."""
+
+    LIMIT = 2000
+
+    def __init__(self, size: int):
+        self.known = [{} for _ in range(size)]
+
+    def __call__(self, values) -> list:
+        shared = []
+        for index, value in enumerate(values):
+            known = self.known[index]
+            if known is not None and value is not None:
+                value = known.setdefault(value, value)
+                if len(known) > self.LIMIT:
+                    self.known[index] = None
+            shared.append(value)
+        return shared
+
+
+def year_before(end: dt.date) -> dt.date:
+    """First day of the year ending on ``end`` (inclusive): 31/12/2017 → 01/01/2017."""
+    try:
+        start = end.replace(year=end.year - 1)
+    except ValueError:  # 29 February
+        start = end.replace(year=end.year - 1, day=28)
+    return start + dt.timedelta(days=1)
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, dt.date):
+        return f"{value:%d/%m/%Y}"
+    return str(value)
+
+
+def _chunks(values: list, size: int = _IN_CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class MemberBase:
+    """The cluster's members as the import sees them, and the changes waiting to be written."""
+
+    def __init__(self, cluster, *, sirets: set[str] = frozenset(), lock: bool = False):
+        self.cluster = cluster
+        if lock and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK])
+        self.memberships: dict[str, MembershipRecord] = {}
+        self.organisations: dict[int, OrganisationRecord] = {}
+        self.by_siret: dict[str, OrganisationRecord] = {}
+        #: (organisation record, e-mail) → contact record.
+        self.contacts: dict[tuple, ContactRecord] = {}
+        self.last_staged = None
+        self._load(sirets)
+        self._new: dict[type, list] = {Organisation: [], Membership: [], Term: [], Contact: []}
+        self._updated: dict[type, dict] = {
+            Organisation: {},
+            Membership: {},
+            Term: {},
+            Contact: {},
+        }
+        self.pending_rows = 0
+        self._labels = {
+            model: {f.attname: f.verbose_name for f in model._meta.concrete_fields}
+            for model in (Organisation, Membership, Term, Contact)
+        }
+
+    # Loading
+
+    def _load(self, sirets: set[str]) -> None:
+        """Read what the import may touch, a few queries in all, streamed (server-side cursors on
+        PostgreSQL) so that the database driver never holds a whole table."""
+        shared = _Shared(len(ORGANISATION_FIELDS))
+        queryset = Organisation.objects.filter(memberships__cluster=self.cluster)
+        for pk, *values in queryset.values_list("pk", *ORGANISATION_FIELDS).iterator(CHUNK):
+            self._add_organisation(pk, shared(values))
+        missing = sorted(sirets - self.by_siret.keys())
+        for chunk in _chunks(missing):
+            queryset = Organisation.objects.filter(siret__in=chunk)
+            for pk, *values in queryset.values_list("pk", *ORGANISATION_FIELDS):
+                self._add_organisation(pk, shared(values))
+
+        memberships = Membership.objects.filter(cluster=self.cluster).values_list(
+            "pk", "organisation_id", "member_number", *MEMBERSHIP_FIELDS
+        )
+        by_pk = {}
+        shared = _Shared(len(MEMBERSHIP_FIELDS))
+        for pk, organisation_id, number, *values in memberships.iterator(CHUNK):
+            organisation = self.organisations[organisation_id]
+            record = MembershipRecord(
+                shared(values), pk=pk, organisation=organisation, number=number
+            )
+            organisation.membership = record
+            self.memberships[number] = by_pk[pk] = record
+
+        terms = Term.objects.filter(membership__cluster=self.cluster).values_list(
+            "pk", "membership_id", "end_date", *TERM_FIELDS
+        )
+        shared = _Shared(len(TERM_FIELDS) + 1)
+        for pk, membership_id, *values in terms.iterator(CHUNK):
+            membership = by_pk[membership_id]
+            end_date, *values = shared(values)
+            membership.terms.append(
+                TermRecord(values, pk=pk, membership=membership, end_date=end_date)
+            )
+
+        fields = ("pk", "organisation_id", "email", *CONTACT_FIELDS)
+        shared = _Shared(len(CONTACT_FIELDS))
+        contacts = Contact.objects.filter(organisation__memberships__cluster=self.cluster)
+        self._add_contacts(contacts.values_list(*fields).iterator(CHUNK), shared)
+        others = [pk for pk, record in self.organisations.items() if record.membership is None]
+        for chunk in _chunks(others):
+            contacts = Contact.objects.filter(organisation_id__in=chunk)
+            self._add_contacts(contacts.values_list(*fields), shared)
+
+    def _add_organisation(self, pk: int, values: list) -> None:
+        if pk in self.organisations:
+            return
+        record = OrganisationRecord(values, pk=pk)
+        self.organisations[pk] = record
+        if record.siret:
+            self.by_siret[record.siret] = record
+
+    def _add_contacts(self, rows, shared: _Shared) -> None:
+        for pk, organisation_id, email, *values in rows:
+            organisation = self.organisations[organisation_id]
+            if (organisation, email) in self.contacts:
+                continue
+            record = ContactRecord(shared(values), pk=pk, organisation=organisation, email=email)
+            self.contacts[organisation, email] = record
+            organisation.has_primary |= record.role == ContactRole.PRIMARY
+
+    # Checking a row
+
+    def check(self, row) -> dict[str, str]:
+        """Errors of the row against what is stored (attribute → message); resolves the records
+        the row describes, for :meth:`stage`."""
+        errors = {}
+        siret, siren = row.siret or "", row.siren or ""
+        if siret and siren and siren != siret[:9]:
+            errors["siren"] = _(
+                "Le SIREN %(siren)s n’est pas celui du SIRET %(siret)s (ses 9 premiers chiffres)."
+            ) % {"siren": siren, "siret": siret}
+
+        membership = self.memberships.get(row.member_number)
+        organisation = None
+        if membership is not None:
+            organisation = membership.organisation
+            stored = organisation.siret
+            other = self.by_siret.get(siret) if siret else None
+            if siret and stored and stored != siret:
+                errors["siret"] = _(
+                    "Le n° d’adhérent %(number)s est « %(name)s », SIRET %(stored)s ; "
+                    "la ligne indique le SIRET %(siret)s."
+                ) % {
+                    "number": row.member_number,
+                    "name": organisation.name,
+                    "stored": stored,
+                    "siret": siret,
+                }
+            elif other is not None and other is not organisation:
+                errors["siret"] = self._siret_taken(siret, other)
+        elif siret:
+            organisation = self.by_siret.get(siret)
+            if organisation is not None and organisation.membership is not None:
+                errors["siret"] = self._siret_taken(siret, organisation)
+        if (
+            organisation is not None
+            and siren
+            and organisation.siren
+            and organisation.siren != siren
+        ):
+            errors["siren"] = _(
+                "« %(name)s » a le SIREN %(stored)s ; la ligne indique %(siren)s."
+            ) % {
+                "name": organisation.name,
+                "stored": organisation.siren,
+                "siren": siren,
+            }
+
+        term = None
+        has_term = (
+            row.end_date is not None
+            or row.plan is not None
+            or row.fee is not None
+            or row.is_paid
+            or row.paid_on is not None
+        )
+        if has_term:
+            if row.end_date is None:
+                errors["end_date"] = _(
+                    "Date de fin d’adhésion manquante : la période de cotisation ne peut pas "
+                    "être datée."
+                )
+            elif row.plan is None:
+                errors["plan"] = _("Formule manquante pour la période de cotisation.")
+            else:
+                start = row.start_date or None
+                term, error = self._find_term(membership, start, row.end_date)
+                if error:
+                    errors["start_date" if row.start_date else "end_date"] = error
+            if row.paid_on is not None and row.is_paid is False:
+                errors["paid_on"] = _(
+                    "Une date de règlement est indiquée alors que la cotisation n’est pas réglée."
+                )
+        row.resolved = (membership, organisation, term)
+        return errors
+
+    def _siret_taken(self, siret: str, organisation: OrganisationRecord) -> str:
+        return _(
+            "Le SIRET %(siret)s est déjà celui de « %(name)s », adhérent n° %(number)s de ce "
+            "cluster."
+        ) % {
+            "siret": siret,
+            "name": organisation.name,
+            "number": organisation.membership.number,
+        }
+
+    def _find_term(self, membership, start, end):
+        """The stored term the row describes (same end date), and an error if its period overlaps
+        another term of the membership."""
+        if start is not None and start > end:
+            return None, _("La période commence le %(start)s, après sa fin le %(end)s.") % {
+                "start": _shown(start),
+                "end": _shown(end),
+            }
+        if membership is None:
+            return None, ""
+        same = next((term for term in membership.terms if term.end_date == end), None)
+        start = start or (same.start_date if same else year_before(end))
+        for term in membership.terms:
+            if term is not same and term.start_date <= end and term.end_date >= start:
+                return same, _(
+                    "La période du %(start)s au %(end)s chevauche la période du %(other_start)s "
+                    "au %(other_end)s déjà enregistrée pour cet adhérent."
+                ) % {
+                    "start": _shown(start),
+                    "end": _shown(end),
+                    "other_start": _shown(term.start_date),
+                    "other_end": _shown(term.end_date),
+                }
+        return same, ""
+
+    # Staging a row
+
+    def stage(self, row) -> None:
+        """Record the row's changes; sets ``row.outcome`` (new, update, unchanged), ``row.changes``
+        and ``row.warnings``."""
+        membership, organisation, term = row.resolved
+        created = changed = False
+
+        values = {name: getattr(row, name) for name in ORGANISATION_FIELDS}
+        values["siren"] = values["siren"] or (values["siret"] or "")[:9]
+        if organisation is None:
+            organisation = OrganisationRecord(
+                [
+                    "" if value is None and name != "headcount" else value
+                    for name, value in values.items()
+                ]
+            )
+            self._create(Organisation, organisation, row)
+            created = True
+        else:
+            changed |= self._update(Organisation, organisation, values, row)
+        if organisation.siret:
+            self.by_siret[organisation.siret] = organisation
+
+        values = {"member_since": row.member_since, "site_id": row.site.pk if row.site else None}
+        if membership is None:
+            membership = MembershipRecord(
+                values.values(), organisation=organisation, number=row.member_number
+            )
+            organisation.membership = self.memberships[row.member_number] = membership
+            self._create(Membership, membership, row)
+            created = True
+        else:
+            changed |= self._update(Membership, membership, values, row)
+
+        if row.end_date is not None:
+            values = {
+                "start_date": row.start_date,
+                "plan_id": row.plan.pk,
+                "fee": row.fee if row.fee is not None else row.plan.annual_fee,
+                "is_paid": row.is_paid,
+                "paid_on": row.paid_on,
+            }
+            if term is None:
+                values["start_date"] = values["start_date"] or year_before(row.end_date)
+                values["is_paid"] = bool(values["is_paid"] or values["paid_on"])
+                term = TermRecord(values.values(), membership=membership, end_date=row.end_date)
+                membership.terms.append(term)
+                self._create(Term, term, row)
+                created = True
+            else:
+                if term.is_paid and values["is_paid"] is False:
+                    values["is_paid"] = None
+                    if term.row is None:
+                        row.warnings.append(
+                            _(
+                                "La cotisation jusqu’au %(end)s est enregistrée comme réglée : "
+                                "elle le reste."
+                            )
+                            % {"end": _shown(term.end_date)}
+                        )
+                changed |= self._update(Term, term, values, row)
+
+        for slot in CONTACT_SLOTS:
+            created_contact, changed_contact = self._stage_contact(row, slot, organisation)
+            created |= created_contact
+            changed |= changed_contact
+
+        row.outcome = "new" if created else "update" if changed else "unchanged"
+        row.label = f"{row.member_number} · {organisation.name}"
+        self.pending_rows += 1
+        self.last_staged = row
+
+    def _stage_contact(self, row, slot: int, organisation: OrganisationRecord):
+        def cell(name):
+            value = getattr(row, f"contact{slot}_{name}", None)
+            return "" if value is None else value
+
+        email = cell("email")
+        values = {name: cell(name) for name in CONTACT_FIELDS}
+        if not email:
+            if any(values.values()):
+                row.warnings.append(
+                    _("Contact %(slot)d sans e-mail : il n’est pas enregistré.") % {"slot": slot}
+                )
+            return False, False
+        if values["phone"]:
+            phone = normalise_phone(values["phone"])
+            if phone is None:
+                row.warnings.append(
+                    _("Téléphone « %(phone)s » non reconnu : enregistré tel quel.")
+                    % {"phone": values["phone"]}
+                )
+            else:
+                values["phone"] = phone
+        contact = self.contacts.get((organisation, email))
+        if contact is None:
+            if not values["role"]:
+                values["role"] = (
+                    ContactRole.MEMBER if organisation.has_primary else ContactRole.PRIMARY
+                )
+            values["language"] = values["language"] or "fr"
+            organisation.has_primary |= values["role"] == ContactRole.PRIMARY
+            contact = ContactRecord(values.values(), organisation=organisation, email=email)
+            self.contacts[organisation, email] = contact
+            self._create(Contact, contact, row)
+            return True, False
+        return False, self._update(Contact, contact, values, row)
+
+    def _create(self, model, record: Record, row) -> None:
+        record.row = row.number
+        if model is Organisation:
+            created = _("nouvelle organisation")
+        elif model is Membership:
+            created = _("nouvelle adhésion")
+        elif model is Term:
+            created = _("période du %(start)s au %(end)s") % {
+                "start": _shown(record.start_date),
+                "end": _shown(record.end_date),
+            }
+        else:
+            created = _("nouveau contact %(email)s") % {"email": record.email}
+        row.changes.append(created)
+        self._new[model].append(record)
+
+    def _update(self, model, record: Record, values: dict, row) -> bool:
+        """Apply the row's non-blank values to a record; True if stored values change."""
+        changes = {
+            name: value
+            for name, value in values.items()
+            if value is not None and value != "" and getattr(record, name) != value
+        }
+        if not changes:
+            if record.row is None:
+                record.row = row.number
+            return False
+        if record.row is not None:
+            # An earlier row of this file described the record: its values stand.
+            if record.row != row.number:
+                labels = self._labels[model]
+                row.warnings.append(
+                    _("%(fields)s diffèrent de la ligne %(row)d, dont les valeurs sont gardées.")
+                    % {
+                        "fields": ", ".join(str(labels[name]).capitalize() for name in changes),
+                        "row": record.row,
+                    }
+                )
+            return False
+        record.row = row.number
+        labels = self._labels[model]
+        for name, value in changes.items():
+            row.changes.append(
+                f"{str(labels[name]).capitalize()} : {_shown(getattr(record, name))} → "
+                f"{_shown(value)}"
+            )
+        for name, value in changes.items():
+            setattr(record, name, value)
+        if record.pk is not None:
+            self._updated[model].setdefault(record, set()).update(changes)
+        return True
+
+    # Writing
+
+    def flush(self) -> None:
+        """Write the waiting changes: creations in dependency order, then updates."""
+        now = timezone.now()
+        self._insert(Organisation, self._new[Organisation], now, lambda record: {})
+        self._insert(
+            Membership,
+            self._new[Membership],
+            now,
+            lambda record: {
+                "cluster_id": self.cluster.pk,
+                "organisation_id": record.organisation.pk,
+                "member_number": record.number,
+            },
+        )
+        self._insert(
+            Term,
+            self._new[Term],
+            now,
+            lambda record: {"membership_id": record.membership.pk, "end_date": record.end_date},
+        )
+        self._insert(
+            Contact,
+            self._new[Contact],
+            now,
+            lambda record: {"organisation_id": record.organisation.pk, "email": record.email},
+        )
+        for model, updated in self._updated.items():
+            if not updated:
+                continue
+            names = sorted(set().union(*updated.values()))
+            objects = []
+            for record in updated:
+                obj = model(pk=record.pk, updated_at=now)
+                for name in names:
+                    setattr(obj, name, getattr(record, name))
+                objects.append(obj)
+            model.objects.bulk_update(objects, [*names, "updated_at"], batch_size=1000)
+        for pending in self._new.values():
+            pending.clear()
+        for updated in self._updated.values():
+            updated.clear()
+        self.pending_rows = 0
+
+    def _insert(self, model, records: list[Record], now, links) -> None:
+        """Insert ``records`` (their fields, plus ``links(record)``: keys and identifiers) and set
+        their ``pk``. On PostgreSQL with COPY, into identifiers taken from the table's sequence
+        beforehand: ten times faster than ``bulk_create`` on tens of thousands of rows, which
+        spends its time building model instances and SQL. Elsewhere with ``bulk_create``."""
+        if not records:
+            return
+        rows = [{**record.values(), **links(record)} for record in records]
+        if connection.vendor != "postgresql":
+            objects = [model(**row) for row in rows]
+            model.objects.bulk_create(objects)
+            for record, obj in zip(records, objects, strict=True):
+                record.pk = obj.pk
+            return
+        table = model._meta.db_table
+        fields = [field for field in model._meta.concrete_fields]
+        defaults = {}
+        for field in fields:
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                defaults[field.attname] = now
+            elif not field.primary_key:
+                defaults[field.attname] = field.get_default()
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in fields)
+        pk = model._meta.pk.attname
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [table, model._meta.pk.column, len(rows)],
+            )
+            pks = [value for (value,) in cursor.fetchall()]
+            with cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+                for record, row, value in zip(records, rows, pks, strict=True):
+                    row[pk] = record.pk = value
+                    copy.write_row(
+                        [row.get(field.attname, defaults.get(field.attname)) for field in fields]
+                    )

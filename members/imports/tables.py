@@ -1,0 +1,180 @@
+"""From a spreadsheet file to the tablib ``Dataset`` a profile's resource imports.
+
+The header row is the first row, within the first :data:`HEADER_SEARCH_ROWS` rows of a sheet, that
+holds the profile's headers (compared without case, accents, underscores or repeated spaces);
+rows above it are titles. A file without such a row, or without one of the profile's required
+columns, is refused before any row is read, with what is missing. Blank rows are passed over and
+each kept row carries its number as spreadsheet software shows it (column ``#``).
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import tablib
+from django.utils.translation import gettext as _
+
+from .readers import UnreadableFile, open_spreadsheet
+from .resources import PROFILES, ROW_NUMBER, MemberRowResource
+from .widgets import normalise_label
+
+HEADER_SEARCH_ROWS = 30
+#: A row is the header row when it holds at least this many of the profile's headers.
+MIN_HEADERS = 3
+#: A column stops sharing equal values between rows past this many distinct values.
+SHARED_VALUES = 2000
+
+
+@dataclass
+class Table:
+    """The rows of a file a resource will import, and what was learnt reading it."""
+
+    dataset: tablib.Dataset
+    sheet: str
+    header_row: int
+    #: The file's own header of each attribute found.
+    header_of: dict[str, str]
+    blank_rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _header_key(value: object) -> str:
+    return normalise_label(str(value).replace("_", " ")) if value is not None else ""
+
+
+def match_headers(cells: list, resource_class: type[MemberRowResource]) -> dict[str, int]:
+    """Attribute → column index of the headers in ``cells`` that the profile knows."""
+    accepted = {
+        attribute: {_header_key(label) for label in labels}
+        for attribute, labels in resource_class.header_labels().items()
+    }
+    with_year = {
+        attribute: re.compile(
+            "(" + "|".join(re.escape(label) for label in accepted[attribute]) + r") \d{4}"
+        )
+        for attribute in resource_class.headers_with_year
+    }
+    found = {}
+    for index, cell in enumerate(cells):
+        key = _header_key(cell)
+        if not key:
+            continue
+        for attribute, labels in accepted.items():
+            if attribute in found:
+                continue
+            if key in labels or (attribute in with_year and with_year[attribute].fullmatch(key)):
+                found[attribute] = index
+                break
+    return found
+
+
+def _is_blank(cells: list) -> bool:
+    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+
+
+def read_table(path, resource_class: type[MemberRowResource], *, filename: str) -> Table:
+    """The dataset of ``path`` for ``resource_class``; raises :class:`UnreadableFile` (with a
+    French sentence for staff) when the file cannot be imported with this profile."""
+    sheets = open_spreadsheet(path, filename=filename)
+    for sheet in sheets:
+        rows = sheet.rows()
+        for number, cells in rows:
+            if number > HEADER_SEARCH_ROWS:
+                break
+            found = match_headers(cells, resource_class)
+            if len(found) >= min(MIN_HEADERS, len(resource_class.fields)):
+                return _table(sheet.name, number, cells, found, rows, resource_class, filename)
+    raise UnreadableFile(_no_header_message(sheets, resource_class, filename))
+
+
+def _table(sheet, header_row, headers, found, rows, resource_class, filename) -> Table:
+    missing = [
+        resource_class.fields[attribute].column_name
+        for attribute in resource_class.required_columns
+        if attribute not in found
+    ]
+    if missing:
+        message = _(
+            "Colonnes obligatoires absentes de « %(file)s » (en-têtes ligne %(row)d) : %(missing)s."
+        ) % {"file": filename, "row": header_row, "missing": ", ".join(missing)}
+        raise UnreadableFile(message + _looks_like([headers], resource_class, len(found)))
+    attributes = list(found)
+    indexes = [found[attribute] for attribute in attributes]
+    dataset = tablib.Dataset(
+        headers=[resource_class.fields[attribute].column_name for attribute in attributes]
+        + [ROW_NUMBER]
+    )
+    blank_rows = 0
+    width = max(indexes) + 1
+    # Columns with few distinct values (legal form, city, plan, dates…) share one object per
+    # value: a 50,000-row file then holds far fewer Python objects.
+    shared = [{} for _ in indexes]
+    for number, cells in rows:
+        if _is_blank(cells):
+            blank_rows += 1
+            continue
+        if len(cells) < width:
+            cells = [*cells, *([None] * (width - len(cells)))]
+        values = []
+        for index, known in zip(indexes, shared, strict=True):
+            value = cells[index]
+            if known is not None and value is not None:
+                value = known.setdefault(value, value)
+                if len(known) > SHARED_VALUES:
+                    shared[shared.index(known)] = None
+            values.append(value)
+        values.append(number)
+        dataset.append(values)
+    table = Table(
+        dataset=dataset,
+        sheet=sheet,
+        header_row=header_row,
+        header_of={attribute: str(headers[found[attribute]]).strip() for attribute in attributes},
+        blank_rows=blank_rows,
+    )
+    ignored = [
+        str(cell).strip()
+        for index, cell in enumerate(headers)
+        if index not in indexes and not _is_blank([cell])
+    ]
+    if ignored:
+        table.warnings.append(
+            _("Colonnes ignorées (inconnues du profil) : %(columns)s.")
+            % {"columns": ", ".join(ignored)}
+        )
+    return table
+
+
+def _no_header_message(sheets, resource_class, filename) -> str:
+    expected = ", ".join(
+        resource_class.fields[name].column_name for name in resource_class.required_columns
+    )
+    message = _(
+        "Aucune ligne d’en-têtes du profil « %(profile)s » dans les %(rows)d premières lignes de "
+        "« %(file)s » (colonnes attendues : %(expected)s)."
+    ) % {
+        "profile": resource_class.label,
+        "rows": HEADER_SEARCH_ROWS,
+        "file": filename,
+        "expected": expected,
+    }
+    rows = []
+    for sheet in sheets:
+        for number, cells in sheet.rows():
+            if number > HEADER_SEARCH_ROWS:
+                break
+            rows.append(cells)
+    return message + _looks_like(rows, resource_class, 0)
+
+
+def _looks_like(rows: list[list], resource_class, matched: int) -> str:
+    """ " Ce fichier ressemble au profil « … »." when another profile knows clearly more of these
+    headers, else ""."""
+    for other in PROFILES.values():
+        if other is resource_class:
+            continue
+        known = max((len(match_headers(cells, other)) for cells in rows), default=0)
+        if known >= max(MIN_HEADERS * 2, matched + 3):
+            return " " + _("Ce fichier ressemble au profil « %(profile)s ».") % {
+                "profile": other.profile
+            }
+    return ""
