@@ -579,3 +579,8 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("statut de l’adhésion"), ordering="membership_status")
     def membership_status(self, term: Term) -> str:
         return MembershipStatus(term.membership_status).label
+
+
+# The imports' admin (upload → preview → confirm, and their history) lives with the imports; it
+# builds on the mixin above.
+from members.imports.admin import ImportRecordAdmin  # noqa: E402, F401

@@ -22,6 +22,9 @@ ROLE_PERMISSIONS = {
         ),
         ("members", "view_cluster"),
         ("members", "change_cluster"),
+        # Import spreadsheets into their clusters, and read the history of imports.
+        ("members", "view_importrecord"),
+        ("members", "add_importrecord"),
         *(
             ("members", f"{action}_{model}")
             for model in ("site", "plan")
@@ -30,6 +33,7 @@ ROLE_PERMISSIONS = {
     ],
     MERGER_COMMITTEE: [
         *(("members", f"view_{model}") for model in MEMBERS_MODELS + SETTINGS_MODELS),
+        ("members", "view_importrecord"),
         ("members", "view_all_clusters"),
     ],
 }

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from playwright.sync_api import sync_playwright
 
 
@@ -71,11 +71,26 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+        _transactional_tests_restore_the_initial_data(item)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
+def _transactional_tests_restore_the_initial_data(item) -> None:
+    """Every transactional test runs with ``serialized_rollback``: the database is emptied after
+    it, and the clusters and plans come from a data migration, so the next one needs them back.
+    All or none: the flush after a test without it re-creates content types, permissions and role
+    groups (post_migrate), which the restore of the next serialized test would then collide
+    with."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        restoring = pytest.mark.django_db(
+            *marker.args, **marker.kwargs | {"serialized_rollback": True}
+        )
+        item.add_marker(restoring, append=False)
+
+
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
     """Debian's Chromium, headless, driven by Playwright, launched once per session; skips (fails
     under CI) unless it is at CHROMIUM_PATH (default /usr/bin/chromium). Tests that use it (or
     ``page``) are marked ``browser`` and run after all the others."""
@@ -84,11 +99,21 @@ def browser():
         _server_missing(
             f"needs Chromium at {path} (apt-get install chromium, or set CHROMIUM_PATH)"
         )
+    # The test databases' initial data, serialized when they were created, for serialized_rollback.
+    serialized = {
+        alias: connections[alias]._test_serialized_contents
+        for alias in connections
+        if hasattr(connections[alias], "_test_serialized_contents")
+    }
     # From here to the end of the session, this thread has a running event loop in Django's eyes:
     # without this, every ORM call (the test database's setup and flush included) would raise
     # SynchronousOnlyOperation.
     with pytest.MonkeyPatch.context() as mp, sync_playwright() as playwright:
         mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        # With a running loop, Django's connections are other objects (asgiref's Local turns into
+        # a context variable): give them the serialized data too.
+        for alias, contents in serialized.items():
+            connections[alias]._test_serialized_contents = contents
         browser = playwright.chromium.launch(
             executable_path=path, headless=True, args=CHROMIUM_ARGS
         )
