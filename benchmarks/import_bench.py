@@ -196,9 +196,7 @@ def main() -> None:
     server = args.database_url.rsplit("/", 1)[0] + "/postgres"
     subprocess.run(["psql", server, "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True)
     subprocess.run(["psql", server, "-qc", f"CREATE DATABASE {name}"], check=True)
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True
-    )
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "digitalplace-bench.xlsx"

@@ -2,18 +2,12 @@
 memberships list, read the analysis (refused rows by number, nothing written yet), confirm, and
 the database holds exactly what expected.json says."""
 
-import json
-from pathlib import Path
-
 import pytest
 
 from members.models import Cluster, Contact, ImportRecord, Membership, Organisation
 from members.roles import MEMBERSHIP_STAFF
 from members.services import staff_user_ensure
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
-EXPECTED = json.loads((SAMPLES / "expected.json").read_text())
-FILES = {"digitalplace": SAMPLES / "digitalplace.xlsx", "frenchsouth": SAMPLES / "frenchsouth.csv"}
+from tests.samples import EXPECTED, FILES
 
 # The clusters and plans come from a data migration: restore them after this test's flush.
 pytestmark = [

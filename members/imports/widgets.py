@@ -401,7 +401,10 @@ class ChoiceWidget(widgets.Widget):
         except KeyError:
             expected = ", ".join(f"« {aliases[0]} »" for aliases in self.choices.values())
             raise ValueError(
-                _("%(label)s « %(value)s » inconnue : %(expected)s attendu.")
+                _(
+                    "%(label)s : « %(value)s » ne fait pas partie des valeurs possibles "
+                    "(%(expected)s)."
+                )
                 % {"label": self.label, "value": _shown(value), "expected": expected}
             ) from None
 
@@ -437,7 +440,10 @@ class NamedObjectWidget(widgets.ForeignKeyWidget):
         except KeyError:
             known = ", ".join(sorted(f"« {obj.name} »" for obj in self._by_name.values()))
             raise ValueError(
-                _("%(label)s « %(value)s » inconnue de %(cluster)s (connues : %(known)s).")
+                _(
+                    "%(label)s : « %(value)s » n’existe pas chez %(cluster)s "
+                    "(possibles : %(known)s)."
+                )
                 % {
                     "label": self.label,
                     "value": _shown(value),

@@ -38,14 +38,11 @@ from tests.factories import (
     TermFactory,
     cluster,
 )
+from tests.samples import FILES
 
 pytestmark = pytest.mark.django_db
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
-SAMPLE_FILES = {
-    "digitalplace": SAMPLES / "digitalplace.xlsx",
-    "frenchsouth": SAMPLES / "frenchsouth.csv",
-}
+SAMPLE_FILES = FILES
 HEADERS = [field.column_name for field in StandardResource.fields.values()]
 FORMATS = ("csv", "xlsx")
 TODAY = dt.date(2026, 3, 1)
@@ -104,8 +101,6 @@ def stored() -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def samples_imported():
-    if not SAMPLES.is_dir():
-        pytest.skip(f"needs the shared sample files in {SAMPLES}")
     for slug, path in SAMPLE_FILES.items():
         _record, report = import_members(
             path, cluster=cluster(slug), profile=slug, skip_invalid=True

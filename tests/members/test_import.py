@@ -18,12 +18,10 @@ from django.db.models import Count
 from members.imports.resources import PROFILES
 from members.models import Contact, ImportRecord, Membership, Organisation, Term
 from tests.factories import MembershipFactory, OrganisationFactory, cluster, make_siret
+from tests.samples import EXPECTED, FILES, SAMPLES, SHARED
 
 pytestmark = pytest.mark.django_db
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
-EXPECTED = json.loads((SAMPLES / "expected.json").read_text())
-FILES = {"digitalplace": SAMPLES / "digitalplace.xlsx", "frenchsouth": SAMPLES / "frenchsouth.csv"}
 #: The attributes whose column a refusal of each kind of expected.json must name.
 KIND_ATTRIBUTES = {
     "fee_text": {"fee"},
@@ -441,3 +439,10 @@ def test_every_import_is_recorded_with_its_file_kept(tmp_path):
     with record.file.open("rb") as kept:
         assert kept.read() == path.read_bytes()
     assert record.rows == EXPECTED["frenchsouth"]["data_rows"]
+
+
+def test_the_sample_copies_match_the_shared_originals():
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared samples are not beside this checkout ({SHARED})")
+    for name in ("digitalplace.xlsx", "frenchsouth.csv", "expected.json", "README.md"):
+        assert (SAMPLES / name).read_bytes() == (SHARED / name).read_bytes(), name

@@ -2,9 +2,6 @@
 confirm it, and find it in the history; other clusters' staff and the merger committee cannot
 import into a cluster that is not theirs; large files go through a real Celery worker."""
 
-import json
-from pathlib import Path
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,12 +11,10 @@ from cluster.celery import app as celery_app
 from members.models import Cluster, Contact, ImportRecord, Membership, Organisation
 from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from members.services import staff_user_ensure
+from tests.samples import EXPECTED, FILES
 
 pytestmark = pytest.mark.django_db
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
-EXPECTED = json.loads((SAMPLES / "expected.json").read_text())
-FILES = {"digitalplace": SAMPLES / "digitalplace.xlsx", "frenchsouth": SAMPLES / "frenchsouth.csv"}
 ADD_URL = reverse("admin:members_importrecord_add")
 Status = ImportRecord.Status
 

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from django.conf import settings
 from django.utils import translation
 from odf.opendocument import OpenDocumentSpreadsheet
 from odf.table import Table, TableCell, TableRow
 from odf.text import P
 
 from members.imports.readers import SheetData, UnreadableFile, open_spreadsheet
+from tests.samples import SAMPLES
 
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "samples"
 DIGITALPLACE_HEADER = [
     "N° adhérent",
     "Raison sociale",
@@ -50,12 +49,7 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def samples() -> Path:
-    """The shared sample files; skipped without them (failed under CI, which has them)."""
-    if not (SAMPLES / "digitalplace.xlsx").exists():
-        reason = f"needs the shared sample files in {SAMPLES}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    """The clusters' sample files (tests/samples)."""
     return SAMPLES
 
 
