@@ -41,6 +41,9 @@ SEED = 3134
 SOURCE_CLUSTERS = ("digitalplace", "frenchsouth")
 MEMBERS_PER_CLUSTER = 200
 MEMBERS_OF_BOTH = 20  # 10 % of each cluster's members
+#: Demo member numbers start here: the clusters' sample spreadsheets (tests/samples) use the
+#: first numbers, so that they import into the demo database as new members.
+FIRST_MEMBER_NUMBER = 301
 HISTORY_YEARS = 3  # terms kept before the last one
 
 # Development passwords, printed by the command.
@@ -395,7 +398,7 @@ class DemoGenerator:
                 (m for o in organisations for m in o.memberships if m.cluster == slug),
                 key=lambda m: m.seniority,
             )
-            for number, membership in enumerate(memberships, start=1):
+            for number, membership in enumerate(memberships, start=FIRST_MEMBER_NUMBER):
                 membership.member_number = f"{prefixes[slug]}-{number:04d}"
         return organisations
 

@@ -127,7 +127,8 @@ def run_import(
     dry_run = record.dry_run if dry_run is None else dry_run
     resource_class = PROFILES[record.profile]
     record.status = Status.ANALYSING if dry_run else Status.IMPORTING
-    record.save(update_fields=["status"])
+    record.finished_at = None
+    record.save(update_fields=["status", "finished_at"])
     try:
         if not record.file:
             raise UnreadableFile(
