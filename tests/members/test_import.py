@@ -161,7 +161,8 @@ def test_a_dry_run_writes_nothing_and_reports_what_the_import_does():
         "--skip-invalid",
         path,
     )
-    assert status == 0
+    # Refused rows make a dry run's status 1, even with --skip-invalid: 0 promises a clean file.
+    assert status == 1
     assert dry["dry_run"] is True and dry["written"] is False
     assert counts() == (0, 0, 0, 0)
 
@@ -446,3 +447,14 @@ def test_the_sample_copies_match_the_shared_originals():
         pytest.skip(f"the shared samples are not beside this checkout ({SHARED})")
     for name in ("digitalplace.xlsx", "frenchsouth.csv", "expected.json", "README.md"):
         assert (SAMPLES / name).read_bytes() == (SHARED / name).read_bytes(), name
+
+
+def test_a_dry_run_of_a_clean_file_exits_0(tmp_path):
+    path = _digitalplace_workbook(
+        tmp_path / "propre.xlsx", [_row("DP-1", "Alpha", make_siret(1), "a@alpha.fr")]
+    )
+    status, report = run_json(
+        "--cluster", "digitalplace", "--profile", "digitalplace", "--dry-run", path
+    )
+    assert (status, report["new"], report["written"], report["dry_run"]) == (0, 1, False, True)
+    assert counts() == (0, 0, 0, 0)

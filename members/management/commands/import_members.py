@@ -79,6 +79,17 @@ class Command(BaseCommand):
             self.stdout.write(_json_dumps(report.as_json()))
         else:
             self._print_report(record, report, verbosity)
+        if report.refused_rows and report.dry_run:
+            # Exit 0 is for a dry run that found nothing refused, with or without --skip-invalid.
+            raise CommandError(
+                ngettext(
+                    "Simulation : %(count)d ligne refusée.",
+                    "Simulation : %(count)d lignes refusées.",
+                    report.refused_rows,
+                )
+                % {"count": report.refused_rows},
+                returncode=EXIT_REFUSED,
+            )
         if report.stopped:
             raise CommandError(
                 ngettext(
