@@ -5,6 +5,8 @@ import into a cluster that is not theirs; large files go through a real Celery w
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cluster.celery import app as celery_app
@@ -227,3 +229,20 @@ def _wait_for(record, status, timeout=30):
             return
         time.sleep(0.1)
     raise AssertionError(f"import {record.pk} is {record.status}, not {status}")
+
+
+def test_the_history_lists_in_a_constant_number_of_queries(client):
+    user = staff("digitalplace")
+    client.force_login(user)
+    url = reverse("admin:members_importrecord_changelist")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    upload(client, "digitalplace")
+    one = queries()
+    for _ in range(4):
+        upload(client, "digitalplace")
+    assert queries() == one
