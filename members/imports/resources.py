@@ -287,71 +287,100 @@ class MemberRowResource(resources.Resource):
         return sorted(refused, key=lambda refusal: refusal["row"])
 
 
-def member_fields(**headers: str) -> dict[str, Field]:
-    """Fields of the membership, its organisation and its term, by attribute → column header."""
-    widgets = {
-        "member_number": lambda: w.TextWidget(
-            max_length=32,
-            required=True,
-            missing_message=gettext_lazy("N° d’adhérent manquant."),
-        ),
-        "name": lambda: w.TextWidget(
-            max_length=200, required=True, missing_message=gettext_lazy("Raison sociale manquante.")
-        ),
-        "siret": w.SiretWidget,
-        "siren": w.SirenWidget,
-        "legal_form": lambda: w.TextWidget(max_length=100),
-        "address_line1": lambda: w.TextWidget(max_length=200),
-        "address_line2": lambda: w.TextWidget(max_length=200),
-        "postcode": w.PostcodeWidget,
-        "city": lambda: w.TextWidget(max_length=100),
-        "headcount": w.HeadcountWidget,
-        "sector": lambda: w.TextWidget(max_length=200),
-        "site": lambda: w.NamedObjectWidget(Site, label=gettext_lazy("Site")),
-        "member_since": w.FrenchDateWidget,
-        "plan": lambda: w.NamedObjectWidget(Plan, label=gettext_lazy("Formule")),
-        "start_date": w.FrenchDateWidget,
-        "end_date": w.FrenchDateWidget,
-        "fee": w.FrenchDecimalWidget,
-        "is_paid": w.OuiNonWidget,
-        "paid_on": w.FrenchDateWidget,
-    }
-    return {name: Field(name, header, widgets[name]()) for name, header in headers.items()}
-
-
-def contact_fields(slot: int, **headers: str) -> dict[str, Field]:
-    """Fields of contact ``slot`` (1 or 2), by attribute → column header."""
-    lengths = {"first_name": 100, "last_name": 100, "job_title": 150, "phone": 40}
-    widgets = {
-        "email": w.EmailWidget,
-        "civility": lambda: w.ChoiceWidget(
-            {
+#: The widget (class and arguments) of each attribute.
+WIDGETS = {
+    "cluster": (w.TextWidget, {"max_length": 50}),
+    "member_number": (
+        w.TextWidget,
+        {
+            "max_length": 32,
+            "required": True,
+            "missing_message": gettext_lazy("N° d’adhérent manquant."),
+        },
+    ),
+    "name": (
+        w.TextWidget,
+        {
+            "max_length": 200,
+            "required": True,
+            "missing_message": gettext_lazy("Raison sociale manquante."),
+        },
+    ),
+    "siret": (w.SiretWidget, {}),
+    "siren": (w.SirenWidget, {}),
+    "legal_form": (w.TextWidget, {"max_length": 100}),
+    "address_line1": (w.TextWidget, {"max_length": 200}),
+    "address_line2": (w.TextWidget, {"max_length": 200}),
+    "postcode": (w.PostcodeWidget, {}),
+    "city": (w.TextWidget, {"max_length": 100}),
+    "headcount": (w.HeadcountWidget, {}),
+    "sector": (w.TextWidget, {"max_length": 200}),
+    "site": (w.NamedObjectWidget, {"model": Site, "label": gettext_lazy("Site")}),
+    "member_since": (w.FrenchDateWidget, {}),
+    "plan": (w.NamedObjectWidget, {"model": Plan, "label": gettext_lazy("Formule")}),
+    "start_date": (w.FrenchDateWidget, {}),
+    "end_date": (w.FrenchDateWidget, {}),
+    "fee": (w.FrenchDecimalWidget, {}),
+    "is_paid": (w.OuiNonWidget, {}),
+    "paid_on": (w.FrenchDateWidget, {}),
+    "civility": (
+        w.ChoiceWidget,
+        {
+            "choices": {
                 "M.": ("M.", "M", "Mr", "Monsieur"),
                 "Mme": ("Mme", "Madame", "Mlle", "Mademoiselle", "Mrs", "Ms"),
             },
-            label=gettext_lazy("Civilité"),
-        ),
-        "role": lambda: w.ChoiceWidget(
-            {
+            "label": gettext_lazy("Civilité"),
+        },
+    ),
+    "first_name": (w.PersonNameWidget, {"max_length": 100}),
+    "last_name": (w.PersonNameWidget, {"max_length": 100}),
+    "job_title": (w.TextWidget, {"max_length": 150}),
+    "email": (w.EmailWidget, {}),
+    "phone": (w.TextWidget, {"max_length": 40}),
+    "role": (
+        w.ChoiceWidget,
+        {
+            "choices": {
                 ContactRole.PRIMARY: ("Principal", "primary", "Contact principal"),
                 ContactRole.BILLING: ("Facturation", "billing", "Contact facturation"),
                 ContactRole.MEMBER: ("Collaborateur", "member"),
             },
-            label=gettext_lazy("Rôle"),
-        ),
-        "language": lambda: w.ChoiceWidget(
-            {"fr": ("fr", "Français", "French"), "en": ("en", "Anglais", "English")},
-            label=gettext_lazy("Langue"),
-        ),
+            "label": gettext_lazy("Rôle"),
+        },
+    ),
+    "language": (
+        w.ChoiceWidget,
+        {
+            "choices": {"fr": ("fr", "Français", "French"), "en": ("en", "Anglais", "English")},
+            "label": gettext_lazy("Langue"),
+        },
+    ),
+}
+
+
+def _field(attribute: str, name: str, header: str, *, unescape: bool) -> Field:
+    widget_class, arguments = WIDGETS[name]
+    if unescape:
+        # The project's own export: text is read back exactly as it was stored (behind the
+        # apostrophe that escaped formulas; names in capitals stay so).
+        if widget_class is w.PersonNameWidget:
+            widget_class = w.TextWidget
+        widget_class = w.unescaping(widget_class)
+    return Field(attribute, header, widget_class(**arguments))
+
+
+def member_fields(*, unescape: bool = False, **headers: str) -> dict[str, Field]:
+    """Fields of the membership, its organisation and its term, by attribute → column header."""
+    return {name: _field(name, name, header, unescape=unescape) for name, header in headers.items()}
+
+
+def contact_fields(slot: int, *, unescape: bool = False, **headers: str) -> dict[str, Field]:
+    """Fields of contact ``slot`` (1 or 2), by attribute → column header."""
+    return {
+        f"contact{slot}_{name}": _field(f"contact{slot}_{name}", name, header, unescape=unescape)
+        for name, header in headers.items()
     }
-    fields = {}
-    for name, header in headers.items():
-        if name in ("first_name", "last_name"):
-            widget = w.PersonNameWidget(max_length=lengths[name])
-        else:
-            widget = widgets.get(name, lambda name=name: w.TextWidget(max_length=lengths[name]))()
-        fields[f"contact{slot}_{name}"] = Field(f"contact{slot}_{name}", header, widget)
-    return fields
 
 
 def columns(*groups: dict[str, Field]):
@@ -453,8 +482,9 @@ class FrenchSouthResource(MemberRowResource):
 
 
 @columns(
-    {"cluster": Field("cluster", "Cluster", w.TextWidget(max_length=50))},
     member_fields(
+        unescape=True,
+        cluster="Cluster",
         member_number="N° adhérent",
         name="Raison sociale",
         siret="SIRET",
@@ -471,6 +501,7 @@ class FrenchSouthResource(MemberRowResource):
     ),
     {"status": Field("status", "Statut", readonly=True)},
     member_fields(
+        unescape=True,
         plan="Formule",
         start_date="Début de période",
         end_date="Fin de période",
@@ -480,6 +511,7 @@ class FrenchSouthResource(MemberRowResource):
     ),
     contact_fields(
         1,
+        unescape=True,
         civility="Civilité",
         first_name="Prénom",
         last_name="Nom",
@@ -507,17 +539,6 @@ class StandardResource(MemberRowResource):
         "fee",
         "contact1_email",
     )
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        for field in self.fields.values():
-            # Read back the export's text escaped against CSV injection, exactly as it was stored
-            # (and a name written in capitals stays as it was).
-            widget = field.widget
-            if isinstance(widget, w.PersonNameWidget):
-                widget = w.TextWidget(max_length=widget.max_length)
-            widget.__class__ = w.unescaping(type(widget))
-            field.widget = widget
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         if instance.cluster and instance.cluster != self.cluster.slug:
