@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from members.imports.resources import PROFILES
-from members.imports.services import ImportUnusable, import_members
+from members.imports.services import ImportFailed, ImportUnusable, import_members
 from members.models import Cluster
 
 #: Exit statuses: written (or a dry run that found nothing refused), refused rows stopped it,
@@ -74,6 +74,9 @@ class Command(BaseCommand):
             )
         except ImportUnusable as exc:
             raise CommandError(str(exc), returncode=EXIT_UNUSABLE) from None
+        except ImportFailed as exc:
+            # A database error or a bug: logged with its traceback, nothing written.
+            raise CommandError(str(exc), returncode=EXIT_REFUSED) from None
 
         if json:
             self.stdout.write(_json_dumps(report.as_json()))
