@@ -53,7 +53,7 @@ class UploadForm(forms.Form):
     )
     file = forms.FileField(
         label=gettext_lazy("Fichier"),
-        help_text=gettext_lazy("XLSX, CSV ou ODS."),
+        help_text=gettext_lazy("XLSX, XLS, ODS ou CSV."),
         widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.xls,.ods,.csv,.txt"}),
     )
     skip_invalid = forms.BooleanField(
@@ -71,8 +71,8 @@ class UploadForm(forms.Form):
         first = clusters.first()
         if first is not None and first.slug in PROFILES:
             self.fields["profile"].initial = first.slug
-        self.fields["file"].help_text = _("XLSX, CSV ou ODS, %(max)s Mo au plus.") % {
-            "max": f"{settings.IMPORT_MAX_FILE_SIZE / 1_000_000:g}".replace(".", ",")
+        self.fields["file"].help_text = _("XLSX, XLS, ODS ou CSV, %(max)s au plus.") % {
+            "max": filesizeformat(settings.IMPORT_MAX_FILE_SIZE)
         }
 
     def clean(self):
@@ -290,8 +290,8 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 messages.success(
                     request,
                     _(
-                        "Import terminé : %(new)d lignes nouvelles, %(updated)d modifiées, "
-                        "%(unchanged)d inchangées."
+                        "Import terminé. Lignes nouvelles : %(new)s ; modifiées : %(updated)s ; "
+                        "inchangées : %(unchanged)s."
                     )
                     % {"new": record.new, "updated": record.updated, "unchanged": record.unchanged},
                 )

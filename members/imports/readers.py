@@ -110,18 +110,18 @@ def open_spreadsheet(path: str | os.PathLike, *, filename: str | None = None) ->
     if extension in WORKBOOK_EXTENSIONS:
         if extension == ".ods":
             message = _(
-                "Le fichier « %(name)s » n'est pas un classeur OpenDocument valide "
-                "(ce n'est pas une archive zip)."
+                "Le fichier « %(name)s » n’est pas un classeur OpenDocument valide "
+                "(ce n’est pas une archive zip)."
             )
         elif extension == ".xls":
             message = _(
-                "Le fichier « %(name)s » n'est pas un classeur Excel valide (son contenu n'est pas "
-                "celui d'un fichier .xls) : ouvrez-le dans un tableur et enregistrez-le en .xlsx."
+                "Le fichier « %(name)s » n’est pas un classeur Excel valide (son contenu n’est pas "
+                "celui d’un fichier .xls) : ouvrez-le dans un tableur et enregistrez-le en .xlsx."
             )
         else:
             message = _(
-                "Le fichier « %(name)s » n'est pas un classeur Excel valide "
-                "(ce n'est pas une archive zip)."
+                "Le fichier « %(name)s » n’est pas un classeur Excel valide "
+                "(ce n’est pas une archive zip)."
             )
         raise UnreadableFile(message % {"name": name})
     return [_open_csv(path, name)]
@@ -173,7 +173,7 @@ def _check_zip(path: Path, name: str) -> None:
                     raise zipfile.BadZipFile(f"{member.filename}: not its declared size")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError) as exc:
         raise UnreadableFile(
-            _("Le fichier « %(name)s » est endommagé : l'archive zip ne peut pas être lue.")
+            _("Le fichier « %(name)s » est endommagé : l’archive zip ne peut pas être lue.")
             % {"name": name}
         ) from exc
 
@@ -317,7 +317,7 @@ def _open_csv(path: Path, name: str) -> SheetData:
             except csv.Error as exc:
                 raise UnreadableFile(
                     _(
-                        "Le fichier « %(name)s » n'est pas un CSV lisible "
+                        "Le fichier « %(name)s » n’est pas un CSV lisible "
                         "(ligne %(row)s : %(error)s)."
                     )
                     % {"name": name, "row": reader.line_num, "error": exc}
@@ -347,7 +347,7 @@ def _text_encoding(path: Path, name: str) -> str:
                     if "\x00" in text:
                         raise UnreadableFile(
                             _(
-                                "Le fichier « %(name)s » n'est ni un classeur (.xlsx, .ods, .xls) "
+                                "Le fichier « %(name)s » n’est ni un classeur (.xlsx, .ods, .xls) "
                                 "ni un fichier CSV : son contenu est binaire."
                             )
                             % {"name": name}
@@ -362,7 +362,7 @@ def _text_encoding(path: Path, name: str) -> str:
         return encoding
     raise UnreadableFile(
         _(
-            "Le fichier « %(name)s » n'est pas un texte lisible : son encodage n'est ni UTF-8 ni "
+            "Le fichier « %(name)s » n’est pas un texte lisible : son encodage n’est ni UTF-8 ni "
             "Windows-1252. Enregistrez-le en « CSV UTF-8 »."
         )
         % {"name": name}

@@ -309,11 +309,11 @@ class MemberBase:
         if has_term:
             if row.end_date is None:
                 errors["end_date"] = _(
-                    "Date de fin d’adhésion manquante : la période de cotisation ne peut pas "
-                    "être datée."
+                    "Date de fin d’adhésion manquante : la période d’adhésion ne peut pas être "
+                    "datée."
                 )
             elif row.plan is None:
-                errors["plan"] = _("Formule manquante pour la période de cotisation.")
+                errors["plan"] = _("Formule manquante pour la période d’adhésion.")
             else:
                 start = row.start_date or None
                 term, error = self._find_term(membership, start, row.end_date)
@@ -502,7 +502,7 @@ class MemberBase:
             if record.row != row.number:
                 labels = self._labels[model]
                 row.warnings.append(
-                    _("%(fields)s diffèrent de la ligne %(row)d, dont les valeurs sont gardées.")
+                    _("Valeurs différentes de la ligne %(row)d, qui sont gardées : %(fields)s.")
                     % {
                         "fields": ", ".join(str(labels[name]).capitalize() for name in changes),
                         "row": record.row,

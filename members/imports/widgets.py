@@ -42,7 +42,7 @@ def cell_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return _("Oui") if value else _("Non")
+        return "Oui" if value else "Non"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, dt.datetime | dt.date):

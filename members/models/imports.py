@@ -52,13 +52,13 @@ class ImportRecord(models.Model):
     source = models.CharField(_("origine"), max_length=10, choices=Source.choices)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        verbose_name=_("par"),
+        verbose_name=_("déposé par"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
     )
-    created_at = models.DateTimeField(_("le"), auto_now_add=True)
+    created_at = models.DateTimeField(_("déposé le"), auto_now_add=True)
     finished_at = models.DateTimeField(_("terminé le"), null=True, blank=True)
     file = models.FileField(
         _("fichier"),
@@ -81,7 +81,7 @@ class ImportRecord(models.Model):
     unchanged = models.PositiveIntegerField(_("inchangées"), default=0)
     refused_rows = models.PositiveIntegerField(_("refusées"), default=0)
     refused = models.JSONField(
-        _("refus"), default=list, blank=True, help_text=_("[{row, column, message}]")
+        _("refus"), default=list, blank=True, help_text="[{row, column, message}]"
     )
     warnings = models.JSONField(_("avertissements"), default=list, blank=True)
     changes = models.JSONField(

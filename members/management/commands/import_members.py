@@ -110,8 +110,9 @@ class Command(BaseCommand):
         write = self.stdout.write
         write(
             _(
-                "%(file)s → %(cluster)s (profil %(profile)s) : %(rows)d lignes, %(new)d "
-                "nouvelles, %(updated)d modifiées, %(unchanged)d inchangées, %(refused)d refusées."
+                "%(file)s → %(cluster)s (profil %(profile)s). Lignes : %(rows)d ; nouvelles : "
+                "%(new)d ; modifiées : %(updated)d ; inchangées : %(unchanged)d ; refusées : "
+                "%(refused)d."
             )
             % {
                 "file": record.file_name,
@@ -135,7 +136,7 @@ class Command(BaseCommand):
                 write(f"  {prefix}{warning['message']}", style_func=self.style.WARNING)
         elif report.warnings:
             write(
-                _("%(count)d avertissements (-v 2 pour les voir).")
+                _("Avertissements : %(count)d (-v 2 pour les voir).")
                 % {"count": len(report.warnings)}
             )
         if report.written:
