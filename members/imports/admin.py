@@ -77,6 +77,17 @@ class UploadForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        cluster, profile = data.get("cluster"), data.get("profile")
+        if cluster and profile in PROFILES and profile not in (cluster.slug, "standard"):
+            # The two clusters' formats carry their own plans and sites.
+            self.add_error(
+                "profile",
+                _(
+                    "Ce format est celui des fichiers de %(owner)s, pas de %(cluster)s : "
+                    "choisissez le format de %(cluster)s ou le format standard."
+                )
+                % {"owner": PROFILES[profile].label, "cluster": cluster},
+            )
         upload = data.get("file")
         if upload is not None and upload.size > settings.IMPORT_MAX_FILE_SIZE:
             self.add_error(

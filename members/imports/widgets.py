@@ -50,6 +50,10 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
+def _quoted(text: str) -> str:
+    return _("« %(value)s »") % {"value": text}
+
+
 def _shown(value: object) -> str:
     text = cell_text(value)
     return text if len(text) <= 40 else text[:39] + "…"
@@ -399,7 +403,7 @@ class ChoiceWidget(widgets.Widget):
         try:
             return self.lookup[text]
         except KeyError:
-            expected = ", ".join(f"« {aliases[0]} »" for aliases in self.choices.values())
+            expected = ", ".join(_quoted(aliases[0]) for aliases in self.choices.values())
             raise ValueError(
                 _(
                     "%(label)s : « %(value)s » ne fait pas partie des valeurs possibles "
@@ -438,7 +442,8 @@ class NamedObjectWidget(widgets.ForeignKeyWidget):
         try:
             return self._by_name[text]
         except KeyError:
-            known = ", ".join(sorted(f"« {obj.name} »" for obj in self._by_name.values()))
+            names = sorted(obj.name for obj in self._by_name.values())
+            known = ", ".join(_quoted(name) for name in names)
             raise ValueError(
                 _(
                     "%(label)s : « %(value)s » n’existe pas chez %(cluster)s "

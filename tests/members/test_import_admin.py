@@ -246,3 +246,14 @@ def test_the_history_lists_in_a_constant_number_of_queries(client):
     for _ in range(4):
         upload(client, "digitalplace")
     assert queries() == one
+
+
+def test_a_clusters_format_is_refused_for_the_other_cluster(client):
+    superuser, _ = staff_user_ensure(email="root@example.org", password="pw", is_superuser=True)
+    client.force_login(superuser)
+
+    response = upload(client, "frenchsouth", cluster="digitalplace")
+
+    assert response.status_code == 200
+    assert "pas de DigitalPlace" in response.context["form"].errors["profile"][0]
+    assert not ImportRecord.objects.exists()
