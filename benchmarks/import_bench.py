@@ -28,29 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HEADER = [
-    "N° adhérent",
-    "Raison sociale",
-    "SIRET",
-    "Forme juridique",
-    "Adresse",
-    "Code postal",
-    "Ville",
-    "Effectif",
-    "Secteur d'activité",
-    "Date d'adhésion",
-    "Formule",
-    "Cotisation 2017",
-    "Réglée",
-    "Date de règlement",
-    "Fin d'adhésion",
-    "Civilité",
-    "Prénom",
-    "Nom",
-    "Fonction",
-    "E-mail",
-    "Téléphone",
-]
+from read_bench import HEADER  # noqa: E402  (DigitalPlace's header row, as in the sample file)
+
 PLANS = [("Startup", 300), ("PME", 600), ("ETI / Grand compte", 2500), ("Académique", 400)]
 CITIES = [("31000", "Toulouse"), ("09100", "Pamiers"), ("81000", "Albi"), ("32000", "Auch")]
 

@@ -31,7 +31,7 @@ from import_export.results import InvalidRow, Result, RowResult
 from members.models import Cluster, ContactRole, Plan, Site
 
 from . import widgets as w
-from .staging import MemberBase
+from .staging import CONTACT_FIELDS, CONTACT_SLOTS, ORGANISATION_FIELDS, MemberBase
 
 #: The dataset column holding each row's number as spreadsheet software shows it.
 ROW_NUMBER = "#"
@@ -43,16 +43,7 @@ class MemberRow:
     ATTRIBUTES = (
         "cluster",
         "member_number",
-        "name",
-        "siret",
-        "siren",
-        "legal_form",
-        "address_line1",
-        "address_line2",
-        "postcode",
-        "city",
-        "headcount",
-        "sector",
+        *ORGANISATION_FIELDS,
         "site",
         "member_since",
         "status",
@@ -62,20 +53,7 @@ class MemberRow:
         "fee",
         "is_paid",
         "paid_on",
-        *(
-            f"contact{slot}_{name}"
-            for slot in (1, 2)
-            for name in (
-                "civility",
-                "first_name",
-                "last_name",
-                "job_title",
-                "email",
-                "phone",
-                "role",
-                "language",
-            )
-        ),
+        *(f"contact{slot}_{name}" for slot in CONTACT_SLOTS for name in ("email", *CONTACT_FIELDS)),
     )
 
     pk = None
