@@ -187,7 +187,7 @@ def test_binary_file_is_refused(tmp_path):
     path = tmp_path / "photo.csv"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     assert refusal(path) == (
-        "Le fichier « photo.csv » n'est ni un classeur (.xlsx, .ods, .xls) ni un fichier CSV : "
+        "Le fichier « photo.csv » n’est ni un classeur (.xlsx, .ods, .xls) ni un fichier CSV : "
         "son contenu est binaire."
     )
 
@@ -311,18 +311,18 @@ def test_empty_file_is_refused(tmp_path, content):
     [
         (
             "membres.xlsx",
-            "Le fichier « membres.xlsx » n'est pas un classeur Excel valide "
-            "(ce n'est pas une archive zip).",
+            "Le fichier « membres.xlsx » n’est pas un classeur Excel valide "
+            "(ce n’est pas une archive zip).",
         ),
         (
             "membres.ods",
-            "Le fichier « membres.ods » n'est pas un classeur OpenDocument valide "
-            "(ce n'est pas une archive zip).",
+            "Le fichier « membres.ods » n’est pas un classeur OpenDocument valide "
+            "(ce n’est pas une archive zip).",
         ),
         (
             "membres.XLS",
-            "Le fichier « membres.XLS » n'est pas un classeur Excel valide (son contenu n'est pas "
-            "celui d'un fichier .xls) : ouvrez-le dans un tableur et enregistrez-le en .xlsx.",
+            "Le fichier « membres.XLS » n’est pas un classeur Excel valide (son contenu n’est pas "
+            "celui d’un fichier .xls) : ouvrez-le dans un tableur et enregistrez-le en .xlsx.",
         ),
     ],
 )
@@ -347,7 +347,7 @@ def test_damaged_zip_is_refused(tmp_path, samples):
     content = (samples / "digitalplace.xlsx").read_bytes()
     path.write_bytes(content[: len(content) // 2])
     assert refusal(path) == (
-        "Le fichier « membres.xlsx » est endommagé : l'archive zip ne peut pas être lue."
+        "Le fichier « membres.xlsx » est endommagé : l’archive zip ne peut pas être lue."
     )
 
 
@@ -402,7 +402,7 @@ def test_zip_that_inflates_beyond_its_declared_size_is_refused(tmp_path):
         assert archive.getinfo("xl/worksheets/sheet1.xml").file_size == 1000
 
     assert refusal(path) == (
-        "Le fichier « membres.xlsx » est endommagé : l'archive zip ne peut pas être lue."
+        "Le fichier « membres.xlsx » est endommagé : l’archive zip ne peut pas être lue."
     )
 
 
