@@ -12,10 +12,10 @@ from members.imports.export import (
     memberships_dataset,
     render_dataset,
 )
-from members.models import Cluster, Membership
+from members.management.clusters import EXIT_UNUSABLE, cluster_from_slug
+from members.models import Membership
 
-#: Exit status of unusable input (an unknown cluster, a format that cannot go where asked).
-EXIT_UNUSABLE = 2
+#: The --output that means standard output.
 STDOUT = "-"
 
 
@@ -44,15 +44,7 @@ class Command(BaseCommand):
     def handle(self, *args, cluster, file_format, output, **options):
         cluster_obj = None
         if cluster is not None:
-            try:
-                cluster_obj = Cluster.objects.get(slug=cluster)
-            except Cluster.DoesNotExist:
-                known = ", ".join(Cluster.objects.values_list("slug", flat=True))
-                raise CommandError(
-                    _("Cluster inconnu « %(cluster)s » (clusters : %(known)s).")
-                    % {"cluster": cluster, "known": known},
-                    returncode=EXIT_UNUSABLE,
-                ) from None
+            cluster_obj = cluster_from_slug(cluster)
         to_stdout = output == STDOUT
         file_format = file_format or ("csv" if to_stdout else "xlsx")
         if to_stdout and file_format != "csv":

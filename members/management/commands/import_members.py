@@ -9,11 +9,11 @@ from django.utils.translation import ngettext
 
 from members.imports.resources import PROFILES
 from members.imports.services import ImportFailed, ImportUnusable, import_members
-from members.models import Cluster
+from members.management.clusters import EXIT_UNUSABLE, cluster_from_slug
 
-#: Exit statuses: written (or a dry run that found nothing refused), refused rows stopped it,
-#: unusable input.
-EXIT_OK, EXIT_REFUSED, EXIT_UNUSABLE = 0, 1, 2
+#: Exit statuses: written (or a dry run that found nothing refused); refused rows stopped it (or a
+#: dry run found some). Unusable input exits with EXIT_UNUSABLE (2).
+EXIT_REFUSED = 1
 
 
 class Command(BaseCommand):
@@ -44,15 +44,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, cluster, profile, dry_run, skip_invalid, json: bool, **options):
         verbosity = options["verbosity"]
-        try:
-            cluster_obj = Cluster.objects.get(slug=cluster)
-        except Cluster.DoesNotExist:
-            known = ", ".join(Cluster.objects.values_list("slug", flat=True))
-            raise CommandError(
-                _("Cluster inconnu « %(cluster)s » (clusters : %(known)s).")
-                % {"cluster": cluster, "known": known},
-                returncode=EXIT_UNUSABLE,
-            ) from None
+        cluster_obj = cluster_from_slug(cluster)
         if profile not in PROFILES:
             raise CommandError(
                 _("Profil d’import inconnu « %(profile)s » (profils : %(profiles)s).")
