@@ -18,8 +18,6 @@ of queries grows with chunks, not with memberships.
 import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from decimal import Decimal
 
 import tablib
 from django.db.models import Case, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value, When
@@ -30,19 +28,10 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from members.models import (
-    Cluster,
-    Contact,
-    ContactRole,
-    Membership,
-    MembershipStatus,
-    Plan,
-    Site,
-    Term,
-)
+from members.models import Cluster, Contact, ContactRole, Membership, MembershipStatus, Term
 from members.selectors import memberships_with_status
 
-from .resources import StandardResource
+from .resources import MemberRow, StandardResource
 from .widgets import escape_formula
 
 #: The formats an export is written in, and their content types.
@@ -57,41 +46,6 @@ CSV_DELIMITER = ";"
 XLSX_MAX_WIDTH = 50
 #: Memberships read (with their contacts and terms) per chunk: three queries each.
 CHUNK_SIZE = 2000
-
-
-@dataclass(slots=True)
-class MembershipRow:
-    """One row of the export, under the attribute names of the standard resource's fields."""
-
-    cluster: str
-    member_number: str
-    name: str
-    siret: str
-    siren: str
-    legal_form: str
-    address_line1: str
-    address_line2: str
-    postcode: str
-    city: str
-    headcount: int | None
-    sector: str
-    site: Site | None
-    member_since: dt.date | None
-    status: str
-    plan: Plan | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
-    fee: Decimal | None = None
-    is_paid: bool | None = None
-    paid_on: dt.date | None = None
-    contact1_civility: str = ""
-    contact1_first_name: str = ""
-    contact1_last_name: str = ""
-    contact1_job_title: str = ""
-    contact1_email: str = ""
-    contact1_phone: str = ""
-    contact1_role: str = ""
-    contact1_language: str = ""
 
 
 class MembershipExportResource(StandardResource):
@@ -141,7 +95,7 @@ def memberships_for_export(
     )
 
 
-def membership_rows(memberships: Iterable[Membership]) -> Iterator[MembershipRow]:
+def membership_rows(memberships: Iterable[Membership]) -> Iterator[MemberRow]:
     """The rows of memberships loaded by :func:`memberships_for_export`."""
     for membership in memberships:
         organisation = membership.organisation
@@ -173,9 +127,9 @@ def membership_rows(memberships: Iterable[Membership]) -> Iterator[MembershipRow
                 "paid_on": term.paid_on,
             }
         if not organisation.export_contacts:
-            yield MembershipRow(**values)
+            yield MemberRow.of(**values)
         for contact in organisation.export_contacts:
-            yield MembershipRow(
+            yield MemberRow.of(
                 **values,
                 contact1_civility=contact.civility,
                 contact1_first_name=contact.first_name,

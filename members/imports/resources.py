@@ -70,6 +70,16 @@ class MemberRow:
     def __str__(self) -> str:
         return self.label
 
+    @classmethod
+    def of(cls, **values) -> "MemberRow":
+        """A row holding ``values``: how the export turns stored records into cells."""
+        row = cls()
+        for name, value in values.items():
+            if name not in cls.ATTRIBUTES:
+                raise AttributeError(f"MemberRow has no attribute {name!r}")
+            setattr(row, name, value)
+        return row
+
 
 class InstanceLoader:
     """Every row starts from a blank :class:`MemberRow`; the stored records it matches are found
@@ -155,9 +165,6 @@ class MemberRowResource(resources.Resource):
                 field.widget.cluster = cluster
 
     # Fields and headers
-
-    def field_by_attribute(self, attribute: str) -> Field | None:
-        return self.fields.get(attribute)
 
     @classmethod
     def header_labels(cls) -> dict[str, tuple[str, ...]]:
