@@ -23,13 +23,11 @@ from django.utils.translation import gettext as _
 from members.models import Cluster, ImportRecord
 
 from .readers import UnreadableFile
-from .resources import PROFILES
+from .resources import PROFILES, MemberRowResource
 from .tables import read_table
 
 logger = logging.getLogger(__name__)
 
-#: At most this many refused cells and preview rows are kept in a record.
-RECORD_LIMIT = 5000
 
 Status = ImportRecord.Status
 
@@ -205,8 +203,9 @@ def _finish(record: ImportRecord, status: str, *, report=None, message: str = ""
         record.updated = report.updated
         record.unchanged = report.unchanged
         record.refused_rows = report.refused_rows
-        record.refused = report.refused[:RECORD_LIMIT]
-        record.warnings = report.warnings[:RECORD_LIMIT]
+        # Like the warnings and the preview, at most so many refusals are kept in the record.
+        record.refused = report.refused[: MemberRowResource.DETAILS_KEPT]
+        record.warnings = report.warnings[: MemberRowResource.DETAILS_KEPT]
         record.changes = report.changes
         fields += ["rows", "new", "updated", "unchanged", "refused_rows", "refused"]
         fields += ["warnings", "changes"]

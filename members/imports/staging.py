@@ -114,9 +114,10 @@ class ContactRecord(Record):
         self.email = email
 
 
-class _Shared:
-    """One object per distinct value of a field (city, plan, dates…) while the field has few
-    distinct values: loading 50,000 members then creates far fewer objects."""
+class SharedValues:
+    """One object per distinct value of a column (city, plan, dates…) while the column has few
+    distinct values: 50,000 rows read from a file or loaded from the database then hold far fewer
+    Python objects. Called with a row's values, in the same column order each time."""
 
     LIMIT = 2000
 
@@ -190,7 +191,7 @@ class MemberBase:
     def _load(self, sirets: set[str]) -> None:
         """Read what the import may touch, a few queries in all, streamed (server-side cursors on
         PostgreSQL) so that the database driver never holds a whole table."""
-        shared = _Shared(len(ORGANISATION_FIELDS))
+        shared = SharedValues(len(ORGANISATION_FIELDS))
         queryset = Organisation.objects.filter(memberships__cluster=self.cluster)
         for pk, *values in queryset.values_list("pk", *ORGANISATION_FIELDS).iterator(CHUNK):
             self._add_organisation(pk, shared(values))
@@ -204,7 +205,7 @@ class MemberBase:
             "pk", "organisation_id", "member_number", *MEMBERSHIP_FIELDS
         )
         by_pk = {}
-        shared = _Shared(len(MEMBERSHIP_FIELDS))
+        shared = SharedValues(len(MEMBERSHIP_FIELDS))
         for pk, organisation_id, number, *values in memberships.iterator(CHUNK):
             organisation = self.organisations[organisation_id]
             record = MembershipRecord(
@@ -216,7 +217,7 @@ class MemberBase:
         terms = Term.objects.filter(membership__cluster=self.cluster).values_list(
             "pk", "membership_id", "end_date", *TERM_FIELDS
         )
-        shared = _Shared(len(TERM_FIELDS) + 1)
+        shared = SharedValues(len(TERM_FIELDS) + 1)
         for pk, membership_id, *values in terms.iterator(CHUNK):
             membership = by_pk[membership_id]
             end_date, *values = shared(values)
@@ -225,7 +226,7 @@ class MemberBase:
             )
 
         fields = ("pk", "organisation_id", "email", *CONTACT_FIELDS)
-        shared = _Shared(len(CONTACT_FIELDS))
+        shared = SharedValues(len(CONTACT_FIELDS))
         contacts = Contact.objects.filter(organisation__memberships__cluster=self.cluster)
         self._add_contacts(contacts.values_list(*fields).iterator(CHUNK), shared)
         others = [pk for pk, record in self.organisations.items() if record.membership is None]
@@ -241,7 +242,7 @@ class MemberBase:
         if record.siret:
             self.by_siret[record.siret] = record
 
-    def _add_contacts(self, rows, shared: _Shared) -> None:
+    def _add_contacts(self, rows, shared: SharedValues) -> None:
         for pk, organisation_id, email, *values in rows:
             organisation = self.organisations[organisation_id]
             if (organisation, email) in self.contacts:

@@ -15,13 +15,12 @@ from django.utils.translation import gettext as _
 
 from .readers import UnreadableFile, open_spreadsheet
 from .resources import PROFILES, ROW_NUMBER, MemberRowResource
+from .staging import SharedValues
 from .widgets import normalise_label
 
 HEADER_SEARCH_ROWS = 30
 #: A row is the header row when it holds at least this many of the profile's headers.
 MIN_HEADERS = 3
-#: A column stops sharing equal values between rows past this many distinct values.
-SHARED_VALUES = 2000
 
 
 @dataclass
@@ -105,25 +104,14 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
     )
     blank_rows = 0
     width = max(indexes) + 1
-    # Columns with few distinct values (legal form, city, plan, dates…) share one object per
-    # value: a 50,000-row file then holds far fewer Python objects.
-    shared = [{} for _ in indexes]
+    shared = SharedValues(len(indexes))
     for number, cells in rows:
         if _is_blank(cells):
             blank_rows += 1
             continue
         if len(cells) < width:
             cells = [*cells, *([None] * (width - len(cells)))]
-        values = []
-        for index, known in zip(indexes, shared, strict=True):
-            value = cells[index]
-            if known is not None and value is not None:
-                value = known.setdefault(value, value)
-                if len(known) > SHARED_VALUES:
-                    shared[shared.index(known)] = None
-            values.append(value)
-        values.append(number)
-        dataset.append(values)
+        dataset.append([*shared([cells[index] for index in indexes]), number])
     table = Table(
         dataset=dataset,
         sheet=sheet,
