@@ -9,10 +9,10 @@ from members.roles import MEMBERSHIP_STAFF
 from members.services import staff_user_ensure
 from tests.samples import EXPECTED, FILES
 
-# The clusters and plans come from a data migration: restore them after this test's flush.
+# Transactional (live_server): conftest restores the clusters and plans of the data migration.
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 

@@ -193,7 +193,7 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(client, settings):
     assert not ImportRecord.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_large_files_are_analysed_and_imported_by_a_celery_worker(
     client, settings, redis_broker, django_capture_on_commit_callbacks
 ):
