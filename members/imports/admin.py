@@ -21,6 +21,7 @@ from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -106,15 +107,15 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     its progress or its report."""
 
     list_display = (
-        "created_at",
-        "cluster",
+        "uploaded",
         "file_name",
-        "created_by",
+        "cluster",
         "status",
         "rows",
         "new",
         "updated",
         "refused_rows",
+        "created_by",
     )
     list_filter = (
         ("cluster", ClusterScopedRelatedFilter),
@@ -125,6 +126,10 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ("cluster", "created_by")
     search_fields = ("file_name", "file_sha256")
     date_hierarchy = "created_at"
+
+    @admin.display(description=gettext_lazy("déposé le"), ordering="created_at")
+    def uploaded(self, record: ImportRecord) -> str:
+        return formats.date_format(timezone.localtime(record.created_at), "SHORT_DATETIME_FORMAT")
 
     def has_change_permission(self, request, obj=None):
         return False
