@@ -167,6 +167,12 @@ IMPORT_FILES_ROOT = env.path("IMPORT_FILES_ROOT", default=str(VAR_DIR / "imports
 # shown, rather than during the admin's request.
 IMPORT_BACKGROUND_ROWS = env.int("IMPORT_BACKGROUND_ROWS", default=2000)
 
+# --- Renewals, invoices and payments --------------------------------------------------------------
+# Members may renew from this many days before the end of their latest term.
+RENEWAL_OPENS_DAYS_BEFORE = env.int("RENEWAL_OPENS_DAYS_BEFORE", default=90)
+# An invoice is due this many days after it is issued.
+INVOICE_PAYMENT_DAYS = env.int("INVOICE_PAYMENT_DAYS", default=30)
+
 # --- E-mail ---------------------------------------------------------------------------------------
 # django-environ drops the first "/" of the path: an absolute folder takes four slashes in all,
 # as in EMAIL_URL=filemail:////srv/mail (three would write under the current directory).

@@ -13,5 +13,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("", include("members.urls")),
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
 ]

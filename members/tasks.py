@@ -27,3 +27,9 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
         # Recorded in the record, with its reason; nothing to retry.
         return {"status": record.status, "message": str(exc)}
     return {"status": record.status, "rows": report.rows, "refused": report.refused_rows}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def invoice_confirmation_send(invoice_id: int) -> None:
+    """Send the payment confirmation of a paid invoice, with the membership certificate, once."""
+    raise NotImplementedError

@@ -4,13 +4,19 @@ they fail, so that CI can never pass without running them. Browser tests ask for
 pytest-django's ``live_server``): Debian's Chromium driven by Playwright, skipped (failed under
 ``CI``) likewise when it is absent."""
 
+import email
+import email.policy
 import os
 import socket
+import threading
+import time
+from email.message import EmailMessage
 from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
 from django.db import connection, connections
+from aiosmtpd.controller import Controller
 from playwright.sync_api import sync_playwright
 
 
@@ -50,6 +56,65 @@ def redis_broker() -> str:
     except OSError as exc:
         _server_missing(f"needs Redis at {url}: {exc}")
     return url
+
+
+class Mailbox:
+    """The messages received by the test SMTP server, parsed, in order of arrival."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int, timeout: float = 10) -> list[EmailMessage]:
+        """The messages once there are at least ``count`` of them; fails after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"{count} e-mail(s) expected, {len(self.messages)} received")
+                self._arrived.wait(left)
+            return list(self.messages)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """The messages sent to ``address``."""
+        return [m for m in self.messages if address in m["X-Envelope-To"].split(", ")]
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        """The plain-text body of ``message``."""
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+
+@pytest.fixture
+def mailbox(settings) -> Mailbox:
+    """A real SMTP server (aiosmtpd) on a free local port, and Django's SMTP backend pointed at
+    it for the test (the live server and Celery workers in this process included)."""
+    box = Mailbox()
+    with socket.socket() as probe:  # a free port: aiosmtpd checks its own port once started
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    try:
+        yield box
+    finally:
+        controller.stop()
 
 
 CHROMIUM_ARGS = [

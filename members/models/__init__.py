@@ -1,5 +1,6 @@
 """Models of the domain core, one module per concept, re-exported here."""
 
+from .billing import Invoice, InvoiceSequence, Payment, PaymentMethod
 from .clusters import Cluster, Plan, PlanCategory, Site
 from .imports import ImportRecord
 from .memberships import Membership, MembershipStatus, Term
@@ -10,9 +11,13 @@ __all__ = [
     "Contact",
     "ContactRole",
     "ImportRecord",
+    "Invoice",
+    "InvoiceSequence",
     "Membership",
     "MembershipStatus",
     "Organisation",
+    "Payment",
+    "PaymentMethod",
     "Plan",
     "PlanCategory",
     "Site",

@@ -1,4 +1,4 @@
-"""Writes of the domain core: user accounts of staff and member contacts."""
+"""User accounts of staff and member contacts."""
 
 from collections.abc import Iterable, Sequence
 

@@ -1,0 +1,165 @@
+"""Billing: invoices (one per term, numbered without gap per issuing cluster and year) and the
+payments that settle them (bank transfers recorded by staff, card payments through a provider)."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .clusters import Cluster
+from .memberships import Term
+
+
+class InvoiceSequence(models.Model):
+    """The last invoice number given by a cluster in a year.
+
+    :func:`members.services.billing.invoice_issue` locks this row (``SELECT … FOR UPDATE``) and increments
+    it in the transaction that creates the invoice: a rolled-back renewal gives its number back,
+    and two concurrent renewals wait for each other, so numbers have no gap and no repeat.
+    """
+
+    cluster = models.ForeignKey(
+        Cluster, verbose_name=_("cluster"), on_delete=models.PROTECT, related_name="+"
+    )
+    year = models.PositiveSmallIntegerField(_("année"))
+    last_sequence = models.PositiveIntegerField(_("dernier numéro"), default=0)
+
+    class Meta:
+        verbose_name = _("séquence de factures")
+        verbose_name_plural = _("séquences de factures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "year"], name="invoicesequence_unique_per_cluster_year"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.year}: {self.last_sequence}"
+
+
+class Invoice(models.Model):
+    """The invoice of one term, issued by the term's cluster.
+
+    An invoice is a legal document: what it prints (issuer, customer, plan, period, amount, legal
+    mentions) is copied here when it is issued and never changes afterwards, whatever happens to
+    the cluster's or the organisation's details. Its number is ``<prefix>-<year>-<sequence>``,
+    e.g. ``DP-2027-00042``. It is paid once its payments add up to its amount; then its term is
+    paid too.
+    """
+
+    cluster = models.ForeignKey(
+        Cluster,
+        verbose_name=_("émetteur"),
+        on_delete=models.PROTECT,
+        related_name="invoices",
+    )
+    term = models.OneToOneField(
+        Term, verbose_name=_("période d’adhésion"), on_delete=models.PROTECT, related_name="invoice"
+    )
+    number = models.CharField(_("numéro"), max_length=32, unique=True)
+    year = models.PositiveSmallIntegerField(_("année"))
+    sequence = models.PositiveIntegerField(_("rang dans l’année"))
+    issued_on = models.DateField(_("émise le"))
+    due_on = models.DateField(_("échéance"))
+    amount = models.DecimalField(_("montant (€)"), max_digits=12, decimal_places=2)
+    description = models.CharField(_("désignation"), max_length=300)
+    issuer_details = models.JSONField(
+        _("mentions de l’émetteur"),
+        help_text=_("Raison sociale, SIREN, adresse, mention de TVA et coordonnées bancaires."),
+    )
+    customer_details = models.JSONField(
+        _("coordonnées du client"), help_text=_("Raison sociale, SIRET et adresse.")
+    )
+    paid_on = models.DateField(_("payée le"), null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(
+        _("confirmation envoyée le"),
+        null=True,
+        blank=True,
+        help_text=_("Date de l’e-mail de confirmation de paiement, avec l’attestation."),
+    )
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("facture")
+        verbose_name_plural = _("factures")
+        ordering = ["-issued_on", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "year", "sequence"], name="invoice_unique_sequence"
+            ),
+            models.CheckConstraint(condition=models.Q(sequence__gte=1), name="invoice_sequence_1"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="invoice_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_paid(self) -> bool:
+        return self.paid_on is not None
+
+
+class PaymentMethod(models.TextChoices):
+    TRANSFER = "transfer", _("Virement")
+    CARD = "card", _("Carte bancaire")
+    CHEQUE = "cheque", _("Chèque")
+    OTHER = "other", _("Autre")
+
+
+class Payment(models.Model):
+    """Money received for an invoice. Partial payments add up; a payment known to a provider
+    (a Stripe Checkout session) is recorded once, whatever the number of notifications."""
+
+    invoice = models.ForeignKey(
+        Invoice, verbose_name=_("facture"), on_delete=models.PROTECT, related_name="payments"
+    )
+    amount = models.DecimalField(_("montant (€)"), max_digits=12, decimal_places=2)
+    received_on = models.DateField(_("reçu le"))
+    method = models.CharField(
+        _("moyen de paiement"),
+        max_length=10,
+        choices=PaymentMethod.choices,
+        default=PaymentMethod.TRANSFER,
+    )
+    reference = models.CharField(
+        _("référence"),
+        max_length=200,
+        blank=True,
+        help_text=_("Libellé du virement, numéro du chèque…"),
+    )
+    provider_reference = models.CharField(
+        _("référence du prestataire"),
+        max_length=255,
+        blank=True,
+        help_text=_("Identifiant du paiement chez le prestataire (session Stripe Checkout)."),
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("enregistré par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("enregistré le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("paiement")
+        verbose_name_plural = _("paiements")
+        ordering = ["invoice", "received_on", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=Decimal("0")), name="payment_amount_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["provider_reference"],
+                condition=~models.Q(provider_reference=""),
+                name="payment_unique_provider_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} € · {self.invoice}"

@@ -1,0 +1,139 @@
+"""Renewing a membership: the next membership year, the plan that fits, the term and its invoice."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Invoice, Membership, Plan, Term
+
+from .billing import invoice_issue
+
+
+def _one_year_after(day: date) -> date:
+    """The same day a year later (28 February for a 29 February)."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
+
+
+def renewal_period(*, after: Term, today: date) -> tuple[date, date]:
+    """The membership year a renewal after ``after`` covers: the year that starts the day after
+    it ends, keeping its anniversary (a term ending on 31 December renews for the next calendar
+    year); for a membership that lapsed, the first such year that has not ended by ``today``."""
+    start = after.end_date + timedelta(days=1)
+    while _one_year_after(start) - timedelta(days=1) < today:
+        start = _one_year_after(start)
+    return start, _one_year_after(start) - timedelta(days=1)
+
+
+def renewal_opens_on(*, after: Term) -> date:
+    """The first day a membership whose latest term is ``after`` may be renewed."""
+    return after.end_date - timedelta(days=settings.RENEWAL_OPENS_DAYS_BEFORE)
+
+
+def plan_suggested(
+    *, plans: list[Plan], headcount: int | None, current: Plan | None = None
+) -> Plan | None:
+    """Among ``plans`` (a cluster's active plans, in display order), the one to suggest for an
+    organisation of ``headcount`` people whose current plan is ``current``: a plan of the same
+    category as ``current`` if its headcount band fits (a lab stays "academic", a freelancer
+    "freelance"), else the first plan whose band holds the headcount, else ``current``'s
+    category, else the first plan."""
+
+    def fits(plan: Plan) -> bool:
+        if headcount is None:
+            return True
+        low_ok = plan.headcount_min is None or plan.headcount_min <= headcount
+        high_ok = plan.headcount_max is None or headcount <= plan.headcount_max
+        return low_ok and high_ok
+
+    def banded(plan: Plan) -> bool:
+        return plan.headcount_min is not None or plan.headcount_max is not None
+
+    same_category = [plan for plan in plans if current and plan.category == current.category]
+    for candidates in (
+        [plan for plan in same_category if fits(plan)],
+        [plan for plan in plans if banded(plan) and fits(plan)] if headcount is not None else [],
+        same_category,
+        plans,
+    ):
+        if candidates:
+            return candidates[0]
+    return None
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """What :func:`membership_renew` did: the renewal ``term`` and its ``invoice``; ``created`` is
+    false when the membership had already been renewed after the term named."""
+
+    term: Term
+    invoice: Invoice
+    created: bool
+
+
+@transaction.atomic
+def membership_renew(
+    *,
+    membership: Membership,
+    after: Term,
+    plan: Plan,
+    today: date | None = None,
+) -> Renewal:
+    """Renew ``membership`` for the membership year following its term ``after`` with ``plan``:
+    a new term, pending payment, and its invoice.
+
+    The membership's row is locked for the transaction: a double click, two tabs or two
+    colleagues renewing at once make one term and one invoice; the others get the renewal made
+    first, with ``created`` false. Raise :class:`ValidationError` when the membership cannot be
+    renewed (cancelled, transferred, renewals not open yet) or ``plan`` is not one of its
+    cluster's active plans.
+    """
+    today = today or timezone.localdate()
+    membership = (
+        Membership.objects.select_for_update().select_related("cluster").get(pk=membership.pk)
+    )
+    if after.membership_id != membership.pk:
+        raise ValidationError(_("Cette période n’appartient pas à cette adhésion."))
+    later = (
+        Term.objects.filter(membership=membership, start_date__gt=after.end_date)
+        .order_by("start_date")
+        .first()
+    )
+    if later is not None:
+        return Renewal(term=later, invoice=invoice_issue(term=later, on=today), created=False)
+    if membership.transferred_on and membership.transferred_on <= today:
+        raise ValidationError(
+            _("Cette adhésion a été transférée au cluster successeur : elle ne se renouvelle plus.")
+        )
+    if membership.cancelled_on and membership.cancelled_on <= today:
+        raise ValidationError(_("Cette adhésion est résiliée : contactez le cluster."))
+    opens_on = renewal_opens_on(after=after)
+    if today < opens_on:
+        raise ValidationError(
+            _("Le renouvellement ouvrira le %(date)s.") % {"date": f"{opens_on:%d/%m/%Y}"}
+        )
+    if plan.cluster_id != membership.cluster_id or not plan.is_active:
+        raise ValidationError(
+            {
+                "plan": _("Cette formule n’est pas proposée par %(cluster)s.")
+                % {"cluster": membership.cluster.name}
+            }
+        )
+    start, end = renewal_period(after=after, today=today)
+    term = Term(
+        membership=membership,
+        plan=plan,
+        start_date=start,
+        end_date=end,
+        fee=plan.annual_fee,
+    )
+    term.full_clean()
+    term.save()
+    return Renewal(term=term, invoice=invoice_issue(term=term, on=today), created=True)

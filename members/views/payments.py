@@ -1,0 +1,13 @@
+"""Placeholder: being written."""
+
+
+def card_checkout(request, **kwargs):
+    raise NotImplementedError
+
+
+def card_return(request, **kwargs):
+    raise NotImplementedError
+
+
+def stripe_webhook(request, **kwargs):
+    raise NotImplementedError
