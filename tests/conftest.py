@@ -14,9 +14,9 @@ from email.message import EmailMessage
 from urllib.parse import urlparse
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.db import connection, connections
-from aiosmtpd.controller import Controller
 from playwright.sync_api import sync_playwright
 
 

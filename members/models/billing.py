@@ -14,9 +14,10 @@ from .memberships import Term
 class InvoiceSequence(models.Model):
     """The last invoice number given by a cluster in a year.
 
-    :func:`members.services.billing.invoice_issue` locks this row (``SELECT … FOR UPDATE``) and increments
-    it in the transaction that creates the invoice: a rolled-back renewal gives its number back,
-    and two concurrent renewals wait for each other, so numbers have no gap and no repeat.
+    :func:`members.services.billing.invoice_issue` locks this row (``SELECT … FOR UPDATE``) and
+    increments it in the transaction that creates the invoice: a rolled-back renewal gives its
+    number back, and two concurrent renewals wait for each other, so numbers have no gap and no
+    repeat.
     """
 
     cluster = models.ForeignKey(
