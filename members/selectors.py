@@ -9,7 +9,15 @@ from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
 from members.db import AddDays
-from members.models import Cluster, Membership, MembershipStatus, Term
+from members.models import (
+    Cluster,
+    Contact,
+    Invoice,
+    Membership,
+    MembershipStatus,
+    Organisation,
+    Term,
+)
 
 
 def memberships_with_status(
@@ -85,3 +93,41 @@ def clusters_managed_by(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Clus
     if not user.is_active or not user.is_staff:
         return Cluster.objects.none()
     return Cluster.objects.filter(staff=user)
+
+
+# --- What a member contact may see --------------------------------------------------------------
+# Every member URL looks its object up in one of these querysets: an organisation the user is not
+# a contact of is simply not found (404), whatever identifiers are put in the URL.
+
+
+def organisations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organisation]:
+    """The organisations ``user`` is a contact of (its contacts are linked when it signs in)."""
+    if not user.is_authenticated or not user.is_active:
+        return Organisation.objects.none()
+    return Organisation.objects.filter(
+        Exists(Contact.objects.filter(organisation=OuterRef("pk"), user=user))
+    )
+
+
+def memberships_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Membership]:
+    """The memberships of the organisations ``user`` is a contact of."""
+    return Membership.objects.filter(organisation__in=organisations_of(user))
+
+
+def terms_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Term]:
+    """The terms of the memberships of the organisations ``user`` is a contact of."""
+    return Term.objects.filter(membership__organisation__in=organisations_of(user))
+
+
+def invoices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Invoice]:
+    """The invoices of the organisations ``user`` is a contact of."""
+    return Invoice.objects.filter(term__membership__organisation__in=organisations_of(user))
+
+
+def contact_for(
+    user: AbstractBaseUser | AnonymousUser, organisation: Organisation
+) -> Contact | None:
+    """``user``'s contact record in ``organisation``, or ``None``."""
+    if not user.is_authenticated:
+        return None
+    return Contact.objects.filter(organisation=organisation, user=user).first()
