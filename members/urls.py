@@ -41,7 +41,7 @@ urlpatterns = [
         name="renewal_confirm",
     ),
     path("renouveler/<str:token>/", renewal.renewal_link, name="renewal_link"),
-    path("espace/factures/<int:invoice_id>/", billing.invoice_detail, name="invoice_detail"),
+    path("espace/factures/<int:invoice_id>/", payments.invoice_detail, name="invoice_detail"),
     path("espace/factures/<int:invoice_id>/pdf/", billing.invoice_pdf, name="invoice_pdf"),
     path(
         "espace/periodes/<int:term_id>/attestation/",

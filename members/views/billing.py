@@ -1,10 +1,6 @@
 """Placeholder: being written."""
 
 
-def invoice_detail(request, **kwargs):
-    raise NotImplementedError
-
-
 def invoice_pdf(request, **kwargs):
     raise NotImplementedError
 

@@ -1,6 +1,10 @@
 """Placeholder: being written."""
 
 
+def invoice_detail(request, **kwargs):
+    raise NotImplementedError
+
+
 def card_checkout(request, **kwargs):
     raise NotImplementedError
 
