@@ -172,6 +172,9 @@ IMPORT_BACKGROUND_ROWS = env.int("IMPORT_BACKGROUND_ROWS", default=2000)
 RENEWAL_OPENS_DAYS_BEFORE = env.int("RENEWAL_OPENS_DAYS_BEFORE", default=90)
 # An invoice is due this many days after it is issued.
 INVOICE_PAYMENT_DAYS = env.int("INVOICE_PAYMENT_DAYS", default=30)
+# Scheme and host of the site, for the absolute links of e-mails sent outside a request (the
+# renewal link of reminders).
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 
 # --- E-mail ---------------------------------------------------------------------------------------
 # django-environ drops the first "/" of the path: an absolute folder takes four slashes in all,

@@ -1,11 +1,15 @@
-"""Renewing a membership: the next membership year, the plan that fits, the term and its invoice."""
+"""Renewing a membership: the next membership year, the plan that fits, the term and its invoice;
+whether a membership can be renewed today; the signed renewal link that reminders carry."""
 
+import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -68,6 +72,67 @@ def plan_suggested(
     return None
 
 
+class RenewalState(enum.StrEnum):
+    """Whether a membership can be renewed today, and if not why (see :func:`renewal_outlook`)."""
+
+    OPEN = "open"
+    NOT_OPEN_YET = "not_open_yet"
+    PENDING_PAYMENT = "pending_payment"
+    CANCELLED = "cancelled"
+    TRANSFERRED = "transferred"
+    NO_TERM = "no_term"
+
+
+@dataclass(frozen=True)
+class RenewalOutlook:
+    """What :func:`renewal_outlook` found: the ``state``, the ``latest`` term a renewal would
+    follow, and the day renewals open (``opens_on``) when there is such a term."""
+
+    state: RenewalState
+    latest: Term | None
+    opens_on: date | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == RenewalState.OPEN
+
+
+def renewal_outlook(*, membership: Membership, latest: Term | None, today: date) -> RenewalOutlook:
+    """Whether ``membership``, whose latest term (the one that starts last) is ``latest``, can be
+    renewed on ``today``, by the rules of :func:`membership_renew`, without a query: the member
+    area tells it for every membership it lists.
+
+    A membership transferred or cancelled by ``today`` no longer renews; one without any term has
+    nothing to renew (its cluster starts it). Renewals open :func:`renewal_opens_on` the latest
+    term; before that, the latest term is either paid (the membership is renewed up to its end)
+    or still waiting for its payment (typically a renewal made already): ``pending_payment``.
+    """
+    if membership.transferred_on and membership.transferred_on <= today:
+        return RenewalOutlook(state=RenewalState.TRANSFERRED, latest=latest, opens_on=None)
+    if membership.cancelled_on and membership.cancelled_on <= today:
+        return RenewalOutlook(state=RenewalState.CANCELLED, latest=latest, opens_on=None)
+    if latest is None:
+        return RenewalOutlook(state=RenewalState.NO_TERM, latest=None, opens_on=None)
+    opens_on = renewal_opens_on(after=latest)
+    if today >= opens_on:
+        state = RenewalState.OPEN
+    elif latest.is_paid:
+        state = RenewalState.NOT_OPEN_YET
+    else:
+        state = RenewalState.PENDING_PAYMENT
+    return RenewalOutlook(state=state, latest=latest, opens_on=opens_on)
+
+
+def renewal_of(*, term: Term) -> Term | None:
+    """The term that renewed the membership after ``term`` (the first one after it), if any."""
+    return (
+        Term.objects.filter(membership_id=term.membership_id, start_date__gt=term.end_date)
+        .select_related("invoice")
+        .order_by("start_date")
+        .first()
+    )
+
+
 @dataclass(frozen=True)
 class Renewal:
     """What :func:`membership_renew` did: the renewal ``term`` and its ``invoice``; ``created`` is
@@ -101,11 +166,7 @@ def membership_renew(
     )
     if after.membership_id != membership.pk:
         raise ValidationError(_("Cette période n’appartient pas à cette adhésion."))
-    later = (
-        Term.objects.filter(membership=membership, start_date__gt=after.end_date)
-        .order_by("start_date")
-        .first()
-    )
+    later = renewal_of(term=after)
     if later is not None:
         return Renewal(term=later, invoice=invoice_issue(term=later, on=today), created=False)
     if membership.transferred_on and membership.transferred_on <= today:
@@ -137,3 +198,37 @@ def membership_renew(
     term.full_clean()
     term.save()
     return Renewal(term=term, invoice=invoice_issue(term=term, on=today), created=True)
+
+
+# --- The signed renewal link ----------------------------------------------------------------------
+# Reminders carry a link naming the term to renew and the contact's e-mail, signed so that nobody
+# can forge one. It does not expire: it stays valid for the term it names, and once that term has
+# been renewed it leads to the renewal (its invoice), never to a second one. It grants nothing by
+# itself: the visitor still signs in, and only sees the term if it is a contact of its
+# organisation.
+
+RENEWAL_LINK_SALT = "members.renewal-link"
+
+
+def renewal_link_token(*, term: Term, email: str) -> str:
+    """The signed token of the renewal link of ``term`` sent to ``email``."""
+    return signing.dumps([term.pk, email.strip().lower()], salt=RENEWAL_LINK_SALT)
+
+
+def renewal_link_read(*, token: str) -> tuple[int, str]:
+    """The term id and e-mail that ``token`` names; raise :class:`django.core.signing.BadSignature`
+    when it was not made by :func:`renewal_link_token` (tampered, truncated, another salt)."""
+    value = signing.loads(token, salt=RENEWAL_LINK_SALT)
+    try:
+        term_id, email = value
+        return int(term_id), str(email)
+    except (TypeError, ValueError) as exc:
+        raise signing.BadSignature("Malformed renewal link.") from exc
+
+
+def renewal_url(*, term: Term, email: str) -> str:
+    """The absolute renewal link of ``term`` for ``email``, on ``settings.SITE_URL``."""
+    path = reverse(
+        "members:renewal_link", kwargs={"token": renewal_link_token(term=term, email=email)}
+    )
+    return settings.SITE_URL.rstrip("/") + path
