@@ -176,6 +176,14 @@ INVOICE_PAYMENT_DAYS = env.int("INVOICE_PAYMENT_DAYS", default=30)
 # renewal link of reminders).
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 
+# --- Stripe (card payment) ------------------------------------------------------------------------
+# Without a secret key, card payment is off and invoices are paid by bank transfer only.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# Signing secret of the webhook endpoint (/paiements/stripe/webhook/); empty: the endpoint is off.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Stripe's API; tests point it to a local fake server.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+
 # --- E-mail ---------------------------------------------------------------------------------------
 # django-environ drops the first "/" of the path: an absolute folder takes four slashes in all,
 # as in EMAIL_URL=filemail:////srv/mail (three would write under the current directory).
