@@ -1,17 +1,165 @@
-"""Placeholder: being written."""
+"""An invoice and the ways to pay it: bank transfer instructions, card payment through Stripe
+Checkout (the checkout, the page Stripe sends the member back to, and Stripe's webhook)."""
+
+import logging
+from decimal import Decimal
+
+import stripe
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
+
+from members.models import Invoice
+from members.payments import StripeCheckout, providers_for
+from members.selectors import invoices_of
+
+logger = logging.getLogger(__name__)
+
+#: Events after which a Checkout Session may be paid; every other one is only acknowledged.
+SETTLING_EVENTS = frozenset(
+    {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
+)
 
 
-def invoice_detail(request, **kwargs):
-    raise NotImplementedError
+def _invoice_of(request: HttpRequest, invoice_id: int) -> Invoice:
+    """The invoice ``invoice_id`` if the user is a contact of its organisation, else 404."""
+    return get_object_or_404(
+        invoices_of(request.user).select_related("term__plan"),
+        pk=invoice_id,
+    )
 
 
-def card_checkout(request, **kwargs):
-    raise NotImplementedError
+def _card_payment() -> StripeCheckout:
+    """The card payment provider; 404 when it is not configured (card payment is off)."""
+    provider = StripeCheckout()
+    if not provider.is_configured():
+        raise Http404
+    return provider
 
 
-def card_return(request, **kwargs):
-    raise NotImplementedError
+@login_required
+@require_safe
+def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """The invoice, what was paid and what is left, and while unpaid the ways to pay it."""
+    invoice = _invoice_of(request, invoice_id)
+    payments = list(invoice.payments.all())
+    paid = sum((payment.amount for payment in payments), start=Decimal("0.00"))
+    amount_left = max(invoice.amount - paid, Decimal("0.00"))
+    if request.GET.get("paiement") == "annule" and not invoice.is_paid:
+        messages.info(
+            request, _("Paiement par carte annulé : rien n’a été débité. Vous pouvez réessayer.")
+        )
+    payment_options = [
+        {
+            "provider": provider,
+            "template_name": provider.template_name,
+            "details": provider.page_context(invoice, amount_left=amount_left),
+        }
+        for provider in providers_for(invoice)
+    ]
+    return render(
+        request,
+        "members/invoice_detail.html",
+        {
+            "invoice": invoice,
+            "term": invoice.term,
+            "payments": payments,
+            "paid": paid,
+            "amount_left": amount_left,
+            "payment_options": payment_options,
+        },
+    )
 
 
-def stripe_webhook(request, **kwargs):
-    raise NotImplementedError
+@login_required
+@require_POST
+def card_checkout(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """Send the member to a Stripe Checkout page for what is left to pay on the invoice."""
+    provider = _card_payment()
+    invoice = _invoice_of(request, invoice_id)
+    invoice_url = reverse("members:invoice_detail", args=[invoice.pk])
+    return_url = request.build_absolute_uri(reverse("members:card_return", args=[invoice.pk]))
+    try:
+        checkout_url = provider.checkout_start(
+            invoice,
+            # Stripe puts the session's id in place of {CHECKOUT_SESSION_ID}: keep it unquoted.
+            success_url=return_url + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=request.build_absolute_uri(invoice_url) + "?paiement=annule",
+            customer_email=request.user.email,
+        )
+    except ValidationError as exc:
+        messages.info(request, " ".join(exc.messages))
+        return redirect(invoice_url)
+    except stripe.StripeError:
+        logger.exception("Stripe refused a Checkout Session for invoice %s.", invoice.number)
+        messages.error(
+            request,
+            _(
+                "Le paiement par carte est momentanément indisponible et rien n’a été débité. "
+                "Réessayez dans quelques minutes, ou réglez par virement."
+            ),
+        )
+        return redirect(invoice_url)
+    # 303: the browser follows with a GET to Stripe's page.
+    return HttpResponseRedirect(checkout_url, status=303)
+
+
+@login_required
+@require_safe
+def card_return(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """Where Stripe sends the member back after paying: the session is read from Stripe's API
+    (never from the URL alone) and settled if paid; else the webhook will settle it."""
+    provider = _card_payment()
+    invoice = _invoice_of(request, invoice_id)
+    invoice_url = reverse("members:invoice_detail", args=[invoice.pk])
+    session_id = request.GET.get("session_id", "")
+    if not session_id.startswith("cs_"):
+        return redirect(invoice_url)
+    pending = _(
+        "Paiement en cours de confirmation : votre facture sera marquée payée dès que Stripe "
+        "nous l’aura confirmé, et vous recevrez alors votre attestation par e-mail."
+    )
+    try:
+        session = provider.session_retrieve(session_id)
+    except stripe.InvalidRequestError as exc:
+        raise Http404 from exc
+    except stripe.StripeError:
+        logger.exception("Stripe Checkout session %s could not be read.", session_id)
+        messages.info(request, pending)
+        return redirect(invoice_url)
+    if provider.session_invoice(session) != invoice:
+        # A session of another invoice, perhaps another organisation's: not this page's.
+        raise Http404
+    if provider.checkout_settle(session):
+        messages.success(request, _("Paiement reçu, merci ! Votre facture est réglée."))
+    else:
+        messages.info(request, pending)
+    return redirect(invoice_url)
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Stripe's notifications, verified by their signature. A paid Checkout Session is settled
+    (once, however often and in whatever order the events arrive); the rest is acknowledged."""
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        raise Http404
+    try:
+        event = stripe.Webhook.construct_event(
+            request.body,
+            request.headers.get("Stripe-Signature"),
+            settings.STRIPE_WEBHOOK_SECRET,
+        )
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        logger.warning("Stripe webhook refused: %s", exc)
+        return HttpResponse(status=400)
+    if event.type in SETTLING_EVENTS:
+        StripeCheckout().checkout_settle(event.data.object, completed_at=event.created)
+    return HttpResponse(status=200)
