@@ -1,0 +1,421 @@
+"""Payment of an invoice by card through Stripe Checkout: the checkout, the return page and the
+webhook. Only Stripe's HTTP API is replaced, by a real local server (tests/stripe_fake.py) that the
+official stripe library talks to; webhook payloads are signed with the stripe library.
+
+The confirmation e-mail that a paid invoice triggers is sent after commit: in these tests (each
+in a transaction rolled back at its end) on-commit callbacks never run, so the e-mail is neither
+sent nor needed; where it matters, the callbacks are captured, not run, to count them.
+"""
+
+import datetime as dt
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from stripe import WebhookSignature
+
+from cluster.celery import app as celery_app
+from members.models import MembershipStatus, Payment, PaymentMethod
+from members.payments import BankTransfer, StripeCheckout, iban_format, providers_for
+from members.selectors import memberships_with_status
+from members.services.billing import invoice_payment_record
+from tests.members.test_invoice_page import bank_details_give, member_invoice
+from tests.stripe_fake import stripe_fake_server, webhook_request
+
+pytestmark = pytest.mark.django_db
+
+WEBHOOK_SECRET = "whsec_test_secret"
+WEBHOOK_URL = "/paiements/stripe/webhook/"
+
+
+@pytest.fixture
+def stripe_api(settings):
+    """The fake Stripe API, and card payment configured to use it."""
+    with stripe_fake_server() as fake:
+        settings.STRIPE_SECRET_KEY = "sk_test_fake"
+        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+        settings.STRIPE_API_BASE = fake.url
+        yield fake
+
+
+@pytest.fixture
+def member(client):
+    """A signed-in contact's unpaid invoice of 300 € (its issuer has bank details)."""
+    bank_details_give()
+    user, invoice = member_invoice()
+    client.force_login(user)
+    return invoice
+
+
+def checkout(client, invoice):
+    return client.post(reverse("members:card_checkout", args=[invoice.pk]))
+
+
+def session_started(client, stripe_api, invoice) -> str:
+    """Start a card payment of ``invoice``; return the id of its Checkout Session."""
+    response = checkout(client, invoice)
+    assert response.status_code == 303
+    return response.url.rsplit("/", 1)[-1]
+
+
+def card_return(client, invoice, session_id):
+    url = reverse("members:card_return", args=[invoice.pk])
+    return client.get(url, {"session_id": session_id}, follow=True)
+
+
+def webhook_deliver(payload: str, signature: str):
+    """Post ``payload`` as Stripe does: no session cookie, no CSRF token."""
+    return Client(enforce_csrf_checks=True).post(
+        WEBHOOK_URL,
+        data=payload,
+        content_type="application/json",
+        headers={"Stripe-Signature": signature},
+    )
+
+
+def webhook_post(event_type, session, *, secret=WEBHOOK_SECRET):
+    return webhook_deliver(*webhook_request(event_type, session, secret=secret))
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def assert_paid_once(invoice, session_id):
+    payment = Payment.objects.get(invoice=invoice)
+    assert payment.provider_reference == session_id
+    invoice.refresh_from_db()
+    assert invoice.is_paid
+    return payment
+
+
+# --- The provider interface ------------------------------------------------------------------
+
+
+def test_iban_is_shown_in_groups_of_four():
+    assert iban_format("fr76 3000 6000 0112 3456 7890 189") == "FR76 3000 6000 0112 3456 7890 189"
+
+
+def test_providers_offered_for_an_unpaid_invoice(member, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    assert [type(p) for p in providers_for(member)] == [BankTransfer]
+    settings.STRIPE_SECRET_KEY = "sk_test_fake"
+    assert [type(p) for p in providers_for(member)] == [BankTransfer, StripeCheckout]
+    invoice_payment_record(invoice=member, amount=member.amount, received_on=dt.date(2030, 1, 2))
+    member.refresh_from_db()
+    assert providers_for(member) == []
+
+
+# --- Checkout ---------------------------------------------------------------------------------
+
+
+def test_checkout_creates_a_session_for_the_invoice_and_redirects_to_it(client, member, stripe_api):
+    invoice = member
+    response = checkout(client, invoice)
+
+    session = next(iter(stripe_api.sessions.values()))
+    assert response.status_code == 303
+    assert response.url == session["url"]
+    created = stripe_api.last
+    assert created.api_key == "sk_test_fake"
+    params = created.params
+    assert params["mode"] == "payment"
+    assert params["line_items[0][quantity]"] == "1"
+    assert params["line_items[0][price_data][currency]"] == "eur"
+    assert params["line_items[0][price_data][unit_amount]"] == "30000"
+    assert params["line_items[0][price_data][product_data][name]"] == invoice.description
+    assert params["client_reference_id"] == invoice.number
+    assert params["metadata[invoice_id]"] == str(invoice.pk)
+    assert params["metadata[invoice_number]"] == invoice.number
+    assert params["customer_email"] == "camille@acme.example"
+    assert params["success_url"] == (
+        f"http://testserver/espace/factures/{invoice.pk}/carte/retour/"
+        "?session_id={CHECKOUT_SESSION_ID}"
+    )
+    assert params["cancel_url"] == (
+        f"http://testserver/espace/factures/{invoice.pk}/?paiement=annule"
+    )
+    assert not Payment.objects.exists()
+
+
+def test_checkout_asks_for_what_is_left_after_a_partial_transfer(client, member, stripe_api):
+    invoice_payment_record(
+        invoice=member, amount=Decimal("120.50"), received_on=timezone.localdate()
+    )
+    checkout(client, member)
+    assert stripe_api.last.params["line_items[0][price_data][unit_amount]"] == "17950"
+
+
+def test_checkout_of_a_paid_invoice_goes_back_to_it(client, member, stripe_api):
+    invoice_payment_record(invoice=member, amount=member.amount, received_on=dt.date(2030, 1, 2))
+    response = client.post(reverse("members:card_checkout", args=[member.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("members:invoice_detail", args=[member.pk]), 302)]
+    assert messages_of(response) == ["Cette facture est déjà réglée."]
+    assert stripe_api.created == []
+
+
+def test_checkout_refused_by_stripe_says_so_and_records_nothing(client, member, stripe_api):
+    stripe_api.refuse_next(status=400, message="Invalid currency")
+    response = client.post(reverse("members:card_checkout", args=[member.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("members:invoice_detail", args=[member.pk]), 302)]
+    assert "Le paiement par carte est momentanément indisponible" in messages_of(response)[0]
+    assert not Payment.objects.exists()
+
+
+def test_checkout_answers_post_only(client, member, stripe_api):
+    assert client.get(reverse("members:card_checkout", args=[member.pk])).status_code == 405
+    assert stripe_api.created == []
+
+
+# --- Return page ------------------------------------------------------------------------------
+
+
+def test_return_after_payment_records_it_and_the_membership_becomes_current(
+    client, member, stripe_api
+):
+    session_id = session_started(client, stripe_api, member)
+    stripe_api.pay(session_id, payment_intent="pi_test_123")
+
+    response = card_return(client, member, session_id)
+
+    assert response.redirect_chain == [(reverse("members:invoice_detail", args=[member.pk]), 302)]
+    assert messages_of(response) == ["Paiement reçu, merci ! Votre facture est réglée."]
+    assert stripe_api.retrieved == [session_id]
+    payment = assert_paid_once(member, session_id)
+    assert payment.amount == Decimal("300.00")
+    assert payment.method == PaymentMethod.CARD
+    assert payment.reference == "pi_test_123"
+    assert payment.received_on == timezone.localdate()
+    term = member.term
+    term.refresh_from_db()
+    assert term.is_paid
+    status = memberships_with_status().get(pk=term.membership_id).status
+    assert status == MembershipStatus.CURRENT
+    assert "Payée le" in response.content.decode()
+
+
+def test_return_before_payment_records_nothing(client, member, stripe_api):
+    session_id = session_started(client, stripe_api, member)
+    response = card_return(client, member, session_id)
+    assert messages_of(response)[0].startswith("Paiement en cours de confirmation")
+    assert not Payment.objects.exists()
+    member.refresh_from_db()
+    assert not member.is_paid
+
+
+def test_return_with_another_organisations_session_records_nothing(client, member, stripe_api):
+    other_user, other_invoice = member_invoice(email="dominique@other.example", name="Other")
+    other_client = Client()
+    other_client.force_login(other_user)
+    other_session = session_started(other_client, stripe_api, other_invoice)
+    stripe_api.pay(other_session)
+
+    # Another organisation's paid session on the return URL of one's own invoice…
+    response = client.get(
+        reverse("members:card_return", args=[member.pk]), {"session_id": other_session}
+    )
+    assert response.status_code == 404
+    # … and one's own session on the return URL of another organisation's invoice.
+    own_session = session_started(client, stripe_api, member)
+    stripe_api.pay(own_session)
+    response = client.get(
+        reverse("members:card_return", args=[other_invoice.pk]), {"session_id": own_session}
+    )
+    assert response.status_code == 404
+    assert not Payment.objects.exists()
+
+
+def test_return_with_an_unknown_session_is_404(client, member, stripe_api):
+    response = client.get(
+        reverse("members:card_return", args=[member.pk]), {"session_id": "cs_test_unknown"}
+    )
+    assert response.status_code == 404
+
+
+# --- Webhook ----------------------------------------------------------------------------------
+
+
+def test_webhook_completed_pays_once_even_when_replayed(
+    client, member, stripe_api, django_capture_on_commit_callbacks
+):
+    session_id = session_started(client, stripe_api, member)
+    session = stripe_api.pay(session_id)
+    delivery = webhook_request("checkout.session.completed", session, secret=WEBHOOK_SECRET)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        for _attempt in range(2):  # Stripe delivers an event again until it gets a 2xx
+            assert webhook_deliver(*delivery).status_code == 200
+
+    payment = assert_paid_once(member, session_id)
+    assert payment.reference == session["payment_intent"]
+    assert payment.method == PaymentMethod.CARD
+    assert len(callbacks) == 1  # the confirmation e-mail, once
+
+
+def test_webhook_completed_then_expired_changes_nothing(client, member, stripe_api):
+    session_id = session_started(client, stripe_api, member)
+    session = stripe_api.pay(session_id)
+    assert webhook_post("checkout.session.completed", session).status_code == 200
+    expired = {**session, "status": "expired", "payment_status": "unpaid"}
+    assert webhook_post("checkout.session.expired", expired).status_code == 200
+    assert webhook_post("checkout.session.completed", session).status_code == 200
+    assert_paid_once(member, session_id)
+
+
+def test_webhook_expired_or_failed_records_nothing(client, member, stripe_api):
+    session_id = session_started(client, stripe_api, member)
+    assert (
+        webhook_post("checkout.session.expired", stripe_api.expire(session_id)).status_code == 200
+    )
+    session = {**stripe_api.sessions[session_id], "status": "complete"}
+    assert webhook_post("checkout.session.async_payment_failed", session).status_code == 200
+    # Completed but not yet paid (a delayed payment method): nothing until it succeeds.
+    assert webhook_post("checkout.session.completed", session).status_code == 200
+    assert not Payment.objects.exists()
+
+
+def test_webhook_async_payment_succeeded_pays(client, member, stripe_api):
+    session_id = session_started(client, stripe_api, member)
+    session = stripe_api.pay(session_id)
+    response = webhook_post("checkout.session.async_payment_succeeded", session)
+    assert response.status_code == 200
+    assert_paid_once(member, session_id)
+
+
+def test_return_after_webhook_keeps_one_payment(client, member, stripe_api):
+    session_id = session_started(client, stripe_api, member)
+    session = stripe_api.pay(session_id)
+    webhook_post("checkout.session.completed", session)
+    response = card_return(client, member, session_id)
+    assert messages_of(response) == ["Paiement reçu, merci ! Votre facture est réglée."]
+    assert_paid_once(member, session_id)
+
+
+def test_webhook_dates_the_payment_in_paris_time(client, member, stripe_api):
+    session_id = session_started(client, stripe_api, member)
+    session = stripe_api.pay(session_id)
+    # 23:30 UTC on 1 March is 00:30 on 2 March in Paris.
+    with time_machine.travel(dt.datetime(2031, 3, 1, 23, 30, tzinfo=dt.UTC)):
+        assert webhook_post("checkout.session.completed", session).status_code == 200
+    assert Payment.objects.get().received_on == dt.date(2031, 3, 2)
+
+
+def _forged(payload: str, signature: str, forgery: str) -> tuple[str, str]:
+    if forgery == "no signature":
+        return payload, ""
+    if forgery == "tampered amount":
+        return payload.replace('"amount_total": 30000', '"amount_total": 3000000'), signature
+    return payload, signature
+
+
+@pytest.mark.parametrize(
+    ("forgery", "secret", "age"),
+    [
+        ("wrong secret", "whsec_someone_else", 0),
+        ("no signature", WEBHOOK_SECRET, 0),
+        ("tampered amount", WEBHOOK_SECRET, 0),
+        ("replayed an hour later", WEBHOOK_SECRET, 3600),
+    ],
+)
+def test_webhook_refuses_what_stripe_did_not_sign(client, member, stripe_api, forgery, secret, age):
+    session_id = session_started(client, stripe_api, member)
+    session = stripe_api.pay(session_id)
+    payload, signature = webhook_request(
+        "checkout.session.completed", session, secret=secret, timestamp=int(time.time()) - age
+    )
+    assert webhook_deliver(*_forged(payload, signature, forgery)).status_code == 400
+    assert not Payment.objects.exists()
+
+
+def test_webhook_refuses_a_signed_body_that_is_not_an_event(stripe_api):
+    timestamp, payload = int(time.time()), "not json"
+    signature = WebhookSignature._compute_signature(f"{timestamp}.{payload}", WEBHOOK_SECRET)
+    assert webhook_deliver(payload, f"t={timestamp},v1={signature}").status_code == 400
+
+
+def test_webhook_about_an_unknown_invoice_is_acknowledged(client, member, stripe_api, caplog):
+    session_id = session_started(client, stripe_api, member)
+    session = stripe_api.pay(session_id)
+    session = {**session, "metadata": {"invoice_id": "999999", "invoice_number": "XX-1"}}
+    assert webhook_post("checkout.session.completed", session).status_code == 200
+    assert not Payment.objects.exists()
+    assert f"Stripe Checkout session {session_id} names no known invoice." in caplog.text
+
+
+def test_webhook_answers_post_only(stripe_api):
+    assert Client().get(WEBHOOK_URL).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_return_page_and_webhook_at_the_same_time_record_one_payment(
+    postgresql, redis_broker, stripe_api
+):
+    """The member's browser comes back while Stripe's webhook arrives: each request in its own
+    thread and database connection, started together, several times over. The paid invoices'
+    confirmation tasks really go to the test's Redis broker; they are discarded at the end."""
+    rounds = []
+    for n in range(6):
+        user, invoice = member_invoice(email=f"contact{n}@race.example", name=f"Race {n}")
+        browser = Client()
+        browser.force_login(user)
+        session = stripe_api.pay(session_started(browser, stripe_api, invoice))
+        rounds.append((browser, invoice, session))
+
+    def race(browser, invoice, session) -> list[int]:
+        start = threading.Barrier(2)
+
+        def return_page():
+            start.wait()
+            try:
+                return card_return(browser, invoice, session["id"]).status_code
+            finally:
+                connection.close()
+
+        def webhook():
+            start.wait()
+            try:
+                return webhook_post("checkout.session.completed", session).status_code
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return [future.result() for future in [pool.submit(return_page), pool.submit(webhook)]]
+
+    try:
+        for browser, invoice, session in rounds:
+            assert race(browser, invoice, session) == [200, 200]
+            assert_paid_once(invoice, session["id"])
+    finally:
+        celery_app.control.purge()
+
+
+# --- Card payment off -------------------------------------------------------------------------
+
+
+def test_without_stripe_settings_card_payment_is_off(client, member, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    assert checkout(client, member).status_code == 404
+    return_url = reverse("members:card_return", args=[member.pk])
+    assert client.get(return_url, {"session_id": "cs_test_x"}).status_code == 404
+    delivery = webhook_request("checkout.session.completed", {}, secret="whsec_x")
+    assert webhook_deliver(*delivery).status_code == 404
+
+
+def test_anonymous_visitor_is_sent_to_sign_in(client, stripe_api):
+    _user, invoice = member_invoice()
+    for url in (
+        reverse("members:card_checkout", args=[invoice.pk]),
+        reverse("members:card_return", args=[invoice.pk]),
+    ):
+        response = client.post(url) if url.endswith("/carte/") else client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("account_login"))
+    assert stripe_api.created == []

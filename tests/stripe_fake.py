@@ -1,0 +1,183 @@
+"""A stand-in for Stripe's HTTP API, for tests: a real HTTP server on a free local port, in a
+thread, that the official ``stripe`` library talks to when ``STRIPE_API_BASE`` points to it.
+
+It implements what the card payment uses: ``POST /v1/checkout/sessions`` (records the
+form-encoded parameters as Stripe's library sends them, e.g. ``line_items[0][quantity]``, and
+answers an open, unpaid session) and ``GET /v1/checkout/sessions/<id>``. A test marks a session
+paid with :meth:`StripeFake.pay`, or makes the next creation fail with
+:meth:`StripeFake.refuse_next`. :func:`webhook_request` builds a webhook event signed as Stripe
+signs them.
+"""
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import stripe
+
+
+@dataclass
+class CreatedSession:
+    """One ``POST /v1/checkout/sessions``: its parameters and the API key it was sent with."""
+
+    params: dict[str, str]
+    api_key: str
+
+
+@dataclass
+class StripeFake:
+    """The sessions the fake API knows, and the creations it received, in order."""
+
+    url: str = ""
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    created: list[CreatedSession] = field(default_factory=list)
+    retrieved: list[str] = field(default_factory=list)
+    _refusal: tuple[int, str] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def pay(self, session_id: str, *, payment_intent: str = "") -> dict[str, Any]:
+        """Mark the session completed and paid, as after the customer paid; return it."""
+        session = self.sessions[session_id]
+        session.update(
+            status="complete",
+            payment_status="paid",
+            payment_intent=payment_intent or f"pi_test_{secrets.token_hex(8)}",
+        )
+        return session
+
+    def expire(self, session_id: str) -> dict[str, Any]:
+        """Mark the session expired, unpaid; return it."""
+        session = self.sessions[session_id]
+        session.update(status="expired", payment_status="unpaid", url=None)
+        return session
+
+    def refuse_next(self, *, status: int = 400, message: str = "Invalid request") -> None:
+        """Answer the next session creation with a Stripe error."""
+        self._refusal = (status, message)
+
+    @property
+    def last(self) -> CreatedSession:
+        return self.created[-1]
+
+    def _create(self, params: dict[str, str], api_key: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.created.append(CreatedSession(params=params, api_key=api_key))
+            if self._refusal:
+                status, message = self._refusal
+                self._refusal = None
+                return status, _error(message)
+        session_id = f"cs_test_{secrets.token_hex(12)}"
+        metadata = {
+            key[len("metadata[") : -1]: value
+            for key, value in params.items()
+            if key.startswith("metadata[")
+        }
+        now = int(time.time())
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "url": f"https://checkout.stripe.test/c/pay/{session_id}",
+            "mode": params.get("mode"),
+            "status": "open",
+            "payment_status": "unpaid",
+            "currency": params.get("line_items[0][price_data][currency]"),
+            "amount_total": int(params.get("line_items[0][price_data][unit_amount]", 0))
+            * int(params.get("line_items[0][quantity]", 1)),
+            "client_reference_id": params.get("client_reference_id"),
+            "customer_email": params.get("customer_email"),
+            "metadata": metadata,
+            "payment_intent": None,
+            "success_url": params.get("success_url"),
+            "cancel_url": params.get("cancel_url"),
+            "created": now,
+            "expires_at": now + 24 * 3600,
+            "livemode": False,
+        }
+        self.sessions[session_id] = session
+        return 200, session
+
+
+def _error(message: str, code: str = "") -> dict[str, Any]:
+    return {"error": {"type": "invalid_request_error", "message": message, "code": code}}
+
+
+def _handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Request-Id", f"req_{secrets.token_hex(6)}")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode()
+            if self.path != "/v1/checkout/sessions":
+                self._answer(404, _error(f"Unrecognized request URL (POST: {self.path})"))
+                return
+            api_key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            self._answer(*fake._create(dict(parse_qsl(body, keep_blank_values=True)), api_key))
+
+        def do_GET(self) -> None:
+            prefix = "/v1/checkout/sessions/"
+            session_id = self.path.split("?")[0].removeprefix(prefix)
+            fake.retrieved.append(session_id)
+            session = fake.sessions.get(session_id) if self.path.startswith(prefix) else None
+            if session is None:
+                message = f"No such checkout.session: '{session_id}'"
+                self._answer(404, _error(message, "resource_missing"))
+                return
+            self._answer(200, session)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep the test output clean
+
+    return Handler
+
+
+@contextmanager
+def stripe_fake_server() -> Iterator[StripeFake]:
+    """Run the fake API until the block ends; its ``url`` is the value for STRIPE_API_BASE."""
+    fake = StripeFake()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def webhook_request(
+    event_type: str, session: dict[str, Any], *, secret: str, timestamp: int | None = None
+) -> tuple[str, str]:
+    """A webhook event of ``event_type`` about ``session``, as Stripe posts it: the JSON payload
+    and its ``Stripe-Signature`` header (``t=…,v1=…``), signed with ``secret``."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    payload = json.dumps(
+        {
+            "id": f"evt_test_{secrets.token_hex(12)}",
+            "object": "event",
+            "api_version": stripe.api_version,
+            "created": timestamp,
+            "type": event_type,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "data": {"object": session},
+        }
+    )
+    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload}", secret)
+    return payload, f"t={timestamp},v1={signature}"
