@@ -118,14 +118,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_REDIRECT_URL = "/"
+# Members sign in with a code sent by e-mail (the sign-in page offers it first) or, once they
+# have set one, a password; there is no open sign-up (members.adapters.AccountAdapter).
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "members:area"
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
 ACCOUNT_ADAPTER = "members.adapters.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "members.forms.LoginForm",
+    "request_login_code": "members.forms.RequestLoginCodeForm",
+    "confirm_login_code": "members.forms.ConfirmLoginCodeForm",
+}
 ACCOUNT_LOGIN_METHODS = {"email"}
 # With a password field in the sign-up fields, allauth offers password sign-in beside the code.
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+# The subjects of our e-mails say what they are about; the sender names the cluster.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+# allauth's default rate limits apply (e.g. code requests: 20 a minute per IP address, 3 a minute
+# per e-mail); they live in the default cache, so production needs a shared one (CACHE_URL=redis://…;
+# `check --deploy` warns otherwise).
 if not env.bool("ACCOUNT_RATE_LIMITS_ENABLED", default=True):
     # Tests turn them off: an empty dict would change nothing (allauth #3893).
     ACCOUNT_RATE_LIMITS = False

@@ -5,8 +5,10 @@ from collections.abc import Iterable, Sequence
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from members.models import Cluster, Contact
 
@@ -100,3 +102,66 @@ def contact_login_ensure(
         contact.user = user
         contact.save(update_fields=["user", "updated_at"])
     return user, created
+
+
+@transaction.atomic
+def contact_account_open(*, email: str) -> AbstractBaseUser | None:
+    """The account of the person whose e-mail is ``email``, opened if there is none yet; ``None``
+    when no contact of any organisation has this e-mail (nobody else gets an account).
+
+    Called when someone asks for a sign-in code: the new account's username is the e-mail, it has
+    no usable password (its owner may set one once signed in), its names are the contact's, and
+    the e-mail is its primary allauth address, *not yet verified*: entering the code sent to it
+    proves it, and allauth's code flow then marks it verified. An existing account (active or
+    not) is returned as it is.
+    """
+    email = email.strip().lower()
+    contact = Contact.objects.filter(email=email).order_by("pk").first()
+    if contact is None:
+        return None
+    user_model = get_user_model()
+    existing = (
+        EmailAddress.objects.filter(email__iexact=email).order_by("-verified", "pk").first()
+        or user_model.objects.filter(email__iexact=email).order_by("pk").first()
+        or user_model.objects.filter(username=email).first()
+    )
+    if isinstance(existing, EmailAddress):
+        return existing.user
+    if existing is not None:
+        return existing
+    user, _created = user_model.objects.get_or_create(
+        username=email,
+        defaults={
+            "email": email,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "password": make_password(None),
+        },
+    )
+    address, _created = EmailAddress.objects.get_or_create(user=user, email=email)
+    address.set_as_primary(conditional=True)
+    return user
+
+
+def contacts_link_user(*, user: AbstractBaseUser) -> int:
+    """Link to ``user`` every contact whose e-mail is one of its verified addresses; returns how
+    many contacts were newly linked.
+
+    Run at each sign-in, so that a contact added later with the same e-mail (by a colleague or
+    by staff) is linked at the next one, and a person who is a contact of several organisations
+    sees them all. A contact linked to another account takes this one: its e-mail has been proven
+    by ``user``, and allauth lets only one account verify an address.
+    """
+    emails = {
+        address.lower()
+        for address in EmailAddress.objects.filter(user=user, verified=True).values_list(
+            "email", flat=True
+        )
+    }
+    if not emails:
+        return 0
+    return (
+        Contact.objects.filter(email__in=emails)
+        .exclude(user=user)
+        .update(user=user, updated_at=timezone.now())
+    )
