@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.db import connections
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
@@ -16,7 +17,10 @@ class MembersConfig(AppConfig):
     verbose_name = _("Adhérents")
 
     def ready(self) -> None:
+        from members.checks import rate_limit_cache_check
         from members.roles import roles_ensure
+
+        checks.register(rate_limit_cache_check, checks.Tags.caches, deploy=True)
 
         post_migrate.connect(roles_ensure, sender=self, dispatch_uid="members_roles_ensure")
         post_migrate.connect(

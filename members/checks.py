@@ -1,0 +1,34 @@
+"""System checks of the members app (``manage.py check``)."""
+
+from django.conf import settings
+from django.core import checks
+from django.utils.module_loading import import_string
+
+# Caches that each process keeps to itself (or that keep nothing): allauth's sign-in rate limits
+# count in the default cache, so with these each gunicorn worker counts on its own, and a
+# restart forgets everything.
+PROCESS_LOCAL_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+def rate_limit_cache_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn, outside DEBUG, when the default cache is not shared between processes."""
+    if settings.DEBUG:
+        return []
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    try:
+        backend_class = import_string(backend)
+    except ImportError:
+        return []
+    if not any(issubclass(backend_class, import_string(name)) for name in PROCESS_LOCAL_CACHES):
+        return []
+    return [
+        checks.Warning(
+            f"The default cache ({backend}) is not shared between processes: the sign-in rate "
+            "limits (codes by e-mail, passwords) do not hold across gunicorn workers.",
+            hint="Set CACHE_URL to a Redis server, e.g. CACHE_URL=redis://127.0.0.1:6379/1.",
+            id="members.W001",
+        )
+    ]
