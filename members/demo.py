@@ -46,6 +46,28 @@ MEMBERS_OF_BOTH = 20  # 10 % of each cluster's members
 FIRST_MEMBER_NUMBER = 301
 HISTORY_YEARS = 3  # terms kept before the last one
 
+# Fictional legal details of the source clusters, given to those left blank so that demo invoices
+# carry every mention: SIRENs with a valid Luhn key, French IBANs with valid RIB and IBAN keys (a
+# bank code, 99001 and 99002, that no French bank has), well-formed BICs, ".example" addresses.
+DEMO_LEGAL_DETAILS = {
+    "digitalplace": {
+        "siren": "812345676",
+        "address": "27 rue des Innovateurs\n31400 Toulouse",
+        "email": "adhesions@digitalplace.example",
+        "website": "https://www.digitalplace.example",
+        "iban": "FR7699001310000001234567812",
+        "bic": "DPLCFRP1XXX",
+    },
+    "frenchsouth": {
+        "siren": "823456785",
+        "address": "8 allée du Numérique\n34000 Montpellier",
+        "email": "adhesions@frenchsouth.example",
+        "website": "https://www.frenchsouth.example",
+        "iban": "FR7699002340000008765432197",
+        "bic": "FSDGFRP1XXX",
+    },
+}
+
 # Development passwords, printed by the command.
 ADMIN_PASSWORD = "demo-admin"
 STAFF_PASSWORD = "demo-staff"
@@ -730,6 +752,21 @@ def _accounts(clusters: dict[str, Cluster], member_contact: Contact) -> list[Dem
     return accounts
 
 
+def _legal_details_fill(clusters: dict[str, Cluster]) -> None:
+    """Give each demo cluster the :data:`DEMO_LEGAL_DETAILS` it leaves blank; what staff entered
+    stays, and a second run changes nothing."""
+    for slug, cluster in clusters.items():
+        blank = {
+            name: value
+            for name, value in DEMO_LEGAL_DETAILS[slug].items()
+            if not getattr(cluster, name)
+        }
+        if blank:
+            for name, value in blank.items():
+                setattr(cluster, name, value)
+            cluster.save(update_fields=list(blank))
+
+
 def _statuses(clusters: dict[str, Cluster], today: date) -> dict[str, dict[str, int]]:
     """Number of memberships per status on ``today``, per cluster name."""
     rows = (
@@ -748,10 +785,10 @@ def _statuses(clusters: dict[str, Cluster], today: date) -> dict[str, dict[str, 
 
 @transaction.atomic
 def demo_seed() -> DemoReport:
-    """Fill the database with the demo: about 200 organisations per source cluster, 10 % of
-    them members of both, their contacts, terms up to this year and the logins, creating only
-    what is missing. Raise :class:`ValidationError` if the source clusters do not exist
-    (``migrate`` creates them)."""
+    """Fill the database with the demo: the source clusters' legal details where blank, about
+    200 organisations per source cluster, 10 % of them members of both, their contacts, terms up
+    to this year and the logins, creating only what is missing. Raise :class:`ValidationError`
+    if the source clusters do not exist (``migrate`` creates them)."""
     today = timezone.localdate()
     found = Cluster.objects.filter(slug__in=SOURCE_CLUSTERS).prefetch_related("sites", "plans")
     clusters = {cluster.slug: cluster for cluster in found}
@@ -762,6 +799,7 @@ def demo_seed() -> DemoReport:
             params={"slugs": ", ".join(missing)},
         )
     clusters = {slug: clusters[slug] for slug in SOURCE_CLUSTERS}
+    _legal_details_fill(clusters)
     prefixes = {
         slug: cluster.member_number_prefix or slug[:2].upper() for slug, cluster in clusters.items()
     }
