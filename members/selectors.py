@@ -3,7 +3,18 @@
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, CharField, Exists, F, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
@@ -12,6 +23,7 @@ from members.db import AddDays
 from members.models import (
     Cluster,
     Contact,
+    ContactRole,
     Invoice,
     Membership,
     MembershipStatus,
@@ -131,3 +143,12 @@ def contact_for(
     if not user.is_authenticated:
         return None
     return Contact.objects.filter(organisation=organisation, user=user).first()
+
+
+def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
+    """Who receives ``organisation``'s e-mails (invoices, confirmations, reminders): its primary
+    and billing contacts, or all its contacts when none has either role. One query."""
+    roles = [ContactRole.PRIMARY, ContactRole.BILLING]
+    contacts = Contact.objects.filter(organisation=organisation)
+    with_role = contacts.filter(role__in=roles)
+    return contacts.filter(Q(role__in=roles) | ~Exists(with_role)).order_by("pk")

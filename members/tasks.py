@@ -1,9 +1,12 @@
 """Celery tasks of the domain core."""
 
+import smtplib
+
 from celery import shared_task
 
 from members.imports.services import ImportFailed, ImportUnusable, run_import
-from members.models import ImportRecord
+from members.models import ImportRecord, Invoice
+from members.services import billing
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -29,7 +32,29 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
     return {"status": record.status, "rows": report.rows, "refused": report.refused_rows}
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def invoice_confirmation_send(invoice_id: int) -> None:
-    """Send the payment confirmation of a paid invoice, with the membership certificate, once."""
-    raise NotImplementedError
+# An SMTP server down or refusing for a while: eight retries with exponential backoff (up to 1, 2,
+# 4 … minutes, jittered), at most half an hour apart: a retry waits with the worker, unacknowledged,
+# and Redis would deliver it a second time past its one-hour visibility timeout (PITFALLS.md).
+MAIL_RETRY = {
+    "autoretry_for": (smtplib.SMTPException, ConnectionError, TimeoutError),
+    "retry_backoff": 60,
+    "retry_backoff_max": 1800,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **MAIL_RETRY)
+def invoice_confirmation_send(invoice_id: int) -> bool:
+    """Send the payment confirmation of a paid invoice, with the membership certificate, once
+    (:func:`members.services.billing.invoice_confirmation_send` records it under a lock, so a
+    redelivered task sends nothing)."""
+    return billing.invoice_confirmation_send(invoice=Invoice.objects.get(pk=invoice_id))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **MAIL_RETRY)
+def invoice_notice_send(invoice_id: int) -> bool:
+    """Send a new invoice, as a PDF, to its organisation's contacts to notify (see
+    :func:`members.services.billing.invoice_notice_send`: not recorded, so a task redelivered
+    after a lost worker may send it twice)."""
+    return billing.invoice_notice_send(invoice=Invoice.objects.get(pk=invoice_id))

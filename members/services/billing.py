@@ -1,17 +1,27 @@
-"""Invoices and payments: issuing an invoice with a gapless number, recording what was paid."""
+"""Invoices and payments: issuing an invoice with a gapless number, recording what was paid,
+and the e-mails that go with them (the invoice, the confirmation of payment)."""
 
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from stdnum import iban as stdnum_iban
 
+from members import documents
+from members.documents import cluster_issuer_details
 from members.models import Invoice, InvoiceSequence, Payment, PaymentMethod, Term
+from members.selectors import contacts_to_notify
 
 
 def invoice_number(*, prefix: str, year: int, sequence: int) -> str:
@@ -65,16 +75,7 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
             "start": f"{term.start_date:%d/%m/%Y}",
             "end": f"{term.end_date:%d/%m/%Y}",
         },
-        issuer_details={
-            "name": cluster.legal_name or cluster.name,
-            "siren": cluster.siren,
-            "address": cluster.address,
-            "email": cluster.email,
-            "website": cluster.website,
-            "vat_mention": cluster.vat_mention,
-            "iban": cluster.iban,
-            "bic": cluster.bic,
-        },
+        issuer_details=cluster_issuer_details(cluster),
         customer_details={
             "name": organisation.name,
             "siret": organisation.siret,
@@ -142,3 +143,119 @@ def invoice_payment_record(
 
         invoice_confirmation_send.delay_on_commit(invoice.pk)
     return payment
+
+
+@transaction.atomic
+def invoice_payment_cancel(*, payment: Payment) -> None:
+    """Delete ``payment``, recorded by mistake. If the payments left no longer cover the invoice,
+    the invoice and its term are unpaid again (the membership's status follows). The payment
+    confirmation already sent, if any, is not sent again when the invoice is paid anew."""
+    invoice = Invoice.objects.select_for_update().select_related("term").get(pk=payment.invoice_id)
+    Payment.objects.filter(pk=payment.pk).delete()
+    if invoice.paid_on is None or invoice_paid_amount(invoice=invoice) >= invoice.amount:
+        return
+    invoice.paid_on = None
+    invoice.save(update_fields=["paid_on"])
+    term = invoice.term
+    term.is_paid = False
+    term.paid_on = None
+    term.save(update_fields=["is_paid", "paid_on", "updated_at"])
+
+
+# --- E-mails ------------------------------------------------------------------------------------
+
+
+def _invoice_email_send(
+    *, invoice: Invoice, template: str, attachment: Callable[[], tuple[str, bytes]]
+) -> int:
+    """Send the e-mail ``template`` (``templates/members/email/<template>_subject.txt``,
+    ``_message.txt`` and ``_message.html``) about ``invoice`` to the contacts to notify of its
+    organisation: one message per language, in that language, with the PDF that ``attachment``
+    returns (file name, content) rendered in it too. Return the number of messages sent; an SMTP
+    error propagates (the task retries)."""
+    term = invoice.term
+    organisation = term.membership.organisation
+    issuer = invoice.issuer_details
+    by_language: dict[str, list[str]] = defaultdict(list)
+    for contact in contacts_to_notify(organisation):
+        by_language[contact.language or settings.LANGUAGE_CODE].append(contact.email)
+    messages = []
+    for language, addresses in by_language.items():
+        with translation.override(language):
+            context = {
+                "invoice": invoice,
+                "term": term,
+                "organisation_name": invoice.customer_details.get("name") or organisation.name,
+                "cluster_name": invoice.cluster.name,
+                "issuer": issuer,
+                "iban": stdnum_iban.format(issuer["iban"]) if issuer.get("iban") else "",
+                "amount": documents.money(invoice.amount),
+                "member_area_url": settings.SITE_URL.rstrip("/") + reverse("members:area"),
+            }
+            subject = render_to_string(f"members/email/{template}_subject.txt", context)
+            message = EmailMultiAlternatives(
+                subject=" ".join(subject.split()),
+                body=render_to_string(f"members/email/{template}_message.txt", context),
+                to=addresses,
+                reply_to=[issuer["email"]] if issuer.get("email") else None,
+                headers={"Content-Language": language},
+            )
+            message.attach_alternative(
+                render_to_string(f"members/email/{template}_message.html", context), "text/html"
+            )
+            filename, content = attachment()
+            message.attach(filename, content, "application/pdf")
+        messages.append(message)
+    if not messages:
+        return 0
+    with get_connection() as connection:
+        return connection.send_messages(messages) or 0
+
+
+def _invoice_for_email(invoice: Invoice, *, lock: bool) -> Invoice:
+    """``invoice`` afresh with what its e-mails read, locked until the end of the transaction if
+    ``lock``."""
+    invoices = Invoice.objects.select_related(
+        "cluster", "term__membership__organisation", "term__membership__cluster"
+    )
+    if lock:
+        invoices = invoices.select_for_update(of=("self",))
+    return invoices.get(pk=invoice.pk)
+
+
+@transaction.atomic
+def invoice_confirmation_send(*, invoice: Invoice) -> bool:
+    """E-mail the confirmation that ``invoice`` is paid, with the membership certificate of its
+    term, to the organisation's contacts to notify; return whether it was sent.
+
+    Sent once: the invoice is locked while the e-mail goes, and ``confirmation_sent_at`` records
+    it, so that a task delivered twice (or two at once) sends one e-mail. Nothing is sent for an
+    unpaid invoice, nor to an organisation without contacts (it is then sent if asked again).
+    """
+    invoice = _invoice_for_email(invoice, lock=True)
+    if invoice.confirmation_sent_at is not None or invoice.paid_on is None:
+        return False
+    term = invoice.term
+    sent = _invoice_email_send(
+        invoice=invoice,
+        template="payment_confirmation",
+        attachment=lambda: (documents.certificate_filename(term), documents.certificate_pdf(term)),
+    )
+    if not sent:
+        return False
+    invoice.confirmation_sent_at = timezone.now()
+    invoice.save(update_fields=["confirmation_sent_at"])
+    return True
+
+
+def invoice_notice_send(*, invoice: Invoice) -> bool:
+    """E-mail ``invoice``, as a PDF, with how to pay it (or that it is paid already), to the
+    organisation's contacts to notify; return whether it was sent. Nothing records that it was:
+    a second call sends it again."""
+    invoice = _invoice_for_email(invoice, lock=False)
+    sent = _invoice_email_send(
+        invoice=invoice,
+        template="invoice_notice",
+        attachment=lambda: (documents.invoice_filename(invoice), documents.invoice_pdf(invoice)),
+    )
+    return sent > 0

@@ -1,0 +1,483 @@
+"""The PDF documents of billing: an invoice, and the membership certificate of a paid term.
+
+Both are A4 documents built with reportlab's platypus, in the active language (French unless a
+caller overrides it). Text is set in Bitstream Vera, which reportlab ships as TrueType files:
+embedded as a TrueType subset, it carries accents, "€" and "°", and tools that read the PDF's text
+(pypdf, screen readers, copy and paste) get real characters back.
+
+An invoice prints only what it froze when it was issued (``issuer_details``, ``customer_details``,
+description, amount): what it says never changes. A certificate is dated the day it is made and
+reads the cluster's and the organisation's current details. A detail left blank is left out,
+label included.
+"""
+
+import functools
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import reportlab
+from django.core.exceptions import ValidationError
+from django.utils import timezone, translation
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import (
+    Flowable,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+from stdnum import iban as stdnum_iban
+
+from members.models import Cluster, Invoice, Term
+
+FONT = "Vera"
+FONT_BOLD = "Vera-Bold"
+FONT_ITALIC = "Vera-Italic"
+FONT_BOLD_ITALIC = "Vera-BoldItalic"
+
+INK = colors.HexColor("#1b1f24")
+MUTED = colors.HexColor("#555d66")
+ACCENT = colors.HexColor("#0b5cad")
+RULE = colors.HexColor("#dde1e6")
+TINT = colors.HexColor("#eef3f9")
+PAID = colors.HexColor("#1e6b3a")
+PAID_TINT = colors.HexColor("#e9f5ee")
+
+MARGIN = 18 * mm
+#: reportlab's frames keep 6 points of padding inside the page margins.
+FRAME_PADDING = 6
+WIDTH = A4[0] - 2 * (MARGIN + FRAME_PADDING)
+
+#: Where the euro sign goes, per language; French puts it after the number, past a no-break space.
+CURRENCY_PATTERNS = {"fr": "{amount}\xa0€", "en": "€{amount}"}
+
+
+@functools.cache
+def fonts_register() -> None:
+    """Register Bitstream Vera (regular, bold, italic) with reportlab, once per process."""
+    folder = Path(reportlab.__file__).parent / "fonts"
+    for name, filename in (
+        (FONT, "Vera.ttf"),
+        (FONT_BOLD, "VeraBd.ttf"),
+        (FONT_ITALIC, "VeraIt.ttf"),
+        (FONT_BOLD_ITALIC, "VeraBI.ttf"),
+    ):
+        pdfmetrics.registerFont(TTFont(name, str(folder / filename)))
+    pdfmetrics.registerFontFamily(
+        FONT, normal=FONT, bold=FONT_BOLD, italic=FONT_ITALIC, boldItalic=FONT_BOLD_ITALIC
+    )
+
+
+def money(amount: Decimal) -> str:
+    """``amount`` in euros the way the active language writes it: "1 200,00 €" in French (with
+    no-break spaces), "€1,200.00" in English."""
+    number = number_format(amount, decimal_pos=2, use_l10n=True, force_grouping=True)
+    language = (translation.get_language() or "fr").split("-")[0]
+    return CURRENCY_PATTERNS.get(language, CURRENCY_PATTERNS["fr"]).format(amount=number)
+
+
+def long_date(day: date) -> str:
+    """``day`` written out in the active language: "15 mars 2027", "March 15, 2027"."""
+    return date_format(day, "DATE_FORMAT")
+
+
+def invoice_filename(invoice: Invoice) -> str:
+    """``facture-DP-2027-00001.pdf``."""
+    return f"facture-{invoice.number}.pdf"
+
+
+def certificate_filename(term: Term) -> str:
+    """``attestation-<member number>-<year of the term's start>.pdf``."""
+    return f"attestation-{term.membership.member_number}-{term.start_date.year}.pdf"
+
+
+def cluster_issuer_details(cluster: Cluster) -> dict[str, str]:
+    """What ``cluster``'s documents print about it: legal name, SIREN, address, e-mail, web site,
+    VAT mention and bank details. An invoice keeps a copy; a certificate reads them afresh."""
+    return {
+        "name": cluster.legal_name or cluster.name,
+        "siren": cluster.siren,
+        "address": cluster.address,
+        "email": cluster.email,
+        "website": cluster.website,
+        "vat_mention": cluster.vat_mention,
+        "iban": cluster.iban,
+        "bic": cluster.bic,
+    }
+
+
+# --- Layout -------------------------------------------------------------------------------------
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    fonts_register()
+    base = ParagraphStyle("base", fontName=FONT, fontSize=9.5, leading=13, textColor=INK)
+    return {
+        "base": base,
+        "small": ParagraphStyle("small", base, fontSize=8, leading=10.5, textColor=MUTED),
+        "label": ParagraphStyle("label", base, fontSize=7.5, leading=10, textColor=MUTED),
+        "issuer": ParagraphStyle("issuer", base, fontName=FONT_BOLD, fontSize=13, leading=17),
+        "title": ParagraphStyle(
+            "title", base, fontName=FONT_BOLD, fontSize=18, leading=22, textColor=ACCENT
+        ),
+        "title_right": ParagraphStyle(
+            "title_right",
+            base,
+            fontName=FONT_BOLD,
+            fontSize=18,
+            leading=22,
+            textColor=ACCENT,
+            alignment=TA_RIGHT,
+        ),
+        "right": ParagraphStyle("right", base, alignment=TA_RIGHT),
+        "head": ParagraphStyle("head", base, fontName=FONT_BOLD, textColor=colors.white),
+        "head_right": ParagraphStyle(
+            "head_right", base, fontName=FONT_BOLD, textColor=colors.white, alignment=TA_RIGHT
+        ),
+        "strong": ParagraphStyle("strong", base, fontName=FONT_BOLD),
+        "strong_right": ParagraphStyle(
+            "strong_right", base, fontName=FONT_BOLD, alignment=TA_RIGHT
+        ),
+        "paid": ParagraphStyle(
+            "paid", base, fontName=FONT_BOLD, fontSize=12, leading=16, textColor=PAID
+        ),
+        "body": ParagraphStyle("body", base, fontSize=10.5, leading=15.5),
+        "fact_label": ParagraphStyle("fact_label", base, fontSize=9, leading=15.5, textColor=MUTED),
+        "document_title": ParagraphStyle(
+            "document_title",
+            base,
+            fontName=FONT_BOLD,
+            fontSize=22,
+            leading=27,
+            textColor=ACCENT,
+            alignment=TA_CENTER,
+        ),
+        "center": ParagraphStyle("center", base, alignment=TA_CENTER),
+    }
+
+
+def _text(value: str) -> str:
+    """``value`` safe inside a paragraph's markup, its line breaks kept."""
+    return "<br/>".join(escape(line.strip()) for line in str(value).splitlines() if line.strip())
+
+
+def _lines(*parts: str) -> str:
+    """The non-blank ``parts`` (markup), one per line."""
+    return "<br/>".join(part for part in parts if part)
+
+
+def _labelled(label: str, value: str) -> str:
+    """ "Label : value" in the active language's punctuation, or "" when ``value`` is blank."""
+    if not value:
+        return ""
+    # French sets a no-break space before the colon.
+    return _("%(label)s\u00a0: %(value)s") % {"label": escape(label), "value": _text(value)}
+
+
+def _issuer_block(issuer: dict, styles: dict) -> list[Flowable]:
+    """The issuing association: legal name, address, SIREN, e-mail and web site."""
+    return [
+        Paragraph(_text(issuer.get("name", "")), styles["issuer"]),
+        Paragraph(
+            _lines(
+                _text(issuer.get("address", "")),
+                _labelled(_("SIREN"), issuer.get("siren", "")),
+                _text(issuer.get("email", "")),
+                _text(issuer.get("website", "")),
+            ),
+            styles["base"],
+        ),
+    ]
+
+
+def _customer_lines(customer: dict) -> list[str]:
+    """The customer's identity and address, as markup lines (blank ones left out)."""
+    town = " ".join(part for part in (customer.get("postcode"), customer.get("city")) if part)
+    return [
+        f"<b>{_text(customer.get('name', ''))}</b>",
+        _text(customer.get("address_line1", "")),
+        _text(customer.get("address_line2", "")),
+        _text(town),
+        _labelled(_("SIRET"), customer.get("siret", "")),
+        _labelled(_("N° d’adhérent"), customer.get("member_number", "")),
+    ]
+
+
+def _boxed(flowables: list[Flowable], *, width: float, background=TINT) -> Table:
+    """``flowables`` in a tinted box."""
+    box = Table([[flowables]], colWidths=[width])
+    box.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, -1), background),
+                ("BOX", (0, 0), (-1, -1), 0.5, RULE),
+                ("LEFTPADDING", (0, 0), (-1, -1), 4 * mm),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 4 * mm),
+                ("TOPPADDING", (0, 0), (-1, -1), 3 * mm),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
+            ]
+        )
+    )
+    return box
+
+
+def _header(issuer: dict, title: list[Flowable], styles: dict) -> Table:
+    """The issuer on the left, the document's title and references on the right."""
+    header = Table([[_issuer_block(issuer, styles), title]], colWidths=[WIDTH * 0.55, WIDTH * 0.45])
+    header.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("LINEBELOW", (0, 0), (-1, 0), 1.2, ACCENT),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5 * mm),
+            ]
+        )
+    )
+    return header
+
+
+def _render(story: Iterable[Flowable], *, title: str, issuer: dict) -> bytes:
+    """The PDF of ``story`` on A4 pages, with the issuer's identity in the footer of each."""
+    styles = _styles()
+    footer = " · ".join(
+        part
+        for part in (
+            _text(issuer.get("name", "")),
+            _labelled(_("SIREN"), issuer.get("siren", "")),
+            escape(", ".join(line.strip() for line in issuer.get("address", "").splitlines())),
+        )
+        if part
+    )
+
+    def on_page(canvas, document) -> None:
+        canvas.saveState()
+        canvas.setStrokeColor(RULE)
+        left = MARGIN + FRAME_PADDING
+        canvas.line(left, 14 * mm, left + WIDTH, 14 * mm)
+        paragraph = Paragraph(footer, ParagraphStyle("footer", styles["small"], alignment=1))
+        _width, height = paragraph.wrap(WIDTH, 20 * mm)
+        paragraph.drawOn(canvas, left, 12 * mm - height)
+        canvas.restoreState()
+
+    buffer = BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=24 * mm,
+        title=title,
+        author=issuer.get("name", ""),
+        creator="Grand Cluster",
+        lang=translation.get_language() or "fr",
+    )
+    document.build(list(story), onFirstPage=on_page, onLaterPages=on_page)
+    return buffer.getvalue()
+
+
+# --- Documents ----------------------------------------------------------------------------------
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    """The PDF of ``invoice``, from what it froze when it was issued, in the active language."""
+    styles = _styles()
+    issuer, customer = invoice.issuer_details, invoice.customer_details
+    title = _("Facture n° %(number)s") % {"number": invoice.number}
+
+    references = [
+        Paragraph(escape(_("Facture")), styles["title_right"]),
+        Paragraph(f"<b>{escape(_('N°'))} {escape(invoice.number)}</b>", styles["right"]),
+        Paragraph(
+            _lines(
+                _labelled(_("Date d’émission"), long_date(invoice.issued_on)),
+                _labelled(_("Échéance"), long_date(invoice.due_on)),
+            ),
+            styles["right"],
+        ),
+    ]
+    customer_box = _boxed(
+        [
+            Paragraph(escape(_("Facturé à")).upper(), styles["label"]),
+            Paragraph(_lines(*_customer_lines(customer)), styles["base"]),
+        ],
+        width=WIDTH * 0.5,
+    )
+    customer_row = Table([["", customer_box]], colWidths=[WIDTH * 0.5, WIDTH * 0.5])
+    customer_row.setStyle(
+        TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)])
+    )
+
+    amount = money(invoice.amount)
+    lines = Table(
+        [
+            [
+                Paragraph(escape(_("Désignation")), styles["head"]),
+                Paragraph(escape(_("Montant")), styles["head_right"]),
+            ],
+            [
+                Paragraph(_text(invoice.description), styles["base"]),
+                Paragraph(amount, styles["right"]),
+            ],
+            [
+                Paragraph(escape(_("Total")), styles["strong"]),
+                Paragraph(amount, styles["strong_right"]),
+            ],
+        ],
+        colWidths=[WIDTH * 0.75, WIDTH * 0.25],
+        repeatRows=1,
+    )
+    lines.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
+                ("LINEBELOW", (0, 1), (-1, 1), 0.5, RULE),
+                ("BACKGROUND", (0, -1), (-1, -1), TINT),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2.5 * mm),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5 * mm),
+                ("LEFTPADDING", (0, 0), (-1, -1), 3 * mm),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 3 * mm),
+            ]
+        )
+    )
+
+    story: list[Flowable] = [
+        _header(issuer, references, styles),
+        Spacer(0, 8 * mm),
+        customer_row,
+        Spacer(0, 10 * mm),
+        lines,
+        Spacer(0, 3 * mm),
+    ]
+    if issuer.get("vat_mention"):
+        story.append(Paragraph(f"<i>{_text(issuer['vat_mention'])}</i>", styles["small"]))
+    story.append(Spacer(0, 8 * mm))
+
+    if invoice.paid_on:
+        paid = escape(_("Acquittée le %(date)s") % {"date": long_date(invoice.paid_on)})
+        story.append(_boxed([Paragraph(paid, styles["paid"])], width=WIDTH, background=PAID_TINT))
+    else:
+        iban = issuer.get("iban", "")
+        payment = [
+            Paragraph(escape(_("Règlement par virement bancaire")), styles["strong"]),
+            Paragraph(
+                _lines(
+                    escape(_("À régler avant le %(date)s") % {"date": long_date(invoice.due_on)}),
+                    _labelled(_("IBAN"), stdnum_iban.format(iban) if iban else ""),
+                    _labelled(_("BIC"), issuer.get("bic", "")),
+                    _labelled(_("Référence à indiquer"), invoice.number),
+                ),
+                styles["base"],
+            ),
+        ]
+        story.append(KeepTogether(_boxed(payment, width=WIDTH)))
+    return _render(story, title=title, issuer=issuer)
+
+
+def certificate_pdf(term: Term, *, on: date | None = None) -> bytes:
+    """The membership certificate ("attestation d'adhésion") of paid ``term``, dated ``on``
+    (default: today), in the active language. Raise :class:`ValidationError` for an unpaid term:
+    it certifies a membership paid for."""
+    if not term.is_paid:
+        raise ValidationError(
+            _("Une attestation d’adhésion n’est délivrée que pour une période payée.")
+        )
+    on = on or timezone.localdate()
+    styles = _styles()
+    membership = term.membership
+    organisation = membership.organisation
+    issuer = cluster_issuer_details(membership.cluster)
+    title = _("Attestation d’adhésion")
+
+    town = " ".join(part for part in (organisation.postcode, organisation.city) if part)
+    address = "\n".join(
+        part for part in (organisation.address_line1, organisation.address_line2, town) if part
+    )
+    facts = [
+        (_("Organisation"), organisation.name),
+        (_("SIRET"), organisation.siret),
+        (_("Adresse"), address),
+        (_("N° d’adhérent"), membership.member_number),
+        (
+            _("Membre depuis le"),
+            long_date(membership.member_since) if membership.member_since else "",
+        ),
+        (
+            _("Période couverte"),
+            _("du %(start)s au %(end)s")
+            % {"start": long_date(term.start_date), "end": long_date(term.end_date)},
+        ),
+        (_("Cotisation réglée le"), long_date(term.paid_on) if term.paid_on else ""),
+    ]
+    table = Table(
+        [
+            [
+                Paragraph(escape(label), styles["fact_label"]),
+                Paragraph(_text(value), styles["body"]),
+            ]
+            for label, value in facts
+            if value
+        ],
+        colWidths=[WIDTH * 0.32, WIDTH * 0.68],
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEABOVE", (0, 0), (-1, 0), 1.2, ACCENT),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.5, RULE),
+                ("TOPPADDING", (0, 0), (-1, -1), 2.5 * mm),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5 * mm),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
+    story = [
+        _header(issuer, [], styles),
+        Spacer(0, 16 * mm),
+        Paragraph(escape(title), styles["document_title"]),
+        Spacer(0, 10 * mm),
+        Paragraph(
+            escape(
+                _(
+                    "%(issuer)s atteste que l’organisation ci-dessous est membre de l’association "
+                    "et à jour de sa cotisation pour la période indiquée."
+                )
+                % {"issuer": issuer["name"]}
+            ),
+            styles["body"],
+        ),
+        Spacer(0, 6 * mm),
+        table,
+        Spacer(0, 8 * mm),
+        Paragraph(
+            escape(_("Attestation délivrée pour servir et valoir ce que de droit.")),
+            styles["body"],
+        ),
+        Spacer(0, 12 * mm),
+        Paragraph(
+            _lines(
+                escape(_("Délivrée le %(date)s") % {"date": long_date(on)}),
+                escape(_("Pour %(issuer)s, le service des adhésions") % {"issuer": issuer["name"]}),
+            ),
+            styles["body"],
+        ),
+    ]
+    return _render(story, title=title, issuer=issuer)

@@ -1,0 +1,49 @@
+"""What the billing tests share: clusters with every legal detail, unpaid terms to invoice, the
+text of a PDF."""
+
+import datetime as dt
+from decimal import Decimal
+from io import BytesIO
+
+import pypdf
+
+from members.demo import DEMO_LEGAL_DETAILS
+from members.models import Cluster, ContactRole, Term
+from tests.factories import ContactFactory, TermFactory, cluster
+
+#: The day the tests' invoices are issued on.
+ISSUED = dt.date(2027, 3, 1)
+
+
+def legal_details(slug: str = "digitalplace") -> Cluster:
+    """The cluster ``slug`` with the demo's SIREN, address, e-mail, IBAN and BIC."""
+    Cluster.objects.filter(slug=slug).update(**DEMO_LEGAL_DETAILS[slug])
+    return Cluster.objects.get(slug=slug)
+
+
+def unpaid_term(
+    slug: str = "digitalplace", *, year: int = 2027, fee: str = "300.00", **membership
+) -> Term:
+    """An unpaid calendar-year term of a new member of ``slug``; ``membership`` sets fields of
+    the membership (``organisation__name="…"``, ``member_number="…"``)."""
+    return TermFactory(
+        membership__cluster=cluster(slug),
+        year=year,
+        fee=Decimal(fee),
+        is_paid=False,
+        **{f"membership__{name}": value for name, value in membership.items()},
+    )
+
+
+def contact(term: Term, email: str, *, role: str = ContactRole.PRIMARY, language: str = "fr"):
+    """A contact of ``term``'s organisation."""
+    return ContactFactory(
+        organisation=term.membership.organisation, email=email, role=role, language=language
+    )
+
+
+def pdf_text(content: bytes) -> str:
+    """The text of every page of the PDF ``content``, no-break spaces read as spaces."""
+    assert content.startswith(b"%PDF-")
+    reader = pypdf.PdfReader(BytesIO(content))
+    return "\n".join(page.extract_text() for page in reader.pages).replace("\xa0", " ")
