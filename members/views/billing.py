@@ -1,9 +1,45 @@
-"""Placeholder: being written."""
+"""Downloads of the member area: an invoice, and the membership certificate of a paid term, as
+PDF files in the visitor's language. Each is looked up among the signed-in user's own
+(:func:`members.selectors.invoices_of`, :func:`members.selectors.terms_of`): another
+organisation's is not found."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_safe
+
+from members import documents
+from members.selectors import invoices_of, terms_of
 
 
-def invoice_pdf(request, **kwargs):
-    raise NotImplementedError
+def pdf_response(content: bytes, *, filename: str) -> HttpResponse:
+    """``content`` as a PDF file to download under ``filename``."""
+    return HttpResponse(
+        content,
+        content_type="application/pdf",
+        headers={
+            "Content-Disposition": content_disposition_header(as_attachment=True, filename=filename)
+        },
+    )
 
 
-def certificate_pdf(request, **kwargs):
-    raise NotImplementedError
+@login_required
+@require_safe
+def invoice_pdf(request, invoice_id: int):
+    invoice = get_object_or_404(invoices_of(request.user), pk=invoice_id)
+    return pdf_response(
+        documents.invoice_pdf(invoice), filename=documents.invoice_filename(invoice)
+    )
+
+
+@login_required
+@require_safe
+def certificate_pdf(request, term_id: int):
+    terms = terms_of(request.user).filter(is_paid=True)
+    term = get_object_or_404(
+        terms.select_related("membership__organisation", "membership__cluster"), pk=term_id
+    )
+    return pdf_response(
+        documents.certificate_pdf(term), filename=documents.certificate_filename(term)
+    )
