@@ -3,11 +3,121 @@ services, whose :class:`ValidationError` the views put back on the fields."""
 
 from allauth.account import forms as allauth_forms
 from allauth.core import context as allauth_context
+from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from members.models import ContactRole, Plan
 from members.services.accounts import contact_account_open
+
+# --- Member area: the organisation's details, its contacts, the renewal steps -------------------
+
+
+class OrganisationForm(forms.Form):
+    """The details of an organisation that its primary contacts keep up to date."""
+
+    address_line1 = forms.CharField(
+        label=_("Adresse"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "address-line1"}),
+    )
+    address_line2 = forms.CharField(
+        label=_("Complément d’adresse"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "address-line2"}),
+    )
+    postcode = forms.CharField(
+        label=_("Code postal"),
+        max_length=10,
+        required=False,
+        help_text=_("5 chiffres, par exemple 31000."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "postal-code", "inputmode": "numeric", "size": 6}
+        ),
+    )
+    city = forms.CharField(
+        label=_("Ville"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
+    )
+    headcount = forms.IntegerField(
+        label=_("Effectif"),
+        min_value=0,
+        required=False,
+        help_text=_("Nombre de personnes dans l’organisation : il oriente le choix de la formule."),
+        widget=forms.NumberInput(attrs={"size": 6}),
+    )
+    sector = forms.CharField(label=_("Secteur d’activité"), max_length=200, required=False)
+
+
+class ContactForm(forms.Form):
+    """A colleague added to an organisation's contacts."""
+
+    required_css_class = "required"
+
+    first_name = forms.CharField(
+        label=_("Prénom"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    last_name = forms.CharField(
+        label=_("Nom"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    email = forms.EmailField(
+        label=_("Adresse e-mail"),
+        help_text=_("Votre collègue se connectera avec cette adresse."),
+        error_messages={
+            "invalid": _("Saisissez une adresse e-mail valide, comme nom@entreprise.fr.")
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+    job_title = forms.CharField(label=_("Fonction"), max_length=150, required=False)
+    role = forms.ChoiceField(
+        label=_("Rôle"),
+        choices=ContactRole.choices,
+        initial=ContactRole.MEMBER,
+        help_text=_(
+            "Un contact principal peut modifier l’organisation et ses contacts ; le contact "
+            "facturation reçoit les factures."
+        ),
+    )
+    language = forms.ChoiceField(
+        label=_("Langue des e-mails"), choices=settings.LANGUAGES, initial="fr"
+    )
+
+
+class RenewalPlanForm(forms.Form):
+    """The plan chosen for a renewal, among the cluster's active plans (``plans``)."""
+
+    plan = forms.ModelChoiceField(
+        label=_("Formule"),
+        queryset=Plan.objects.none(),
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Choisissez une formule."),
+            "invalid_choice": _("Cette formule n’est plus proposée : choisissez-en une autre."),
+        },
+    )
+
+    def __init__(self, *args, plans, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = plans
+
+
+class RenewalConfirmForm(forms.Form):
+    """What the confirmation step posts: the term the member saw as the latest (so that a second
+    click renews nothing more) and the plan."""
+
+    after = forms.IntegerField(widget=forms.HiddenInput)
+    plan = forms.IntegerField(widget=forms.HiddenInput)
+
 
 # --- Sign-in (django-allauth, through ACCOUNT_FORMS) --------------------------------------------
 

@@ -1,17 +1,251 @@
-"""Placeholder: being written."""
+"""The member area: the organisations the signed-in contact belongs to, with their memberships,
+terms, invoices and contacts; a primary contact changes the organisation's details and contacts.
+
+Every organisation is looked up among :func:`members.selectors.organisations_of` the user: another
+organisation's identifiers answer 404.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, IntegerField, Prefetch, When
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from members.forms import ContactForm, OrganisationForm
+from members.models import (
+    Contact,
+    ContactRole,
+    Invoice,
+    Membership,
+    MembershipStatus,
+    Organisation,
+    Term,
+)
+from members.selectors import memberships_with_status, organisations_of
+from members.services import contact_add as contact_add_service
+from members.services import contact_remove as contact_remove_service
+from members.services import organisation_update
+from members.services.organisations import (
+    ORGANISATION_EDITABLE_FIELDS,
+    contact_removal_refusal,
+    organisation_managed_by,
+)
+from members.services.renewals import RenewalOutlook, renewal_outlook
 
 
-def member_area(request, **kwargs):
-    raise NotImplementedError
+@dataclass(frozen=True)
+class MembershipPanel:
+    """What the member area shows of one membership."""
+
+    membership: Membership
+    status: MembershipStatus
+    terms: list[Term]
+    shown_term: Term | None
+    outlook: RenewalOutlook
+    unpaid_invoices: list[Invoice]
 
 
-def organisation_edit(request, **kwargs):
-    raise NotImplementedError
+@dataclass(frozen=True)
+class OrganisationPanel:
+    """What the member area shows of one organisation; ``managed`` when the user is one of its
+    primary contacts (who may change it)."""
+
+    organisation: Organisation
+    memberships: list[MembershipPanel]
+    contacts: list[Contact]
+    managed: bool
 
 
-def contact_add(request, **kwargs):
-    raise NotImplementedError
+CONTACT_ROLE_ORDER = Case(
+    When(role=ContactRole.PRIMARY, then=0),
+    When(role=ContactRole.BILLING, then=1),
+    default=2,
+    output_field=IntegerField(),
+)
 
 
-def contact_remove(request, **kwargs):
-    raise NotImplementedError
+def _membership_panel(membership: Membership, today) -> MembershipPanel:
+    terms = list(membership.terms.all())  # prefetched, latest first
+    latest = terms[0] if terms else None
+    covering = next((t for t in terms if t.start_date <= today <= t.end_date), None)
+    invoices = [t.invoice for t in terms if hasattr(t, "invoice")]
+    return MembershipPanel(
+        membership=membership,
+        status=MembershipStatus(membership.status),
+        terms=terms,
+        shown_term=covering or latest,
+        outlook=renewal_outlook(membership=membership, latest=latest, today=today),
+        unpaid_invoices=[invoice for invoice in invoices if not invoice.is_paid],
+    )
+
+
+def _organisation_panels(request: HttpRequest) -> list[OrganisationPanel]:
+    """The user's organisations with all they show, in a fixed number of queries whatever the
+    number of organisations, memberships, terms and contacts."""
+    today = timezone.localdate()
+    terms = Term.objects.select_related("plan", "invoice").order_by("-start_date")
+    memberships = (
+        memberships_with_status(on=today)
+        .select_related("cluster")
+        .prefetch_related(Prefetch("terms", queryset=terms))
+        .order_by("cluster__kind", "cluster__name")
+    )
+    contacts = Contact.objects.order_by(CONTACT_ROLE_ORDER, "last_name", "first_name", "email")
+    organisations = (
+        organisations_of(request.user)
+        .prefetch_related(
+            Prefetch("memberships", queryset=memberships),
+            Prefetch("contacts", queryset=contacts),
+        )
+        .order_by("name")
+    )
+    return [
+        OrganisationPanel(
+            organisation=organisation,
+            memberships=[_membership_panel(m, today) for m in organisation.memberships.all()],
+            contacts=list(organisation.contacts.all()),
+            managed=any(
+                c.user_id == request.user.pk and c.role == ContactRole.PRIMARY
+                for c in organisation.contacts.all()
+            ),
+        )
+        for organisation in organisations
+    ]
+
+
+@login_required
+def member_area(request: HttpRequest) -> HttpResponse:
+    """The page signed-in members land on: each of their organisations, its memberships (status,
+    number, current term, renewal), unpaid invoices, history of terms and contacts."""
+    return render(
+        request,
+        "members/area.html",
+        {"panels": _organisation_panels(request), "today": timezone.localdate()},
+    )
+
+
+def _managed_organisation(request: HttpRequest, organisation_id: int):
+    """The organisation ``organisation_id`` of the user (404 otherwise), if the user is one of its
+    primary contacts (403 otherwise)."""
+    organisation = get_object_or_404(organisations_of(request.user), pk=organisation_id)
+    if not organisation_managed_by(organisation=organisation, user=request.user):
+        raise PermissionDenied(
+            _("Seuls les contacts principaux de l’organisation peuvent la modifier.")
+        )
+    return organisation
+
+
+def _next_url(request: HttpRequest) -> str:
+    """Where to go back after a change: ``next`` if it is a page of this site, else the area."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("members:area")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def organisation_edit(request: HttpRequest, organisation_id: int) -> HttpResponse:
+    """A primary contact updates the organisation's address, headcount and sector."""
+    organisation = _managed_organisation(request, organisation_id)
+    next_url = _next_url(request)
+    if request.method == "POST":
+        form = OrganisationForm(request.POST)
+        if form.is_valid():
+            try:
+                organisation_update(organisation=organisation, by=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request,
+                    _("Les coordonnées de %(organisation)s sont à jour.")
+                    % {"organisation": organisation.name},
+                )
+                return redirect(next_url)
+    else:
+        form = OrganisationForm(
+            initial={name: getattr(organisation, name) for name in ORGANISATION_EDITABLE_FIELDS}
+        )
+    return render(
+        request,
+        "members/organisation_edit.html",
+        {"organisation": organisation, "form": form, "next_url": next_url},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_add(request: HttpRequest, organisation_id: int) -> HttpResponse:
+    """A primary contact adds a colleague, who can then sign in with the e-mail given."""
+    organisation = _managed_organisation(request, organisation_id)
+    if request.method == "POST":
+        form = ContactForm(request.POST)
+        if form.is_valid():
+            try:
+                contact = contact_add_service(
+                    organisation=organisation, by=request.user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "%(name)s fait désormais partie des contacts de %(organisation)s et peut "
+                        "se connecter avec l’adresse %(email)s."
+                    )
+                    % {
+                        "name": contact.first_name or contact.email,
+                        "organisation": organisation.name,
+                        "email": contact.email,
+                    },
+                )
+                return redirect(reverse("members:area") + f"#organisation-{organisation.pk}")
+    else:
+        form = ContactForm()
+    return render(request, "members/contact_add.html", {"organisation": organisation, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_remove(request: HttpRequest, organisation_id: int, contact_id: int) -> HttpResponse:
+    """A primary contact removes a colleague, after a confirmation page."""
+    organisation = _managed_organisation(request, organisation_id)
+    contact = get_object_or_404(organisation.contacts.all(), pk=contact_id)
+    back = reverse("members:area") + f"#organisation-{organisation.pk}"
+    if request.method == "POST":
+        try:
+            contact_remove_service(contact=contact, by=request.user)
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(
+                request,
+                _("%(contact)s ne fait plus partie des contacts de %(organisation)s.")
+                % {"contact": contact, "organisation": organisation.name},
+            )
+        return redirect(back)
+    return render(
+        request,
+        "members/contact_remove.html",
+        {
+            "organisation": organisation,
+            "contact": contact,
+            "contact_name": " ".join(filter(None, (contact.first_name, contact.last_name)))
+            or contact.email,
+            "refusal": contact_removal_refusal(contact=contact, by=request.user),
+            "back": back,
+        },
+    )

@@ -1,0 +1,242 @@
+"""The member area: what a contact sees of each of its organisations (memberships, statuses,
+numbers, terms, invoices, contacts), in a number of queries that does not grow with the data."""
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from members.models import ContactRole
+from members.services import contact_login_ensure, staff_user_ensure
+from members.services.billing import invoice_issue, invoice_payment_record
+from tests.factories import (
+    ContactFactory,
+    MembershipFactory,
+    OrganisationFactory,
+    TermFactory,
+    UserFactory,
+    cluster,
+)
+
+pytestmark = pytest.mark.django_db
+
+D = dt.date
+AREA = reverse("members:area")
+
+
+@pytest.fixture(autouse=True)
+def today(time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 15, 10, tzinfo=ZoneInfo("Europe/Paris")), tick=False)
+    return D(2026, 11, 15)
+
+
+def paid_term(membership, year: int):
+    """A term of ``year`` with its invoice, paid on 20 January."""
+    term = TermFactory(membership=membership, year=year, is_paid=False)
+    invoice = invoice_issue(term=term, on=D(year, 1, 10))
+    invoice_payment_record(invoice=invoice, amount=invoice.amount, received_on=D(year, 1, 20))
+    term.refresh_from_db()
+    return term
+
+
+def sign_in(client, contact):
+    user, _created = contact_login_ensure(contact=contact)
+    client.force_login(user)
+    return user
+
+
+def text_of(response) -> str:
+    """The page's text, tags removed and blanks collapsed."""
+    html = response.content.decode()
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&nbsp;", "\xa0")
+
+
+@pytest.fixture
+def two_organisations(client):
+    """Camille, primary contact of Octo Sud (member of both source clusters) and billing contact
+    of Lab Est (DigitalPlace, transferred to the Grand Cluster), signed in."""
+    octo = OrganisationFactory(name="Octo Sud", siret="73282932000074", city="Toulouse")
+    dp = MembershipFactory(organisation=octo, member_number="DP-0042", member_since=D(2019, 3, 1))
+    paid_term(dp, 2025)
+    paid_term(dp, 2026)
+    fs = MembershipFactory(organisation=octo, cluster=cluster("frenchsouth"), member_number="FS-7")
+    unpaid = TermFactory(membership=fs, year=2026, is_paid=False)
+    invoice_issue(term=unpaid, on=D(2026, 2, 1))
+    camille = ContactFactory(
+        organisation=octo,
+        first_name="Camille",
+        last_name="Roux",
+        email="camille@octo.example",
+        role=ContactRole.PRIMARY,
+    )
+    ContactFactory(
+        organisation=octo,
+        first_name="Léa",
+        last_name="Blanc",
+        email="lea@octo.example",
+        role=ContactRole.BILLING,
+    )
+
+    lab = OrganisationFactory(name="Lab Est")
+    old = MembershipFactory(organisation=lab, member_number="DP-0100", transferred_on=D(2026, 9, 1))
+    paid_term(old, 2026)
+    successor = MembershipFactory(
+        organisation=lab, cluster=cluster("grand-cluster"), member_number="GC-0001"
+    )
+    TermFactory(membership=successor, start_date=D(2026, 9, 1), end_date=D(2027, 8, 31))
+    camille_at_lab = ContactFactory(
+        organisation=lab,
+        email="camille@octo.example",
+        role=ContactRole.BILLING,
+        first_name="Camille",
+    )
+    ContactFactory(organisation=lab, email="chef@lab.example", role=ContactRole.PRIMARY)
+    sign_in(client, camille)
+    contact_login_ensure(contact=camille_at_lab)  # the same account: one e-mail, two contacts
+    return octo, lab
+
+
+def test_a_contact_of_two_organisations_sees_what_it_needs(client, two_organisations):
+    octo, _lab = two_organisations
+    response = client.get(AREA)
+    assert response.status_code == 200
+    page = response.content.decode()
+    text = text_of(response)
+    # Each organisation, with its details.
+    for expected in ("Octo Sud", "73282932000074", "Toulouse", "Lab Est", "12 personnes"):
+        assert expected in text
+    # Each membership: cluster, status in words, number, seniority, current term.
+    for expected in (
+        "Adhésion à DigitalPlace",
+        "Adhésion à FrenchSouth.digital",
+        "Adhésion à Grand Cluster Occitanie",
+        "DP-0042",
+        "FS-7",
+        "DP-0100",
+        "GC-0001",
+        "1 mars 2019",
+        "Période en cours du 1 janvier 2026 au 31 décembre 2026",
+        "Transférée le 1 septembre 2026",
+    ):
+        assert expected in text, expected
+    assert 'class="badge badge-current">À jour<' in page
+    assert 'class="badge badge-pending">En attente de paiement<' in page
+    assert 'class="badge badge-transferred">Transférée<' in page
+    # The history of terms, its invoices and certificates.
+    assert "Payée le 20/01/2025" in text and "Payée le 20/01/2026" in text
+    for number in ("DP-2025-00001", "DP-2026-00001", "FS-2026-00001"):
+        assert number in text
+    dp_2026 = octo.memberships.get(member_number="DP-0042").terms.get(start_date__year=2026)
+    assert reverse("members:invoice_pdf", args=[dp_2026.invoice.pk]) in page
+    assert reverse("members:certificate_pdf", args=[dp_2026.pk]) in page
+    # The unpaid invoice, to pay.
+    fs_term = octo.memberships.get(member_number="FS-7").terms.get()
+    assert "Facture FS-2026-00001 : 300,00\xa0€, échéance le 3 mars 2026" in text
+    assert f'href="{reverse("members:invoice_detail", args=[fs_term.invoice.pk])}"' in page
+    assert reverse("members:certificate_pdf", args=[fs_term.pk]) not in page
+    # Contacts with their e-mail and role.
+    for expected in ("Camille Roux", "camille@octo.example", "Contact principal"):
+        assert expected in text
+    assert "lea@octo.example" in text and "Contact facturation" in text
+    assert "chef@lab.example" in text
+
+
+def test_renew_button_or_when_renewal_opens(client, two_organisations):
+    octo, lab = two_organisations
+    page = client.get(AREA).content.decode()
+    dp = octo.memberships.get(member_number="DP-0042")
+    fs = octo.memberships.get(member_number="FS-7")
+    gc = lab.memberships.get(member_number="GC-0001")
+    old = lab.memberships.get(member_number="DP-0100")
+    for open_membership in (dp, fs):  # both end on 31 December: renewals opened on 2 October
+        assert reverse("members:renewal_details", args=[open_membership.pk]) in page
+    assert reverse("members:renewal_details", args=[gc.pk]) not in page
+    assert reverse("members:renewal_details", args=[old.pk]) not in page
+    assert "Le renouvellement ouvrira le 2 juin 2027." in text_of(client.get(AREA))
+    assert "transférée au cluster successeur le 1 septembre 2026" in text_of(client.get(AREA))
+
+
+def test_a_renewal_waiting_for_payment_links_to_its_invoice(client, two_organisations):
+    from members.services.renewals import membership_renew
+
+    octo, _lab = two_organisations
+    dp = octo.memberships.get(member_number="DP-0042")
+    latest = dp.terms.order_by("-start_date").first()
+    renewal = membership_renew(membership=dp, after=latest, plan=latest.plan)
+    response = client.get(AREA)
+    text = text_of(response)
+    assert "Votre adhésion du 1 janvier 2027 au 31 décembre 2027 est enregistrée" in text
+    detail = reverse("members:invoice_detail", args=[renewal.invoice.pk])
+    assert f'href="{detail}"' in response.content.decode()
+    assert reverse("members:renewal_details", args=[dp.pk]) not in response.content.decode()
+
+
+def test_the_queries_do_not_grow_with_organisations_memberships_and_terms(
+    client, django_assert_num_queries
+):
+    user = UserFactory(email="multi@example.org", username="multi@example.org")
+
+    def organisation(name: str, years: range, clusters: tuple[str, ...]):
+        org = OrganisationFactory(name=name)
+        for slug in clusters:
+            membership = MembershipFactory(organisation=org, cluster=cluster(slug))
+            for year in years:
+                paid_term(membership, year)
+        ContactFactory(organisation=org, user=user, role=ContactRole.PRIMARY)
+        ContactFactory(organisation=org)
+        return org
+
+    client.force_login(user)
+    organisation("Petite", range(2026, 2027), ("digitalplace",))
+    with CaptureQueriesContext(connection) as short_history:
+        assert client.get(AREA).status_code == 200
+
+    organisation("Grande", range(2015, 2027), ("digitalplace", "frenchsouth"))
+    organisation("Troisième", range(2020, 2027), ("frenchsouth",))
+    with django_assert_num_queries(len(short_history)):
+        response = client.get(AREA)
+    assert response.content.decode().count("<tr>") > 30
+
+
+def test_without_organisation_staff_are_sent_to_the_admin(client):
+    staff, _created = staff_user_ensure(email="staff@example.org", password="x-Motdepasse-1")
+    client.force_login(staff)
+    response = client.get(AREA)
+    assert response.status_code == 200
+    text = text_of(response)
+    assert "Aucune organisation n’est rattachée à votre compte" in text
+    assert "staff@example.org" in text
+    assert f'href="{reverse("admin:index")}"' in response.content.decode()
+
+
+def test_without_organisation_a_member_is_told_whom_to_ask(client):
+    client.force_login(UserFactory())
+    response = client.get(AREA)
+    text = text_of(response)
+    assert "Aucune organisation n’est rattachée à votre compte" in text
+    assert "demandez à son contact principal" in text
+    assert reverse("admin:index") not in response.content.decode()
+
+
+def test_anonymous_visitor_is_sent_to_sign_in(client):
+    response = client.get(AREA)
+    assert response.status_code == 302
+    assert response.url == f"{reverse('account_login')}?next={AREA}"
+
+
+def test_header_and_home_lead_a_signed_in_member_to_the_area(client, two_organisations):
+    home = client.get(reverse("home")).content.decode()
+    assert f'<a class="button" href="{AREA}">Accéder à mon espace adhérent</a>' in home
+    assert "Mon espace</a>" in home
+    area = client.get(AREA).content.decode()
+    assert f'<a href="{AREA}" aria-current="page">Mon espace</a>' in area
+
+
+def test_an_anonymous_home_page_leads_to_sign_in(client):
+    home = client.get(reverse("home")).content.decode()
+    assert "Mon espace" not in home
+    assert reverse("account_login") in home
