@@ -156,9 +156,9 @@ def membership_renew(
 
     The membership's row is locked for the transaction: a double click, two tabs or two
     colleagues renewing at once make one term and one invoice; the others get the renewal made
-    first, with ``created`` false. Raise :class:`ValidationError` when the membership cannot be
-    renewed (cancelled, transferred, renewals not open yet) or ``plan`` is not one of its
-    cluster's active plans.
+    first, with ``created`` false. A new invoice is e-mailed to the organisation after commit.
+    Raise :class:`ValidationError` when the membership cannot be renewed (cancelled,
+    transferred, renewals not open yet) or ``plan`` is not one of its cluster's active plans.
     """
     today = today or timezone.localdate()
     membership = (
@@ -197,7 +197,12 @@ def membership_renew(
     )
     term.full_clean()
     term.save()
-    return Renewal(term=term, invoice=invoice_issue(term=term, on=today), created=True)
+    invoice = invoice_issue(term=term, on=today)
+    # Imported here: the task module imports the services (tasks wrap services).
+    from members.tasks import invoice_notice_send
+
+    invoice_notice_send.delay_on_commit(invoice.pk)
+    return Renewal(term=term, invoice=invoice, created=True)
 
 
 # --- The signed renewal link ----------------------------------------------------------------------
