@@ -274,6 +274,15 @@ class TermInline(ClusterScopedAdminMixin, admin.TabularInline):
     fields = ("plan", "start_date", "end_date", "fee", "is_paid", "paid_on")
     extra = 0
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
+
+    def get_fields(self, request, obj=None):
+        return (*super().get_fields(request, obj), term_invoice_column(request.user))
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), term_invoice_column(request.user))
+
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
         if obj is not None:
@@ -547,7 +556,7 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         "is_paid",
         "end_date",
     )
-    list_select_related = ("membership__organisation", "membership__cluster", "plan")
+    list_select_related = ("membership__organisation", "membership__cluster", "plan", "invoice")
     search_fields = (
         "membership__member_number",
         "membership__organisation__name",
@@ -566,6 +575,9 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             .annotate(membership_status=Subquery(status.values("status")[:1]))
         )
 
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), term_invoice_column(request.user))
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         if obj is not None:
@@ -581,6 +593,8 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         return MembershipStatus(term.membership_status).label
 
 
-# The imports' admin (upload → preview → confirm, and their history) lives with the imports; it
-# builds on the mixin above.
+# The billing admin (invoices, payments, issuing a term's invoice; its column of a term's invoice
+# serves the terms above) and the imports' admin (upload → preview → confirm, and their history,
+# living with the imports) build on the mixin above.
+from members.admin_billing import InvoiceAdmin, PaymentAdmin, term_invoice_column  # noqa: E402, F401
 from members.imports.admin import ImportRecordAdmin  # noqa: E402, F401

@@ -25,6 +25,13 @@ ROLE_PERMISSIONS = {
         # Import spreadsheets into their clusters, and read the history of imports.
         ("members", "view_importrecord"),
         ("members", "add_importrecord"),
+        # Invoices never change: "change" lets the invoice's page take payments (its inline), and
+        # "add" lets staff issue the invoice of a term that has none.
+        ("members", "view_invoice"),
+        ("members", "add_invoice"),
+        ("members", "change_invoice"),
+        ("members", "view_payment"),
+        ("members", "add_payment"),
         *(
             ("members", f"{action}_{model}")
             for model in ("site", "plan")
@@ -34,6 +41,8 @@ ROLE_PERMISSIONS = {
     MERGER_COMMITTEE: [
         *(("members", f"view_{model}") for model in MEMBERS_MODELS + SETTINGS_MODELS),
         ("members", "view_importrecord"),
+        ("members", "view_invoice"),
+        ("members", "view_payment"),
         ("members", "view_all_clusters"),
     ],
 }

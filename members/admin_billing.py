@@ -1,0 +1,516 @@
+"""The billing admin: invoices, the payments staff record on them, and the issuing of a term's
+invoice. Registered from :mod:`members.admin` (imported at its end), on its cluster scoping.
+
+An invoice never changes once issued: every field of its page is read-only. Its page takes new
+payments in an inline that goes through :func:`members.services.billing.invoice_payment_record`,
+so that partial payments add up and the invoice, its term and the membership's status follow;
+existing payments are read-only, and only superusers delete one (through
+:func:`members.services.billing.invoice_payment_cancel`). The list reads the amount paid so far
+from one annotation: its number of queries does not grow with the rows.
+"""
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from members import documents
+from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.models import Invoice, Payment, Term
+from members.services.billing import (
+    invoice_issue,
+    invoice_paid_amount,
+    invoice_payment_cancel,
+    invoice_payment_record,
+)
+from members.tasks import invoice_notice_send
+from members.views.billing import pdf_response
+
+
+class InvoiceStatus(models.TextChoices):
+    """Where an invoice stands, from its payments (see :func:`with_payments`)."""
+
+    DUE = "due", gettext_lazy("À payer")
+    PARTIAL = "partial", gettext_lazy("Partiellement payée")
+    PAID = "paid", gettext_lazy("Payée")
+
+
+def with_payments(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """``queryset`` annotated with ``paid_amount`` (what its payments add up to, 0 without any)
+    and ``customer_name`` (from the frozen customer details, to sort on)."""
+    paid = (
+        Payment.objects.filter(invoice=OuterRef("pk"))
+        .order_by()
+        .values("invoice")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    money_field = DecimalField(max_digits=12, decimal_places=2)
+    return queryset.annotate(
+        paid_amount=Coalesce(
+            Subquery(paid, output_field=money_field),
+            Value(Decimal("0")),
+            output_field=money_field,
+        ),
+        customer_name=KeyTextTransform("name", "customer_details"),
+    )
+
+
+def invoice_status(invoice: Invoice) -> InvoiceStatus:
+    """The status of an invoice annotated by :func:`with_payments`."""
+    if invoice.paid_on is not None:
+        return InvoiceStatus.PAID
+    return InvoiceStatus.PARTIAL if invoice.paid_amount > 0 else InvoiceStatus.DUE
+
+
+class InvoiceStatusFilter(admin.SimpleListFilter):
+    title = gettext_lazy("statut")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return InvoiceStatus.choices
+
+    def queryset(self, request, queryset):
+        return {
+            InvoiceStatus.PAID: queryset.filter(paid_on__isnull=False),
+            InvoiceStatus.PARTIAL: queryset.filter(paid_on__isnull=True, paid_amount__gt=0),
+            InvoiceStatus.DUE: queryset.filter(paid_on__isnull=True, paid_amount=0),
+        }.get(self.value(), queryset)
+
+
+# --- The invoice of a term, in the memberships' and terms' pages --------------------------------
+
+
+def _term_invoice(term: Term, *, may_issue: bool) -> str:
+    invoice = getattr(term, "invoice", None)
+    if invoice is not None:
+        url = reverse("admin:members_invoice_change", args=[invoice.pk])
+        return format_html('<a href="{}">{}</a>', url, invoice.number)
+    # A paid term without an invoice was paid before invoices were issued here (an import):
+    # an invoice dated today would ask for money already received.
+    if may_issue and term.pk and not term.is_paid:
+        url = reverse("admin:members_invoice_issue", args=[term.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Émettre la facture"))
+    return "–"
+
+
+@admin.display(description=gettext_lazy("facture"))
+def term_invoice(term: Term) -> str:
+    return _term_invoice(term, may_issue=False)
+
+
+@admin.display(description=gettext_lazy("facture"))
+def term_invoice_or_issue(term: Term) -> str:
+    return _term_invoice(term, may_issue=True)
+
+
+def term_invoice_column(user) -> object:
+    """The "invoice" column of terms for ``user``: the invoice's number linked to it, and for
+    those who may issue invoices, a link to issue the invoice of an unpaid term without one.
+    The rows must have their ``invoice`` selected (``select_related("invoice")``)."""
+    return term_invoice_or_issue if user.has_perm("members.add_invoice") else term_invoice
+
+
+# --- Payments -----------------------------------------------------------------------------------
+
+
+class PaymentForm(forms.ModelForm):
+    def clean_received_on(self):
+        received_on = self.cleaned_data["received_on"]
+        if received_on and received_on > timezone.localdate():
+            raise forms.ValidationError(_("Un paiement ne peut pas être reçu dans le futur."))
+        return received_on
+
+
+class PaymentInline(admin.TabularInline):
+    """The payments of an invoice: staff of its cluster add some; none is changed; superusers
+    alone delete one recorded by mistake."""
+
+    model = Payment
+    form = PaymentForm
+    fields = (
+        "amount",
+        "received_on",
+        "method",
+        "reference",
+        "provider_reference",
+        "recorded_by",
+    )
+    readonly_fields = ("provider_reference", "recorded_by")
+    verbose_name = gettext_lazy("paiement")
+    verbose_name_plural = gettext_lazy("paiements reçus")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("recorded_by")
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 0 if obj is None or obj.is_paid else 1
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+
+# --- Invoices -----------------------------------------------------------------------------------
+
+
+class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "number",
+        "cluster",
+        "customer",
+        "amount_display",
+        "paid_amount_display",
+        "status",
+        "issued_on",
+        "due_on",
+        "pdf_link",
+    )
+    list_filter = (
+        ("cluster", ClusterScopedRelatedFilter),
+        "year",
+        InvoiceStatusFilter,
+    )
+    list_select_related = ("cluster",)
+    search_fields = (
+        "number",
+        "customer_details__name",
+        "customer_details__siret",
+        "customer_details__member_number",
+    )
+    search_help_text = gettext_lazy("Numéro de facture, raison sociale, SIRET ou n° d’adhérent.")
+    show_full_result_count = False
+    inlines = (PaymentInline,)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "number",
+                    "cluster",
+                    "term_link",
+                    "description",
+                    "amount_display",
+                    "issued_on",
+                    "due_on",
+                    "document_links",
+                )
+            },
+        ),
+        (
+            gettext_lazy("Paiement"),
+            {"fields": ("status", "paid_amount_display", "paid_on", "confirmation_sent_at")},
+        ),
+        (gettext_lazy("Émetteur"), {"fields": ("issuer",)}),
+        (gettext_lazy("Client"), {"fields": ("customer_block",)}),
+    )
+    readonly_fields = (
+        "number",
+        "cluster",
+        "term_link",
+        "description",
+        "amount_display",
+        "issued_on",
+        "due_on",
+        "document_links",
+        "status",
+        "paid_amount_display",
+        "paid_on",
+        "confirmation_sent_at",
+        "issuer",
+        "customer_block",
+    )
+
+    def get_queryset(self, request):
+        return with_payments(super().get_queryset(request))
+
+    def has_add_permission(self, request):
+        # Invoices are issued from a term (see issue_view), never typed in.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        """Nothing to save: an invoice never changes; its payments go through save_formset."""
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Payment:
+            return super().save_formset(request, form, formset, change)
+        invoice = form.instance
+        formset.save(commit=False)
+        for payment in formset.deleted_objects:
+            invoice_payment_cancel(payment=payment)
+        recorded = [
+            invoice_payment_record(
+                invoice=invoice,
+                amount=payment.amount,
+                received_on=payment.received_on,
+                method=payment.method,
+                reference=payment.reference,
+                recorded_by=request.user,
+            )
+            for payment in formset.new_objects
+        ]
+        # The history of the invoice names the payments as they were recorded.
+        formset.new_objects = recorded
+        if recorded or formset.deleted_objects:
+            self._payments_message(request, invoice)
+
+    def _payments_message(self, request, invoice: Invoice) -> None:
+        invoice.refresh_from_db(fields=["paid_on"])
+        paid = invoice_paid_amount(invoice=invoice)
+        if paid > invoice.amount:
+            messages.warning(
+                request,
+                _("Trop-perçu de %(amount)s sur la facture %(number)s.")
+                % {"amount": documents.money(paid - invoice.amount), "number": invoice.number},
+            )
+        elif invoice.is_paid:
+            messages.info(
+                request,
+                _(
+                    "La facture %(number)s est payée : l’adhésion est à jour et la confirmation "
+                    "de paiement, avec l’attestation, part par e-mail."
+                )
+                % {"number": invoice.number},
+            )
+        else:
+            messages.info(
+                request,
+                _("Reste à payer sur la facture %(number)s : %(amount)s.")
+                % {"amount": documents.money(invoice.amount - paid), "number": invoice.number},
+            )
+
+    # --- Columns and fields ---
+
+    @admin.display(description=gettext_lazy("client"), ordering="customer_name")
+    def customer(self, invoice: Invoice) -> str:
+        return invoice.customer_details.get("name", "")
+
+    @admin.display(description=gettext_lazy("montant"), ordering="amount")
+    def amount_display(self, invoice: Invoice) -> str:
+        return documents.money(invoice.amount)
+
+    @admin.display(description=gettext_lazy("payé à ce jour"), ordering="paid_amount")
+    def paid_amount_display(self, invoice: Invoice) -> str:
+        return documents.money(invoice.paid_amount)
+
+    @admin.display(description=gettext_lazy("statut"))
+    def status(self, invoice: Invoice) -> str:
+        return invoice_status(invoice).label
+
+    @admin.display(description=gettext_lazy("PDF"))
+    def pdf_link(self, invoice: Invoice) -> str:
+        url = reverse("admin:members_invoice_pdf", args=[invoice.pk])
+        return format_html(
+            '<a href="{}" aria-label="{}">PDF</a>',
+            url,
+            _("Télécharger la facture %(number)s") % {"number": invoice.number},
+        )
+
+    @admin.display(description=gettext_lazy("documents"))
+    def document_links(self, invoice: Invoice) -> str:
+        links = [(reverse("admin:members_invoice_pdf", args=[invoice.pk]), _("Facture (PDF)"))]
+        if invoice.is_paid:
+            links.append(
+                (
+                    reverse("admin:members_invoice_certificate", args=[invoice.pk]),
+                    _("Attestation d’adhésion (PDF)"),
+                )
+            )
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description=gettext_lazy("période d’adhésion"))
+    def term_link(self, invoice: Invoice) -> str:
+        term = invoice.term
+        url = reverse("admin:members_membership_change", args=[term.membership_id])
+        return format_html('<a href="{}">{} · {}</a>', url, term.membership, term)
+
+    @admin.display(description=gettext_lazy("mentions de l’émetteur"))
+    def issuer(self, invoice: Invoice) -> str:
+        details = invoice.issuer_details
+        return _details_lines(
+            [
+                ("", details.get("name")),
+                (_("SIREN"), details.get("siren")),
+                ("", details.get("address")),
+                (_("E-mail"), details.get("email")),
+                (_("Mention de TVA"), details.get("vat_mention")),
+                (_("IBAN"), details.get("iban")),
+                (_("BIC"), details.get("bic")),
+            ]
+        )
+
+    @admin.display(description=gettext_lazy("coordonnées du client"))
+    def customer_block(self, invoice: Invoice) -> str:
+        details = invoice.customer_details
+        town = " ".join(filter(None, (details.get("postcode"), details.get("city"))))
+        return _details_lines(
+            [
+                ("", details.get("name")),
+                (_("SIRET"), details.get("siret")),
+                ("", details.get("address_line1")),
+                ("", details.get("address_line2")),
+                ("", town),
+                (_("N° d’adhérent"), details.get("member_number")),
+            ]
+        )
+
+    # --- Views: the PDFs, and issuing a term's invoice ---
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/pdf/", view(self.pdf_view), name="members_invoice_pdf"),
+            path(
+                "<path:object_id>/attestation/",
+                view(self.certificate_view),
+                name="members_invoice_certificate",
+            ),
+            path("emettre/<int:term_id>/", view(self.issue_view), name="members_invoice_issue"),
+            *super().get_urls(),
+        ]
+
+    def _viewable(self, request, object_id: str) -> Invoice:
+        invoice = self.get_object(request, unquote(object_id))
+        if not self.has_view_or_change_permission(request, invoice):
+            raise PermissionDenied
+        return invoice
+
+    def pdf_view(self, request, object_id: str):
+        invoice = self._viewable(request, object_id)
+        return pdf_response(
+            documents.invoice_pdf(invoice), filename=documents.invoice_filename(invoice)
+        )
+
+    def certificate_view(self, request, object_id: str):
+        term = self._viewable(request, object_id).term
+        if not term.is_paid:
+            raise PermissionDenied
+        return pdf_response(
+            documents.certificate_pdf(term), filename=documents.certificate_filename(term)
+        )
+
+    def issue_view(self, request, term_id: int):
+        """Confirm, then issue the invoice of an unpaid term of a cluster the user manages, and
+        e-mail it to the organisation's contacts if asked."""
+        term_admin = self.admin_site.get_model_admin(Term)
+        term = term_admin.get_object(request, str(term_id))
+        if not (
+            request.user.has_perm("members.add_invoice")
+            and term_admin.has_change_permission(request, term)
+        ):
+            raise PermissionDenied
+        existing = Invoice.objects.filter(term=term).first()
+        if existing is not None:
+            return HttpResponseRedirect(reverse("admin:members_invoice_change", args=[existing.pk]))
+        if term.is_paid:
+            messages.error(
+                request,
+                _("Cette période est déjà payée : elle n’a pas besoin de facture."),
+            )
+            return HttpResponseRedirect(
+                reverse("admin:members_membership_change", args=[term.membership_id])
+            )
+        if request.method == "POST":
+            invoice = invoice_issue(term=term)
+            if request.POST.get("notify"):
+                invoice_notice_send.delay_on_commit(invoice.pk)
+            self.log_addition(request, invoice, [{"added": {}}])
+            messages.success(request, _("Facture %(number)s émise.") % {"number": invoice.number})
+            return HttpResponseRedirect(reverse("admin:members_invoice_change", args=[invoice.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "term": term,
+            "membership": term.membership,
+            "fee": documents.money(term.fee),
+            "title": _("Émettre la facture"),
+        }
+        return TemplateResponse(request, "admin/members/invoice/issue_confirm.html", context)
+
+
+def _details_lines(rows: list[tuple[str, str | None]]) -> str:
+    """The non-blank ``rows`` (label, value), one per line, labelled when a label is given."""
+    lines = []
+    for label, value in rows:
+        for line in (value or "").splitlines():
+            if line.strip():
+                lines.append((label, line.strip()))
+                label = ""
+    return format_html_join(
+        "",
+        "<div>{}{}</div>",
+        ((format_html("{}\xa0: ", label) if label else "", line) for label, line in lines),
+    )
+
+
+class PaymentAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    """Every payment recorded, to reconcile with the bank's statements; read-only (payments are
+    recorded from their invoice's page)."""
+
+    cluster_lookup = "invoice__cluster"
+    list_display = (
+        "received_on",
+        "invoice_link",
+        "customer",
+        "amount_display",
+        "method",
+        "reference",
+        "provider_reference",
+        "recorded_by",
+        "created_at",
+    )
+    list_filter = (
+        ("invoice__cluster", ClusterScopedRelatedFilter),
+        "method",
+        "received_on",
+    )
+    list_select_related = ("invoice", "recorded_by")
+    search_fields = ("invoice__number", "reference", "provider_reference")
+    search_help_text = gettext_lazy("Numéro de facture, référence du virement ou du prestataire.")
+    show_full_result_count = False
+    ordering = ("-received_on", "-pk")
+    date_hierarchy = "received_on"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("facture"), ordering="invoice__number")
+    def invoice_link(self, payment: Payment) -> str:
+        url = reverse("admin:members_invoice_change", args=[payment.invoice_id])
+        return format_html('<a href="{}">{}</a>', url, payment.invoice.number)
+
+    @admin.display(description=gettext_lazy("client"))
+    def customer(self, payment: Payment) -> str:
+        return payment.invoice.customer_details.get("name", "")
+
+    @admin.display(description=gettext_lazy("montant"), ordering="amount")
+    def amount_display(self, payment: Payment) -> str:
+        return documents.money(payment.amount)
+
+
+admin.site.register(Invoice, InvoiceAdmin)
+admin.site.register(Payment, PaymentAdmin)
