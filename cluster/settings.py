@@ -135,6 +135,9 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+# Ten minutes rather than allauth's three: company mail filters can hold a message that long. With
+# three attempts per code, that is still out of reach of guessing.
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 10 * 60
 # The subjects of our e-mails say what they are about; the sender names the cluster.
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 # allauth's default rate limits apply (e.g. code requests: 20 a minute per IP address, 3 a minute

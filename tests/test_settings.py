@@ -68,6 +68,7 @@ def production_variables(tmp_path: Path) -> dict[str, str]:
         "DJANGO_BEHIND_TLS_PROXY": "true",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "EMAIL_URL": "smtp://localhost:25",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
     }
 
 

@@ -207,7 +207,7 @@ def test_member_contact_signs_in(seeded, client, mailoutbox):
     response = client.post(reverse("account_confirm_login_code"), {"code": code})
 
     assert response.status_code == 302
-    assert response["Location"] == "/"
+    assert response["Location"] == reverse("members:area")
     assert client.session["_auth_user_id"] == str(contact.user.pk)
 
 
