@@ -19,7 +19,7 @@ class OrganisationForm(forms.Form):
     """The details of an organisation that its primary contacts keep up to date."""
 
     address_line1 = forms.CharField(
-        label=_("Adresse"),
+        label=_("Numéro et voie"),
         max_length=200,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "address-line1"}),
@@ -34,7 +34,7 @@ class OrganisationForm(forms.Form):
         label=_("Code postal"),
         max_length=10,
         required=False,
-        help_text=_("5 chiffres, par exemple 31000."),
+        help_text=_("5 chiffres"),
         widget=forms.TextInput(
             attrs={"autocomplete": "postal-code", "inputmode": "numeric", "size": 6}
         ),

@@ -6,6 +6,7 @@ organisation's identifiers answer 404.
 """
 
 from dataclasses import dataclass
+from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -38,7 +39,7 @@ from members.services.organisations import (
     contact_removal_refusal,
     organisation_managed_by,
 )
-from members.services.renewals import RenewalOutlook, renewal_outlook
+from members.services.renewals import RenewalOutlook, renewal_outlook, renewal_period
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class MembershipPanel:
     terms: list[Term]
     shown_term: Term | None
     outlook: RenewalOutlook
+    renewal_period: tuple[date, date] | None
     unpaid_invoices: list[Invoice]
 
 
@@ -72,17 +74,19 @@ CONTACT_ROLE_ORDER = Case(
 )
 
 
-def _membership_panel(membership: Membership, today) -> MembershipPanel:
+def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
     terms = list(membership.terms.all())  # prefetched, latest first
     latest = terms[0] if terms else None
     covering = next((t for t in terms if t.start_date <= today <= t.end_date), None)
     invoices = [t.invoice for t in terms if hasattr(t, "invoice")]
+    outlook = renewal_outlook(membership=membership, latest=latest, today=today)
     return MembershipPanel(
         membership=membership,
         status=MembershipStatus(membership.status),
         terms=terms,
         shown_term=covering or latest,
-        outlook=renewal_outlook(membership=membership, latest=latest, today=today),
+        outlook=outlook,
+        renewal_period=renewal_period(after=latest, today=today) if outlook.is_open else None,
         unpaid_invoices=[invoice for invoice in invoices if not invoice.is_paid],
     )
 

@@ -127,12 +127,15 @@ def renewal_plan(request: HttpRequest, membership_id: int) -> HttpResponse:
     )
     chosen = RenewalPlanForm(request.GET, plans=_active_plans(context.membership))
     selected = chosen.cleaned_data["plan"] if chosen.is_valid() else suggested
+    start, end = renewal_period(after=latest, today=context.today) if latest else (None, None)
     return render(
         request,
         "members/renewal_plan.html",
         context.as_dict()
         | {
             "step": 2,
+            "start": start,
+            "end": end,
             "plans": [(plan, plan_band(plan)) for plan in plans],
             "suggested": suggested,
             "selected": selected,

@@ -303,7 +303,7 @@ def test_invalid_colleagues_are_refused(client, organisation, primary, field, va
 def test_removing_a_colleague_asks_for_confirmation_first(client, organisation, primary, colleague):
     signed_in(client, primary)
     page = client.get(remove_url(colleague)).content.decode()
-    assert "Retirer Léa Blanc des contacts ?" in page
+    assert "Retirer Léa Blanc des contacts&nbsp;?" in page
     assert "Retirer ce contact" in page
     assert Contact.objects.filter(pk=colleague.pk).exists()
     response = client.post(remove_url(colleague))

@@ -415,6 +415,8 @@ def test_renewal_link_sends_an_anonymous_visitor_to_the_code_request_with_the_e_
     assert target.path == reverse("account_request_login_code")
     assert parse_qs(target.query) == {"next": [url]}
     assert visitor.session["members_login_email"] == member.email
+    code_request = visitor.get(response.url).content.decode()
+    assert f'value="{member.email}"' in code_request
 
 
 def test_renewal_link_leads_a_signed_in_contact_to_the_renewal(client, member):
