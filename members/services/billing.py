@@ -59,6 +59,15 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
     organisation = membership.organisation
     sequence = _next_sequence(cluster_id=cluster.pk, year=on.year)
     prefix = cluster.invoice_prefix or cluster.slug[:2].upper()
+    # A French invoice is written in French, whatever the language of the member who renewed;
+    # its PDF translates the labels around this frozen text.
+    with translation.override(settings.LANGUAGE_CODE):
+        description = _("Cotisation %(cluster)s, formule %(plan)s, du %(start)s au %(end)s") % {
+            "cluster": cluster.name,
+            "plan": term.plan.name,
+            "start": f"{term.start_date:%d/%m/%Y}",
+            "end": f"{term.end_date:%d/%m/%Y}",
+        }
     return Invoice.objects.create(
         cluster=cluster,
         term=term,
@@ -68,13 +77,7 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
         issued_on=on,
         due_on=on + timedelta(days=settings.INVOICE_PAYMENT_DAYS),
         amount=term.fee,
-        description=_("Cotisation %(cluster)s, formule %(plan)s, du %(start)s au %(end)s")
-        % {
-            "cluster": cluster.name,
-            "plan": term.plan.name,
-            "start": f"{term.start_date:%d/%m/%Y}",
-            "end": f"{term.end_date:%d/%m/%Y}",
-        },
+        description=description,
         issuer_details=cluster_issuer_details(cluster),
         customer_details={
             "name": organisation.name,

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from cluster.celery import app as celery_app
 from members.models import ContactRole, Invoice, MembershipStatus, Payment, Term
@@ -67,6 +67,15 @@ def test_a_term_has_one_invoice_and_its_details_are_frozen():
     assert again.issuer_details["siren"] == "812345676"
     assert (again.amount, again.due_on) == (Decimal("300.00"), D(2027, 3, 31))
     assert Invoice.objects.count() == 1
+
+
+def test_the_invoice_is_written_in_french_whoever_renews():
+    with translation.override("en"):
+        invoice = invoice_issue(term=unpaid_term(), on=ISSUED)
+
+    assert invoice.description == (
+        "Cotisation DigitalPlace, formule Startup, du 01/01/2027 au 31/12/2027"
+    )
 
 
 def test_a_rolled_back_issue_gives_its_number_back():
