@@ -54,7 +54,6 @@ def invoice_confirmation_send(invoice_id: int) -> bool:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **MAIL_RETRY)
 def invoice_notice_send(invoice_id: int) -> bool:
-    """Send a new invoice, as a PDF, to its organisation's contacts to notify (see
-    :func:`members.services.billing.invoice_notice_send`: not recorded, so a task redelivered
-    after a lost worker may send it twice)."""
+    """Send a new invoice, as a PDF, to its organisation's contacts to notify, once (see
+    :func:`members.services.billing.invoice_notice_send`)."""
     return billing.invoice_notice_send(invoice=Invoice.objects.get(pk=invoice_id))

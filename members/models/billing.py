@@ -73,6 +73,12 @@ class Invoice(models.Model):
         _("coordonnées du client"), help_text=_("Raison sociale, SIRET et adresse.")
     )
     paid_on = models.DateField(_("payée le"), null=True, blank=True)
+    notice_sent_at = models.DateTimeField(
+        _("envoyée le"),
+        null=True,
+        blank=True,
+        help_text=_("Date de l’e-mail qui a envoyé la facture aux contacts de l’organisation."),
+    )
     confirmation_sent_at = models.DateTimeField(
         _("confirmation envoyée le"),
         null=True,

@@ -226,39 +226,57 @@ def _invoice_for_email(invoice: Invoice, *, lock: bool) -> Invoice:
     return invoices.get(pk=invoice.pk)
 
 
-@transaction.atomic
-def invoice_confirmation_send(*, invoice: Invoice) -> bool:
-    """E-mail the confirmation that ``invoice`` is paid, with the membership certificate of its
-    term, to the organisation's contacts to notify; return whether it was sent.
-
-    Sent once: the invoice is locked while the e-mail goes, and ``confirmation_sent_at`` records
-    it, so that a task delivered twice (or two at once) sends one e-mail. Nothing is sent for an
-    unpaid invoice, nor to an organisation without contacts (it is then sent if asked again).
-    """
+def _invoice_email_once(
+    invoice: Invoice,
+    *,
+    record: str,
+    template: str,
+    attachment: Callable[[Invoice], tuple[str, bytes]],
+    paid_only: bool = False,
+) -> bool:
+    """Send the e-mail ``template`` about ``invoice`` (if paid, when ``paid_only``) unless its
+    field ``record`` says it went already, then record it. The invoice is locked meanwhile, so
+    that a task delivered twice (or two at once) sends one e-mail. Nothing is recorded when there
+    was nobody to send it to."""
     invoice = _invoice_for_email(invoice, lock=True)
-    if invoice.confirmation_sent_at is not None or invoice.paid_on is None:
+    if getattr(invoice, record) is not None or (paid_only and invoice.paid_on is None):
         return False
-    term = invoice.term
-    sent = _invoice_email_send(
-        invoice=invoice,
-        template="payment_confirmation",
-        attachment=lambda: (documents.certificate_filename(term), documents.certificate_pdf(term)),
-    )
-    if not sent:
+    if not _invoice_email_send(
+        invoice=invoice, template=template, attachment=lambda: attachment(invoice)
+    ):
         return False
-    invoice.confirmation_sent_at = timezone.now()
-    invoice.save(update_fields=["confirmation_sent_at"])
+    setattr(invoice, record, timezone.now())
+    invoice.save(update_fields=[record])
     return True
 
 
+@transaction.atomic
+def invoice_confirmation_send(*, invoice: Invoice) -> bool:
+    """E-mail the confirmation that ``invoice`` is paid, with the membership certificate of its
+    term, to the organisation's contacts to notify, once (``confirmation_sent_at``); return
+    whether it was sent. Nothing is sent for an unpaid invoice."""
+    return _invoice_email_once(
+        invoice,
+        record="confirmation_sent_at",
+        template="payment_confirmation",
+        paid_only=True,
+        attachment=lambda paid: (
+            documents.certificate_filename(paid.term),
+            documents.certificate_pdf(paid.term),
+        ),
+    )
+
+
+@transaction.atomic
 def invoice_notice_send(*, invoice: Invoice) -> bool:
     """E-mail ``invoice``, as a PDF, with how to pay it (or that it is paid already), to the
-    organisation's contacts to notify; return whether it was sent. Nothing records that it was:
-    a second call sends it again."""
-    invoice = _invoice_for_email(invoice, lock=False)
-    sent = _invoice_email_send(
-        invoice=invoice,
+    organisation's contacts to notify, once (``notice_sent_at``); return whether it was sent."""
+    return _invoice_email_once(
+        invoice,
+        record="notice_sent_at",
         template="invoice_notice",
-        attachment=lambda: (documents.invoice_filename(invoice), documents.invoice_pdf(invoice)),
+        attachment=lambda issued: (
+            documents.invoice_filename(issued),
+            documents.invoice_pdf(issued),
+        ),
     )
-    return sent > 0

@@ -326,6 +326,11 @@ def test_the_invoice_notice_carries_the_invoice_and_how_to_pay(mailbox):
     assert filename == "facture-DP-2027-00001.pdf"
     assert "DP-2027-00001" in pdf_text(content)
 
+    assert invoice_notice_send(invoice=invoice) is False, "sent once, like the confirmation"
+    invoice.refresh_from_db()
+    assert invoice.notice_sent_at is not None
+    assert len(mailbox.messages) == 1
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_sends_the_confirmation_after_the_last_payment(redis_broker, mailbox):
