@@ -77,7 +77,7 @@ def test_a_contact_gets_a_code_by_email_and_signs_in(client, mailbox):
     assert message["X-Envelope-To"] == "camille@exemple.fr"
     assert subject(message) == CODE_SUBJECT
     text = mailbox.text(message)
-    assert "valable 3 minutes" in text
+    assert "valable 10 minutes" in text  # ACCOUNT_LOGIN_BY_CODE_TIMEOUT
     html = message.get_body(preferencelist=("html",)).get_content()
     assert '<html lang="fr">' in html
     code = code_in(text)
