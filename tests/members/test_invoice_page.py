@@ -66,7 +66,7 @@ def test_unpaid_invoice_shows_its_details_and_the_transfer_instructions(client, 
     assert "À payer" in html
     assert invoice.term.plan.name in html
     assert invoice.issuer_details["name"] in html
-    assert "300,00&nbsp;€" in html
+    assert "300,00\xa0€" in html
     assert reverse("members:invoice_pdf", args=[invoice.pk]) in html
     assert reverse("members:area") in html
     assert reverse("members:certificate_pdf", args=[invoice.term.pk]) not in html
@@ -76,7 +76,7 @@ def test_unpaid_invoice_shows_its_details_and_the_transfer_instructions(client, 
     assert f'data-copy="{IBAN.upper()}"' in html
     assert BIC in html
     assert f'data-copy="{invoice.number}"' in html
-    assert "Virez <strong>300,00&nbsp;€</strong>" in html
+    assert "Virez <strong>300,00\xa0€</strong>" in html
 
 
 def test_partially_paid_invoice_shows_what_was_received_and_what_is_left(client, member):
@@ -89,9 +89,9 @@ def test_partially_paid_invoice_shows_what_was_received_and_what_is_left(client,
     )
     html = page_of(client, invoice)
     assert "Partiellement payée" in html
-    assert "120,00&nbsp;€" in html and "Virement" in html
-    assert 'Reste à payer : <strong class="amount">180,00&nbsp;€</strong>' in html
-    assert "Virez <strong>180,00&nbsp;€</strong>" in html
+    assert "120,00\xa0€" in html and "Virement" in html
+    assert 'Reste à payer : <strong class="amount">180,00\xa0€</strong>' in html
+    assert "Virez <strong>180,00\xa0€</strong>" in html
 
 
 def test_paid_invoice_links_the_certificate_and_offers_no_payment(client, member, settings):

@@ -50,9 +50,9 @@ def sign_in(client, contact):
 
 
 def text_of(response) -> str:
-    """The page's text, tags removed and blanks collapsed."""
-    html = response.content.decode()
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&nbsp;", "\xa0")
+    """The page's text, tags removed and blanks collapsed (no-break spaces kept)."""
+    html = response.content.decode().replace("&nbsp;", "\xa0")
+    return re.sub(r"[ \t\r\n]+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 @pytest.fixture

@@ -209,7 +209,7 @@ def test_step_2_lists_the_active_plans_with_the_suggested_one_checked(client, me
     assert f'value="{retired.pk}"' not in page
     assert f'value="{sme.pk}" id="plan-{sme.pk}" checked' in page
     assert page.count("Suggérée pour votre effectif") == 1
-    assert "600,00&nbsp;€ par an" in page
+    assert "600,00\xa0€ par an" in page
     assert "De 20 à 249 personnes" in page
     assert f'action="{urls(term.membership_id)["confirm"]}"' in page
     assert 'method="get"' in page
