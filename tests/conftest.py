@@ -19,6 +19,8 @@ from django.conf import settings
 from django.db import connection, connections
 from playwright.sync_api import sync_playwright
 
+from cluster.celery import app as celery_app
+
 
 def _server_missing(reason: str) -> None:
     if os.environ.get("CI"):
@@ -55,7 +57,21 @@ def redis_broker() -> str:
         socket.create_connection((parsed.hostname or "localhost", parsed.port or 6379), 2).close()
     except OSError as exc:
         _server_missing(f"needs Redis at {url}: {exc}")
+    # Tasks that earlier tests sent after their commits (an invoice e-mail after a renewal, …)
+    # wait in the queue with nobody to run them: a worker started by this test must not.
+    celery_app.control.purge()
     return url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tasks_stay_in_the_tests():
+    """Tasks sent by tests never reach a developer's own queue: the default broker is kombu's
+    filesystem transport under ``var/``, where ``make run``'s worker would run them against the
+    development database. Without Redis they go to kombu's in-memory transport instead."""
+    if celery_app.conf.broker_url.startswith("filesystem"):
+        celery_app.conf.broker_url = "memory://"
+        celery_app.conf.result_backend = "cache+memory://"
+    yield
 
 
 class Mailbox:
