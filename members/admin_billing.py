@@ -457,7 +457,7 @@ def _details_lines(rows: list[tuple[str, str | None]]) -> str:
     return format_html_join(
         "",
         "<div>{}{}</div>",
-        ((format_html("{}\xa0: ", label) if label else "", line) for label, line in lines),
+        ((format_html(_("{} : "), label) if label else "", line) for label, line in lines),
     )
 
 

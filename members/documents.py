@@ -185,7 +185,7 @@ def _labelled(label: str, value: str) -> str:
     if not value:
         return ""
     # French sets a no-break space before the colon.
-    return _("%(label)s\u00a0: %(value)s") % {"label": escape(label), "value": _text(value)}
+    return _("%(label)s : %(value)s") % {"label": escape(label), "value": _text(value)}
 
 
 def _issuer_block(issuer: dict, styles: dict) -> list[Flowable]:
@@ -301,9 +301,10 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     issuer, customer = invoice.issuer_details, invoice.customer_details
     title = _("Facture n° %(number)s") % {"number": invoice.number}
 
+    number = _("N° %(number)s") % {"number": invoice.number}
     references = [
         Paragraph(escape(_("Facture")), styles["title_right"]),
-        Paragraph(f"<b>{escape(_('N°'))} {escape(invoice.number)}</b>", styles["right"]),
+        Paragraph(f"<b>{escape(number)}</b>", styles["right"]),
         Paragraph(
             _lines(
                 _labelled(_("Date d’émission"), long_date(invoice.issued_on)),

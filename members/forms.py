@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members.models import ContactRole, Plan
 from members.services.accounts import contact_account_open
@@ -66,7 +67,7 @@ class ContactForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     last_name = forms.CharField(
-        label=_("Nom"),
+        label=pgettext_lazy("nom de famille", "Nom"),
         max_length=100,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
@@ -145,7 +146,7 @@ class RequestLoginCodeForm(allauth_forms.RequestLoginCodeForm):
         super().__init__(*args, **kwargs)
         field = self.fields["email"]
         field.label = _("Adresse e-mail")
-        field.help_text = _("Celle sous laquelle votre entreprise est inscrite comme contact.")
+        field.help_text = _("Celle sous laquelle votre entreprise vous a inscrit comme contact.")
         field.widget.attrs.pop("placeholder", None)
         field.widget.attrs.update({"autocomplete": "email", "spellcheck": "false"})
         if not self.is_bound and not self.initial.get("email"):
