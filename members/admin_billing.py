@@ -214,27 +214,21 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         ),
         (
             gettext_lazy("Paiement"),
-            {"fields": ("status", "paid_amount_display", "paid_on", "confirmation_sent_at")},
+            {
+                "fields": (
+                    "status",
+                    "paid_amount_display",
+                    "paid_on",
+                    "notice_sent_at",
+                    "confirmation_sent_at",
+                )
+            },
         ),
         (gettext_lazy("Émetteur"), {"fields": ("issuer",)}),
         (gettext_lazy("Client"), {"fields": ("customer_block",)}),
     )
-    readonly_fields = (
-        "number",
-        "cluster",
-        "term_link",
-        "description",
-        "amount_display",
-        "issued_on",
-        "due_on",
-        "document_links",
-        "status",
-        "paid_amount_display",
-        "paid_on",
-        "confirmation_sent_at",
-        "issuer",
-        "customer_block",
-    )
+    # An invoice never changes: everything it shows is read-only.
+    readonly_fields = tuple(field for _name, options in fieldsets for field in options["fields"])
 
     def get_queryset(self, request):
         return with_payments(super().get_queryset(request))
