@@ -410,3 +410,18 @@ def test_deploy_check_is_quiet_with_redis_or_in_development(settings):
     settings.DEBUG = True
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert _cache_warnings() == []
+
+
+def test_too_many_password_attempts_get_a_page_in_the_site_s_look(client, settings):
+    settings.ACCOUNT_RATE_LIMITS = {"login": "1/m/ip"}
+    cache.clear()
+    for _attempt in range(2):
+        response = client.post(
+            reverse("account_login"), {"login": "x@example.org", "password": "faux-mot-2-passe"}
+        )
+
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert '<html lang="fr">' in page
+    assert "Trop de tentatives" in page
+    cache.clear()
