@@ -20,16 +20,17 @@ command with ``PGOPTIONS="-c jit=off"``.
 """
 
 import argparse
-import os
-import statistics
 import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
-from urllib.parse import urlparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cluster.settings")
+from common import (
+    database_analyze,
+    database_describe,
+    django_start,
+    make_siret,
+    page_measure,
+)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/gc_bench"
 SMALL = 50
@@ -42,38 +43,6 @@ PAGES = [
     ("statut = expirée", {"status": "lapsed"}),
     ("recherche « 4242 »", {"q": "4242"}),
 ]
-
-
-def database_prepare(url: str, *, recreate: bool) -> None:
-    """Create the PostgreSQL database of ``url`` if missing (drop it first if ``recreate``)."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("postgres", "postgresql", "pgsql"):
-        return
-    import psycopg
-    from psycopg import sql
-
-    name = parsed.path.lstrip("/")
-    server = parsed._replace(scheme="postgresql", path="/postgres").geturl()
-    with psycopg.connect(server, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if exists and recreate:
-            connection.execute(
-                sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        if recreate or not exists:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def make_siret(n: int) -> str:
-    """A valid SIRET (Luhn keys on the SIREN and on the whole) derived from ``n``."""
-    from stdnum import luhn
-
-    siren = f"{n % 10**8:08d}"
-    siren += luhn.calc_check_digit(siren)
-    base = siren + f"{n % 10**4:04d}"
-    return base + luhn.calc_check_digit(base)
 
 
 def members_bulk_create(*, start: int, count: int, today: date) -> None:
@@ -154,69 +123,23 @@ def user_create(role: str):
     return user
 
 
-def page_measure(client, path: str, params: dict, repeat: int) -> tuple[float, int, int]:
-    """Median time in milliseconds, number of queries and rows shown of the page."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    client.get(path, params)
-    timings = []
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(path, params)
-            timings.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise SystemExit(f"{path} {params} answered {response.status_code}")
-    rows = len(response.context["cl"].result_list)
-    return statistics.median(timings), len(queries), rows
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--memberships", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5, help="requests per page (median kept)")
     args = parser.parse_args()
 
-    own_database = "DATABASE_URL" not in os.environ
-    if own_database:
-        os.environ["DATABASE_URL"] = DEFAULT_DATABASE_URL
-    database_prepare(os.environ["DATABASE_URL"], recreate=own_database)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
+    django_start(default_database_url=DEFAULT_DATABASE_URL)
     from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.urls import reverse
     from django.utils import timezone
-
-    from members.models import Membership
-
-    setup_test_environment()  # the test client's host and the responses' context
-    call_command("migrate", verbosity=0)
-    if Membership.objects.exists():
-        print(
-            f"The database {connection.settings_dict['NAME']} already holds memberships: "
-            "point DATABASE_URL to a throwaway database, or unset it to use gc_bench.",
-            file=sys.stderr,
-        )
-        return 1
 
     clients = {role: Client() for role in ROLES}
     for role, client in clients.items():
         client.force_login(user_create(role))
     path = reverse("admin:members_membership_changelist")
     today = timezone.localdate()
-    server = f"{connection.vendor} {connection.settings_dict['NAME']}"
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('server_version'), current_setting('jit')")
-            version, jit = cursor.fetchone()
-        server += f" (PostgreSQL {version}, jit={jit})"
-    print(f"Base : {server}, date {today}")
+    print(f"Base : {database_describe()}, date {today}")
 
     # (role, page) → [(memberships, median ms, queries, rows shown), …]
     results: dict[tuple[str, str], list[tuple[int, float, int, int]]] = {}
@@ -224,15 +147,16 @@ def main() -> int:
     for total in (SMALL, args.memberships):
         started = time.perf_counter()
         members_bulk_create(start=created, count=total - created, today=today)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+        database_analyze()
         print(f"{total - created} adhésions créées en {time.perf_counter() - started:.1f} s")
         created = total
         for role, client in clients.items():
             for label, params in PAGES:
-                measure = page_measure(client, path, params, args.repeat)
-                results.setdefault((role, label), []).append((total, *measure))
+                milliseconds, queries, response = page_measure(
+                    client, path, params=params, repeat=args.repeat
+                )
+                shown = len(response.context["cl"].result_list)
+                results.setdefault((role, label), []).append((total, milliseconds, queries, shown))
 
     print()
     print(
