@@ -2,6 +2,7 @@
 
 from datetime import date
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
     Case,
@@ -112,12 +113,22 @@ def clusters_managed_by(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Clus
 # a contact of is simply not found (404), whatever identifiers are put in the URL.
 
 
-def organisations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organisation]:
-    """The organisations ``user`` is a contact of (its contacts are linked when it signs in)."""
+def contacts_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Contact]:
+    """The contacts ``user`` is: linked to its account (when it signs in) and still at one of its
+    verified e-mail addresses. A contact whose e-mail staff changed no longer gives the old
+    address's account access to its organisation."""
     if not user.is_authenticated or not user.is_active:
-        return Organisation.objects.none()
+        return Contact.objects.none()
+    return Contact.objects.filter(
+        user=user,
+        email__in=EmailAddress.objects.filter(user=user, verified=True).values("email"),
+    )
+
+
+def organisations_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organisation]:
+    """The organisations ``user`` is a contact of (see :func:`contacts_of`)."""
     return Organisation.objects.filter(
-        Exists(Contact.objects.filter(organisation=OuterRef("pk"), user=user))
+        Exists(contacts_of(user).filter(organisation=OuterRef("pk")))
     )
 
 
@@ -140,9 +151,7 @@ def contact_for(
     user: AbstractBaseUser | AnonymousUser, organisation: Organisation
 ) -> Contact | None:
     """``user``'s contact record in ``organisation``, or ``None``."""
-    if not user.is_authenticated:
-        return None
-    return Contact.objects.filter(organisation=organisation, user=user).first()
+    return contacts_of(user).filter(organisation=organisation).first()
 
 
 def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from members.models import Contact, ContactRole, Organisation
+from members.selectors import contacts_of
 
 # The details of an organisation that its primary contacts keep up to date themselves; its name
 # and SIRET identify it for the clusters and only change through their staff.
@@ -28,12 +29,7 @@ POSTCODE = re.compile(r"[0-9]{5}")
 def organisation_managed_by(*, organisation: Organisation, user: AbstractBaseUser) -> bool:
     """Whether ``user`` is a primary contact of ``organisation``: who may change its details and
     its contacts."""
-    return (
-        user.is_authenticated
-        and Contact.objects.filter(
-            organisation=organisation, user=user, role=ContactRole.PRIMARY
-        ).exists()
-    )
+    return contacts_of(user).filter(organisation=organisation, role=ContactRole.PRIMARY).exists()
 
 
 def _require_manager(*, organisation: Organisation, by: AbstractBaseUser) -> None:

@@ -195,7 +195,9 @@ def membership_renew(
         end_date=end,
         fee=plan.annual_fee,
     )
-    term.full_clean()
+    # Its own rules (period, plan of the cluster, no overlap); the check constraints hold anyway
+    # in the database, and validating them here would cost a savepoint each.
+    term.full_clean(validate_constraints=False)
     term.save()
     invoice = invoice_issue(term=term, on=today)
     # Imported here: the task module imports the services (tasks wrap services).

@@ -6,6 +6,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -179,6 +180,7 @@ def test_the_queries_do_not_grow_with_organisations_memberships_and_terms(
     client, django_assert_num_queries
 ):
     user = UserFactory(email="multi@example.org", username="multi@example.org")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
 
     def organisation(name: str, years: range, clusters: tuple[str, ...]):
         org = OrganisationFactory(name=name)
@@ -186,7 +188,7 @@ def test_the_queries_do_not_grow_with_organisations_memberships_and_terms(
             membership = MembershipFactory(organisation=org, cluster=cluster(slug))
             for year in years:
                 paid_term(membership, year)
-        ContactFactory(organisation=org, user=user, role=ContactRole.PRIMARY)
+        ContactFactory(organisation=org, email=user.email, user=user, role=ContactRole.PRIMARY)
         ContactFactory(organisation=org)
         return org
 
@@ -240,3 +242,17 @@ def test_an_anonymous_home_page_leads_to_sign_in(client):
     home = client.get(reverse("home")).content.decode()
     assert "Mon espace" not in home
     assert reverse("account_login") in home
+
+
+def test_a_contact_whose_email_staff_changed_no_longer_opens_its_organisation(client):
+    contact = ContactFactory(email="ancien@octo.example", role=ContactRole.PRIMARY)
+    user, _created = contact_login_ensure(contact=contact)
+    client.force_login(user)
+    edit = reverse("members:organisation_edit", args=[contact.organisation.pk])
+    assert client.get(edit).status_code == 200
+
+    contact.email = "nouvelle@octo.example"  # the person left; staff gave the role to another
+    contact.save()
+
+    assert client.get(edit).status_code == 404
+    assert contact.organisation.name not in client.get(reverse("members:area")).content.decode()
