@@ -28,19 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import make_siret  # noqa: E402
 from read_bench import HEADER  # noqa: E402  (DigitalPlace's header row, as in the sample file)
 
 PLANS = [("Startup", 300), ("PME", 600), ("ETI / Grand compte", 2500), ("Académique", 400)]
 CITIES = [("31000", "Toulouse"), ("09100", "Pamiers"), ("81000", "Albi"), ("32000", "Auch")]
-
-
-def siret(n: int) -> str:
-    from stdnum import luhn
-
-    siren = f"{n % 10**8:08d}"
-    siren += luhn.calc_check_digit(siren)
-    base = siren + f"{n % 10**4:04d}"
-    return base + luhn.calc_check_digit(base)
 
 
 def write_workbook(path: Path, rows: int) -> None:
@@ -59,7 +51,7 @@ def write_workbook(path: Path, rows: int) -> None:
             [
                 f"DP-{n:06d}",
                 f"Entreprise {n}",
-                int(siret(number)) if n % 3 == 0 else siret(number),
+                int(make_siret(number)) if n % 3 == 0 else make_siret(number),
                 "SAS",
                 f"{n % 200 + 1} rue de la Paix",
                 int(postcode) if n % 2 else postcode,
