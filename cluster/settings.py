@@ -196,8 +196,10 @@ SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 # --- Stripe (card payment) ------------------------------------------------------------------------
 # Without a secret key, card payment is off and invoices are paid by bank transfer only.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
-# Signing secret of the webhook endpoint (/paiements/stripe/webhook/); empty: the endpoint is off.
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Signing secrets of the webhook endpoints that post to /paiements/stripe/webhook/, comma-separated:
+# the platform's, and the one of the endpoint listening to connected accounts when clusters have
+# their own Stripe account (Cluster.stripe_account). Empty: the endpoint is off.
+STRIPE_WEBHOOK_SECRET = env.list("STRIPE_WEBHOOK_SECRET", default=[])
 # Stripe's API; tests point it to a local fake server.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 

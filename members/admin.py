@@ -344,14 +344,24 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         (_("Coordonnées"), {"fields": ("legal_name", "siren", "address", "email", "website")}),
         (
             _("Numérotation et facturation"),
-            {"fields": ("member_number_prefix", "invoice_prefix", "iban", "bic", "vat_mention")},
+            {
+                "fields": (
+                    "member_number_prefix",
+                    "invoice_prefix",
+                    "iban",
+                    "bic",
+                    "vat_mention",
+                    "stripe_account",
+                )
+            },
         ),
         (_("Adhésions"), {"fields": ("grace_days", "staff")}),
     )
 
     def get_readonly_fields(self, request, obj=None):
-        # Who staffs a cluster, and what other commands know it by, is for superusers to say.
-        return () if request.user.is_superuser else ("slug", "kind", "staff")
+        # Who staffs a cluster, what other commands know it by, and the Stripe account its card
+        # payments go to are for superusers to say.
+        return () if request.user.is_superuser else ("slug", "kind", "staff", "stripe_account")
 
 
 @admin.register(Site)

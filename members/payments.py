@@ -105,10 +105,18 @@ class StripeCheckout:
             settings.STRIPE_SECRET_KEY, base_addresses={"api": settings.STRIPE_API_BASE}
         )
 
+    @staticmethod
+    def _on_account(account: str) -> dict[str, str]:
+        """Request options to act on the connected account ``account`` (none: the platform's)."""
+        return {"stripe_account": account} if account else {}
+
     def checkout_start(
         self, invoice: Invoice, *, success_url: str, cancel_url: str, customer_email: str
     ) -> str:
         """Create a Checkout Session for what is left to pay on ``invoice``; return its URL.
+
+        The session is created on the issuing cluster's own Stripe account when it has one
+        (``Cluster.stripe_account``, a Connect account): each association collects its fees.
 
         Raises ``ValidationError`` when nothing is left to pay, and ``stripe.StripeError`` when
         Stripe refuses or cannot be reached (nothing is recorded either way).
@@ -142,14 +150,18 @@ class StripeCheckout:
                 "locale": "en" if translation.get_language() == "en" else "fr",
                 "success_url": success_url,
                 "cancel_url": cancel_url,
-            }
+            },
+            options=self._on_account(invoice.cluster.stripe_account),
         )
         return session.url
 
-    def session_retrieve(self, session_id: str) -> stripe.checkout.Session:
-        """The Checkout Session ``session_id`` as Stripe knows it now (``stripe.StripeError``
-        if it is unknown or Stripe cannot be reached)."""
-        return self._client().v1.checkout.sessions.retrieve(session_id)
+    def session_retrieve(self, session_id: str, *, account: str = "") -> stripe.checkout.Session:
+        """The Checkout Session ``session_id`` of the Stripe account ``account`` (a cluster's
+        connected account, or the platform's) as Stripe knows it now (``stripe.StripeError`` if
+        it is unknown or Stripe cannot be reached)."""
+        return self._client().v1.checkout.sessions.retrieve(
+            session_id, options=self._on_account(account)
+        )
 
     @staticmethod
     def session_invoice(session: stripe.checkout.Session) -> Invoice | None:
@@ -158,15 +170,25 @@ class StripeCheckout:
         invoice_id = str(metadata.get("invoice_id", ""))
         if not invoice_id.isdigit():
             return None
-        return Invoice.objects.filter(
-            pk=int(invoice_id),
-            number=metadata.get("invoice_number", ""),
-        ).first()
+        return (
+            Invoice.objects.select_related("cluster")
+            .filter(
+                pk=int(invoice_id),
+                number=metadata.get("invoice_number", ""),
+            )
+            .first()
+        )
 
     def checkout_settle(
-        self, session: stripe.checkout.Session, *, completed_at: int | None = None
+        self,
+        session: stripe.checkout.Session,
+        *,
+        account: str = "",
+        completed_at: int | None = None,
     ) -> Payment | None:
-        """Record the payment of ``session`` if it is paid and for a known invoice; return it.
+        """Record the payment of ``session``, paid on the Stripe account ``account`` (a
+        connected account, or the platform's), if it is paid, for a known invoice, and the money
+        reached the account of the invoice's issuer; return it.
 
         ``completed_at`` (a Unix time, the webhook event's) dates the payment; by default, today
         in Europe/Paris. Safe to call any number of times, in any order: the session's id is the
@@ -178,6 +200,14 @@ class StripeCheckout:
         invoice = self.session_invoice(session)
         if invoice is None:
             logger.warning("Stripe Checkout session %s names no known invoice.", session.id)
+            return None
+        if account != invoice.cluster.stripe_account:
+            logger.warning(
+                "Stripe Checkout session %s was paid to account %r, not to %s's.",
+                session.id,
+                account,
+                invoice.cluster,
+            )
             return None
         if (session.currency or "").lower() != "eur":
             logger.warning("Stripe Checkout session %s is not in euros.", session.id)

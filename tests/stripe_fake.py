@@ -25,10 +25,12 @@ import stripe
 
 @dataclass
 class CreatedSession:
-    """One ``POST /v1/checkout/sessions``: its parameters and the API key it was sent with."""
+    """One ``POST /v1/checkout/sessions``: its parameters, the API key it was sent with, and the
+    connected account it was made on (its ``Stripe-Account`` header; empty: the platform's)."""
 
     params: dict[str, str]
     api_key: str
+    account: str = ""
 
 
 @dataclass
@@ -37,6 +39,8 @@ class StripeFake:
 
     url: str = ""
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The account each session lives on: Stripe finds it only with that Stripe-Account header.
+    accounts: dict[str, str] = field(default_factory=dict)
     created: list[CreatedSession] = field(default_factory=list)
     retrieved: list[str] = field(default_factory=list)
     _refusal: tuple[int, str] | None = None
@@ -66,9 +70,11 @@ class StripeFake:
     def last(self) -> CreatedSession:
         return self.created[-1]
 
-    def _create(self, params: dict[str, str], api_key: str) -> tuple[int, dict[str, Any]]:
+    def _create(
+        self, params: dict[str, str], api_key: str, account: str
+    ) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            self.created.append(CreatedSession(params=params, api_key=api_key))
+            self.created.append(CreatedSession(params=params, api_key=api_key, account=account))
             if self._refusal:
                 status, message = self._refusal
                 self._refusal = None
@@ -101,6 +107,7 @@ class StripeFake:
             "livemode": False,
         }
         self.sessions[session_id] = session
+        self.accounts[session_id] = account
         return 200, session
 
 
@@ -126,13 +133,17 @@ def _handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
                 self._answer(404, _error(f"Unrecognized request URL (POST: {self.path})"))
                 return
             api_key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-            self._answer(*fake._create(dict(parse_qsl(body, keep_blank_values=True)), api_key))
+            account = self.headers.get("Stripe-Account", "")
+            params = dict(parse_qsl(body, keep_blank_values=True))
+            self._answer(*fake._create(params, api_key, account))
 
         def do_GET(self) -> None:
             prefix = "/v1/checkout/sessions/"
             session_id = self.path.split("?")[0].removeprefix(prefix)
             fake.retrieved.append(session_id)
             session = fake.sessions.get(session_id) if self.path.startswith(prefix) else None
+            if fake.accounts.get(session_id) != self.headers.get("Stripe-Account", ""):
+                session = None  # asked of another account than the one it was made on
             if session is None:
                 message = f"No such checkout.session: '{session_id}'"
                 self._answer(404, _error(message, "resource_missing"))
@@ -162,13 +173,20 @@ def stripe_fake_server() -> Iterator[StripeFake]:
 
 
 def webhook_request(
-    event_type: str, session: dict[str, Any], *, secret: str, timestamp: int | None = None
+    event_type: str,
+    session: dict[str, Any],
+    *,
+    secret: str,
+    timestamp: int | None = None,
+    account: str = "",
 ) -> tuple[str, str]:
     """A webhook event of ``event_type`` about ``session``, as Stripe posts it: the JSON payload
-    and its ``Stripe-Signature`` header (``t=…,v1=…``), signed with ``secret``."""
+    and its ``Stripe-Signature`` header (``t=…,v1=…``), signed with ``secret``. An event of a
+    connected ``account`` names it, as Stripe's Connect events do."""
     timestamp = int(time.time()) if timestamp is None else timestamp
     payload = json.dumps(
         {
+            **({"account": account} if account else {}),
             "id": f"evt_test_{secrets.token_hex(12)}",
             "object": "event",
             "api_version": stripe.api_version,

@@ -48,6 +48,16 @@ class Cluster(models.Model):
     )
     iban = models.CharField(_("IBAN"), max_length=34, blank=True)
     bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    stripe_account = models.CharField(
+        _("compte Stripe Connect"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "Identifiant « acct_… » du compte Stripe de l’association, connecté à celui de la "
+            "plateforme : les paiements par carte de ses factures y sont encaissés. Vide : ils "
+            "le sont sur le compte de la plateforme."
+        ),
+    )
     vat_mention = models.CharField(
         _("mention de TVA"),
         max_length=200,

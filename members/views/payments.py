@@ -127,7 +127,8 @@ def card_return(request: HttpRequest, invoice_id: int) -> HttpResponse:
         "nous l’aura confirmé, et vous recevrez alors votre attestation par e-mail."
     )
     try:
-        session = provider.session_retrieve(session_id)
+        account = invoice.cluster.stripe_account
+        session = provider.session_retrieve(session_id, account=account)
     except stripe.InvalidRequestError as exc:
         raise Http404 from exc
     except stripe.StripeError:
@@ -137,7 +138,7 @@ def card_return(request: HttpRequest, invoice_id: int) -> HttpResponse:
     if provider.session_invoice(session) != invoice:
         # A session of another invoice, perhaps another organisation's: not this page's.
         raise Http404
-    if provider.checkout_settle(session):
+    if provider.checkout_settle(session, account=account):
         messages.success(request, _("Paiement reçu, merci ! Votre facture est réglée."))
     else:
         messages.info(request, pending)
@@ -151,15 +152,31 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     (once, however often and in whatever order the events arrive); the rest is acknowledged."""
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise Http404
-    try:
-        event = stripe.Webhook.construct_event(
-            request.body,
-            request.headers.get("Stripe-Signature"),
-            settings.STRIPE_WEBHOOK_SECRET,
-        )
-    except (ValueError, stripe.SignatureVerificationError) as exc:
-        logger.warning("Stripe webhook refused: %s", exc)
+    event = _webhook_event(request)
+    if event is None:
         return HttpResponse(status=400)
     if event.type in SETTLING_EVENTS:
-        StripeCheckout().checkout_settle(event.data.object, completed_at=event.created)
+        # Events of a connected account (a cluster's own) name it; the platform's do not.
+        StripeCheckout().checkout_settle(
+            event.data.object,
+            account=getattr(event, "account", None) or "",
+            completed_at=event.created,
+        )
     return HttpResponse(status=200)
+
+
+def _webhook_event(request: HttpRequest) -> stripe.Event | None:
+    """The event posted, if signed with the secret of one of our endpoints (the platform's, or
+    the one listening to the clusters' connected accounts); else ``None``, logged."""
+    for secret in settings.STRIPE_WEBHOOK_SECRET:
+        try:
+            return stripe.Webhook.construct_event(
+                request.body, request.headers.get("Stripe-Signature"), secret
+            )
+        except stripe.SignatureVerificationError as exc:
+            refusal = exc
+        except ValueError as exc:
+            logger.warning("Stripe webhook refused: %s", exc)
+            return None
+    logger.warning("Stripe webhook refused: %s", refusal)
+    return None

@@ -48,7 +48,7 @@ def page_of(client, invoice: Invoice, query: str = "") -> str:
 @pytest.fixture(autouse=True)
 def _card_payment_off(settings):
     settings.STRIPE_SECRET_KEY = ""
-    settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.STRIPE_WEBHOOK_SECRET = []
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def stripe_api(settings):
     """The fake Stripe API, and card payment configured to use it."""
     with stripe_fake_server() as fake:
         settings.STRIPE_SECRET_KEY = "sk_test_fake"
-        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+        settings.STRIPE_WEBHOOK_SECRET = [WEBHOOK_SECRET]
         settings.STRIPE_API_BASE = fake.url
         yield fake
 
@@ -401,7 +401,7 @@ def test_return_page_and_webhook_at_the_same_time_record_one_payment(
 
 def test_without_stripe_settings_card_payment_is_off(client, member, settings):
     settings.STRIPE_SECRET_KEY = ""
-    settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.STRIPE_WEBHOOK_SECRET = []
     assert checkout(client, member).status_code == 404
     return_url = reverse("members:card_return", args=[member.pk])
     assert client.get(return_url, {"session_id": "cs_test_x"}).status_code == 404
@@ -419,3 +419,61 @@ def test_anonymous_visitor_is_sent_to_sign_in(client, stripe_api):
         assert response.status_code == 302
         assert response.url.startswith(reverse("account_login"))
     assert stripe_api.created == []
+
+
+# --- Each cluster collects on its own Stripe account (Connect) ---------------------------------
+
+CONNECT_SECRET = "whsec_test_connect"
+
+
+@pytest.fixture
+def own_account(member, stripe_api, settings):
+    """The invoice's issuer has its own Stripe account, connected to the platform's, whose
+    webhook endpoint signs with its own secret."""
+    member.cluster.stripe_account = "acct_digitalplace"
+    member.cluster.save(update_fields=["stripe_account"])
+    settings.STRIPE_WEBHOOK_SECRET = [WEBHOOK_SECRET, CONNECT_SECRET]
+    return member
+
+
+def test_a_cluster_with_its_own_account_collects_its_invoices_on_it(
+    client, own_account, stripe_api
+):
+    session_id = session_started(client, stripe_api, own_account)
+    assert stripe_api.last.account == "acct_digitalplace"
+    assert stripe_api.last.api_key == "sk_test_fake", "the platform's key, acting on the account"
+    stripe_api.pay(session_id)
+
+    response = card_return(client, own_account, session_id)
+
+    assert "Paiement reçu, merci ! Votre facture est réglée." in messages_of(response)
+    assert_paid_once(own_account, session_id)
+
+
+def test_the_webhook_of_connected_accounts_settles_their_sessions(client, own_account, stripe_api):
+    session_id = session_started(client, stripe_api, own_account)
+    session = stripe_api.pay(session_id)
+
+    delivery = webhook_request(
+        "checkout.session.completed", session, secret=CONNECT_SECRET, account="acct_digitalplace"
+    )
+    assert webhook_deliver(*delivery).status_code == 200
+
+    assert_paid_once(own_account, session_id)
+
+
+def test_money_received_on_another_account_than_the_issuer_s_pays_nothing(
+    client, own_account, stripe_api
+):
+    session_id = session_started(client, stripe_api, own_account)
+    session = stripe_api.pay(session_id)
+
+    for account in ("", "acct_frenchsouth"):  # the platform's own account, another cluster's
+        delivery = webhook_request(
+            "checkout.session.completed", session, secret=CONNECT_SECRET, account=account
+        )
+        assert webhook_deliver(*delivery).status_code == 200
+
+    assert not Payment.objects.exists()
+    own_account.refresh_from_db()
+    assert not own_account.is_paid
