@@ -32,3 +32,20 @@ def rate_limit_cache_check(app_configs=None, **kwargs) -> list[checks.CheckMessa
             id="members.W001",
         )
     ]
+
+
+def card_payment_webhook_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn when card payment is on but Stripe's notifications cannot be received: a member who
+    pays and closes the tab before coming back would never be recorded as paid."""
+    if not settings.STRIPE_SECRET_KEY or settings.STRIPE_WEBHOOK_SECRET:
+        return []
+    return [
+        checks.Warning(
+            "Card payment is on (STRIPE_SECRET_KEY) but the Stripe webhook is off "
+            "(STRIPE_WEBHOOK_SECRET is empty): payments of members who do not come back to the "
+            "site after paying are never recorded.",
+            hint="Register https://<site>/paiements/stripe/webhook/ in Stripe's dashboard and "
+            "set STRIPE_WEBHOOK_SECRET to its signing secret.",
+            id="members.W002",
+        )
+    ]

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.core.checks import run_checks
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -477,3 +478,21 @@ def test_money_received_on_another_account_than_the_issuer_s_pays_nothing(
     assert not Payment.objects.exists()
     own_account.refresh_from_db()
     assert not own_account.is_paid
+
+
+def test_deploy_check_warns_when_card_payment_has_no_webhook(settings):
+    def warnings() -> list[str]:
+        return [
+            message.id
+            for message in run_checks(include_deployment_checks=True)
+            if message.id == "members.W002"
+        ]
+
+    settings.STRIPE_SECRET_KEY = "sk_live_x"
+    settings.STRIPE_WEBHOOK_SECRET = []
+    assert warnings() == ["members.W002"]
+    settings.STRIPE_WEBHOOK_SECRET = ["whsec_x"]
+    assert warnings() == []
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_WEBHOOK_SECRET = []
+    assert warnings() == []
