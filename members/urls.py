@@ -44,6 +44,11 @@ urlpatterns = [
     path("espace/factures/<int:invoice_id>/", payments.invoice_detail, name="invoice_detail"),
     path("espace/factures/<int:invoice_id>/pdf/", billing.invoice_pdf, name="invoice_pdf"),
     path(
+        "espace/periodes/<int:term_id>/facture/",
+        billing.term_invoice,
+        name="term_invoice",
+    ),
+    path(
         "espace/periodes/<int:term_id>/attestation/",
         billing.certificate_pdf,
         name="certificate_pdf",

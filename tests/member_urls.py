@@ -15,9 +15,16 @@ from tests.factories import ContactFactory, MembershipFactory, TermFactory
 
 def member(name: str, email: str):
     """An organisation with a primary contact, a DigitalPlace membership, a paid term ending soon
-    with its invoice, and a second contact; returns (contact, term, colleague)."""
+    with its invoice (after an unpaid one the cluster entered without invoice), and a second
+    contact; returns (contact, term, colleague)."""
     today = timezone.localdate()
     membership = MembershipFactory(organisation__name=name)
+    TermFactory(
+        membership=membership,
+        start_date=today - dt.timedelta(days=695),
+        end_date=today - dt.timedelta(days=331),
+        is_paid=False,
+    )
     term = TermFactory(
         membership=membership,
         start_date=today - dt.timedelta(days=330),
@@ -53,6 +60,7 @@ def member_urls(term: Term, colleague: Contact) -> list[tuple[str, str]]:
         ("get", reverse("members:invoice_detail", args=[invoice.pk])),
         ("get", reverse("members:invoice_pdf", args=[invoice.pk])),
         ("get", reverse("members:certificate_pdf", args=[term.pk])),
+        ("post", reverse("members:term_invoice", args=[_uninvoiced(membership).pk])),
         ("post", reverse("members:card_checkout", args=[invoice.pk])),
         ("get", reverse("members:card_return", args=[invoice.pk]) + "?session_id=cs_test_x"),
         (
@@ -93,3 +101,7 @@ def state(organisation: Organisation) -> tuple:
         Invoice.objects.filter(term__membership__organisation=organisation).count(),
         Payment.objects.filter(invoice__term__membership__organisation=organisation).count(),
     )
+
+
+def _uninvoiced(membership) -> Term:
+    return membership.terms.get(is_paid=False, invoice__isnull=True)

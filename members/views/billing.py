@@ -1,16 +1,18 @@
-"""Downloads of the member area: an invoice, and the membership certificate of a paid term, as
-PDF files in the visitor's language. Each is looked up among the signed-in user's own
-(:func:`members.selectors.invoices_of`, :func:`members.selectors.terms_of`): another
+"""Invoices and certificates in the member area: an invoice and the membership certificate of a
+paid term as PDF files in the visitor's language, and the invoice of an unpaid term that has none
+yet (a term the cluster imported or entered by hand). Each is looked up among the signed-in
+user's own (:func:`members.selectors.invoices_of`, :func:`members.selectors.terms_of`): another
 organisation's is not found."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from members import documents
 from members.selectors import invoices_of, terms_of
+from members.services.billing import invoice_issue
 
 
 def pdf_response(content: bytes, *, filename: str) -> HttpResponse:
@@ -43,3 +45,16 @@ def certificate_pdf(request, term_id: int):
     return pdf_response(
         documents.certificate_pdf(term), filename=documents.certificate_filename(term)
     )
+
+
+@login_required
+@require_POST
+def term_invoice(request, term_id: int):
+    """Issue the invoice of an unpaid term that has none (once: a second click finds it), and
+    show it, with the ways to pay it."""
+    term = get_object_or_404(
+        terms_of(request.user).filter(is_paid=False, fee__gt=0).select_related("membership"),
+        pk=term_id,
+    )
+    invoice = invoice_issue(term=term)
+    return redirect("members:invoice_detail", invoice.pk)

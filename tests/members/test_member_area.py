@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from members.models import ContactRole
+from members.models import ContactRole, Invoice
 from members.services import contact_login_ensure, staff_user_ensure
 from members.services.billing import invoice_issue, invoice_payment_record
 from tests.factories import (
@@ -256,3 +256,28 @@ def test_a_contact_whose_email_staff_changed_no_longer_opens_its_organisation(cl
 
     assert client.get(edit).status_code == 404
     assert contact.organisation.name not in client.get(reverse("members:area")).content.decode()
+
+
+def test_a_member_gets_the_invoice_of_an_unpaid_term_the_cluster_entered_without_one(client):
+    contact = ContactFactory(email="paul@garonne.example", role=ContactRole.PRIMARY)
+    membership = MembershipFactory(organisation=contact.organisation)
+    imported = TermFactory(membership=membership, year=2026, is_paid=False)
+    sign_in(client, contact)
+    get_it = reverse("members:term_invoice", args=[imported.pk])
+
+    page = client.get(AREA).content.decode()
+    assert f'action="{get_it}"' in page
+    assert "Obtenir la facture" in page
+    first = client.post(get_it)
+    second = client.post(get_it)  # a double click
+
+    invoice = Invoice.objects.get(term=imported)
+    assert (
+        first["Location"]
+        == second["Location"]
+        == reverse("members:invoice_detail", args=[invoice.pk])
+    )
+    assert invoice.amount == imported.fee
+    page = client.get(AREA).content.decode()
+    assert f'action="{get_it}"' not in page
+    assert reverse("members:invoice_detail", args=[invoice.pk]) in page
