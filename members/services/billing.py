@@ -49,10 +49,15 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
     The next number of the cluster's year is taken under a row lock in this transaction, so
     numbers have no gap and no repeat even under concurrent renewals. The issuer's legal
     mentions and the customer's details are copied into the invoice: it never changes after.
+    A paid term without an invoice gets none (:class:`ValidationError`).
     """
     existing = Invoice.objects.filter(term=term).first()
     if existing:
         return existing
+    if term.is_paid:
+        # Paid before invoices were issued here (an import): an invoice dated today would ask
+        # for money already received.
+        raise ValidationError(_("Cette période est déjà payée : elle n’a pas besoin de facture."))
     on = on or timezone.localdate()
     membership = term.membership
     cluster = membership.cluster

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
@@ -346,3 +347,13 @@ def test_a_worker_sends_the_confirmation_after_the_last_payment(redis_broker, ma
     assert message["To"] == "camille@example.org"
     invoice.refresh_from_db()
     assert invoice.confirmation_sent_at is not None
+
+
+def test_a_term_paid_before_invoices_were_issued_here_gets_none():
+    term = unpaid_term()
+    term.is_paid, term.paid_on = True, ISSUED
+    term.save()
+
+    with pytest.raises(ValidationError, match="déjà payée"):
+        invoice_issue(term=term, on=ISSUED)
+    assert not Invoice.objects.exists()
