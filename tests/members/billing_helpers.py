@@ -6,9 +6,12 @@ from decimal import Decimal
 from io import BytesIO
 
 import pypdf
+from django.utils import timezone
 
 from members.demo import DEMO_LEGAL_DETAILS
-from members.models import Cluster, ContactRole, Term
+from members.models import Cluster, ContactRole, Invoice, Term
+from members.services import contact_login_ensure
+from members.services.billing import invoice_issue
 from tests.factories import ContactFactory, TermFactory, cluster
 
 #: The day the tests' invoices are issued on.
@@ -33,6 +36,33 @@ def unpaid_term(
         is_paid=False,
         **{f"membership__{name}": value for name, value in membership.items()},
     )
+
+
+IBAN = "fr7630006000011234567890189"  # as staff may type it: lower case, no spaces
+IBAN_GROUPED = "FR76 3000 6000 0112 3456 7890 189"
+BIC = "AGRIFRPPXXX"
+
+
+def bank_details_give(slug: str = "digitalplace") -> Cluster:
+    """Give the cluster ``slug`` bank details, before its invoices are issued."""
+    Cluster.objects.filter(slug=slug).update(iban=IBAN, bic=BIC)
+    return Cluster.objects.get(slug=slug)
+
+
+def member_invoice(*, email: str = "camille@acme.example", name: str = "ACME", fee="300.00"):
+    """A contact with an account, its organisation's DigitalPlace membership with an unpaid
+    term covering today, and that term's invoice issued today; returns (user, invoice)."""
+    term = unpaid_term(year=timezone.localdate().year, fee=fee, organisation__name=name)
+    user, _created = contact_login_ensure(contact=contact(term, email, role=ContactRole.MEMBER))
+    return user, invoice_issue(term=term)
+
+
+def signed_in_invoice(client) -> Invoice:
+    """:func:`member_invoice` of a cluster with bank details, its contact signed in."""
+    bank_details_give()
+    user, invoice = member_invoice()
+    client.force_login(user)
+    return invoice
 
 
 def contact(term: Term, email: str, *, role: str = ContactRole.PRIMARY, language: str = "fr"):

@@ -7,36 +7,17 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from members.models import Cluster, Invoice, PaymentMethod
-from members.services import contact_login_ensure
-from members.services.billing import invoice_issue, invoice_payment_record
-from tests.factories import ContactFactory, TermFactory, cluster
+from members.models import Invoice, PaymentMethod
+from members.services.billing import invoice_payment_record
+from tests.members.billing_helpers import (
+    BIC,
+    IBAN,
+    IBAN_GROUPED,
+    member_invoice,
+    signed_in_invoice,
+)
 
 pytestmark = pytest.mark.django_db
-
-IBAN = "fr7630006000011234567890189"  # as staff may type it: lower case, no spaces
-IBAN_GROUPED = "FR76 3000 6000 0112 3456 7890 189"
-BIC = "AGRIFRPPXXX"
-
-
-def bank_details_give(slug: str = "digitalplace") -> Cluster:
-    """Give the cluster ``slug`` bank details, before its invoices are issued."""
-    issuer = cluster(slug)
-    issuer.iban, issuer.bic = IBAN, BIC
-    issuer.save(update_fields=["iban", "bic"])
-    return issuer
-
-
-def member_invoice(*, email: str = "camille@acme.example", name: str = "ACME", fee="300.00"):
-    """A contact with an account, its organisation's DigitalPlace membership with an unpaid
-    term covering today, and that term's invoice issued today; returns (user, invoice)."""
-    today = timezone.localdate()
-    term = TermFactory(
-        membership__organisation__name=name, year=today.year, is_paid=False, fee=Decimal(fee)
-    )
-    contact = ContactFactory(organisation=term.membership.organisation, email=email)
-    user, _created = contact_login_ensure(contact=contact)
-    return user, invoice_issue(term=term)
 
 
 def page_of(client, invoice: Invoice, query: str = "") -> str:
@@ -53,10 +34,7 @@ def _card_payment_off(settings):
 
 @pytest.fixture
 def member(client):
-    bank_details_give()
-    user, invoice = member_invoice()
-    client.force_login(user)
-    return invoice
+    return signed_in_invoice(client)
 
 
 def test_unpaid_invoice_shows_its_details_and_the_transfer_instructions(client, member):

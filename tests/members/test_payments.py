@@ -27,7 +27,7 @@ from members.models import MembershipStatus, Payment, PaymentMethod
 from members.payments import BankTransfer, StripeCheckout, iban_format, providers_for
 from members.selectors import memberships_with_status
 from members.services.billing import invoice_payment_record
-from tests.members.test_invoice_page import bank_details_give, member_invoice
+from tests.members.billing_helpers import member_invoice, signed_in_invoice
 from tests.stripe_fake import stripe_fake_server, webhook_request
 
 pytestmark = pytest.mark.django_db
@@ -49,10 +49,7 @@ def stripe_api(settings):
 @pytest.fixture
 def member(client):
     """A signed-in contact's unpaid invoice of 300 € (its issuer has bank details)."""
-    bank_details_give()
-    user, invoice = member_invoice()
-    client.force_login(user)
-    return invoice
+    return signed_in_invoice(client)
 
 
 def checkout(client, invoice):
