@@ -123,48 +123,35 @@ def cluster_issuer_details(cluster: Cluster) -> dict[str, str]:
 # --- Layout -------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _styles() -> dict[str, ParagraphStyle]:
+    """The paragraph styles of the documents, made once per process (they never change)."""
     fonts_register()
     base = ParagraphStyle("base", fontName=FONT, fontSize=9.5, leading=13, textColor=INK)
+    title = ParagraphStyle(
+        "title", base, fontName=FONT_BOLD, fontSize=18, leading=22, textColor=ACCENT
+    )
+    head = ParagraphStyle("head", base, fontName=FONT_BOLD, textColor=colors.white)
+    strong = ParagraphStyle("strong", base, fontName=FONT_BOLD)
     return {
         "base": base,
         "small": ParagraphStyle("small", base, fontSize=8, leading=10.5, textColor=MUTED),
         "label": ParagraphStyle("label", base, fontSize=7.5, leading=10, textColor=MUTED),
         "issuer": ParagraphStyle("issuer", base, fontName=FONT_BOLD, fontSize=13, leading=17),
-        "title": ParagraphStyle(
-            "title", base, fontName=FONT_BOLD, fontSize=18, leading=22, textColor=ACCENT
-        ),
-        "title_right": ParagraphStyle(
-            "title_right",
-            base,
-            fontName=FONT_BOLD,
-            fontSize=18,
-            leading=22,
-            textColor=ACCENT,
-            alignment=TA_RIGHT,
-        ),
+        "title": title,
+        "title_right": ParagraphStyle("title_right", title, alignment=TA_RIGHT),
         "right": ParagraphStyle("right", base, alignment=TA_RIGHT),
-        "head": ParagraphStyle("head", base, fontName=FONT_BOLD, textColor=colors.white),
-        "head_right": ParagraphStyle(
-            "head_right", base, fontName=FONT_BOLD, textColor=colors.white, alignment=TA_RIGHT
-        ),
-        "strong": ParagraphStyle("strong", base, fontName=FONT_BOLD),
-        "strong_right": ParagraphStyle(
-            "strong_right", base, fontName=FONT_BOLD, alignment=TA_RIGHT
-        ),
+        "head": head,
+        "head_right": ParagraphStyle("head_right", head, alignment=TA_RIGHT),
+        "strong": strong,
+        "strong_right": ParagraphStyle("strong_right", strong, alignment=TA_RIGHT),
         "paid": ParagraphStyle(
             "paid", base, fontName=FONT_BOLD, fontSize=12, leading=16, textColor=PAID
         ),
         "body": ParagraphStyle("body", base, fontSize=10.5, leading=15.5),
         "fact_label": ParagraphStyle("fact_label", base, fontSize=9, leading=15.5, textColor=MUTED),
         "document_title": ParagraphStyle(
-            "document_title",
-            base,
-            fontName=FONT_BOLD,
-            fontSize=22,
-            leading=27,
-            textColor=ACCENT,
-            alignment=TA_CENTER,
+            "document_title", title, fontSize=22, leading=27, alignment=TA_CENTER
         ),
         "center": ParagraphStyle("center", base, alignment=TA_CENTER),
     }
