@@ -28,7 +28,7 @@ from common import (
     database_analyze,
     database_describe,
     django_start,
-    make_siret,
+    organisations_bulk_create,
     page_measure,
 )
 
@@ -49,7 +49,7 @@ def members_bulk_create(*, start: int, count: int, today: date) -> None:
     """``count`` memberships numbered from ``start``, alternating between the source clusters,
     each with its organisation, a contact and one term: a quarter current, a quarter pending, a
     quarter in grace, a quarter lapsed; one in twenty cancelled."""
-    from members.models import Cluster, Contact, Membership, Organisation, Term
+    from members.models import Cluster, Membership, Term
 
     clusters = list(Cluster.objects.filter(kind=Cluster.Kind.SOURCE))
     plans = {cluster.pk: list(cluster.plans.all()) for cluster in clusters}
@@ -63,20 +63,8 @@ def members_bulk_create(*, start: int, count: int, today: date) -> None:
     ]
     for first in range(start, start + count, BATCH):
         numbers = range(first, min(first + BATCH, start + count))
-        organisations = Organisation.objects.bulk_create(
-            Organisation(
-                name=f"Entreprise {n}",
-                siret=(siret := make_siret(n)),
-                siren=siret[:9],
-                postcode="31000",
-                city="Toulouse",
-                headcount=n % 300,
-            )
-            for n in numbers
-        )
-        Contact.objects.bulk_create(
-            Contact(organisation=organisation, email=f"contact{n}@example.org", last_name=f"N{n}")
-            for n, organisation in zip(numbers, organisations, strict=True)
+        organisations = organisations_bulk_create(
+            numbers, name="Entreprise", headcount=lambda n: n % 300
         )
         memberships = Membership.objects.bulk_create(
             Membership(

@@ -122,3 +122,26 @@ def page_measure(client, path: str, *, params: dict | None = None, repeat: int):
         if response.status_code != 200:
             raise SystemExit(f"{path} {params or ''} answered {response.status_code}")
     return statistics.median(timings), len(queries), response
+
+
+def organisations_bulk_create(numbers: range, *, name: str, headcount) -> list:
+    """One organisation numbered ``n`` for each of ``numbers`` (named ``name`` followed by it,
+    in Toulouse, with a valid SIRET and ``headcount(n)`` people), each with one contact."""
+    from members.models import Contact, Organisation
+
+    organisations = Organisation.objects.bulk_create(
+        Organisation(
+            name=f"{name} {n}",
+            siret=(siret := make_siret(n)),
+            siren=siret[:9],
+            postcode="31000",
+            city="Toulouse",
+            headcount=headcount(n),
+        )
+        for n in numbers
+    )
+    Contact.objects.bulk_create(
+        Contact(organisation=organisation, email=f"contact{n}@example.org", last_name=f"N{n}")
+        for n, organisation in zip(numbers, organisations, strict=True)
+    )
+    return organisations

@@ -41,7 +41,14 @@ import time
 from datetime import date, timedelta
 from decimal import Decimal
 
-from common import database_analyze, database_describe, django_start, make_siret, page_measure
+from common import (
+    database_analyze,
+    database_describe,
+    django_start,
+    make_siret,
+    organisations_bulk_create,
+    page_measure,
+)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/gc_bench_member"
 ORGANISATION_COUNTS = (1, 5)
@@ -134,7 +141,7 @@ def member_history_create(*, key: str, organisations: int, years: int, first_num
 def renewable_memberships_create(*, count: int, first_number: int, today):
     """``count`` DigitalPlace memberships whose only term, paid, ends in 30 days (renewals are
     open), with its invoice issued two months before it started. Return their terms."""
-    from members.models import Cluster, Contact, Membership, Organisation, Term
+    from members.models import Cluster, Membership, Term
     from members.services.billing import invoice_issue, invoice_payment_record
 
     cluster = Cluster.objects.get(slug="digitalplace")
@@ -142,20 +149,8 @@ def renewable_memberships_create(*, count: int, first_number: int, today):
     end = today + timedelta(days=30)
     start = end.replace(year=end.year - 1) + timedelta(days=1)
     numbers = range(first_number, first_number + count)
-    organisations = Organisation.objects.bulk_create(
-        Organisation(
-            name=f"Entreprise renouvelée {n}",
-            siret=(siret := make_siret(n)),
-            siren=siret[:9],
-            postcode="31000",
-            city="Toulouse",
-            headcount=20,
-        )
-        for n in numbers
-    )
-    Contact.objects.bulk_create(
-        Contact(organisation=organisation, email=f"contact{n}@example.org", last_name=f"N{n}")
-        for n, organisation in zip(numbers, organisations, strict=True)
+    organisations = organisations_bulk_create(
+        numbers, name="Entreprise renouvelée", headcount=lambda n: 20
     )
     memberships = Membership.objects.bulk_create(
         Membership(
