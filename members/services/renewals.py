@@ -143,6 +143,17 @@ class Renewal:
     created: bool
 
 
+def _renewal_refusal(outlook: RenewalOutlook) -> str:
+    """Why a membership cannot be renewed, in words, by what :func:`renewal_outlook` found."""
+    if outlook.state == RenewalState.TRANSFERRED:
+        return _(
+            "Cette adhésion a été transférée au cluster successeur : elle ne se renouvelle plus."
+        )
+    if outlook.state == RenewalState.CANCELLED:
+        return _("Cette adhésion est résiliée : contactez le cluster.")
+    return _("Le renouvellement ouvrira le %(date)s.") % {"date": f"{outlook.opens_on:%d/%m/%Y}"}
+
+
 @transaction.atomic
 def membership_renew(
     *,
@@ -169,17 +180,9 @@ def membership_renew(
     later = renewal_of(term=after)
     if later is not None:
         return Renewal(term=later, invoice=invoice_issue(term=later, on=today), created=False)
-    if membership.transferred_on and membership.transferred_on <= today:
-        raise ValidationError(
-            _("Cette adhésion a été transférée au cluster successeur : elle ne se renouvelle plus.")
-        )
-    if membership.cancelled_on and membership.cancelled_on <= today:
-        raise ValidationError(_("Cette adhésion est résiliée : contactez le cluster."))
-    opens_on = renewal_opens_on(after=after)
-    if today < opens_on:
-        raise ValidationError(
-            _("Le renouvellement ouvrira le %(date)s.") % {"date": f"{opens_on:%d/%m/%Y}"}
-        )
+    outlook = renewal_outlook(membership=membership, latest=after, today=today)
+    if not outlook.is_open:
+        raise ValidationError(_renewal_refusal(outlook))
     if plan.cluster_id != membership.cluster_id or not plan.is_active:
         raise ValidationError(
             {
