@@ -9,6 +9,7 @@ the project refuses to start without ``DJANGO_SECRET_KEY``.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -207,6 +208,11 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # django-environ drops the first "/" of the path: an absolute folder takes four slashes in all,
 # as in EMAIL_URL=filemail:////srv/mail (three would write under the current directory).
 vars().update(env.email_url("EMAIL_URL", default=f"filemail:///{VAR_DIR / 'mail'}"))
+# Seconds an SMTP connection may hang before the sending task gives up and retries later.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# First delay, in seconds, before an e-mail task retries after an SMTP failure; it doubles at each
+# retry (jittered), up to 30 minutes, eight times (members.tasks.MAIL_RETRY).
+MAIL_RETRY_BACKOFF = 60
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Grand Cluster <adhesions@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
@@ -218,7 +224,12 @@ CELERY_RESULT_BACKEND = env.str(
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
     else f"file://{VAR_DIR / 'celery' / 'results'}",
 )
-if CELERY_BROKER_URL == "filesystem://":
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged task (acks_late) of a worker that died goes to another worker after this.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
+elif CELERY_BROKER_URL == "filesystem://":
     _queue_dir = VAR_DIR / "celery" / "queue"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
@@ -239,7 +250,14 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = env.str(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule")
 )
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # The reminder pass, every morning (CELERY_TIMEZONE: Europe/Paris). A day it does not run is
+    # caught up by the next pass (members.services.reminders); exactly one beat must run.
+    "reminders-daily": {
+        "task": "members.tasks.reminders_pass",
+        "schedule": crontab(hour=8, minute=0),
+    },
+}
 
 # --- Security (production) ------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = (

@@ -15,12 +15,11 @@ class AddDays(models.Func):
         return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" + ")
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        return self.as_sql(
-            compiler,
-            connection,
-            template="date(%(expressions)s || ' days')",
-            arg_joiner=", '+' || ",
-        )
+        # The modifier is "N days", N signed or not ("+-30 days" would be NULL).
+        day, days = self.source_expressions
+        day_sql, day_params = compiler.compile(day)
+        days_sql, days_params = compiler.compile(days)
+        return f"date({day_sql}, ({days_sql}) || ' days')", (*day_params, *days_params)
 
 
 def term_overlap_guard_install(schema_editor) -> None:

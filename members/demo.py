@@ -36,6 +36,7 @@ from members.models import (
 from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from members.selectors import memberships_with_status
 from members.services import contact_login_ensure, staff_user_ensure
+from members.services.reminders import reminder_policy_ensure
 
 SEED = 3134
 SOURCE_CLUSTERS = ("digitalplace", "frenchsouth")
@@ -753,8 +754,9 @@ def _accounts(clusters: dict[str, Cluster], member_contact: Contact) -> list[Dem
 
 
 def _legal_details_fill(clusters: dict[str, Cluster]) -> None:
-    """Give each demo cluster the :data:`DEMO_LEGAL_DETAILS` it leaves blank; what staff entered
-    stays, and a second run changes nothing."""
+    """Give each demo cluster the :data:`DEMO_LEGAL_DETAILS` it leaves blank, and its name and
+    e-mail as the sender of its reminders if that is blank; what staff entered stays, and a
+    second run changes nothing."""
     for slug, cluster in clusters.items():
         blank = {
             name: value
@@ -765,6 +767,11 @@ def _legal_details_fill(clusters: dict[str, Cluster]) -> None:
             for name, value in blank.items():
                 setattr(cluster, name, value)
             cluster.save(update_fields=list(blank))
+        # Reminders go out in the cluster's name rather than the site's default sender.
+        policy = reminder_policy_ensure(cluster=cluster)
+        if not policy.sender:
+            policy.sender = f"{cluster.name} <{cluster.email}>"
+            policy.save(update_fields=["sender"])
 
 
 def _statuses(clusters: dict[str, Cluster], today: date) -> dict[str, dict[str, int]]:

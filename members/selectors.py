@@ -1,6 +1,6 @@
 """Reads of the domain core: reusable querysets, above all the membership status."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -9,6 +9,8 @@ from django.db.models import (
     CharField,
     Exists,
     F,
+    Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -17,7 +19,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import GreaterThanOrEqual
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
 from members.db import AddDays
@@ -29,6 +31,8 @@ from members.models import (
     Membership,
     MembershipStatus,
     Organisation,
+    Reminder,
+    ReminderStep,
     Term,
 )
 
@@ -161,3 +165,60 @@ def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
     contacts = Contact.objects.filter(organisation=organisation)
     with_role = contacts.filter(role__in=roles)
     return contacts.filter(Q(role__in=roles) | ~Exists(with_role)).order_by("pk")
+
+
+# --- Reminders ----------------------------------------------------------------------------------
+
+
+def reminders_due(*, on: date) -> QuerySet[Term]:
+    """The terms with a renewal reminder due on ``on``, annotated with ``reminder_offset`` (the
+    offset of that reminder, in days from the term's end) and ``reminder_recorded`` (whether the
+    ledger holds it already).
+
+    A term qualifies when it is its membership's latest (no later term, paid or not: a renewal
+    stops the reminders), the membership is neither cancelled nor transferred (whatever the date
+    recorded: a member who resigned is not asked to renew), and its cluster's policy is active.
+    Its reminder is the most recent step of the policy that is due (``end + offset <= on``) and
+    not older than the policy's maximal lateness (``on <= end + offset + lateness``): after days
+    without a pass only that one goes out, and a first pass over old data writes to nobody who
+    lapsed long ago.
+
+    Two queries (the window, then the terms), whatever the number of memberships: the terms read
+    are those ending in the window that the active steps span (``term_end_idx``).
+    """
+    active_steps = ReminderStep.objects.filter(policy__is_active=True)
+    window = active_steps.aggregate(
+        earliest=Min("offset_days"),
+        latest=Max(F("offset_days") + F("policy__max_lateness_days")),
+    )
+    if window["earliest"] is None:
+        return Term.objects.none()
+    steps_due = active_steps.filter(
+        LessThanOrEqual(AddDays(OuterRef("end_date"), F("offset_days")), Value(on)),
+        GreaterThanOrEqual(
+            AddDays(OuterRef("end_date"), F("offset_days") + F("policy__max_lateness_days")),
+            Value(on),
+        ),
+        policy__cluster=OuterRef("membership__cluster"),
+    ).order_by("-offset_days")
+    later_terms = Term.objects.filter(
+        membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
+    )
+    return (
+        Term.objects.filter(
+            end_date__gte=on - timedelta(days=window["latest"]),
+            end_date__lte=on - timedelta(days=window["earliest"]),
+            membership__cancelled_on__isnull=True,
+            membership__transferred_on__isnull=True,
+        )
+        .exclude(Exists(later_terms))
+        .annotate(reminder_offset=Subquery(steps_due.values("offset_days")[:1]))
+        .filter(reminder_offset__isnull=False)
+        .annotate(
+            reminder_recorded=Exists(
+                Reminder.objects.filter(
+                    term=OuterRef("pk"), offset_days=OuterRef("reminder_offset")
+                )
+            )
+        )
+    )

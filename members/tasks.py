@@ -3,10 +3,12 @@
 import smtplib
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 
 from members.imports.services import ImportFailed, ImportUnusable, run_import
 from members.models import ImportRecord, Invoice
-from members.services import billing
+from members.services import billing, reminders
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -37,7 +39,7 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
 # and Redis would deliver it a second time past its one-hour visibility timeout (PITFALLS.md).
 MAIL_RETRY = {
     "autoretry_for": (smtplib.SMTPException, ConnectionError, TimeoutError),
-    "retry_backoff": 60,
+    "retry_backoff": settings.MAIL_RETRY_BACKOFF,
     "retry_backoff_max": 1800,
     "retry_jitter": True,
     "max_retries": 8,
@@ -57,3 +59,36 @@ def invoice_notice_send(invoice_id: int) -> bool:
     """Send a new invoice, as a PDF, to its organisation's contacts to notify, once (see
     :func:`members.services.billing.invoice_notice_send`)."""
     return billing.invoice_notice_send(invoice=Invoice.objects.get(pk=invoice_id))
+
+
+@shared_task
+def reminders_pass() -> dict:
+    """The daily reminder pass, which Celery beat runs at 08:00 Europe/Paris
+    (``CELERY_BEAT_SCHEDULE``): see :func:`members.services.reminders.reminders_schedule`. A pass
+    run twice, or after days without one, records nothing twice and forgets nothing."""
+    return reminders.reminders_schedule().as_json()
+
+
+@shared_task(
+    bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAIL_RETRY["max_retries"]
+)
+def reminders_send(self, reminder_ids: list[int]) -> int:
+    """Send a batch of recorded reminders (:func:`members.services.reminders.reminders_send`).
+
+    Redelivered after a lost worker (``acks_late``), it sends only what is still pending. When the
+    SMTP server fails, the rest of the batch is retried with the same backoff as the invoice
+    e-mails (:data:`MAIL_RETRY`); after the last try the entries show the error in the admin.
+    """
+    last_try = self.request.retries >= self.max_retries
+    retry_ids = reminders.reminders_send(reminder_ids=reminder_ids, last_try=last_try)
+    if retry_ids:
+        raise self.retry(
+            args=(retry_ids,),
+            countdown=get_exponential_backoff_interval(
+                factor=settings.MAIL_RETRY_BACKOFF,
+                retries=self.request.retries,
+                maximum=MAIL_RETRY["retry_backoff_max"],
+                full_jitter=MAIL_RETRY["retry_jitter"],
+            ),
+        )
+    return len(reminder_ids)

@@ -5,6 +5,7 @@ from .clusters import Cluster, Plan, PlanCategory, Site
 from .imports import ImportRecord
 from .memberships import Membership, MembershipStatus, Term
 from .organisations import Contact, ContactRole, Organisation
+from .reminders import Reminder, ReminderPolicy, ReminderReason, ReminderState, ReminderStep
 
 __all__ = [
     "Cluster",
@@ -20,6 +21,11 @@ __all__ = [
     "PaymentMethod",
     "Plan",
     "PlanCategory",
+    "Reminder",
+    "ReminderPolicy",
+    "ReminderReason",
+    "ReminderState",
+    "ReminderStep",
     "Site",
     "Term",
 ]

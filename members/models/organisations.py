@@ -163,8 +163,12 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        full_name = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return f"{full_name} <{self.email}>" if full_name else self.email
+        return f"{self.full_name} <{self.email}>" if self.full_name else self.email
+
+    @property
+    def full_name(self) -> str:
+        """First and last name, either of them, or empty."""
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
 
     def clean(self) -> None:
         self.email = (self.email or "").strip().lower()

@@ -252,8 +252,7 @@ def contact_remove(request: HttpRequest, organisation_id: int, contact_id: int) 
         {
             "organisation": organisation,
             "contact": contact,
-            "contact_name": " ".join(filter(None, (contact.first_name, contact.last_name)))
-            or contact.email,
+            "contact_name": contact.full_name or contact.email,
             "refusal": contact_removal_refusal(contact=contact, by=request.user),
             "back": back,
         },

@@ -1,0 +1,85 @@
+"""``python manage.py send_reminders``: the reminder pass that Celery beat runs every morning."""
+
+import json
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError
+
+from members.management.clusters import EXIT_UNUSABLE
+from members.services.reminders import reminders_schedule
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            _("Date invalide « %(value)s » : attendu AAAA-MM-JJ, par exemple 2026-12-01.")
+            % {"value": value},
+            returncode=EXIT_UNUSABLE,
+        ) from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Record the renewal reminders due today in the ledger and queue them for the Celery "
+        "workers: the pass that Celery beat runs daily at 08:00. Running it again the same day "
+        "records nothing twice. After days without a pass, only each membership's most recent "
+        "due reminder goes out, if it is not older than its policy's maximal lateness."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--today", help="Run the pass as of this date (YYYY-MM-DD); default: today."
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Count; record nothing.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help='Print {"today", "due", "scheduled", "already_sent"} as JSON and nothing else.',
+        )
+
+    def handle(self, *args, today, dry_run, json: bool, **options):
+        day = _day(today) if today else None
+        try:
+            result = reminders_schedule(today=day, dry_run=dry_run)
+        except OperationalError as error:
+            # The ledger is committed: the next pass queues these entries again.
+            raise CommandError(
+                _(
+                    "Relances enregistrées, mais la file des tâches (Celery) est injoignable : "
+                    "%(error)s. Le prochain passage les remettra en file."
+                )
+                % {"error": error}
+            ) from None
+        if json:
+            self.stdout.write(_json_dumps(result.as_json()))
+            return
+        values = {
+            "today": result.today.strftime("%d/%m/%Y"),
+            "due": result.due,
+            "scheduled": result.scheduled,
+            "already_sent": result.already_sent,
+        }
+        if dry_run:
+            message = _(
+                "Simulation du %(today)s : %(due)d relance(s) due(s), %(scheduled)d à programmer, "
+                "%(already_sent)d déjà programmée(s). Rien n’a été enregistré."
+            )
+        else:
+            message = _(
+                "Passage du %(today)s : %(due)d relance(s) due(s), %(scheduled)d programmée(s), "
+                "%(already_sent)d déjà programmée(s) par un passage précédent."
+            )
+        self.stdout.write(message % values)
+        if result.requeued:
+            self.stdout.write(
+                _("%(count)d relance(s) en attente depuis plus de deux heures remise(s) en file.")
+                % {"count": result.requeued}
+            )
+
+
+def _json_dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)

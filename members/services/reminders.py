@@ -1,0 +1,307 @@
+"""Renewal reminders: the daily pass that records what is due in the ledger, and the sending of
+the recorded reminders, each once.
+
+The pass (:func:`reminders_schedule`) is what Celery beat runs every morning and what
+``manage.py send_reminders`` runs: it records in the ledger (:class:`Reminder`, unique per term
+and offset) the reminder that :func:`members.selectors.reminders_due` finds due for each
+membership, and queues the new entries in batches after its commit. The tasks send them with
+:func:`reminders_send`, which locks each entry, sends it if it is still pending and still
+needed, and records the outcome: a task run twice, or redelivered after its worker died, sends
+nothing twice, except the one e-mail a worker killed between the SMTP server's answer and the
+commit was sending.
+"""
+
+import smtplib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from members import reminder_defaults
+from members.documents import cluster_issuer_details, long_date
+from members.models import (
+    Cluster,
+    Contact,
+    Reminder,
+    ReminderPolicy,
+    ReminderReason,
+    ReminderState,
+    ReminderStep,
+    Term,
+)
+from members.models.reminders import PLACEHOLDER
+from members.selectors import contacts_to_notify, reminders_due
+from members.services.renewals import renewal_url
+
+# How many reminders one task sends, on one SMTP connection.
+BATCH_SIZE = 100
+# A pending entry queued longer ago than this was lost with its task (a broker emptied, a task
+# dropped): the next pass queues it again. Longer than the longest retry backoff (30 minutes)
+# and than Redis's visibility timeout (one hour), after which Redis redelivers it by itself.
+REQUEUE_AFTER = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class ReminderPass:
+    """What a pass found: ``due`` memberships with a reminder due on ``today``, of which
+    ``scheduled`` were newly recorded and ``already_sent`` recorded by an earlier pass; and
+    ``requeued`` entries of earlier passes queued again because their task was lost."""
+
+    today: date
+    due: int
+    scheduled: int
+    already_sent: int
+    requeued: int = 0
+
+    def as_json(self) -> dict:
+        return {
+            "today": self.today.isoformat(),
+            "due": self.due,
+            "scheduled": self.scheduled,
+            "already_sent": self.already_sent,
+        }
+
+
+@transaction.atomic
+def reminders_schedule(*, today: date | None = None, dry_run: bool = False) -> ReminderPass:
+    """Record in the ledger the reminders due on ``today`` (default: today in Europe/Paris)
+    that no earlier pass recorded, and queue them, with the pending entries whose task was lost,
+    once committed. ``dry_run`` counts and writes nothing.
+
+    Two passes at once (beat's and a command's) run one after the other: each locks the active
+    policies first, so that the second sees what the first recorded. The unique constraint on
+    (term, offset) backs this. A constant number of queries, whatever the number of memberships.
+    """
+    today = today or timezone.localdate()
+    list(ReminderPolicy.objects.select_for_update().filter(is_active=True).values_list("pk"))
+    due = list(
+        reminders_due(on=today).values_list(
+            "pk", "end_date", "membership__cluster_id", "reminder_offset", "reminder_recorded"
+        )
+    )
+    new = [
+        (term_id, end_date, cluster_id, offset)
+        for term_id, end_date, cluster_id, offset, recorded in due
+        if not recorded
+    ]
+    if dry_run:
+        return ReminderPass(today, len(due), len(new), len(due) - len(new))
+    steps = {
+        (cluster_id, offset): step_id
+        for step_id, cluster_id, offset in ReminderStep.objects.filter(
+            policy__is_active=True
+        ).values_list("pk", "policy__cluster_id", "offset_days")
+    }
+    now = timezone.now()
+    created = Reminder.objects.bulk_create(
+        Reminder(
+            term_id=term_id,
+            step_id=steps[cluster_id, offset],
+            offset_days=offset,
+            due_on=end_date + timedelta(days=offset),
+            scheduled_on=today,
+            queued_at=now,
+        )
+        for term_id, end_date, cluster_id, offset in new
+    )
+    lost = list(
+        Reminder.objects.filter(state=ReminderState.PENDING, queued_at__lt=now - REQUEUE_AFTER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if lost:
+        Reminder.objects.filter(pk__in=lost).update(queued_at=now)
+    reminders_queue(reminder_ids=[reminder.pk for reminder in created] + lost)
+    return ReminderPass(today, len(due), len(new), len(due) - len(new), requeued=len(lost))
+
+
+def reminders_queue(*, reminder_ids: list[int]) -> None:
+    """Queue ``reminder_ids`` for sending, :data:`BATCH_SIZE` per task, after the commit."""
+    # Imported here: the task module imports the services (tasks wrap services).
+    from members.tasks import reminders_send as send_task
+
+    for start in range(0, len(reminder_ids), BATCH_SIZE):
+        send_task.delay_on_commit(reminder_ids[start : start + BATCH_SIZE])
+
+
+@transaction.atomic
+def reminders_resend(*, reminders: Iterable[Reminder]) -> int:
+    """Put failed ``reminders`` back in the queue (staff's "resend", once the cause is fixed:
+    a contact added, the SMTP server back); return how many. Others are left as they are."""
+    ids = [reminder.pk for reminder in reminders]
+    failed = list(
+        Reminder.objects.select_for_update()
+        .filter(pk__in=ids, state=ReminderState.FAILED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    Reminder.objects.filter(pk__in=failed).update(
+        state=ReminderState.PENDING,
+        reason="",
+        detail="",
+        attempts=0,
+        queued_at=timezone.now(),
+    )
+    reminders_queue(reminder_ids=failed)
+    return len(failed)
+
+
+def reminder_policy_ensure(*, cluster: Cluster) -> ReminderPolicy:
+    """``cluster``'s reminder policy, created with the default steps if it has none."""
+    policy, created = ReminderPolicy.objects.get_or_create(
+        cluster=cluster,
+        defaults={"max_lateness_days": reminder_defaults.DEFAULT_MAX_LATENESS_DAYS},
+    )
+    if created:
+        ReminderStep.objects.bulk_create(
+            ReminderStep(policy=policy, **step) for step in reminder_defaults.DEFAULT_STEPS
+        )
+    return policy
+
+
+# --- Sending ------------------------------------------------------------------------------------
+
+
+def _smtp_error_is_transient(error: Exception) -> bool:
+    """A connection problem or a 4xx answer is worth retrying; a 5xx answer is not."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return any(400 <= code < 500 for code, _message in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    return True
+
+
+def reminders_send(*, reminder_ids: list[int], last_try: bool = False) -> list[int]:
+    """Send the pending reminders among ``reminder_ids``, one SMTP connection for all, and
+    return those to try again later.
+
+    Each entry is sent in a transaction of its own that locks it, so that a task run twice
+    sends it once, and a worker killed midway loses nothing: what it had not committed is still
+    pending for the redelivered task. An entry no longer needed (the membership was renewed,
+    cancelled or transferred meanwhile, its step withdrawn) is cancelled instead. At the first
+    transient SMTP error the batch stops and that entry and the rest are returned, to retry with
+    backoff; on the ``last_try`` each such entry fails, with the error, for staff to see and
+    resend. A permanent SMTP error (5xx) fails the entry at once.
+    """
+    connection = get_connection()
+    try:
+        for position, reminder_id in enumerate(reminder_ids):
+            if not _reminder_send(reminder_id, connection=connection, last_try=last_try):
+                return reminder_ids[position:]
+    finally:
+        connection.close()
+    return []
+
+
+@transaction.atomic
+def _reminder_send(reminder_id: int, *, connection, last_try: bool) -> bool:
+    """Send one reminder if it is pending and still needed; return ``False`` when the SMTP
+    server failed in a way worth retrying (the attempt and its error are recorded)."""
+    reminder = (
+        Reminder.objects.select_for_update(of=("self",))
+        .select_related(
+            "term__membership__organisation", "term__membership__cluster", "step__policy"
+        )
+        .filter(pk=reminder_id)
+        .first()
+    )
+    if reminder is None or reminder.state != ReminderState.PENDING:
+        return True
+    reason = _reminder_obsolete(reminder)
+    if reason:
+        _reminder_close(reminder, state=ReminderState.CANCELLED, reason=reason)
+        return True
+    contacts = list(contacts_to_notify(reminder.term.membership.organisation))
+    if not contacts:
+        _reminder_close(reminder, state=ReminderState.FAILED, reason=ReminderReason.NO_CONTACT)
+        return True
+    reminder.attempts += 1
+    try:
+        connection.send_messages([_reminder_message(reminder, contact) for contact in contacts])
+    except (smtplib.SMTPException, OSError) as error:
+        reminder.detail = f"{type(error).__name__}: {error}"
+        if _smtp_error_is_transient(error) and not last_try:
+            connection.close()  # Opened afresh for the next entry, if any.
+            reminder.queued_at = timezone.now()
+            reminder.save(update_fields=["attempts", "detail", "queued_at"])
+            return False
+        _reminder_close(reminder, state=ReminderState.FAILED, reason=ReminderReason.SMTP_ERROR)
+        return True
+    reminder.state = ReminderState.SENT
+    reminder.sent_at = timezone.now()
+    reminder.recipients = [contact.email for contact in contacts]
+    reminder.detail = ""
+    reminder.save(update_fields=["state", "sent_at", "recipients", "attempts", "detail"])
+    return True
+
+
+def _reminder_obsolete(reminder: Reminder) -> ReminderReason | None:
+    """Why ``reminder`` should no longer go out, if it should not."""
+    term = reminder.term
+    membership = term.membership
+    if membership.transferred_on:
+        return ReminderReason.TRANSFERRED
+    if membership.cancelled_on:
+        return ReminderReason.MEMBERSHIP_CANCELLED
+    if Term.objects.filter(membership=membership, end_date__gt=term.end_date).exists():
+        return ReminderReason.RENEWED
+    if reminder.step is None or not reminder.step.policy.is_active:
+        return ReminderReason.WITHDRAWN
+    return None
+
+
+def _reminder_close(reminder: Reminder, *, state: ReminderState, reason: ReminderReason) -> None:
+    reminder.state = state
+    reminder.reason = reason
+    reminder.save(update_fields=["state", "reason", "attempts", "detail"])
+
+
+def _placeholders_fill(text: str, values: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda match: values.get(match[1], match[0]), text)
+
+
+def _reminder_message(reminder: Reminder, contact: Contact) -> EmailMultiAlternatives:
+    """The e-mail of ``reminder`` to ``contact``, in its language (French when the step has no
+    text in it), as text and HTML, with its own signed renewal link."""
+    term = reminder.term
+    membership = term.membership
+    cluster = membership.cluster
+    organisation = membership.organisation
+    language, subject, body = reminder.step.text(contact.language or settings.LANGUAGE_CODE)
+    link = renewal_url(term=term, email=contact.email)
+    with translation.override(language):
+        values = {
+            "organisation": organisation.name,
+            "cluster": cluster.name,
+            "member_number": membership.member_number,
+            "contact_name": contact.full_name or organisation.name,
+            "end_date": long_date(term.end_date),
+            "days": str(abs(reminder.offset_days)),
+            "renewal_url": link,
+        }
+        context = {
+            "subject": " ".join(_placeholders_fill(subject, values).split()),
+            "body": _placeholders_fill(body, values).strip(),
+            "renewal_url": link,
+            "cluster_name": cluster.name,
+            "issuer": cluster_issuer_details(cluster),
+            "member_area_url": settings.SITE_URL.rstrip("/") + reverse("members:area"),
+        }
+        message = EmailMultiAlternatives(
+            subject=context["subject"],
+            body=render_to_string("members/email/reminder_message.txt", context),
+            from_email=reminder.step.policy.from_email,
+            to=[contact.email],
+            reply_to=[cluster.email] if cluster.email else None,
+            headers={"Content-Language": language, "Auto-Submitted": "auto-generated"},
+        )
+        message.attach_alternative(
+            render_to_string("members/email/reminder_message.html", context), "text/html"
+        )
+    return message
