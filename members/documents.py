@@ -91,7 +91,8 @@ def money(amount: Decimal) -> str:
 
 
 def long_date(day: date) -> str:
-    """``day`` written out in the active language: "15 mars 2027", "March 15, 2027"."""
+    """``day`` written out in the active language: "15 mars 2027", "March 15, 2027"
+    (cluster/formats)."""
     return date_format(day, "DATE_FORMAT")
 
 
