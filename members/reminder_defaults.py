@@ -16,9 +16,9 @@ DEFAULT_STEPS = [
             "Bonjour {contact_name},\n\n"
             "L’adhésion de {organisation} à {cluster} (n° {member_number}) se termine le "
             "{end_date}, dans {days} jours.\n\n"
-            "Vous pouvez la renouveler dès maintenant en quelques minutes : vérifiez vos "
-            "coordonnées, choisissez votre formule, et la facture vous est envoyée aussitôt. "
-            "Vous pourrez la régler par virement ou par carte.\n\n"
+            "Vous pouvez la renouveler dès maintenant en quelques minutes : vérifiez vos "
+            "coordonnées, choisissez votre formule, et la facture vous est envoyée aussitôt ; "
+            "vous la réglez ensuite depuis votre espace adhérent.\n\n"
             "Merci de votre fidélité."
         ),
         "subject_en": "Your {cluster} membership ends on {end_date}",
@@ -27,8 +27,8 @@ DEFAULT_STEPS = [
             "The {cluster} membership of {organisation} (no. {member_number}) ends on "
             "{end_date}, in {days} days.\n\n"
             "You can renew it now in a few minutes: check your details, choose your plan, and "
-            "the invoice is sent to you straight away. You can pay it by bank transfer or by "
-            "card.\n\n"
+            "the invoice is sent to you straight away; you then pay it from your member area."
+            "\n\n"
             "Thank you for your loyalty."
         ),
     },
@@ -57,7 +57,7 @@ DEFAULT_STEPS = [
             "Bonjour {contact_name},\n\n"
             "L’adhésion de {organisation} à {cluster} (n° {member_number}) se termine "
             "aujourd’hui, {end_date}.\n\n"
-            "Renouvelez-la pour rester membre : cela ne prend que quelques minutes."
+            "Renouvelez-la pour rester membre : cela ne prend que quelques minutes."
         ),
         "subject_en": "Your {cluster} membership ends today",
         "body_en": (
@@ -73,9 +73,9 @@ DEFAULT_STEPS = [
         "body_fr": (
             "Bonjour {contact_name},\n\n"
             "L’adhésion de {organisation} à {cluster} (n° {member_number}) a pris fin le "
-            "{end_date}, il y a {days} jours. Vous profitez encore d’un délai de grâce : "
+            "{end_date}, il y a {days} jours. Vous profitez encore d’un délai de grâce : "
             "renouvelez-la maintenant pour rester membre et garder votre ancienneté.\n\n"
-            "Une question ? Répondez simplement à ce message."
+            "Une question ? Répondez simplement à ce message."
         ),
         "subject_en": "Your {cluster} membership ended on {end_date}",
         "body_en": (

@@ -28,6 +28,8 @@ from members.documents import cluster_issuer_details, long_date
 from members.models import (
     Cluster,
     Contact,
+    Membership,
+    Organisation,
     Reminder,
     ReminderPolicy,
     ReminderReason,
@@ -102,7 +104,8 @@ def reminders_schedule(*, today: date | None = None, dry_run: bool = False) -> R
     created = Reminder.objects.bulk_create(
         Reminder(
             term_id=term_id,
-            step_id=steps[cluster_id, offset],
+            # A step deleted since the selector read it: the entry is cancelled when sent.
+            step_id=steps.get((cluster_id, offset)),
             offset_days=offset,
             due_on=end_date + timedelta(days=offset),
             scheduled_on=today,
@@ -305,3 +308,71 @@ def _reminder_message(reminder: Reminder, contact: Contact) -> EmailMultiAlterna
             render_to_string("members/email/reminder_message.html", context), "text/html"
         )
     return message
+
+
+# --- Preview ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReminderPreview:
+    """``step`` as a contact whose language is ``language`` would read it: in ``sent_in`` (French
+    when the step has no text in that language), its ``subject`` and plain ``text``."""
+
+    step: ReminderStep
+    language: str
+    sent_in: str
+    subject: str
+    text: str
+
+
+def reminder_previews(
+    *, policy: ReminderPolicy, languages: tuple[str, ...] = ("fr", "en")
+) -> list[ReminderPreview]:
+    """Each step of ``policy`` in each of ``languages``, rendered by the sending code itself for
+    the latest term of the cluster and a contact of it (an invented member and contact while the
+    cluster has none). Writes nothing; three queries, whatever the number of steps."""
+    cluster = policy.cluster
+    term = (
+        Term.objects.filter(membership__cluster=cluster)
+        .select_related("membership__organisation", "membership__cluster")
+        .order_by("-end_date", "-pk")
+        .first()
+    )
+    steps = list(policy.steps.all())
+    if term is None:
+        organisation = Organisation(name="Exemple SAS")
+        membership = Membership(
+            cluster=cluster,
+            organisation=organisation,
+            member_number=f"{cluster.member_number_prefix}0001",
+        )
+        term = Term(membership=membership, end_date=timezone.localdate())
+        known = None
+    else:
+        known = contacts_to_notify(term.membership.organisation).first()
+    previews = []
+    for step in steps:
+        reminder = Reminder(
+            term=term,
+            step=step,
+            offset_days=step.offset_days,
+            due_on=term.end_date + timedelta(days=step.offset_days),
+        )
+        for language in languages:
+            contact = Contact(
+                first_name=known.first_name if known else "Camille",
+                last_name=known.last_name if known else "Martin",
+                email=known.email if known else "camille.martin@example.org",
+                language=language,
+            )
+            message = _reminder_message(reminder, contact)
+            previews.append(
+                ReminderPreview(
+                    step=step,
+                    language=language,
+                    sent_in=message.extra_headers["Content-Language"],
+                    subject=message.subject,
+                    text=message.body,
+                )
+            )
+    return previews

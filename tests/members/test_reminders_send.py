@@ -128,7 +128,7 @@ def test_an_english_contact_gets_french_when_the_step_has_no_english_text(mailbo
     [message] = mailbox.wait_for(1)
     assert message["Content-Language"] == "fr"
     assert mailbox.text(message).startswith(f"Bonjour {contact.first_name}")
-    assert "Renouveler l’adhésion :" in mailbox.text(message)
+    assert "Renouveler l’adhésion\u00a0:" in mailbox.text(message)
 
 
 def test_member_supplied_names_are_escaped_in_the_html(mailbox):
