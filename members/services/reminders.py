@@ -205,7 +205,8 @@ def reminders_send(*, reminder_ids: list[int], last_try: bool = False) -> list[i
 @transaction.atomic
 def _reminder_send(reminder_id: int, *, connection, last_try: bool) -> bool:
     """Send one reminder if it is pending and still needed; return ``False`` when the SMTP
-    server failed in a way worth retrying (the attempt and its error are recorded)."""
+    server failed in a way worth retrying (the attempt, its error and the contacts already
+    written to, whom the next try skips, are recorded)."""
     reminder = (
         Reminder.objects.select_for_update(of=("self",))
         .select_related(
@@ -226,19 +227,22 @@ def _reminder_send(reminder_id: int, *, connection, last_try: bool) -> bool:
         return True
     reminder.attempts += 1
     try:
-        connection.send_messages([_reminder_message(reminder, contact) for contact in contacts])
+        connection.open()  # Once for the batch; send_messages() would open one per call.
+        for contact in contacts:
+            if contact.email not in reminder.recipients:  # Not again after a partial try.
+                connection.send_messages([_reminder_message(reminder, contact)])
+                reminder.recipients.append(contact.email)
     except (smtplib.SMTPException, OSError) as error:
+        connection.close()  # Opened afresh for the next entry, if any.
         reminder.detail = f"{type(error).__name__}: {error}"
         if _smtp_error_is_transient(error) and not last_try:
-            connection.close()  # Opened afresh for the next entry, if any.
             reminder.queued_at = timezone.now()
-            reminder.save(update_fields=["attempts", "detail", "queued_at"])
+            reminder.save(update_fields=["attempts", "detail", "queued_at", "recipients"])
             return False
         _reminder_close(reminder, state=ReminderState.FAILED, reason=ReminderReason.SMTP_ERROR)
         return True
     reminder.state = ReminderState.SENT
     reminder.sent_at = timezone.now()
-    reminder.recipients = [contact.email for contact in contacts]
     reminder.detail = ""
     reminder.save(update_fields=["state", "sent_at", "recipients", "attempts", "detail"])
     return True
@@ -262,7 +266,7 @@ def _reminder_obsolete(reminder: Reminder) -> ReminderReason | None:
 def _reminder_close(reminder: Reminder, *, state: ReminderState, reason: ReminderReason) -> None:
     reminder.state = state
     reminder.reason = reason
-    reminder.save(update_fields=["state", "reason", "attempts", "detail"])
+    reminder.save(update_fields=["state", "reason", "attempts", "detail", "recipients"])
 
 
 def _placeholders_fill(text: str, values: dict[str, str]) -> str:
