@@ -4,6 +4,7 @@ they fail, so that CI can never pass without running them. Browser tests ask for
 pytest-django's ``live_server``): Debian's Chromium driven by Playwright, skipped (failed under
 ``CI``) likewise when it is absent."""
 
+import asyncio
 import email
 import email.policy
 import os
@@ -75,15 +76,34 @@ def _tasks_stay_in_the_tests():
 
 
 class Mailbox:
-    """The messages received by the test SMTP server, parsed, in order of arrival."""
+    """The messages received by the test SMTP server, parsed, in order of arrival. Set ``delay``
+    for a slow server (seconds before it answers each message); :meth:`refuse` makes it refuse
+    messages, and ``refused`` lists the recipients of those it refused."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.delay = 0.0
+        self.refused: list[str] = []
+        self._refusals: list[list] = []  # [answer, times left, recipient or None]
         self._arrived = threading.Condition()
 
+    def refuse(self, answer: str, *, times: int = 1, to: str | None = None) -> None:
+        """Answer ``answer`` ("451 …": try again later, "550 …": never) to the next ``times``
+        messages (those to ``to`` only, if given) instead of accepting them."""
+        self._refusals.append([answer, times, to])
+
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        for refusal in self._refusals:
+            answer, times, to = refusal
+            if times and (to is None or to in envelope.rcpt_tos):
+                refusal[1] -= 1
+                self.refused.append(", ".join(envelope.rcpt_tos))
+                return answer
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        message["X-Peer"] = "{}:{}".format(*session.peer)  # one per SMTP connection
         with self._arrived:
             self.messages.append(message)
             self._arrived.notify_all()
