@@ -14,7 +14,9 @@ from django.db import models
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.forms import BaseInlineFormSet, ModelChoiceField
 from django.http import Http404, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +28,8 @@ from members.models import (
     MembershipStatus,
     Organisation,
     Plan,
+    Reminder,
+    ReminderPolicy,
     Site,
     Term,
 )
@@ -35,6 +39,7 @@ from members.selectors import (
     memberships_with_status,
     user_sees_all_clusters,
 )
+from members.services.reminders import reminder_policy_ensure
 
 # Choices of these models are shown with their cluster: both clusters have a "Startup" plan, and
 # the successor has sites named like the source clusters' ones.
@@ -355,13 +360,29 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
-        (_("Adhésions"), {"fields": ("grace_days", "staff")}),
+        (_("Adhésions"), {"fields": ("grace_days", "staff", "reminder_policy_link")}),
     )
 
     def get_readonly_fields(self, request, obj=None):
         # Who staffs a cluster, what other commands know it by, and the Stripe account its card
         # payments go to are for superusers to say.
-        return () if request.user.is_superuser else ("slug", "kind", "staff", "stripe_account")
+        if request.user.is_superuser:
+            return ("reminder_policy_link",)
+        return ("slug", "kind", "staff", "stripe_account", "reminder_policy_link")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # A new cluster reminds its members by the default policy until it is changed.
+            reminder_policy_ensure(cluster=obj)
+
+    @admin.display(description=_("relances de renouvellement"))
+    def reminder_policy_link(self, cluster: Cluster) -> str:
+        policy = ReminderPolicy.objects.filter(cluster=cluster).first() if cluster.pk else None
+        if policy is None:
+            return "–"
+        url = reverse("admin:members_reminderpolicy_change", args=[policy.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Politique de relance"))
 
 
 @admin.register(Site)
@@ -486,7 +507,7 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     # from the index instead of sorting every membership.
     ordering = ("cluster_id", "member_number")
     autocomplete_fields = ("organisation",)
-    readonly_fields = (status_label,)
+    readonly_fields = (status_label, "reminders")
     inlines = (TermInline,)
     actions = ("export_standard_xlsx", "export_standard_csv")
     fieldsets = (
@@ -509,6 +530,28 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return with_status(super().get_queryset(request))
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not request.user.has_perm("members.view_reminder"):
+            return fieldsets
+        return (*fieldsets, (_("Relances de renouvellement"), {"fields": ("reminders",)}))
+
+    @admin.display(description=_("relances"))
+    def reminders(self, membership: Membership) -> str:
+        """The membership's ledger entries, latest first, each linked to its page."""
+        entries = Reminder.objects.filter(term__membership=membership).order_by("-due_on", "-pk")
+        lines = [
+            (
+                reverse("admin:members_reminder_change", args=[entry.pk]),
+                entry,
+                " · ".join(filter(None, (entry.get_state_display(), entry.get_reason_display()))),
+            )
+            for entry in entries
+        ]
+        if not lines:
+            return _("Aucune relance enregistrée.")
+        return format_html_join("", '<div><a href="{}">{}</a> · {}</div>', lines)
 
     @admin.display(description=_("SIRET"), ordering="organisation__siret")
     def organisation_siret(self, membership: Membership) -> str:
@@ -604,7 +647,9 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
 
 # The billing admin (invoices, payments, issuing a term's invoice; its column of a term's invoice
-# serves the terms above) and the imports' admin (upload → preview → confirm, and their history,
-# living with the imports) build on the mixin above.
+# serves the terms above), the imports' admin (upload → preview → confirm, and their history,
+# living with the imports) and the reminders' admin (policies, the ledger) build on the mixin
+# above.
 from members.admin_billing import InvoiceAdmin, PaymentAdmin, term_invoice_column  # noqa: E402, F401
+from members.admin_reminders import ReminderAdmin, ReminderPolicyAdmin  # noqa: E402, F401
 from members.imports.admin import ImportRecordAdmin  # noqa: E402, F401

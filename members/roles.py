@@ -11,6 +11,7 @@ MERGER_COMMITTEE = "Comité de fusion"
 
 MEMBERS_MODELS = ("organisation", "contact", "membership", "term")
 SETTINGS_MODELS = ("cluster", "site", "plan")
+REMINDER_MODELS = ("reminder", "reminderpolicy", "reminderstep")
 
 # (app label, codename) pairs per role; other apps add theirs with role_grant().
 ROLE_PERMISSIONS = {
@@ -37,12 +38,16 @@ ROLE_PERMISSIONS = {
             for model in ("site", "plan")
             for action in ("view", "add", "change")
         ),
+        # Watch their clusters' reminders and resend failed ones; the policy is the operator's.
+        *(("members", f"view_{model}") for model in REMINDER_MODELS),
+        ("members", "resend_reminder"),
     ],
     MERGER_COMMITTEE: [
         *(("members", f"view_{model}") for model in MEMBERS_MODELS + SETTINGS_MODELS),
         ("members", "view_importrecord"),
         ("members", "view_invoice"),
         ("members", "view_payment"),
+        *(("members", f"view_{model}") for model in REMINDER_MODELS),
         ("members", "view_all_clusters"),
     ],
 }

@@ -148,7 +148,11 @@ class ReminderStep(models.Model):
 
     def clean(self) -> None:
         if bool(self.subject_en.strip()) != bool(self.body_en.strip()):
-            raise ValidationError(_("Donnez l’objet et le message en anglais, ou aucun des deux."))
+            # Said next to the one left blank.
+            missing = "body_en" if self.subject_en.strip() else "subject_en"
+            raise ValidationError(
+                {missing: _("Donnez l’objet et le message en anglais, ou aucun des deux.")}
+            )
 
     def text(self, language: str) -> tuple[str, str, str]:
         """(language, subject, body) in ``language``, or in French when it has no text."""
