@@ -121,7 +121,7 @@ class ReminderPolicyAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     """A cluster's reminder policy and its steps; changed by superusers only (the groups hold
     only the view permissions); a new cluster gets its policy when it is created."""
 
-    list_display = ("cluster", "is_active", "sender", "offsets", "max_lateness_days")
+    list_display = ("cluster", "is_active", "sender_or_default", "offsets", "max_lateness_days")
     list_select_related = ("cluster",)
     inlines = (ReminderStepInline,)
     fieldsets = (
@@ -147,6 +147,12 @@ class ReminderPolicyAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         if db_field.name == "cluster":
             kwargs["queryset"] = Cluster.objects.filter(reminder_policy__isnull=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=gettext_lazy("expéditeur"), ordering="sender")
+    def sender_or_default(self, policy: ReminderPolicy) -> str:
+        if policy.sender:
+            return policy.sender
+        return _("Par défaut : %(address)s") % {"address": policy.from_email}
 
     @admin.display(description=gettext_lazy("relances"))
     def offsets(self, policy: ReminderPolicy) -> str:

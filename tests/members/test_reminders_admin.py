@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from members.models import (
     Cluster,
@@ -377,12 +378,14 @@ def policy_form(slug: str = "digitalplace", *new_steps: dict, **changes) -> dict
     return data
 
 
-def test_policies_list_their_steps(client, superuser):
+def test_policies_list_their_steps_and_sender(client, superuser, settings):
+    ReminderPolicy.objects.filter(cluster__slug="frenchsouth").update(sender="")
     client.force_login(superuser)
 
     content = client.get(reverse("admin:members_reminderpolicy_changelist")).content.decode()
 
     assert "J−30, J−7, J, J+15" in content
+    assert escape(f"Par défaut : {settings.DEFAULT_FROM_EMAIL}") in content.replace("\xa0", " ")
 
 
 def test_staff_read_their_clusters_policy_and_cannot_change_it(client, dp_staff):
