@@ -65,9 +65,10 @@ class ReminderStepFormSet(forms.BaseInlineFormSet):
     def clean(self):
         seen = set()
         for form in self.forms:
-            if not form.is_valid() or not form.cleaned_data or self._should_delete_form(form):
+            # Said even when the step has other errors, so that all are said at once.
+            offset = getattr(form, "cleaned_data", {}).get("offset_days")
+            if offset is None or self._should_delete_form(form):
                 continue
-            offset = form.cleaned_data.get("offset_days")
             if offset in seen:
                 form.add_error(
                     "offset_days",

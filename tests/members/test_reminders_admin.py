@@ -465,7 +465,8 @@ def test_an_english_subject_without_its_body_is_refused_next_to_the_body(client,
 
 def test_two_steps_at_one_offset_are_refused_in_plain_words(client, superuser):
     client.force_login(superuser)
-    twice = {"offset_days": "-7", "subject_fr": "Encore", "body_fr": "Encore une fois."}
+    # With another error in the step: both are said at once.
+    twice = {"offset_days": "-7", "subject_fr": "Encore", "body_fr": "Encore une fois {x}."}
 
     response = client.post(policy_url(), policy_form("digitalplace", twice))
 
@@ -474,6 +475,7 @@ def test_two_steps_at_one_offset_are_refused_in_plain_words(client, superuser):
     assert errors["offset_days"] == [
         "Une autre relance a déjà ce décalage (J−7) : une seule par jour."
     ]
+    assert "Variable inconnue : {x}" in errors["body_fr"][0]
     assert ReminderStep.objects.filter(policy__cluster__slug="digitalplace").count() == 4
 
 
