@@ -74,8 +74,9 @@ class ReminderPolicy(models.Model):
         blank=True,
         validators=[validate_sender],
         help_text=_(
-            "Adresse d’envoi, avec ou sans nom : « DigitalPlace <adhesions@digitalplace.fr> ». "
-            "Vide : l’adresse par défaut du site. Les réponses vont à l’e-mail du cluster."
+            "Adresse d’envoi, seule (adhesions@digitalplace.fr) ou précédée d’un nom, "
+            "l’adresse étant alors entre chevrons. Vide : l’adresse par défaut du site. Les "
+            "réponses vont à l’e-mail du cluster."
         ),
     )
     max_lateness_days = models.PositiveSmallIntegerField(
