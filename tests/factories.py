@@ -5,9 +5,11 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from stdnum import luhn
 
 from members.models import Cluster, Contact, Membership, Organisation, Plan, Term
+from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 
 
 def make_siret(n: int) -> str:
@@ -30,6 +32,21 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}@example.org")
     email = factory.SelfAttribute("username")
     password = factory.django.Password("motdepasse-de-test")
+
+
+def staff_user(slug: str = "digitalplace"):
+    """A user of the membership staff of the cluster ``slug``."""
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name=MEMBERSHIP_STAFF))
+    cluster(slug).staff.add(user)
+    return user
+
+
+def committee_user():
+    """A user of the merger committee."""
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name=MERGER_COMMITTEE))
+    return user
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):

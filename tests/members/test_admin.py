@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.contrib import admin
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -24,12 +23,10 @@ from members.models import (
     Site,
     Term,
 )
-from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from tests.factories import (
     ContactFactory,
     OrganisationFactory,
     TermFactory,
-    UserFactory,
     cluster,
 )
 
@@ -46,26 +43,6 @@ def url(model: str, view: str, *args) -> str:
 
 def listed(response) -> set[int]:
     return {obj.pk for obj in response.context["cl"].result_list}
-
-
-@pytest.fixture
-def superuser():
-    return UserFactory(is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def dp_staff():
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=MEMBERSHIP_STAFF))
-    cluster("digitalplace").staff.add(user)
-    return user
-
-
-@pytest.fixture
-def committee():
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=MERGER_COMMITTEE))
-    return user
 
 
 @pytest.fixture

@@ -7,17 +7,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from members.models import Invoice, MembershipStatus, Payment
-from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from members.selectors import memberships_with_status
 from members.services.billing import invoice_issue, invoice_payment_record
-from tests.factories import UserFactory, cluster
+from tests.factories import UserFactory, staff_user
 from tests.members.billing_helpers import ISSUED, legal_details, pdf_text, unpaid_term
 
 pytestmark = pytest.mark.django_db
@@ -29,20 +27,6 @@ TODAY = D(2027, 3, 15)
 @pytest.fixture(autouse=True)
 def today(time_machine):
     time_machine.move_to(dt.datetime(2027, 3, 15, 10, tzinfo=ZoneInfo("Europe/Paris")), tick=False)
-
-
-def staff(slug: str):
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=MEMBERSHIP_STAFF))
-    cluster(slug).staff.add(user)
-    return user
-
-
-@pytest.fixture
-def committee():
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=MERGER_COMMITTEE))
-    return user
 
 
 @pytest.fixture
@@ -96,7 +80,7 @@ def transfer(amount: str, received_on: str, reference: str = "") -> dict:
 def test_staff_record_partial_payments_that_pay_the_invoice(
     client, invoice, django_capture_on_commit_callbacks
 ):
-    user = staff("digitalplace")
+    user = staff_user("digitalplace")
     client.force_login(user)
 
     page = client.get(change_url(invoice))
@@ -133,7 +117,7 @@ def test_staff_record_partial_payments_that_pay_the_invoice(
 
 
 def test_an_overpayment_is_recorded_with_a_warning(client, invoice):
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
 
     response = client.post(
         change_url(invoice), payments_form(invoice, transfer("350.00", "2027-03-05"))
@@ -145,7 +129,7 @@ def test_an_overpayment_is_recorded_with_a_warning(client, invoice):
 
 
 def test_a_payment_cannot_be_received_in_the_future(client, invoice):
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
 
     response = client.post(
         change_url(invoice), payments_form(invoice, transfer("300.00", "2027-03-16"))
@@ -157,7 +141,7 @@ def test_a_payment_cannot_be_received_in_the_future(client, invoice):
 
 def test_recorded_payments_are_read_only_and_only_superusers_delete_them(client, invoice):
     payment = invoice_payment_record(invoice=invoice, amount=Decimal("300.00"), received_on=ISSUED)
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
 
     client.post(change_url(invoice), payments_form(invoice, change={"amount": "1.00"}))
     client.post(change_url(invoice), payments_form(invoice, delete=[payment]))
@@ -176,7 +160,7 @@ def test_recorded_payments_are_read_only_and_only_superusers_delete_them(client,
 
 
 def test_staff_of_another_cluster_do_not_find_the_invoice(client, invoice):
-    client.force_login(staff("frenchsouth"))
+    client.force_login(staff_user("frenchsouth"))
     form = payments_form(invoice, transfer("300.00", "2027-03-05"))
 
     assert client.get(change_url(invoice)).status_code == 404
@@ -203,7 +187,7 @@ def test_the_merger_committee_reads_but_records_nothing(client, invoice, committ
 
 
 def test_the_invoice_pdf_from_the_admin(client, invoice):
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
 
     response = client.get(reverse("admin:members_invoice_pdf", args=[invoice.pk]))
     certificate = client.get(reverse("admin:members_invoice_certificate", args=[invoice.pk]))
@@ -217,7 +201,7 @@ def test_the_invoice_pdf_from_the_admin(client, invoice):
 
 def test_the_invoice_list_in_a_constant_number_of_queries(client):
     legal_details()
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
     url = reverse("admin:members_invoice_changelist")
 
     def queries() -> int:
@@ -246,7 +230,7 @@ def test_the_invoice_list_in_a_constant_number_of_queries(client):
 
 
 def test_invoices_are_searched_and_filtered(client):
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
     garonne = invoice_issue(
         term=unpaid_term(
             organisation__name="Garonne Data",
@@ -279,7 +263,7 @@ def test_staff_issue_the_invoice_of_a_term_without_one(client, django_capture_on
     term = unpaid_term()
     membership_url = reverse("admin:members_membership_change", args=[term.membership_id])
     issue_url = reverse("admin:members_invoice_issue", args=[term.pk])
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
 
     assert issue_url in client.get(membership_url).content.decode()
     assert client.get(issue_url).status_code == 200
@@ -303,10 +287,10 @@ def test_no_invoice_for_a_paid_term_nor_for_those_who_may_not_issue(client, comm
     paid.is_paid, paid.paid_on = True, ISSUED
     paid.save()
     unpaid = unpaid_term()
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
     assert client.post(reverse("admin:members_invoice_issue", args=[paid.pk])).status_code == 302
 
-    client.force_login(staff("frenchsouth"))
+    client.force_login(staff_user("frenchsouth"))
     assert client.post(reverse("admin:members_invoice_issue", args=[unpaid.pk])).status_code == 404
 
     client.force_login(committee)
@@ -318,7 +302,7 @@ def test_no_invoice_for_a_paid_term_nor_for_those_who_may_not_issue(client, comm
 
 
 def test_the_terms_list_links_their_invoices(client, invoice):
-    client.force_login(staff("digitalplace"))
+    client.force_login(staff_user("digitalplace"))
 
     page = client.get(reverse("admin:members_term_changelist")).content.decode()
 

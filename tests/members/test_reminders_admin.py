@@ -7,7 +7,6 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
@@ -21,9 +20,8 @@ from members.models import (
     ReminderState,
     ReminderStep,
 )
-from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from members.services.reminders import reminders_schedule, reminders_send
-from tests.factories import ContactFactory, TermFactory, UserFactory, cluster
+from tests.factories import ContactFactory, TermFactory, cluster
 
 pytestmark = pytest.mark.django_db
 
@@ -39,26 +37,6 @@ def today(time_machine):
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def superuser():
-    return UserFactory(is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def dp_staff():
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=MEMBERSHIP_STAFF))
-    cluster("digitalplace").staff.add(user)
-    return user
-
-
-@pytest.fixture
-def committee():
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=MERGER_COMMITTEE))
-    return user
 
 
 def member_term(slug: str = "digitalplace", *, name: str = "", contact: str = "", **membership):
