@@ -61,11 +61,12 @@ def invoice_notice_send(invoice_id: int) -> bool:
     return billing.invoice_notice_send(invoice=Invoice.objects.get(pk=invoice_id))
 
 
-@shared_task
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def reminders_pass() -> dict:
     """The daily reminder pass, which Celery beat runs at 08:00 Europe/Paris
     (``CELERY_BEAT_SCHEDULE``): see :func:`members.services.reminders.reminders_schedule`. A pass
-    run twice, or after days without one, records nothing twice and forgets nothing."""
+    run twice, or after days without one, records nothing twice and forgets nothing; hence
+    ``acks_late``: a pass whose worker died is run again rather than lost for the day."""
     return reminders.reminders_schedule().as_json()
 
 
