@@ -9,8 +9,7 @@ from django.db.models import (
     CharField,
     Exists,
     F,
-    Max,
-    Min,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -19,7 +18,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
 from members.db import AddDays
@@ -183,36 +182,45 @@ def reminders_due(*, on: date) -> QuerySet[Term]:
     without a pass only that one goes out, and a first pass over old data writes to nobody who
     lapsed long ago.
 
-    Two queries (the window, then the terms), whatever the number of memberships: the terms read
-    are those ending in the window that the active steps span (``term_end_idx``).
+    Two queries (the active steps, then the terms), whatever the number of memberships. Each step
+    is a range of end dates, so the terms read are those ending in the window that the steps span
+    (``term_end_idx``), and a term's reminder is the first of the steps, latest first, whose range
+    holds its end.
     """
-    active_steps = ReminderStep.objects.filter(policy__is_active=True)
-    window = active_steps.aggregate(
-        earliest=Min("offset_days"),
-        latest=Max(F("offset_days") + F("policy__max_lateness_days")),
+    steps = list(
+        ReminderStep.objects.filter(policy__is_active=True)
+        .order_by("-offset_days")
+        .values_list("policy__cluster_id", "offset_days", "policy__max_lateness_days")
     )
-    if window["earliest"] is None:
+    if not steps:
         return Term.objects.none()
-    steps_due = active_steps.filter(
-        LessThanOrEqual(AddDays(OuterRef("end_date"), F("offset_days")), Value(on)),
-        GreaterThanOrEqual(
-            AddDays(OuterRef("end_date"), F("offset_days") + F("policy__max_lateness_days")),
-            Value(on),
+    due_offset = Case(
+        *(
+            When(
+                membership__cluster_id=cluster_id,
+                end_date__range=(
+                    on - timedelta(days=offset + lateness),
+                    on - timedelta(days=offset),
+                ),
+                then=Value(offset),
+            )
+            for cluster_id, offset, lateness in steps
         ),
-        policy__cluster=OuterRef("membership__cluster"),
-    ).order_by("-offset_days")
+        output_field=IntegerField(),
+    )
+    earliest_end = on - timedelta(days=max(offset + lateness for _c, offset, lateness in steps))
+    latest_end = on - timedelta(days=min(offset for _c, offset, _l in steps))
     later_terms = Term.objects.filter(
         membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
     )
     return (
         Term.objects.filter(
-            end_date__gte=on - timedelta(days=window["latest"]),
-            end_date__lte=on - timedelta(days=window["earliest"]),
+            end_date__range=(earliest_end, latest_end),
             membership__cancelled_on__isnull=True,
             membership__transferred_on__isnull=True,
         )
         .exclude(Exists(later_terms))
-        .annotate(reminder_offset=Subquery(steps_due.values("offset_days")[:1]))
+        .annotate(reminder_offset=due_offset)
         .filter(reminder_offset__isnull=False)
         .annotate(
             reminder_recorded=Exists(
@@ -221,4 +229,5 @@ def reminders_due(*, on: date) -> QuerySet[Term]:
                 )
             )
         )
+        .order_by()
     )
