@@ -71,7 +71,12 @@ def reminders_pass() -> dict:
 
 
 @shared_task(
-    bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAIL_RETRY["max_retries"]
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAIL_RETRY["max_retries"],
+    # The ledger records the outcome; queuing needs the broker only, not the result store.
+    ignore_result=True,
 )
 def reminders_send(self, reminder_ids: list[int]) -> int:
     """Send a batch of recorded reminders (:func:`members.services.reminders.reminders_send`).

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from members.models import Reminder, ReminderPolicy, ReminderStep
 from members.services.reminders import reminders_schedule
 from tests.factories import ContactFactory, TermFactory, cluster
+from tests.test_settings import run_django
 
 pytestmark = pytest.mark.django_db
 
@@ -350,3 +351,33 @@ def test_a_sender_must_be_an_address():
 
     policy.sender = "DigitalPlace <adhesions@digitalplace.fr>"
     policy.full_clean()
+
+
+@pytest.mark.django_db(databases=[])
+def test_without_a_reachable_broker_the_command_says_so_and_keeps_the_ledger(tmp_path):
+    # A process of its own, on an SQLite database of its own, with a broker nobody listens to.
+    variables = {
+        "DJANGO_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "cluster.settings",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:9/0",  # the discard port
+    }
+    create_a_member = "from tests.members.test_reminders import member; member()"
+    for args in (
+        ["manage.py", "migrate", "-v0"],
+        ["manage.py", "shell", "-c", create_a_member],
+    ):
+        done = run_django(args, **variables)
+        assert done.returncode == 0, done.stderr
+
+    failed = run_django(["manage.py", "send_reminders", "--today", "2026-12-01"], **variables)
+    ledger = run_django(
+        ["manage.py", "shell", "-c", "from members.models import Reminder; "
+         "print(list(Reminder.objects.values_list('state', flat=True)))"],
+        **variables,
+    )  # fmt: skip
+
+    assert failed.returncode == 1
+    assert "la file des tâches (Celery) est injoignable" in failed.stderr
+    assert "Le prochain passage les remettra en file." in failed.stderr
+    # Recorded, pending: a later pass queues it again.
+    assert ledger.stdout.strip().splitlines()[-1] == "['pending']"
