@@ -19,9 +19,11 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from kombu.exceptions import OperationalError
 
 from members import reminder_defaults
 from members.documents import cluster_issuer_details, long_date
@@ -44,8 +46,9 @@ from members.services.renewals import renewal_url
 # How many reminders one task sends, on one SMTP connection.
 BATCH_SIZE = 100
 # A pending entry queued longer ago than this was lost with its task (a broker emptied, a task
-# dropped): the next pass queues it again. Longer than the longest retry backoff (30 minutes)
-# and than Redis's visibility timeout (one hour), after which Redis redelivers it by itself.
+# dropped): the next pass queues it again, as it does an entry that could not be queued (the
+# broker was unreachable: no queued_at). Longer than the longest retry backoff (30 minutes) and
+# than Redis's visibility timeout (one hour), after which Redis redelivers a task by itself.
 REQUEUE_AFTER = timedelta(hours=2)
 
 
@@ -114,7 +117,10 @@ def reminders_schedule(*, today: date | None = None, dry_run: bool = False) -> R
         for term_id, end_date, cluster_id, offset in new
     )
     lost = list(
-        Reminder.objects.filter(state=ReminderState.PENDING, queued_at__lt=now - REQUEUE_AFTER)
+        Reminder.objects.filter(
+            Q(queued_at__isnull=True) | Q(queued_at__lt=now - REQUEUE_AFTER),
+            state=ReminderState.PENDING,
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -129,8 +135,22 @@ def reminders_queue(*, reminder_ids: list[int]) -> None:
     # Imported here: the task module imports the services (tasks wrap services).
     from members.tasks import reminders_send as send_task
 
-    for start in range(0, len(reminder_ids), BATCH_SIZE):
-        send_task.delay_on_commit(reminder_ids[start : start + BATCH_SIZE])
+    batches = [
+        reminder_ids[start : start + BATCH_SIZE]
+        for start in range(0, len(reminder_ids), BATCH_SIZE)
+    ]
+
+    def send() -> None:
+        for position, batch in enumerate(batches):
+            try:
+                send_task.delay(batch)
+            except OperationalError:
+                # The broker is unreachable: whatever pass runs next queues these again.
+                unsent = [reminder_id for rest in batches[position:] for reminder_id in rest]
+                Reminder.objects.filter(pk__in=unsent).update(queued_at=None)
+                raise
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic

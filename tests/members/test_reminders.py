@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from members.models import Reminder, ReminderPolicy, ReminderStep
 from members.services.reminders import reminders_schedule
@@ -381,3 +382,31 @@ def test_without_a_reachable_broker_the_command_says_so_and_keeps_the_ledger(tmp
     assert "Le prochain passage les remettra en file." in failed.stderr
     # Recorded, pending: a later pass queues it again.
     assert ledger.stdout.strip().splitlines()[-1] == "['pending']"
+
+    # The broker is back (here kombu's filesystem transport, under DJANGO_VAR_DIR).
+    del variables["CELERY_BROKER_URL"]
+    again = run_django(["manage.py", "send_reminders", "--today", "2026-12-01"], **variables)
+    assert again.returncode == 0, again.stderr
+    assert "0 programmée(s), 1 déjà programmée(s)" in again.stdout
+    assert "1 relance(s) d’un passage précédent, restée(s) en attente, remise(s) en file." in (
+        again.stdout
+    )
+    assert len(list((tmp_path / "celery" / "queue").iterdir())) == 1
+
+
+def test_a_pass_queues_again_what_waited_too_long_in_the_queue():
+    member()
+    member()
+    reminders_schedule(today=dt.date(2026, 12, 1))
+    lost, waiting = Reminder.objects.order_by("pk")
+    now = timezone.now()
+    Reminder.objects.filter(pk=lost.pk).update(queued_at=now - dt.timedelta(hours=2, minutes=1))
+    Reminder.objects.filter(pk=waiting.pk).update(queued_at=now - dt.timedelta(hours=1))
+
+    result = reminders_schedule(today=dt.date(2026, 12, 2))
+
+    assert (result.scheduled, result.already_sent, result.requeued) == (0, 2, 1)
+    lost.refresh_from_db()
+    waiting.refresh_from_db()
+    assert lost.queued_at >= now
+    assert waiting.queued_at < now

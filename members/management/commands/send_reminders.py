@@ -46,7 +46,7 @@ class Command(BaseCommand):
         try:
             result = reminders_schedule(today=day, dry_run=dry_run)
         except OperationalError as error:
-            # The ledger is committed: the next pass queues these entries again.
+            # The ledger is committed; the entries not queued are queued by the next pass.
             raise CommandError(
                 _(
                     "Relances enregistrées, mais la file des tâches (Celery) est injoignable : "
@@ -76,7 +76,10 @@ class Command(BaseCommand):
         self.stdout.write(message % values)
         if result.requeued:
             self.stdout.write(
-                _("%(count)d relance(s) en attente depuis plus de deux heures remise(s) en file.")
+                _(
+                    "%(count)d relance(s) d’un passage précédent, restée(s) en attente, "
+                    "remise(s) en file."
+                )
                 % {"count": result.requeued}
             )
 
