@@ -171,8 +171,8 @@ def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
 
 def reminders_due(*, on: date) -> QuerySet[Term]:
     """The terms with a renewal reminder due on ``on``, annotated with ``reminder_offset`` (the
-    offset of that reminder, in days from the term's end) and ``reminder_recorded`` (whether the
-    ledger holds it already).
+    offset of that reminder, in days from the term's end), ``reminder_step`` (the id of its step)
+    and ``reminder_recorded`` (whether the ledger holds it already).
 
     A term qualifies when it is its membership's latest (no later term, paid or not: a renewal
     stops the reminders), the membership is neither cancelled nor transferred (whatever the date
@@ -190,26 +190,34 @@ def reminders_due(*, on: date) -> QuerySet[Term]:
     steps = list(
         ReminderStep.objects.filter(policy__is_active=True)
         .order_by("-offset_days")
-        .values_list("policy__cluster_id", "offset_days", "policy__max_lateness_days")
+        .values_list(
+            "pk", "policy__cluster_id", "offset_days", "policy__max_lateness_days", named=True
+        )
     )
     if not steps:
         return Term.objects.none()
-    due_offset = Case(
-        *(
-            When(
-                membership__cluster_id=cluster_id,
-                end_date__range=(
-                    on - timedelta(days=offset + lateness),
-                    on - timedelta(days=offset),
-                ),
-                then=Value(offset),
-            )
-            for cluster_id, offset, lateness in steps
-        ),
-        output_field=IntegerField(),
+
+    def of_the_due_step(field: str) -> Case:
+        # The first step, latest first, whose range of end dates holds the term's end.
+        return Case(
+            *(
+                When(
+                    membership__cluster_id=step.policy__cluster_id,
+                    end_date__range=(
+                        on - timedelta(days=step.offset_days + step.policy__max_lateness_days),
+                        on - timedelta(days=step.offset_days),
+                    ),
+                    then=Value(getattr(step, field)),
+                )
+                for step in steps
+            ),
+            output_field=IntegerField(),
+        )
+
+    earliest_end = on - timedelta(
+        days=max(step.offset_days + step.policy__max_lateness_days for step in steps)
     )
-    earliest_end = on - timedelta(days=max(offset + lateness for _c, offset, lateness in steps))
-    latest_end = on - timedelta(days=min(offset for _c, offset, _l in steps))
+    latest_end = on - timedelta(days=min(step.offset_days for step in steps))
     later_terms = Term.objects.filter(
         membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
     )
@@ -220,7 +228,9 @@ def reminders_due(*, on: date) -> QuerySet[Term]:
             membership__transferred_on__isnull=True,
         )
         .exclude(Exists(later_terms))
-        .annotate(reminder_offset=due_offset)
+        .annotate(
+            reminder_offset=of_the_due_step("offset_days"), reminder_step=of_the_due_step("pk")
+        )
         .filter(reminder_offset__isnull=False)
         .annotate(
             reminder_recorded=Exists(

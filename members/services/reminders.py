@@ -87,34 +87,27 @@ def reminders_schedule(*, today: date | None = None, dry_run: bool = False) -> R
     list(ReminderPolicy.objects.select_for_update().filter(is_active=True).values_list("pk"))
     due = list(
         reminders_due(on=today).values_list(
-            "pk", "end_date", "membership__cluster_id", "reminder_offset", "reminder_recorded"
+            "pk", "end_date", "reminder_step", "reminder_offset", "reminder_recorded"
         )
     )
     new = [
-        (term_id, end_date, cluster_id, offset)
-        for term_id, end_date, cluster_id, offset, recorded in due
+        (term_id, end_date, step_id, offset)
+        for term_id, end_date, step_id, offset, recorded in due
         if not recorded
     ]
     if dry_run:
         return ReminderPass(today, len(due), len(new), len(due) - len(new))
-    steps = {
-        (cluster_id, offset): step_id
-        for step_id, cluster_id, offset in ReminderStep.objects.filter(
-            policy__is_active=True
-        ).values_list("pk", "policy__cluster_id", "offset_days")
-    }
     now = timezone.now()
     created = Reminder.objects.bulk_create(
         Reminder(
             term_id=term_id,
-            # A step deleted since the selector read it: the entry is cancelled when sent.
-            step_id=steps.get((cluster_id, offset)),
+            step_id=step_id,
             offset_days=offset,
             due_on=end_date + timedelta(days=offset),
             scheduled_on=today,
             queued_at=now,
         )
-        for term_id, end_date, cluster_id, offset in new
+        for term_id, end_date, step_id, offset in new
     )
     lost = list(
         Reminder.objects.filter(
@@ -135,6 +128,8 @@ def reminders_queue(*, reminder_ids: list[int]) -> None:
     # Imported here: the task module imports the services (tasks wrap services).
     from members.tasks import reminders_send as send_task
 
+    if not reminder_ids:
+        return
     batches = [
         reminder_ids[start : start + BATCH_SIZE]
         for start in range(0, len(reminder_ids), BATCH_SIZE)
