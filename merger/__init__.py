@@ -1,1 +1,2 @@
-"""The merger of the source clusters into their successor (models come with the merger issue)."""
+"""The merger of the source clusters into their successor: proposals, decisions, duplicates,
+notices and execution. Depends on ``members``, never the reverse."""

@@ -61,6 +61,15 @@ class Membership(models.Model):
         blank=True,
         help_text=_("Date à laquelle l’adhésion est passée au cluster successeur."),
     )
+    transferred_to = models.ForeignKey(
+        "self",
+        verbose_name=_("transférée vers"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transferred_from",
+        help_text=_("L’adhésion au cluster successeur qui a pris la suite de celle-ci."),
+    )
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)

@@ -40,6 +40,19 @@ class Organisation(models.Model):
     headcount = models.PositiveIntegerField(_("effectif"), null=True, blank=True)
     sector = models.CharField(_("secteur d’activité"), max_length=200, blank=True)
     website = models.URLField(_("site web"), blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("fusionnée dans"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="aliases",
+        help_text=_(
+            "Fiche reconnue comme un doublon de cette organisation par le comité de fusion : "
+            "ses adhésions et contacts y sont passés, elle reste pour que les anciennes "
+            "références la retrouvent."
+        ),
+    )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
@@ -74,6 +87,10 @@ class Organisation(models.Model):
             ),
             models.CheckConstraint(
                 condition=~models.Q(name=""), name="organisation_name_not_blank"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(merged_into=models.F("pk")),
+                name="organisation_not_merged_into_itself",
             ),
         ]
 

@@ -1,0 +1,37 @@
+"""What the merger committee may do in the merger, added to its group after every ``migrate``
+(:func:`members.roles.role_grant`). Superusers may do everything; membership staff nothing here.
+"""
+
+from members.roles import MERGER_COMMITTEE, role_grant
+
+MERGER_MODELS = (
+    "merger",
+    "mergerevent",
+    "planmapping",
+    "transferproposal",
+    "transferdecision",
+    "duplicatepair",
+    "organisationmerge",
+    "mergernotice",
+)
+
+COMMITTEE_PERMISSIONS = [
+    *(("merger", f"view_{model}") for model in MERGER_MODELS),
+    # Schedule or postpone the merger, map the plans, execute the transfers.
+    ("merger", "change_merger"),
+    ("merger", "change_planmapping"),
+    ("merger", "execute_merger"),
+    # Refresh and decide the proposals, inform the members.
+    ("merger", "change_transferproposal"),
+    ("merger", "decide_transferproposal"),
+    ("merger", "add_mergernotice"),
+    # Review the duplicates: merge a pair, undo a merge, say "not a duplicate".
+    ("merger", "change_duplicatepair"),
+    ("merger", "add_organisationmerge"),
+    ("merger", "change_organisationmerge"),
+]
+
+
+def merger_roles_ensure(sender=None, **kwargs) -> None:
+    """``post_migrate`` receiver: the committee's group holds the merger's permissions."""
+    role_grant(MERGER_COMMITTEE, COMMITTEE_PERMISSIONS)
