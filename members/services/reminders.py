@@ -186,7 +186,7 @@ def reminder_policy_ensure(*, cluster: Cluster) -> ReminderPolicy:
 # --- Sending ------------------------------------------------------------------------------------
 
 
-def _smtp_error_is_transient(error: Exception) -> bool:
+def smtp_error_is_transient(error: Exception) -> bool:
     """A connection problem or a 4xx answer is worth retrying; a 5xx answer is not."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return any(400 <= code < 500 for code, _message in error.recipients.values())
@@ -250,7 +250,7 @@ def _reminder_send(reminder_id: int, *, connection, last_try: bool) -> bool:
     except (smtplib.SMTPException, OSError) as error:
         connection.close()  # Opened afresh for the next entry, if any.
         reminder.detail = f"{type(error).__name__}: {error}"
-        if _smtp_error_is_transient(error) and not last_try:
+        if smtp_error_is_transient(error) and not last_try:
             reminder.queued_at = timezone.now()
             reminder.save(update_fields=["attempts", "detail", "queued_at", "recipients"])
             return False

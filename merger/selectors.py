@@ -1,0 +1,308 @@
+"""Reads of the merger: the facts a transfer proposal is made of, and the merger's report.
+
+The facts of every organisation are computed together, in a constant number of queries (the
+memberships with their status from :func:`members.selectors.memberships_with_status`, their
+terms, the plan mapping, the objections), never one query per organisation.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from itertools import pairwise
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils.translation import gettext as _
+
+from members.models import Cluster, Membership, MembershipStatus, Term
+from members.selectors import memberships_with_status
+
+from .models import (
+    UNDECIDED,
+    Decision,
+    Merger,
+    MergerNotice,
+    PlanMapping,
+    TransferProposal,
+)
+
+#: The statuses of a source membership that make a transfer proposal.
+TRANSFERABLE = (MembershipStatus.CURRENT, MembershipStatus.GRACE, MembershipStatus.PENDING)
+#: The origin of an organisation that was a member of more than one source cluster.
+BOTH = "both"
+CENT = Decimal("0.01")
+#: The flags that are facts of the organisation (a proposal's ``facts_changed`` is not).
+FACT_FLAGS = ("no_siret", "unpaid", "plan_unmapped", "objection")
+
+
+def merger_current() -> Merger | None:
+    """The merger, when there is one (the product runs one merger at a time)."""
+    return Merger.objects.select_related("successor").order_by("pk").first()
+
+
+@dataclass(frozen=True)
+class TransferFacts:
+    """What an organisation's source memberships make in the successor, as of a date.
+
+    ``member_since`` is the earliest seniority, ``paid_through`` the latest end of a paid term,
+    ``credit`` what both clusters were paid for the same days from that date on (the successor
+    receives a membership paid twice). The flags ask the committee to look closer.
+    """
+
+    organisation_id: int
+    membership_ids: tuple[int, ...]
+    origin: str
+    members_of_both: bool
+    successor_plan_id: int | None
+    member_since: date | None
+    paid_through: date | None
+    credit: Decimal
+    old_member_numbers: str
+    no_siret: bool
+    unpaid: bool
+    plan_unmapped: bool
+    objection: bool
+    #: For the execution: the sites of the source memberships (the successor's of the same name
+    #: welcomes the member) and the day the latest paid term was paid.
+    sites: tuple[str, ...] = field(default=(), compare=False)
+    paid_on: date | None = field(default=None, compare=False)
+
+    def as_json(self) -> dict:
+        """The facts a decision is taken on, as stored with it (and compared at execution)."""
+        return {
+            "memberships": list(self.membership_ids),
+            "successor_plan": self.successor_plan_id,
+            "member_since": self.member_since.isoformat() if self.member_since else None,
+            "paid_through": self.paid_through.isoformat() if self.paid_through else None,
+            "credit": str(self.credit),
+            "old_member_numbers": self.old_member_numbers,
+            "flags": [name for name in FACT_FLAGS if getattr(self, name)],
+        }
+
+
+def double_payment_credit(terms: list[tuple[int, date, date, Decimal]], *, since: date) -> Decimal:
+    """What was paid twice for the same days from ``since`` on, among paid ``terms``
+    (membership id, start, end, fee) of several memberships: on each day covered by the paid
+    terms of two memberships or more, every daily fee but the highest one (a fee per day is the
+    term's fee spread over its days)."""
+    rated = [
+        (membership_id, max(start, since), end, fee / ((end - start).days + 1))
+        for membership_id, start, end, fee in terms
+        if end >= since
+    ]
+    bounds = sorted(
+        {start for _m, start, _e, _r in rated}
+        | {end + timedelta(days=1) for _m, _s, end, _r in rated}
+    )
+    credit = Decimal("0")
+    for low, high in pairwise(bounds):
+        rates_by_membership: dict[int, Decimal] = {}
+        for membership_id, start, end, rate in rated:
+            if start <= low <= end:
+                rates_by_membership[membership_id] = max(
+                    rate, rates_by_membership.get(membership_id, 0)
+                )
+        if len(rates_by_membership) > 1:
+            rates = sorted(rates_by_membership.values())
+            credit += sum(rates[:-1]) * (high - low).days
+    return credit.quantize(CENT)
+
+
+def transfer_facts(
+    *, merger: Merger, on: date, organisation_ids: list[int] | None = None
+) -> dict[int, TransferFacts]:
+    """The facts of each organisation holding a source membership of ``merger`` that is current,
+    in grace or pending on ``on`` (of ``organisation_ids`` only, if given), by organisation id.
+
+    Records merged into another one (aliases) hold no membership any more and make no proposal;
+    nor does a membership already transferred. Five queries, whatever the number of members.
+    """
+    memberships = Membership.objects.filter(
+        cluster__in=merger.sources.all(),
+        organisation__merged_into__isnull=True,
+        transferred_to__isnull=True,
+    )
+    if organisation_ids is not None:
+        memberships = memberships.filter(organisation_id__in=organisation_ids)
+    rows = list(
+        memberships_with_status(on=on, queryset=memberships)
+        .filter(status__in=TRANSFERABLE)
+        .order_by("cluster__name", "member_number")
+        .values(
+            "pk",
+            "organisation_id",
+            "organisation__siret",
+            "cluster__slug",
+            "member_number",
+            "member_since",
+            "site__name",
+            "status",
+        )
+    )
+    terms_by_membership = defaultdict(list)
+    for term in Term.objects.filter(membership_id__in=[row["pk"] for row in rows]).values(
+        "membership_id", "plan_id", "start_date", "end_date", "fee", "is_paid", "paid_on"
+    ):
+        terms_by_membership[term["membership_id"]].append(term)
+    mapping = dict(
+        PlanMapping.objects.filter(merger=merger).values_list("source_plan_id", "successor_plan_id")
+    )
+    objecting = set(
+        MergerNotice.objects.filter(proposal__merger=merger, objected_at__isnull=False).values_list(
+            "proposal__organisation_id", flat=True
+        )
+    )
+    by_organisation = defaultdict(list)
+    for row in rows:
+        by_organisation[row["organisation_id"]].append(row)
+
+    facts = {}
+    for organisation_id, memberships_rows in by_organisation.items():
+        terms = [(row, term) for row in memberships_rows for term in terms_by_membership[row["pk"]]]
+        paid = [(row, term) for row, term in terms if term["is_paid"]]
+        # Seniority: the earliest "member since"; a membership that does not know it counts
+        # from its first term.
+        starts = [
+            row["member_since"]
+            or min((term["start_date"] for term in terms_by_membership[row["pk"]]), default=None)
+            for row in memberships_rows
+        ]
+        starts = [start for start in starts if start]
+        # The plan that carries over: that of the latest term, the paid ones first.
+        latest = max(
+            terms,
+            key=lambda pair: (pair[1]["is_paid"], pair[1]["end_date"], pair[1]["fee"]),
+            default=None,
+        )
+        plan_id = latest[1]["plan_id"] if latest else None
+        successor_plan_id = mapping.get(plan_id) if plan_id else None
+        latest_paid = max(paid, key=lambda pair: pair[1]["end_date"], default=None)
+        clusters = {row["cluster__slug"] for row in memberships_rows}
+        facts[organisation_id] = TransferFacts(
+            organisation_id=organisation_id,
+            membership_ids=tuple(sorted(row["pk"] for row in memberships_rows)),
+            origin=BOTH if len(clusters) > 1 else next(iter(clusters)),
+            members_of_both=len(clusters) > 1,
+            successor_plan_id=successor_plan_id,
+            member_since=min(starts, default=None),
+            paid_through=latest_paid[1]["end_date"] if latest_paid else None,
+            credit=double_payment_credit(
+                [
+                    (row["pk"], term["start_date"], term["end_date"], term["fee"])
+                    for row, term in paid
+                ],
+                since=on,
+            ),
+            old_member_numbers=", ".join(row["member_number"] for row in memberships_rows),
+            no_siret=not memberships_rows[0]["organisation__siret"],
+            unpaid=any(row["status"] == MembershipStatus.PENDING for row in memberships_rows),
+            plan_unmapped=successor_plan_id is None,
+            objection=organisation_id in objecting,
+            sites=tuple(row["site__name"] for row in memberships_rows if row["site__name"]),
+            paid_on=latest_paid[1]["paid_on"] if latest_paid else None,
+        )
+    return facts
+
+
+# --- Report ---------------------------------------------------------------------------------------
+
+
+def proposals_flagged(queryset: QuerySet[TransferProposal]) -> QuerySet[TransferProposal]:
+    """The proposals of ``queryset`` with at least one flag raised."""
+    return queryset.filter(
+        Q(no_siret=True)
+        | Q(unpaid=True)
+        | Q(plan_unmapped=True)
+        | Q(objection=True)
+        | Q(facts_changed=True)
+    )
+
+
+@dataclass(frozen=True)
+class MergerReport:
+    """The figures the committee and the clusters negotiate on: the successor's members by
+    origin (approved or executed proposals), the proposals by decision, the year's membership
+    revenue of the source clusters by origin of the members (paid terms of the year, by their
+    start), and the decisions still pending."""
+
+    merger: Merger
+    year: int
+    origins: list[tuple[str, str]]
+    successor_members: int
+    by_origin: dict[str, int]
+    proposals: dict[str, int]
+    revenue_by_origin: dict[str, Decimal]
+    revenue_by_cluster: dict[str, Decimal]
+    pending_decisions: int
+    pending_flagged: int
+
+    def as_json(self) -> dict:
+        return {
+            "merger": self.merger.name,
+            "status": self.merger.status,
+            "planned_date": self.merger.planned_date.isoformat(),
+            "effective_date": (
+                self.merger.effective_date.isoformat() if self.merger.effective_date else None
+            ),
+            "successor_members": self.successor_members,
+            "by_origin": self.by_origin,
+            "proposals": self.proposals,
+            "year": self.year,
+            "revenue_by_origin": {
+                key: str(value.quantize(CENT)) for key, value in self.revenue_by_origin.items()
+            },
+            "revenue_by_cluster": {
+                key: str(value.quantize(CENT)) for key, value in self.revenue_by_cluster.items()
+            },
+            "pending_decisions": self.pending_decisions,
+            "pending_flagged": self.pending_flagged,
+        }
+
+
+def merger_origins(merger: Merger) -> list[tuple[str, str]]:
+    """(origin, label) of the proposals of ``merger``: each source cluster, then both."""
+    sources = [(c.slug, c.name) for c in merger.sources.order_by("name")]
+    return [*sources, (BOTH, _("Membres des deux"))]
+
+
+def merger_report(*, merger: Merger, year: int) -> MergerReport:
+    """The report of ``merger`` for ``year``. A constant number of queries."""
+    origins = merger_origins(merger)
+    proposals = TransferProposal.objects.filter(merger=merger)
+    counts = dict(proposals.order_by().values_list("decision").annotate(n=Count("pk")))
+    decided = proposals.filter(decision__in=[Decision.APPROVED, Decision.EXECUTED])
+    by_origin = dict(decided.order_by().values_list("origin").annotate(n=Count("pk")))
+
+    terms = Term.objects.filter(
+        membership__cluster__in=merger.sources.all(), is_paid=True, start_date__year=year
+    )
+    revenue_by_cluster = dict(
+        terms.order_by().values_list("membership__cluster__slug").annotate(total=Sum("fee"))
+    )
+    # The origin of a member: that of its proposal, else the cluster of its membership.
+    origin_of = dict(proposals.values_list("organisation_id", "origin"))
+    revenue_by_origin = defaultdict(Decimal)
+    for organisation_id, slug, total in (
+        terms.order_by()
+        .values_list("membership__organisation_id", "membership__cluster__slug")
+        .annotate(total=Sum("fee"))
+    ):
+        revenue_by_origin[origin_of.get(organisation_id, slug)] += total
+    undecided = proposals.filter(decision__in=UNDECIDED)
+    return MergerReport(
+        merger=merger,
+        year=year,
+        origins=origins,
+        successor_members=decided.count(),
+        by_origin={origin: by_origin.get(origin, 0) for origin, _label in origins},
+        proposals={value: counts.get(value, 0) for value in Decision.values},
+        revenue_by_origin={
+            origin: revenue_by_origin.get(origin, Decimal("0.00")) for origin, _label in origins
+        },
+        revenue_by_cluster={
+            cluster.slug: revenue_by_cluster.get(cluster.slug, Decimal("0.00"))
+            for cluster in Cluster.objects.filter(pk__in=merger.sources.all()).order_by("name")
+        },
+        pending_decisions=undecided.count(),
+        pending_flagged=proposals_flagged(undecided).count(),
+    )

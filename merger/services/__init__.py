@@ -1,0 +1,24 @@
+"""Writes of the merger, one module per concern: the merger and its plan mapping, the transfer
+proposals and their decisions, the duplicate review, the members' information, the execution."""
+
+from .duplicates import duplicate_dismiss, duplicate_merge, duplicate_merge_undo, duplicates_refresh
+from .execution import merger_execute
+from .mergers import merger_update, plan_mapping_ensure, plan_mapping_update
+from .notices import notice_object, notices_queue, notices_send
+from .proposals import proposals_refresh, transfer_decide
+
+__all__ = [
+    "duplicate_dismiss",
+    "duplicate_merge",
+    "duplicate_merge_undo",
+    "duplicates_refresh",
+    "merger_execute",
+    "merger_update",
+    "notice_object",
+    "notices_queue",
+    "notices_send",
+    "plan_mapping_ensure",
+    "plan_mapping_update",
+    "proposals_refresh",
+    "transfer_decide",
+]

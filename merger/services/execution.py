@@ -1,0 +1,318 @@
+"""Executing the merger: each approved proposal becomes one successor membership that keeps the
+organisation's seniority and the period it already paid; its source memberships are marked
+transferred. Atomic per organisation and idempotent: a second run creates nothing."""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from members.models import Membership, Plan, Site, Term
+from members.services.renewals import renewal_period
+
+from ..models import Decision, Merger, MergerEvent, TransferProposal
+from ..selectors import TransferFacts, transfer_facts
+from .mergers import merger_log
+
+#: What the facts of a decision are called, to say which ones changed since.
+FACT_LABELS = {
+    "memberships": gettext_lazy("adhésions sources"),
+    "successor_plan": gettext_lazy("formule du successeur"),
+    "member_since": gettext_lazy("adhérent depuis"),
+    "paid_through": gettext_lazy("payée jusqu’au"),
+    "credit": gettext_lazy("avoir"),
+    "old_member_numbers": gettext_lazy("anciens n° d’adhérent"),
+    "flags": gettext_lazy("signalements"),
+}
+
+
+@dataclass(frozen=True)
+class SuccessorMembership:
+    """One membership of the successor, made (or, in a dry run, to be made) from a proposal."""
+
+    proposal_id: int
+    organisation_id: int
+    organisation: str
+    member_number: str
+    member_since: date | None
+    plan: str
+    start_date: date
+    end_date: date
+    is_paid: bool
+    fee: Decimal
+    credit: Decimal
+    old_member_numbers: str
+    site: str
+
+
+@dataclass(frozen=True)
+class ExecutionFailure:
+    organisation_id: int
+    organisation: str
+    message: str
+
+
+@dataclass
+class ExecutionResult:
+    """What :func:`merger_execute` did (or would do, in a ``dry_run``): the successor
+    memberships ``executed``, the proposals ``skipped`` (already executed) and those that
+    ``failed``, each with the reason."""
+
+    dry_run: bool
+    effective_date: date
+    executed: list[SuccessorMembership] = field(default_factory=list)
+    skipped: int = 0
+    failed: list[ExecutionFailure] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "executed": len(self.executed),
+            "skipped": self.skipped,
+            "failed": [
+                {"organisation": failure.organisation_id, "message": failure.message}
+                for failure in self.failed
+            ],
+        }
+
+
+def member_number_format(*, merger: Merger, number: int) -> str:
+    """The successor's member number of rank ``number``: ``GC-0001``."""
+    successor = merger.successor
+    prefix = successor.member_number_prefix or successor.slug[:2].upper()
+    return f"{prefix}-{number:04d}"
+
+
+def successor_term_period(
+    *, facts: TransferFacts, effective: date, annual_fee: Decimal
+) -> tuple[date, date, bool, Decimal]:
+    """The first term of the successor membership: (start, end, paid, fee).
+
+    Paid through a day after the effective date, the member keeps that period, paid (its fee
+    went to the source cluster). Otherwise (in grace, or waiting for a payment on the effective
+    date) its first successor year is to pay: from the effective date to the end of the
+    membership year, on the anniversary of what it paid, that holds it, at the successor plan's
+    ``annual_fee`` for the share of that year it covers.
+    """
+    if facts.paid_through and facts.paid_through >= effective:
+        return effective, facts.paid_through, True, Decimal("0.00")
+    anchor = facts.paid_through or effective - timedelta(days=1)
+    start, end = renewal_period(after=Term(end_date=anchor), today=effective)
+    share = Decimal((end - effective).days + 1) / Decimal((end - start).days + 1)
+    return effective, end, False, (annual_fee * share).quantize(Decimal("0.01"))
+
+
+def _changes(decided: dict, now: dict) -> str:
+    names = [str(label) for key, label in FACT_LABELS.items() if decided.get(key) != now.get(key)]
+    return ", ".join(names)
+
+
+def merger_execute(
+    *, merger: Merger, by: AbstractBaseUser | None = None, dry_run: bool = False
+) -> ExecutionResult:
+    """Turn each approved proposal of ``merger`` into one successor membership, on the planned
+    date (the effective date once set), or in a ``dry_run`` say what it would make.
+
+    Each organisation is executed in a transaction of its own, its proposal locked: the facts
+    are computed afresh and must be those the committee approved, else the proposal is flagged
+    and left for a new decision. The successor membership keeps the earliest member-since and
+    the latest paid-through (:func:`successor_term_period`), gets the next member number and
+    the site of the same name; the source memberships are marked transferred, on the effective
+    date, to it. A proposal already executed is skipped: a second run creates nothing. The first
+    execution makes the merger effective. Raise :class:`ValidationError` unless the merger's
+    date is fixed (scheduled) or it is effective.
+    """
+    if merger.status not in (Merger.Status.SCHEDULED, Merger.Status.EFFECTIVE):
+        raise ValidationError(
+            _(
+                "La fusion est « %(status)s » : arrêtez d’abord sa date d’effet (statut « date "
+                "arrêtée ») avant d’exécuter les transferts."
+            )
+            % {"status": merger.get_status_display()}
+        )
+    effective = merger.effective_date or merger.planned_date
+    result = ExecutionResult(dry_run=dry_run, effective_date=effective)
+    proposals = TransferProposal.objects.filter(
+        merger=merger, decision__in=[Decision.APPROVED, Decision.EXECUTED]
+    )
+    result.skipped = proposals.filter(decision=Decision.EXECUTED).count()
+    plans = {plan.pk: plan for plan in Plan.objects.filter(cluster=merger.successor_id)}
+    sites = {site.name: site for site in Site.objects.filter(cluster=merger.successor_id)}
+    number = merger.last_member_number
+    for proposal_id in (
+        proposals.filter(decision=Decision.APPROVED)
+        .order_by("member_since", "organisation__name", "pk")
+        .values_list("pk", flat=True)
+    ):
+        with transaction.atomic():
+            outcome = _proposal_execute(
+                merger=merger,
+                proposal_id=proposal_id,
+                effective=effective,
+                plans=plans,
+                sites=sites,
+                next_number=number + 1,
+                dry_run=dry_run,
+            )
+        if isinstance(outcome, SuccessorMembership):
+            result.executed.append(outcome)
+            number += 1
+        elif isinstance(outcome, ExecutionFailure):
+            result.failed.append(outcome)
+        else:
+            result.skipped += 1
+    if not dry_run and (result.executed or result.failed):
+        _merger_executed(merger=merger, by=by, effective=effective, result=result)
+    return result
+
+
+@transaction.atomic
+def _merger_executed(
+    *, merger: Merger, by: AbstractBaseUser | None, effective: date, result: ExecutionResult
+) -> None:
+    merger = Merger.objects.select_for_update().get(pk=merger.pk)
+    before = merger.status
+    if result.executed and merger.status != Merger.Status.EFFECTIVE:
+        merger.status = Merger.Status.EFFECTIVE
+        merger.effective_date = effective
+        merger.save(update_fields=["status", "effective_date", "updated_at"])
+    event = merger_log(
+        merger=merger,
+        kind=MergerEvent.Kind.EXECUTED,
+        by=by,
+        **result.as_json(),
+    )
+    event.status_before, event.status_after = before, merger.status
+    event.save(update_fields=["status_before", "status_after"])
+
+
+def _proposal_execute(
+    *,
+    merger: Merger,
+    proposal_id: int,
+    effective: date,
+    plans: dict[int, Plan],
+    sites: dict[str, Site],
+    next_number: int,
+    dry_run: bool,
+) -> SuccessorMembership | ExecutionFailure | None:
+    """Execute one proposal (in the caller's transaction); ``None`` when it is no longer
+    approved (decided again meanwhile)."""
+    proposal = (
+        TransferProposal.objects.select_for_update(of=("self",))
+        .select_related("organisation")
+        .get(pk=proposal_id)
+    )
+    organisation = proposal.organisation
+    if proposal.decision != Decision.APPROVED:
+        return None
+
+    def failure(message: str) -> ExecutionFailure:
+        return ExecutionFailure(organisation.pk, organisation.name, message)
+
+    facts = transfer_facts(merger=merger, on=effective, organisation_ids=[organisation.pk]).get(
+        organisation.pk
+    )
+    now_facts = facts.as_json() if facts else {}
+    if now_facts != proposal.decided_facts:
+        if not dry_run:
+            proposal.facts = now_facts
+            proposal.facts_changed = True
+            proposal.save(update_fields=["facts", "facts_changed", "updated_at"])
+        if facts is None:
+            return failure(
+                _(
+                    "Plus aucune adhésion à jour, en grâce ou en attente au %(date)s : rien à "
+                    "transférer. Décidez à nouveau."
+                )
+                % {"date": f"{effective:%d/%m/%Y}"}
+            )
+        return failure(
+            _("Les faits ont changé depuis la décision (%(changes)s) : approuvez-la à nouveau.")
+            % {"changes": _changes(proposal.decided_facts, now_facts)}
+        )
+    plan = plans.get(facts.successor_plan_id)
+    if plan is None:
+        return failure(
+            _(
+                "Aucune formule du successeur ne correspond à celle de l’adhésion : complétez la "
+                "correspondance des formules, puis approuvez à nouveau."
+            )
+        )
+    already = Membership.objects.filter(organisation=organisation, cluster=merger.successor_id)
+    existing = already.values_list("member_number", flat=True).first()
+    if existing:
+        return failure(
+            _("L’organisation est déjà adhérente du successeur (n° %(number)s).")
+            % {"number": existing}
+        )
+    start, end, paid, fee = successor_term_period(
+        facts=facts, effective=effective, annual_fee=plan.annual_fee
+    )
+    site = next((sites[name] for name in facts.sites if name in sites), None)
+    if dry_run:
+        number = next_number
+    else:
+        locked = Merger.objects.select_for_update().get(pk=merger.pk)
+        number = locked.last_member_number + 1
+        locked.last_member_number = number
+        locked.save(update_fields=["last_member_number"])
+    outcome = SuccessorMembership(
+        proposal_id=proposal.pk,
+        organisation_id=organisation.pk,
+        organisation=organisation.name,
+        member_number=member_number_format(merger=merger, number=number),
+        member_since=facts.member_since,
+        plan=plan.name,
+        start_date=start,
+        end_date=end,
+        is_paid=paid,
+        fee=fee,
+        credit=facts.credit,
+        old_member_numbers=facts.old_member_numbers,
+        site=site.name if site else "",
+    )
+    if dry_run:
+        return outcome
+    membership = Membership.objects.create(
+        organisation=organisation,
+        cluster_id=merger.successor_id,
+        member_number=outcome.member_number,
+        member_since=facts.member_since,
+        site=site,
+        notes=_transfer_note(facts=facts, effective=effective),
+    )
+    Term.objects.create(
+        membership=membership,
+        plan=plan,
+        start_date=start,
+        end_date=end,
+        fee=outcome.fee,
+        is_paid=paid,
+        paid_on=(facts.paid_on or effective) if paid else None,
+    )
+    Membership.objects.filter(pk__in=facts.membership_ids).update(
+        transferred_on=effective, transferred_to=membership, updated_at=timezone.now()
+    )
+    proposal.decision = Decision.EXECUTED
+    proposal.successor_membership = membership
+    proposal.executed_at = timezone.now()
+    proposal.save(update_fields=["decision", "successor_membership", "executed_at", "updated_at"])
+    return outcome
+
+
+def _transfer_note(*, facts: TransferFacts, effective: date) -> str:
+    note = _("Transférée par la fusion le %(date)s ; anciens n° d’adhérent : %(numbers)s.") % {
+        "date": f"{effective:%d/%m/%Y}",
+        "numbers": facts.old_member_numbers,
+    }
+    if facts.credit:
+        note += " " + _("Avoir de %(credit)s € : payé aux deux clusters pour la même période.") % {
+            "credit": formats.number_format(facts.credit, 2, use_l10n=True)
+        }
+    return note

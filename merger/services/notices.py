@@ -1,0 +1,258 @@
+"""Informing the members before the execution (GDPR): every contact of a transferring
+organisation receives, through Celery, an e-mail saying that its data and membership pass to
+the successor, with a signed link to object. Each notice is kept as proof (to whom, when, the
+text sent); an objection flags the proposal for the committee."""
+
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError
+
+from members.documents import cluster_issuer_details, long_date
+from members.models import Contact
+from members.services.reminders import smtp_error_is_transient
+
+from ..models import Decision, Merger, MergerEvent, MergerNotice, TransferProposal
+from ..selectors import FACT_FLAGS
+from .mergers import merger_log
+
+#: Notices one task sends, on one SMTP connection.
+BATCH_SIZE = 100
+#: A notice still pending this long after it was queued lost its task: queued again.
+REQUEUE_AFTER = timedelta(hours=2)
+#: The proposals whose organisations are told: all but those refused or already executed.
+INFORMED = (Decision.PENDING, Decision.APPROVED, Decision.DEFERRED)
+OBJECTION_LINK_SALT = "merger.objection-link"
+
+
+def objection_token(*, notice: MergerNotice) -> str:
+    """The signed token of ``notice``'s objection link: it names the notice, nobody can forge
+    one, and it does not expire (an objection may come until the execution)."""
+    return signing.dumps(notice.pk, salt=OBJECTION_LINK_SALT)
+
+
+def objection_notice(*, token: str) -> MergerNotice | None:
+    """The notice ``token`` names, or ``None`` if it is not a valid objection link."""
+    try:
+        notice_id = signing.loads(token, salt=OBJECTION_LINK_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(notice_id, int):
+        return None
+    return (
+        MergerNotice.objects.select_related("proposal__organisation", "proposal__merger__successor")
+        .filter(pk=notice_id)
+        .first()
+    )
+
+
+def objection_url(*, notice: MergerNotice) -> str:
+    path = reverse("merger:objection", kwargs={"token": objection_token(notice=notice)})
+    return settings.SITE_URL.rstrip("/") + path
+
+
+@dataclass(frozen=True)
+class NoticeRun:
+    """What :func:`notices_queue` did: notices ``created`` for contacts not told yet, of
+    ``organisations``; ``requeued`` pending notices whose task was lost."""
+
+    created: int
+    organisations: int
+    requeued: int
+
+    def as_json(self) -> dict:
+        return {
+            "created": self.created,
+            "organisations": self.organisations,
+            "requeued": self.requeued,
+        }
+
+
+@transaction.atomic
+def notices_queue(*, merger: Merger, by: AbstractBaseUser | None) -> NoticeRun:
+    """Record a notice for every contact of every transferring organisation of ``merger`` that
+    has none yet, and queue them for the workers after the commit, :data:`BATCH_SIZE` per task;
+    pending notices whose task was lost are queued again. Running it twice tells nobody twice.
+    """
+    merger = Merger.objects.select_for_update().get(pk=merger.pk)
+    proposals = dict(
+        TransferProposal.objects.filter(merger=merger, decision__in=INFORMED).values_list(
+            "organisation_id", "pk"
+        )
+    )
+    told = set(
+        MergerNotice.objects.filter(proposal__merger=merger).values_list("proposal_id", "email")
+    )
+    now = timezone.now()
+    new = [
+        MergerNotice(
+            proposal_id=proposals[contact.organisation_id],
+            contact=contact,
+            email=contact.email,
+            language=contact.language or settings.LANGUAGE_CODE,
+            queued_at=now,
+        )
+        for contact in Contact.objects.filter(organisation_id__in=proposals).order_by("pk")
+        if (proposals[contact.organisation_id], contact.email) not in told
+    ]
+    created = MergerNotice.objects.bulk_create(new)
+    lost = list(
+        MergerNotice.objects.filter(
+            Q(queued_at__isnull=True) | Q(queued_at__lt=now - REQUEUE_AFTER),
+            proposal__merger=merger,
+            state=MergerNotice.State.PENDING,
+        ).values_list("pk", flat=True)
+    )
+    MergerNotice.objects.filter(pk__in=lost).update(queued_at=now)
+    run = NoticeRun(
+        created=len(created),
+        organisations=len({notice.proposal_id for notice in created}),
+        requeued=len(lost),
+    )
+    if created or lost:
+        merger_log(merger=merger, kind=MergerEvent.Kind.NOTIFIED, by=by, **run.as_json())
+    _queue([notice.pk for notice in created] + lost)
+    return run
+
+
+def _queue(notice_ids: list[int]) -> None:
+    # Imported here: the task module imports the services (tasks wrap services).
+    from merger.tasks import notices_send as send_task
+
+    batches = [notice_ids[i : i + BATCH_SIZE] for i in range(0, len(notice_ids), BATCH_SIZE)]
+
+    def send() -> None:
+        for position, batch in enumerate(batches):
+            try:
+                send_task.delay(batch)
+            except OperationalError:
+                # The broker is unreachable: the next run queues these again.
+                rest = [pk for later in batches[position:] for pk in later]
+                MergerNotice.objects.filter(pk__in=rest).update(queued_at=None)
+                raise
+
+    if batches:
+        transaction.on_commit(send)
+
+
+def notices_send(*, notice_ids: list[int], last_try: bool = False) -> list[int]:
+    """Send the pending notices among ``notice_ids`` on one SMTP connection; return those to try
+    again later (from the first transient SMTP error on). Each is sent under its row lock, once:
+    a task run twice sends nothing twice."""
+    connection = get_connection()
+    try:
+        for position, notice_id in enumerate(notice_ids):
+            if not _notice_send(notice_id, connection=connection, last_try=last_try):
+                return notice_ids[position:]
+    finally:
+        connection.close()
+    return []
+
+
+@transaction.atomic
+def _notice_send(notice_id: int, *, connection, last_try: bool) -> bool:
+    notice = (
+        MergerNotice.objects.select_for_update(of=("self",))
+        .select_related("proposal__organisation", "proposal__merger__successor", "contact")
+        .filter(pk=notice_id)
+        .first()
+    )
+    if notice is None or notice.state != MergerNotice.State.PENDING:
+        return True
+    message = notice_message(notice=notice)
+    try:
+        connection.open()
+        connection.send_messages([message])
+    except (smtplib.SMTPException, OSError) as error:
+        connection.close()
+        notice.error = f"{type(error).__name__}: {error}"
+        if smtp_error_is_transient(error) and not last_try:
+            notice.queued_at = timezone.now()
+            notice.save(update_fields=["error", "queued_at"])
+            return False
+        notice.state = MergerNotice.State.FAILED
+        notice.save(update_fields=["error", "state"])
+        return True
+    notice.state = MergerNotice.State.SENT
+    notice.sent_at = timezone.now()
+    notice.subject = message.subject
+    notice.body = message.body
+    notice.error = ""
+    notice.save(update_fields=["state", "sent_at", "subject", "body", "error"])
+    return True
+
+
+def names_joined(names: list[str]) -> str:
+    """« A, B et C », in the active language."""
+    if len(names) < 2:
+        return "".join(names)
+    return _("%(names)s et %(last)s") % {"names": ", ".join(names[:-1]), "last": names[-1]}
+
+
+def notice_message(*, notice: MergerNotice) -> EmailMultiAlternatives:
+    """The e-mail of ``notice``, in its contact's language, as text and HTML."""
+    proposal = notice.proposal
+    merger = proposal.merger
+    successor = merger.successor
+    sources = list(merger.sources.order_by("name"))
+    memberships = list(
+        proposal.source_memberships.select_related("cluster").order_by("cluster__name")
+    )
+    contact = notice.contact
+    with translation.override(notice.language):
+        context = {
+            "organisation": proposal.organisation.name,
+            "contact_name": (contact.full_name if contact else "") or proposal.organisation.name,
+            "successor": successor.name,
+            "sources": names_joined([cluster.name for cluster in sources]),
+            "memberships": [(m.cluster.name, m.member_number) for m in memberships],
+            "date": long_date(merger.planned_date),
+            "member_since": long_date(proposal.member_since) if proposal.member_since else "",
+            "paid_through": long_date(proposal.paid_through) if proposal.paid_through else "",
+            "objection_url": objection_url(notice=notice),
+            "cluster_name": successor.name,
+            "issuer": cluster_issuer_details(successor),
+        }
+        subject = " ".join(render_to_string("merger/email/notice_subject.txt", context).split())
+        message = EmailMultiAlternatives(
+            subject=subject,
+            body=render_to_string("merger/email/notice_message.txt", context),
+            to=[notice.email],
+            reply_to=[successor.email] if successor.email else None,
+            headers={"Content-Language": notice.language, "Auto-Submitted": "auto-generated"},
+        )
+        message.attach_alternative(
+            render_to_string("merger/email/notice_message.html", context), "text/html"
+        )
+    return message
+
+
+@transaction.atomic
+def notice_object(*, notice: MergerNotice, text: str = "") -> MergerNotice:
+    """Record the objection of ``notice``'s recipient (the first time; its text may be given
+    once) and flag its proposal for the committee; a decided proposal must be decided again."""
+    notice = MergerNotice.objects.select_for_update().get(pk=notice.pk)
+    if notice.objected_at is None:
+        notice.objected_at = timezone.now()
+        notice.objection_text = (text or "").strip()
+        notice.save(update_fields=["objected_at", "objection_text"])
+    proposal = TransferProposal.objects.select_for_update().get(pk=notice.proposal_id)
+    if not proposal.objection and proposal.decision != Decision.EXECUTED:
+        proposal.objection = True
+        flags = {*proposal.facts.get("flags", []), "objection"}
+        proposal.facts = {**proposal.facts, "flags": [f for f in FACT_FLAGS if f in flags]}
+        if proposal.decision in (Decision.APPROVED, Decision.REJECTED):
+            proposal.facts_changed = proposal.facts != proposal.decided_facts
+        proposal.save(update_fields=["objection", "facts", "facts_changed", "updated_at"])
+    return notice
