@@ -1,4 +1,5 @@
-"""URLs of the whole site: the admin, sign-in (allauth), language switching and the home page."""
+"""URLs of the whole site: the admin, sign-in (allauth), language switching, the member area,
+the merger's objection page and the home page."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,6 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("fusion/", include("merger.urls")),
     path("", include("members.urls")),
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
 ]

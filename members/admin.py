@@ -419,11 +419,19 @@ class OrganisationAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     search_help_text = _("Raison sociale, SIRET, SIREN, n° d’adhérent ou e-mail d’un contact.")
     show_full_result_count = False
     inlines = (MembershipInline, ContactInline)
+    # Only the merger committee's duplicate review attaches a record to another.
+    readonly_fields = ("merged_into",)
     fieldsets = (
         (None, {"fields": ("name", "siret", "siren", "legal_form")}),
         (_("Adresse"), {"fields": ("address_line1", "address_line2", "postcode", "city")}),
         (_("Activité"), {"fields": ("headcount", "sector", "website")}),
     )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not obj.merged_into_id:
+            return fieldsets
+        return ((_("Fiche en double"), {"fields": ("merged_into",)}), *fieldsets)
 
     def get_queryset(self, request):
         memberships = Membership.objects.select_related("cluster")
@@ -496,18 +504,22 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ("organisation", "cluster", "site")
     search_fields = (
         "member_number",
+        # A successor's membership is found by the numbers of the memberships it took over.
+        "transferred_from__member_number",
         "organisation__name",
         "organisation__siret",
         "organisation__siren",
         "organisation__contacts__email",
     )
-    search_help_text = _("N° d’adhérent, raison sociale, SIRET, SIREN ou e-mail d’un contact.")
+    search_help_text = _(
+        "N° d’adhérent (ancien n° compris), raison sociale, SIRET, SIREN ou e-mail d’un contact."
+    )
     show_full_result_count = False
     # By the unique index (cluster, number) rather than the cluster's name: the first page is read
     # from the index instead of sorting every membership.
     ordering = ("cluster_id", "member_number")
     autocomplete_fields = ("organisation",)
-    readonly_fields = (status_label, "reminders")
+    readonly_fields = (status_label, "reminders", "transferred_to", "transferred_from_numbers")
     inlines = (TermInline,)
     actions = ("export_standard_xlsx", "export_standard_csv")
     fieldsets = (
@@ -524,7 +536,17 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
-        (_("Fin de l’adhésion"), {"fields": ("cancelled_on", "transferred_on")}),
+        (
+            _("Fin de l’adhésion"),
+            {
+                "fields": (
+                    "cancelled_on",
+                    "transferred_on",
+                    "transferred_to",
+                    "transferred_from_numbers",
+                )
+            },
+        ),
         (_("Notes"), {"fields": ("notes",)}),
     )
 
@@ -552,6 +574,18 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         if not lines:
             return _("Aucune relance enregistrée.")
         return format_html_join("", '<div><a href="{}">{}</a> · {}</div>', lines)
+
+    @admin.display(description=_("reprise des adhésions"))
+    def transferred_from_numbers(self, membership: Membership) -> str:
+        """The memberships this one took over in the merger, each linked to its page."""
+        sources = membership.transferred_from.select_related("cluster").order_by("cluster__name")
+        lines = [
+            (reverse("admin:members_membership_change", args=[m.pk]), m.cluster, m.member_number)
+            for m in sources
+        ]
+        if not lines:
+            return "–"
+        return format_html_join(", ", '<a href="{}">{} · {}</a>', lines)
 
     @admin.display(description=_("SIRET"), ordering="organisation__siret")
     def organisation_siret(self, membership: Membership) -> str:

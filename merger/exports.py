@@ -1,0 +1,119 @@
+"""The merger's report as a file to download: XLSX (a sheet of figures and a sheet of every
+proposal) or CSV (the proposals), text that could run as a formula escaped (CSV injection)."""
+
+import tablib
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.imports.export import CONTENT_TYPES, CSV_DELIMITER
+from members.imports.widgets import escape_formula
+
+from .models import FLAGS, TransferProposal
+from .selectors import MergerReport
+
+__all__ = ["CONTENT_TYPES", "report_export"]
+
+
+def _cell(value):
+    if isinstance(value, str):
+        return escape_formula(value)
+    return value
+
+
+def _proposals_sheet(report: MergerReport) -> tablib.Dataset:
+    labels = dict(report.origins)
+    headers = [
+        _("Organisation"),
+        _("SIRET"),
+        _("SIREN"),
+        _("Origine"),
+        _("Anciens n° d’adhérent"),
+        _("Formule du successeur"),
+        _("Adhérent depuis"),
+        _("Payée jusqu’au"),
+        _("Avoir (€)"),
+        _("Signalements"),
+        _("Décision"),
+        _("Décidée par"),
+        _("Décidée le"),
+        _("Motif"),
+        _("N° d’adhérent au successeur"),
+    ]
+    sheet = tablib.Dataset(headers=headers, title=_("Propositions"))
+    proposals = (
+        TransferProposal.objects.filter(merger=report.merger)
+        .select_related("organisation", "successor_plan", "decided_by", "successor_membership")
+        .order_by("organisation__name", "pk")
+    )
+    for proposal in proposals.iterator(chunk_size=2000):
+        flags = [
+            str(TransferProposal._meta.get_field(name).verbose_name)
+            for name in FLAGS
+            if getattr(proposal, name)
+        ]
+        decided_at = (
+            timezone.localtime(proposal.decided_at).strftime("%d/%m/%Y %H:%M")
+            if proposal.decided_at
+            else ""
+        )
+        sheet.append(
+            [
+                _cell(value)
+                for value in (
+                    proposal.organisation.name,
+                    proposal.organisation.siret,
+                    proposal.organisation.siren,
+                    str(labels.get(proposal.origin, proposal.origin)),
+                    proposal.old_member_numbers,
+                    proposal.successor_plan.name if proposal.successor_plan else "",
+                    proposal.member_since,
+                    proposal.paid_through,
+                    proposal.credit,
+                    ", ".join(flags),
+                    str(proposal.get_decision_display()),
+                    str(proposal.decided_by or ""),
+                    decided_at,
+                    proposal.decision_reason,
+                    proposal.successor_membership.member_number
+                    if proposal.successor_membership
+                    else "",
+                )
+            ]
+        )
+    return sheet
+
+
+def _figures_sheet(report: MergerReport) -> tablib.Dataset:
+    labels = dict(report.origins)
+    sheet = tablib.Dataset(headers=[_("Indicateur"), _("Valeur")], title=_("Synthèse"))
+    sheet.append([_("Fusion"), report.merger.name])
+    sheet.append([_("Statut"), str(report.merger.get_status_display())])
+    sheet.append([_("Date d’effet prévue"), report.merger.planned_date])
+    sheet.append([_("Membres du successeur (approuvés ou transférés)"), report.successor_members])
+    for origin, count in report.by_origin.items():
+        sheet.append([_("Membres du successeur : %(origin)s") % {"origin": labels[origin]}, count])
+    for decision, count in report.proposals.items():
+        label = TransferProposal._meta.get_field("decision").choices
+        sheet.append(
+            [_("Propositions : %(decision)s") % {"decision": dict(label)[decision]}, count]
+        )
+    for origin, amount in report.revenue_by_origin.items():
+        sheet.append(
+            [
+                _("Cotisations payées %(year)d : %(origin)s")
+                % {"year": report.year, "origin": labels[origin]},
+                amount,
+            ]
+        )
+    sheet.append([_("Décisions en attente"), report.pending_decisions])
+    sheet.append([_("Décisions en attente signalées"), report.pending_flagged])
+    return sheet
+
+
+def report_export(report: MergerReport, *, file_format: str) -> bytes:
+    """``report`` as an XLSX workbook or a CSV file (``file_format``)."""
+    proposals = _proposals_sheet(report)
+    if file_format == "csv":
+        return proposals.export("csv", delimiter=CSV_DELIMITER).encode("utf-8-sig")
+    book = tablib.Databook([_figures_sheet(report), proposals])
+    return book.export("xlsx")
