@@ -42,6 +42,9 @@ SEED = 3134
 SOURCE_CLUSTERS = ("digitalplace", "frenchsouth")
 MEMBERS_PER_CLUSTER = 200
 MEMBERS_OF_BOTH = 20  # 10 % of each cluster's members
+#: Companies that each cluster knows under another record, per kind (same SIREN and another
+#: SIRET, SIREN only, another spelling without SIRET): the merger's duplicate review finds them.
+DUPLICATES = 2
 #: Demo member numbers start here: the clusters' sample spreadsheets (tests/samples) use the
 #: first numbers, so that they import into the demo database as new members.
 FIRST_MEMBER_NUMBER = 301
@@ -423,7 +426,51 @@ class DemoGenerator:
             )
             for number, membership in enumerate(memberships, start=FIRST_MEMBER_NUMBER):
                 membership.member_number = f"{prefixes[slug]}-{number:04d}"
-        return organisations
+        return organisations + self.duplicates(organisations, prefixes=prefixes)
+
+    def duplicates(
+        self, organisations: list[DemoOrganisation], *, prefixes: dict[str, str]
+    ) -> list[DemoOrganisation]:
+        """Records that the other cluster keeps of companies already drawn, for the merger's
+        duplicate review (:data:`DUPLICATES` of each kind): another establishment of the same
+        SIREN, a record knowing only the SIREN, the same name written another way without any
+        SIRET. Drawn after everything else and numbered after the other members, so that they
+        change none of the other records."""
+        rng = self.rng
+        candidates = [
+            o for o in organisations if len(o.memberships) == 1 and o.fields["siret"]
+        ]
+        chosen = rng.sample(candidates, 3 * DUPLICATES)
+        records = []
+        for index, original in enumerate(chosen):
+            kind = ("same_siren", "siren_only", "other_spelling")[index % 3]
+            home = original.memberships[0].cluster
+            other = next(slug for slug in SOURCE_CLUSTERS if slug != home)
+            town, postcodes, _weight = rng.choices(TOWNS[other], [t[2] for t in TOWNS[other]])[0]
+            postcode = rng.choice(postcodes)
+            fields = dict(original.fields, postcode=postcode, city=town)
+            siren = original.fields["siren"]
+            if kind == "same_siren":
+                nic = f"{int(original.fields['siret'][9:13]) + rng.randint(1, 9):04d}"
+                fields["siret"] = siren + nic + luhn.calc_check_digit(siren + nic)
+            elif kind == "siren_only":
+                fields["siret"] = ""
+            else:
+                fields["siret"] = fields["siren"] = ""
+                fields["name"] = original.fields["name"].upper().replace(" ", "-", 1)
+            domain = original.contacts[0]["email"].partition("@")[2]
+            record = DemoOrganisation(fields=fields, category=original.category)
+            record.contacts = self._contacts(
+                original.category, domain=domain, postcode=postcode, founder=self._person()
+            )
+            record.memberships = [self.membership(other, postcode=postcode)]
+            records.append(record)
+        for slug in SOURCE_CLUSTERS:
+            taken = sum(1 for o in organisations for m in o.memberships if m.cluster == slug)
+            added = [m for o in records for m in o.memberships if m.cluster == slug]
+            for number, membership in enumerate(added, start=FIRST_MEMBER_NUMBER + taken):
+                membership.member_number = f"{prefixes[slug]}-{number:04d}"
+        return records
 
     def organisation(self, *, home: str, clusters: tuple[str, ...]) -> DemoOrganisation:
         """One organisation located in the area of cluster ``home``, member of ``clusters``."""

@@ -101,7 +101,7 @@ def test_pages_are_in_french(client, superuser, members):
     client.force_login(superuser)
     content = client.get(url("membership", "changelist")).content.decode()
     assert "Adhésions" in content
-    assert "N° d’adhérent, raison sociale" in content
+    assert "N° d’adhérent (ancien n° compris), raison sociale" in content
     assert "À jour" in content or "Expirée" in content
 
 
