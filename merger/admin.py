@@ -277,15 +277,18 @@ class MergerAdmin(admin.ModelAdmin):
         )
 
     def save_formset(self, request, form, formset, change):
+        # The history is read-only; a mapping changes through its service, which logs it. The
+        # admin's own change message reads what a formset's save() would have recorded.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         if formset.model is not PlanMapping:
             return
         for mapping_form in formset.forms:
-            if mapping_form.has_changed():
-                plan_mapping_update(
-                    mapping=mapping_form.instance,
-                    successor_plan=mapping_form.cleaned_data["successor_plan"],
-                    by=request.user,
-                )
+            if mapping_form.has_changed() and plan_mapping_update(
+                mapping=mapping_form.instance,
+                successor_plan=mapping_form.cleaned_data["successor_plan"],
+                by=request.user,
+            ):
+                formset.changed_objects.append((mapping_form.instance, mapping_form.changed_data))
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -1,0 +1,97 @@
+"""The whole merger from the admin, in a real browser, on the demo data: the committee fixes the
+date, merges a duplicate pair, establishes the proposals, filters the members of both clusters,
+compares one side by side and approves it, approves the rest in bulk with a reason, reads the
+successor as the execution would make it, executes, and finds a member by its old number."""
+
+import pytest
+from playwright.sync_api import expect
+from django.utils import timezone
+
+from members.demo import COMMITTEE_PASSWORD, demo_seed
+from members.models import Membership
+from merger.models import Decision, DuplicatePair, Merger, TransferDecision, TransferProposal
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_committee_runs_the_merger_from_the_admin(live_server, page, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    demo_seed()
+    next_year = timezone.localdate().year + 1
+    page.goto(live_server.url + "/admin/login/?next=/admin/merger/merger/")
+    page.fill("#id_username", "comite-fusion@demo.example")
+    page.fill("#id_password", COMMITTEE_PASSWORD)
+    page.get_by_role("button", name="Connexion").click()
+
+    # The date is fixed, with the reason, in the merger's history.
+    page.get_by_role("link", name="Fusion de DigitalPlace").click()
+    page.get_by_label("Statut").select_option(label="Date arrêtée")
+    page.get_by_label("Date d’effet prévue").fill(f"01/01/{next_year}")
+    page.get_by_label("Motif du changement").fill("Date votée par les deux AG")
+    page.get_by_role("button", name="Enregistrer et continuer les modifications").click()
+    expect(page.locator("#events-group").get_by_text("Date votée par les deux AG")).to_be_visible()
+
+    # A duplicate pair, compared side by side, merged into the record with a SIRET.
+    page.get_by_role("link", name="Examiner les doublons possibles").click()
+    page.get_by_role("button", name="Rechercher les doublons").click()
+    expect(page.get_by_text("6 doublon(s) possible(s) à examiner")).to_be_visible()
+    page.locator("#result_list tbody tr").first.locator("a").first.click()
+    expect(page.locator(".merger-column")).to_have_count(2)
+    page.locator("input[name=survivor]").first.check()
+    page.locator("#id_merge_reason").fill("Même SIREN : un seul adhérent")
+    page.get_by_role("button", name="Fusionner", exact=True).click()
+    expect(page.get_by_text("Fiches fusionnées")).to_be_visible()
+    assert DuplicatePair.objects.filter(state=DuplicatePair.State.MERGED).count() == 1
+
+    # Proposals, then the members of both clusters, one of them side by side.
+    page.goto(live_server.url + "/admin/merger/merger/")
+    page.get_by_role("link", name="Fusion de DigitalPlace").click()
+    page.get_by_role("button", name="Établir les propositions").click()
+    expect(page.get_by_text("Propositions établies au 01/01/")).to_be_visible()
+    proposals = TransferProposal.objects.count()
+    both = TransferProposal.objects.filter(members_of_both=True).count()
+    assert proposals > 200 and both >= 10
+    page.locator("#changelist-filter").get_by_role("link", name="Membres des deux").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(both)
+    page.locator("#result_list tbody tr").first.locator("th a").click()
+    columns = page.locator(".merger-column")
+    expect(columns.get_by_role("heading")).to_have_text(["DigitalPlace", "FrenchSouth.digital"])
+    page.get_by_label("Approuver le transfert").check()
+    page.locator("#id_reason").fill("Adhérent des deux clusters : une seule adhésion")
+    page.get_by_role("button", name="Enregistrer la décision").click()
+    expect(page.get_by_text("1 proposition : approuvée.")).to_be_visible()
+
+    # Everything else approved in bulk, with a reason.
+    page.goto(live_server.url + "/admin/merger/transferproposal/?decision__exact=pending")
+    page.locator("#action-toggle").check()
+    page.locator(".actions .question a").click()
+    page.locator("select[name=action]").select_option(label="Approuver la sélection…")
+    page.get_by_role("button", name="Envoyer").click()
+    page.get_by_label("Motif").fill("Comité de fusion du 15 décembre")
+    page.get_by_role("button", name="Confirmer : Approuvée").click()
+    expect(page.get_by_text(f"{proposals - 1} propositions : approuvée.")).to_be_visible()
+    assert TransferDecision.objects.filter(reason="Comité de fusion du 15 décembre").count() == (
+        proposals - 1
+    )
+
+    # The successor as it would be, then executed.
+    page.goto(live_server.url + "/admin/merger/merger/")
+    page.get_by_role("link", name="Fusion de DigitalPlace").click()
+    page.get_by_role("link", name="Exécuter les transferts").click()
+    expect(page.locator("td.count-executed")).to_have_text(str(proposals))
+    expect(page.locator("table.merger-preview tbody tr td").first).to_have_text("GC-0001")
+    assert not Membership.objects.filter(cluster__slug="grand-cluster").exists()
+    page.get_by_role("button", name="Exécuter les transferts").click()
+    expect(page.get_by_text(f"{proposals} adhésion(s) au successeur créée(s)")).to_be_visible()
+    merger = Merger.objects.get()
+    assert merger.status == Merger.Status.EFFECTIVE
+    assert Membership.objects.filter(cluster__slug="grand-cluster").count() == proposals
+    assert not TransferProposal.objects.exclude(decision=Decision.EXECUTED).exists()
+
+    # A member found by its old number.
+    proposal = TransferProposal.objects.filter(members_of_both=True).first()
+    old_number = proposal.old_member_numbers.split(", ")[0]
+    page.goto(live_server.url + "/admin/members/membership/?q=" + old_number)
+    expect(page.locator("#result_list tbody tr").filter(has_text="GC-")).to_contain_text(
+        [proposal.successor_membership.member_number]
+    )
