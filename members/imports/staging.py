@@ -75,12 +75,19 @@ class Record:
 
 class OrganisationRecord(Record):
     FIELDS = ORGANISATION_FIELDS
-    __slots__ = (*ORGANISATION_FIELDS, "membership", "has_primary")
+    __slots__ = (*ORGANISATION_FIELDS, "membership", "has_primary", "aliases")
 
     def __init__(self, values, *, pk=None):
         super().__init__(values, pk=pk)
         self.membership = None
         self.has_primary = False
+        #: The SIRETs (the names, for those without one) of the records merged into this one by
+        #: the merger committee: a file may still describe the company as one of them.
+        self.aliases = set()
+
+    def describes_alias(self, row) -> bool:
+        """Whether ``row`` describes one of the records merged into this one."""
+        return (row.siret or row.name) in self.aliases
 
 
 class MembershipRecord(Record):
@@ -195,11 +202,24 @@ class MemberBase:
         queryset = Organisation.objects.filter(memberships__cluster=self.cluster)
         for pk, *values in queryset.values_list("pk", *ORGANISATION_FIELDS).iterator(CHUNK):
             self._add_organisation(pk, shared(values))
+        self._add_aliases(list(self.organisations))
         missing = sorted(sirets - self.by_siret.keys())
+        survivors = set()
         for chunk in _chunks(missing):
             queryset = Organisation.objects.filter(siret__in=chunk)
+            for pk, merged_into, *values in queryset.values_list(
+                "pk", "merged_into_id", *ORGANISATION_FIELDS
+            ):
+                if merged_into is None:
+                    self._add_organisation(pk, shared(values))
+                else:  # an alias: the row is the company the committee merged it into
+                    survivors.add(merged_into)
+        survivors -= self.organisations.keys()
+        for chunk in _chunks(sorted(survivors)):
+            queryset = Organisation.objects.filter(pk__in=chunk)
             for pk, *values in queryset.values_list("pk", *ORGANISATION_FIELDS):
                 self._add_organisation(pk, shared(values))
+        self._add_aliases(sorted(survivors))
 
         memberships = Membership.objects.filter(cluster=self.cluster).values_list(
             "pk", "organisation_id", "member_number", *MEMBERSHIP_FIELDS
@@ -242,6 +262,16 @@ class MemberBase:
         if record.siret:
             self.by_siret[record.siret] = record
 
+    def _add_aliases(self, organisation_ids: list[int]) -> None:
+        """Record the aliases of ``organisation_ids``: their SIRETs find the survivor."""
+        for chunk in _chunks(organisation_ids):
+            aliases = Organisation.objects.filter(merged_into_id__in=chunk)
+            for survivor, siret, name in aliases.values_list("merged_into_id", "siret", "name"):
+                record = self.organisations[survivor]
+                record.aliases.add(siret or name)
+                if siret:
+                    self.by_siret.setdefault(siret, record)
+
     def _add_contacts(self, rows, shared: SharedValues) -> None:
         for pk, organisation_id, email, *values in rows:
             organisation = self.organisations[organisation_id]
@@ -269,7 +299,7 @@ class MemberBase:
             organisation = membership.organisation
             stored = organisation.siret
             other = self.by_siret.get(siret) if siret else None
-            if siret and stored and stored != siret:
+            if siret and stored and stored != siret and siret not in organisation.aliases:
                 errors["siret"] = _(
                     "Le n° d’adhérent %(number)s est « %(name)s », SIRET %(stored)s ; "
                     "la ligne indique le SIRET %(siret)s."
@@ -381,7 +411,8 @@ class MemberBase:
             )
             self._create(Organisation, organisation, row)
             created = True
-        else:
+        elif not organisation.describes_alias(row):
+            # A row describing a record merged into this one leaves the survivor as it is.
             changed |= self._update(Organisation, organisation, values, row)
         if organisation.siret:
             self.by_siret[organisation.siret] = organisation

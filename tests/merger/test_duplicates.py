@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from stdnum import luhn
 
+from members.imports.services import import_members
 from members.models import Contact, Invoice, Membership, Organisation, Term
 from merger.duplicates import name_key
 from merger.models import Decision, DuplicatePair, OrganisationMerge, TransferProposal
@@ -27,7 +28,7 @@ from tests.factories import (
     cluster,
     make_siret,
 )
-from tests.samples import EXPECTED
+from tests.samples import EXPECTED, FILES
 
 from .conftest import SAMPLES_DAY, run_json, schedule
 
@@ -282,3 +283,35 @@ def test_sample_pairs_merged_give_one_proposal_per_company(samples, merger, comm
     assert TransferProposal.objects.count() == before - len(pairs)
     both = TransferProposal.objects.filter(members_of_both=True).count()
     assert both == EXPECTED["members_of_both_same_siret"] + len(pairs)
+
+
+def test_the_clusters_files_import_again_unchanged_after_their_duplicates_are_merged(
+    samples, committee
+):
+    duplicates_refresh()
+    for pair in DuplicatePair.objects.select_related("organisation_a", "organisation_b"):
+        # The record of the other cluster survives: each file then describes an alias.
+        keep = pair.organisation_b if pair.organisation_b.siret else pair.organisation_a
+        duplicate_merge(pair=pair, survivor=keep, by=committee, reason="Même entreprise")
+    before = (
+        list(Organisation.objects.order_by("pk").values()),
+        list(Membership.objects.order_by("pk").values()),
+        Contact.objects.count(),
+        Term.objects.count(),
+    )
+
+    for profile, path in FILES.items():
+        _record, report = import_members(
+            path, cluster=cluster(profile), profile=profile, skip_invalid=True
+        )
+        expected = EXPECTED[profile]
+        assert report.new == report.updated == 0, report.as_json()
+        assert report.refused_rows == len(expected["errors"])
+
+    after = (
+        list(Organisation.objects.order_by("pk").values()),
+        list(Membership.objects.order_by("pk").values()),
+        Contact.objects.count(),
+        Term.objects.count(),
+    )
+    assert after == before
