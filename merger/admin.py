@@ -21,7 +21,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -132,6 +132,11 @@ class PlanMappingInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Once the transfers are executed, the mapping they followed is history.
+        effective = obj is not None and obj.status == Merger.Status.EFFECTIVE
+        return not effective and super().has_change_permission(request, obj)
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("source_plan__cluster")
 
@@ -180,9 +185,9 @@ class MergerEventInline(admin.TabularInline):
     @admin.display(description=gettext_lazy("détails"))
     def figures(self, event: MergerEvent) -> str:
         parts = []
-        for key, value in event.details.items():
-            label = EVENT_DETAILS.get(key)
-            if label is None or value in ("", None):
+        for key, label in EVENT_DETAILS.items():
+            value = event.details.get(key)
+            if value in ("", None):
                 continue
             if isinstance(value, list):
                 value = len(value)
@@ -665,7 +670,9 @@ class TransferProposalAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         proposal = self.get_object(request, object_id)
-        if proposal is None or not self.has_view_permission(request, proposal):
+        if proposal is None:
+            raise Http404(_("Aucune proposition ne correspond à cette adresse."))
+        if not self.has_view_permission(request, proposal):
             raise PermissionDenied
         can_decide = self.has_decide_permission(request) and proposal.decision != Decision.EXECUTED
         form = DecideForm(request.POST or None, initial={"decision": proposal.decision})
@@ -847,7 +854,9 @@ class DuplicatePairAdmin(admin.ModelAdmin):
             if str(object_id).isdigit()
             else None
         )
-        if pair is None or not self.has_view_permission(request, pair):
+        if pair is None:
+            raise Http404(_("Aucun doublon ne correspond à cette adresse."))
+        if not self.has_view_permission(request, pair):
             raise PermissionDenied
         can_review = request.user.has_perm("merger.change_duplicatepair")
         merge = pair.merges.filter(undone_at__isnull=True).select_related("by").first()

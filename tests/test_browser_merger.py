@@ -4,8 +4,8 @@ compares one side by side and approves it, approves the rest in bulk with a reas
 successor as the execution would make it, executes, and finds a member by its old number."""
 
 import pytest
-from playwright.sync_api import expect
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from members.demo import COMMITTEE_PASSWORD, demo_seed
 from members.models import Membership

@@ -1,0 +1,831 @@
+"""The merger in the admin, as a member of the merger committee sees it: who may open it; the
+merger's page (a new date with a reason is a postponement, logged; no reason, no change; the plan
+mapping, logged); the proposals established from a button, filtered, searched, listed in a
+constant number of queries, approved in bulk with a reason (a proposal decided meanwhile by
+somebody else is left alone, and the page says who decided); a proposal's page with its source
+memberships side by side, which takes a decision; the execution's dry-run preview, then the
+execution; the report and its XLSX and CSV exports (formulas escaped); the duplicate review
+(find, merge, dismiss, undo, each with a reason); the members' notices, read-only."""
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+from html.parser import HTMLParser
+
+import openpyxl
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from members.models import Membership, Organisation, Plan, Term
+from merger.models import (
+    Decision,
+    DuplicatePair,
+    Merger,
+    MergerEvent,
+    MergerNotice,
+    PlanMapping,
+    TransferDecision,
+    TransferProposal,
+)
+from merger.services import (
+    duplicate_merge,
+    duplicates_refresh,
+    proposals_refresh,
+    transfer_decide,
+)
+from tests.factories import (
+    MembershipFactory,
+    OrganisationFactory,
+    TermFactory,
+    UserFactory,
+    cluster,
+    committee_user,
+    staff_user,
+)
+
+from .conftest import schedule
+
+pytestmark = pytest.mark.django_db
+
+NEW_YEAR = dt.date(2027, 1, 1)
+NO_REASON = "Indiquez le motif : il est gardé dans l’historique."
+
+
+def url(name: str, *args) -> str:
+    return reverse(f"admin:{name}", args=args)
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+def listed(response) -> set[str]:
+    """The organisations of the proposals a change list shows."""
+    return {str(proposal.organisation) for proposal in response.context["cl"].result_list}
+
+
+def listed_pairs(response) -> set[int]:
+    """The duplicate pairs a change list shows."""
+    return {pair.pk for pair in response.context["cl"].result_list}
+
+
+class _Forms(HTMLParser):
+    """The forms of a page and the fields each would submit, as a browser would (checked boxes
+    only, the selected option, a textarea's text; buttons left out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[tuple[dict, list[tuple[str, str]]]] = []
+        self._fields = None
+        self._select = None  # (name, multiple, [(value, selected)])
+        self._textarea = None  # (name, [text])
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self._fields = []
+            self.forms.append((attrs, self._fields))
+        elif self._fields is None or "disabled" in attrs:
+            return
+        elif tag == "option" and self._select is not None:
+            self._select[2].append((attrs.get("value") or "", "selected" in attrs))
+        elif not attrs.get("name"):
+            return
+        elif tag == "input":
+            kind = attrs.get("type", "text")
+            if kind in ("submit", "button", "image", "reset", "file"):
+                return
+            if kind in ("checkbox", "radio") and "checked" not in attrs:
+                return
+            self._fields.append((attrs["name"], attrs.get("value") or ""))
+        elif tag == "select":
+            self._select = (attrs["name"], "multiple" in attrs, [])
+        elif tag == "textarea":
+            self._textarea = (attrs["name"], [])
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            self._textarea[1].append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._fields = None
+        elif tag == "select" and self._select is not None:
+            name, multiple, options = self._select
+            chosen = [value for value, selected in options if selected]
+            if not chosen and not multiple and options:
+                chosen = [options[0][0]]
+            self._fields.extend((name, value) for value in chosen)
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            name, parts = self._textarea
+            self._fields.append((name, "".join(parts).removeprefix("\n")))
+            self._textarea = None
+
+
+def form_data(response, **attrs) -> dict:
+    """What the page's form (the first one whose attributes include ``attrs``; the logout form
+    never) would post: a value per field name, a list for names given more than once."""
+    parser = _Forms()
+    parser.feed(text(response))
+    for form_attrs, fields in parser.forms:
+        if form_attrs.get("id") == "logout-form":
+            continue
+        if all(form_attrs.get(key) == value for key, value in attrs.items()):
+            data: dict = {}
+            for name, value in fields:
+                data.setdefault(name, []).append(value)
+            return {
+                name: values[0] if len(values) == 1 else values for name, values in data.items()
+            }
+    raise AssertionError(f"no form with {attrs} on the page")
+
+
+# --- Data ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def members():
+    """An organisation member of both source clusters, one of DigitalPlace without a SIRET, one
+    of FrenchSouth.digital only; each transferable on 1 January 2027."""
+    both = OrganisationFactory(name="Alpha Numérique")
+    dp = MembershipFactory(organisation=both, member_number="DP-0101")
+    fs = MembershipFactory(
+        organisation=both, cluster=cluster("frenchsouth"), member_number="FS-0202"
+    )
+    TermFactory(membership=dp, year=2027)
+    TermFactory(membership=fs, year=2027, fee=Decimal("250.00"))
+    no_siret = OrganisationFactory(name="Bêta Conseil", siret="", siren="")
+    TermFactory(
+        membership=MembershipFactory(organisation=no_siret, member_number="DP-0303"), year=2026
+    )
+    south = OrganisationFactory(name="Gamma Sud")
+    fs_only = MembershipFactory(
+        organisation=south, cluster=cluster("frenchsouth"), member_number="FS-0404"
+    )
+    TermFactory(membership=fs_only, year=2026)
+    return {"both": both, "no_siret": no_siret, "south": south}
+
+
+@pytest.fixture
+def proposals(merger, members):
+    """The proposals of ``members`` as of 1 January 2027, by their organisation's key."""
+    proposals_refresh(merger=merger, as_of=NEW_YEAR)
+    return {
+        key: TransferProposal.objects.get(organisation=organisation)
+        for key, organisation in members.items()
+    }
+
+
+def approve(proposal, by, reason="Validé par le comité"):
+    transfer_decide(proposal_ids=[proposal.pk], decision=Decision.APPROVED, by=by, reason=reason)
+
+
+# --- Who may open it ----------------------------------------------------------------------------
+
+
+def test_membership_staff_is_refused_the_merger_admin(client, merger):
+    client.force_login(staff_user())
+
+    assert client.get("/admin/merger/transferproposal/").status_code == 403
+    assert client.get(f"/admin/merger/merger/{merger.pk}/change/").status_code == 403
+
+
+def test_the_committee_opens_the_merger_admin(client, merger, committee):
+    client.force_login(committee)
+
+    assert client.get("/admin/merger/transferproposal/").status_code == 200
+    page = client.get(f"/admin/merger/merger/{merger.pk}/change/")
+    assert page.status_code == 200
+    assert "Les étapes de la fusion" in text(page)
+
+
+# --- The merger's page --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def merger_page(client, merger, committee):
+    """The merger's change page, scheduled on 1 January 2027, opened by the committee."""
+    schedule(merger, NEW_YEAR)
+    client.force_login(committee)
+    return client.get(url("merger_merger_change", merger.pk))
+
+
+def test_the_merger_form_carries_both_inlines(merger_page):
+    data = form_data(merger_page, id="merger_form")
+
+    assert data["status"] == "scheduled" and data["planned_date"] == "01/01/2027"
+    assert int(data["plan_mappings-TOTAL_FORMS"]) == PlanMapping.objects.count() == 10
+    assert "events-TOTAL_FORMS" in data
+
+
+def test_a_later_date_with_a_reason_is_a_postponement_logged(
+    client, merger, committee, merger_page
+):
+    data = form_data(merger_page, id="merger_form")
+    data.update(planned_date="01/07/2027", reason="Budget commun pas encore voté")
+
+    response = client.post(url("merger_merger_change", merger.pk), data)
+
+    assert response.status_code == 302
+    merger.refresh_from_db()
+    assert (merger.status, merger.planned_date) == (Merger.Status.POSTPONED, dt.date(2027, 7, 1))
+    event = MergerEvent.objects.filter(merger=merger).order_by("-at", "-pk").first()
+    assert event.kind == MergerEvent.Kind.POSTPONED
+    assert event.by == committee
+    assert event.reason == "Budget commun pas encore voté"
+    assert (event.date_before, event.date_after) == (NEW_YEAR, dt.date(2027, 7, 1))
+    assert (event.status_before, event.status_after) == ("scheduled", "postponed")
+
+
+def test_a_change_without_a_reason_is_refused_and_changes_nothing(client, merger, merger_page):
+    events = MergerEvent.objects.count()
+    data = form_data(merger_page, id="merger_form")
+    data.update(planned_date="01/07/2027", reason="  ")
+
+    response = client.post(url("merger_merger_change", merger.pk), data)
+
+    assert response.status_code == 200
+    assert NO_REASON in text(response)
+    merger.refresh_from_db()
+    assert (merger.status, merger.planned_date) == (Merger.Status.SCHEDULED, NEW_YEAR)
+    assert MergerEvent.objects.count() == events
+
+
+def test_changing_a_plan_mapping_through_the_inline_logs_it(client, merger, committee, merger_page):
+    data = form_data(merger_page, id="merger_form")
+    mapping = PlanMapping.objects.get(pk=data["plan_mappings-0-id"])
+    other = (
+        Plan.objects.filter(cluster__slug="grand-cluster")
+        .exclude(pk=mapping.successor_plan_id)
+        .first()
+    )
+    data["plan_mappings-0-successor_plan"] = str(other.pk)
+
+    response = client.post(url("merger_merger_change", merger.pk), data)
+
+    assert response.status_code == 302
+    mapping.refresh_from_db()
+    assert mapping.successor_plan == other
+    event = MergerEvent.objects.filter(merger=merger, kind=MergerEvent.Kind.MAPPING).get()
+    assert event.by == committee
+    assert event.details["after"] == str(other)
+    merger.refresh_from_db()
+    assert merger.status == Merger.Status.SCHEDULED  # the merger itself did not change
+
+
+# --- Proposals ----------------------------------------------------------------------------------
+
+
+def test_the_propose_button_establishes_the_proposals(client, merger, committee, members):
+    client.force_login(committee)
+    page = client.get(url("merger_merger_change", merger.pk))
+    propose = url("merger_merger_propose", merger.pk)
+    assert f'formaction="{propose}" formnovalidate>Établir les propositions</button>' in text(page)
+
+    response = client.post(propose, form_data(page, id="merger_form"))
+
+    assert response.status_code == 302
+    assert response["Location"] == url("merger_transferproposal_changelist")
+    assert set(TransferProposal.objects.values_list("organisation__name", flat=True)) == {
+        "Alpha Numérique",
+        "Bêta Conseil",
+        "Gamma Sud",
+    }
+    listing = client.get(response["Location"])
+    assert "Propositions établies au 01/01/2027 : 3 en tout, 3 nouvelle(s)" in text(listing)
+    assert listed(listing) == {"Alpha Numérique", "Bêta Conseil", "Gamma Sud"}
+
+
+def test_the_merger_history_shows_the_figures_of_the_proposals(client, merger, committee, members):
+    client.force_login(committee)
+    client.post(url("merger_merger_propose", merger.pk))
+
+    page = text(client.get(url("merger_merger_change", merger.pk)))
+
+    assert "Propositions établies" in page
+    for figure in (
+        "établies au : 01/01/2027",
+        "propositions : 3",
+        "créées : 3",
+        "membres des deux : 1",
+        "signalées : 1",
+    ):
+        assert figure in page
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({}, {"Alpha Numérique", "Bêta Conseil", "Gamma Sud"}),
+        ({"flag": "any"}, {"Bêta Conseil"}),
+        ({"flag": "no_siret"}, {"Bêta Conseil"}),
+        ({"flag": "none"}, {"Alpha Numérique", "Gamma Sud"}),
+        ({"origin": "both"}, {"Alpha Numérique"}),
+        ({"origin": "frenchsouth"}, {"Gamma Sud"}),
+        ({"decision__exact": "approved"}, {"Gamma Sud"}),
+        ({"members_of_both__exact": "1"}, {"Alpha Numérique"}),
+        ({"q": "DP-0303"}, {"Bêta Conseil"}),
+        ({"q": "FS-0202"}, {"Alpha Numérique"}),
+    ],
+)
+def test_the_proposals_list_filters_and_searches(client, committee, proposals, query, expected):
+    approve(proposals["south"], committee)
+    client.force_login(committee)
+
+    response = client.get(url("merger_transferproposal_changelist"), query)
+
+    assert response.status_code == 200
+    assert listed(response) == expected
+
+
+def test_the_proposals_list_runs_a_constant_number_of_queries(
+    client, merger, committee, proposals, django_assert_num_queries
+):
+    changelist = url("merger_transferproposal_changelist")
+    client.force_login(committee)
+    client.get(changelist)  # warm the caches a running server keeps anyway
+    with CaptureQueriesContext(connection) as few:
+        assert len(listed(client.get(changelist))) == 3
+    for index in range(27):
+        organisation = OrganisationFactory(**({"siret": "", "siren": ""} if index % 3 else {}))
+        TermFactory(membership__organisation=organisation, year=2027)
+        if index % 2:
+            TermFactory(
+                membership__organisation=organisation,
+                membership__cluster=cluster("frenchsouth"),
+                year=2027,
+            )
+    proposals_refresh(merger=merger, as_of=NEW_YEAR)
+
+    with django_assert_num_queries(len(few)):
+        response = client.get(changelist)
+
+    assert len(listed(response)) == 30
+
+
+# --- Bulk decisions -----------------------------------------------------------------------------
+
+
+def bulk(client, action: str, proposals) -> object:
+    """The list's action ``action`` on ``proposals``: the page asking for the reason."""
+    return client.post(
+        url("merger_transferproposal_changelist"),
+        {"action": action, "_selected_action": [p.pk for p in proposals]},
+    )
+
+
+def test_bulk_approval_first_asks_for_the_reason(client, committee, proposals):
+    client.force_login(committee)
+
+    response = bulk(client, "approve_selected", proposals.values())
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "Décision pour 3 propositions : approuvée." in page
+    for name in ("Alpha Numérique", "Bêta Conseil", "Gamma Sud"):
+        assert name in page
+    assert "1 proposition est signalée : vérifiez-la avant de décider." in page
+    data = form_data(response, method="post")
+    assert {data[f"version_{p.pk}"] for p in proposals.values()} == {"0"}
+    assert not TransferProposal.objects.exclude(decision=Decision.PENDING).exists()
+
+
+def test_bulk_approval_with_a_reason_approves_and_logs(client, committee, proposals):
+    client.force_login(committee)
+    data = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
+    data["reason"] = "Comité du 15 décembre"
+
+    response = client.post(url("merger_transferproposal_changelist"), data, follow=True)
+
+    assert "3 propositions : approuvée." in text(response)
+    assert set(TransferProposal.objects.values_list("decision", flat=True)) == {"approved"}
+    decisions = TransferDecision.objects.all()
+    assert len(decisions) == 3
+    assert {(d.decision, d.previous, d.by, d.reason) for d in decisions} == {
+        ("approved", "pending", committee, "Comité du 15 décembre")
+    }
+
+
+def test_bulk_approval_without_a_reason_decides_nothing(client, committee, proposals):
+    client.force_login(committee)
+    data = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
+    data["reason"] = ""
+
+    response = client.post(url("merger_transferproposal_changelist"), data)
+
+    assert response.status_code == 200
+    assert NO_REASON in text(response)
+    assert not TransferDecision.objects.exists()
+
+
+def test_bulk_approval_leaves_a_proposal_decided_meanwhile_and_says_by_whom(
+    client, committee, proposals
+):
+    client.force_login(committee)
+    data = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
+    data["reason"] = "Comité du 15 décembre"
+    colleague = committee_user()
+    transfer_decide(
+        proposal_ids=[proposals["no_siret"].pk],
+        decision=Decision.REJECTED,
+        by=colleague,
+        reason="SIRET introuvable",
+    )
+
+    response = client.post(url("merger_transferproposal_changelist"), data, follow=True)
+
+    page = text(response)
+    assert f"Bêta Conseil : Décidée entre-temps par {colleague}" in page
+    assert "refusée (SIRET introuvable)" in page
+    assert "2 propositions : approuvée." in page
+    rejected = TransferProposal.objects.get(pk=proposals["no_siret"].pk)
+    assert (rejected.decision, rejected.decided_by, rejected.version) == ("rejected", colleague, 1)
+    assert set(
+        TransferProposal.objects.exclude(pk=rejected.pk).values_list("decision", flat=True)
+    ) == {"approved"}
+    assert not TransferDecision.objects.filter(proposal=rejected, by=committee).exists()
+
+
+# --- A proposal's page --------------------------------------------------------------------------
+
+
+def test_a_proposal_page_sets_both_memberships_side_by_side(client, committee, proposals):
+    client.force_login(committee)
+
+    response = client.get(url("merger_transferproposal_change", proposals["both"].pk))
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "Les adhésions, côte à côte" in page
+    columns = response.context["columns"]
+    assert [c["membership"].member_number for c in columns] == ["DP-0101", "FS-0202"]
+    for label in ("DigitalPlace", "FrenchSouth.digital", "DP-0101", "FS-0202", "Membres des deux"):
+        assert label in page
+    assert page.count("01/01/2027 – 31/12/2027") == 2
+    assert "250,00 €" in page and "300,00 €" in page
+
+
+def test_a_decision_on_a_proposal_page_is_taken_and_logged(client, committee, proposals):
+    proposal = proposals["both"]
+    client.force_login(committee)
+    page = client.get(url("merger_transferproposal_change", proposal.pk))
+    data = form_data(page, **{"class": "merger-decision-form"})
+    assert data["version"] == "0"
+    data.update(decision="approved", reason="Membre des deux, avoir noté")
+
+    response = client.post(url("merger_transferproposal_change", proposal.pk), data, follow=True)
+
+    assert "1 proposition : approuvée." in text(response)
+    proposal.refresh_from_db()
+    assert (proposal.decision, proposal.decided_by, proposal.decision_reason) == (
+        "approved",
+        committee,
+        "Membre des deux, avoir noté",
+    )
+    assert "Membre des deux, avoir noté" in text(response)  # in the page's history
+    assert TransferDecision.objects.get(proposal=proposal).by == committee
+
+
+def test_a_decision_on_a_stale_proposal_page_shows_the_conflict(client, committee, proposals):
+    proposal = proposals["both"]
+    client.force_login(committee)
+    page = client.get(url("merger_transferproposal_change", proposal.pk))
+    data = form_data(page, **{"class": "merger-decision-form"})
+    data.update(decision="rejected", reason="Doublon")
+    colleague = committee_user()
+    approve(proposal, colleague, reason="Vu en réunion")
+
+    response = client.post(url("merger_transferproposal_change", proposal.pk), data, follow=True)
+
+    assert f"Alpha Numérique : Décidée entre-temps par {colleague}" in text(response)
+    proposal.refresh_from_db()
+    assert (proposal.decision, proposal.decided_by) == ("approved", colleague)
+    assert TransferDecision.objects.filter(proposal=proposal).count() == 1
+
+
+# --- Execution ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def approved(merger, committee, proposals):
+    """Every proposal approved, the merger scheduled on 1 January 2027."""
+    schedule(merger, NEW_YEAR)
+    for proposal in proposals.values():
+        approve(proposal, committee)
+    return proposals
+
+
+def successor_memberships():
+    return Membership.objects.filter(cluster__slug="grand-cluster")
+
+
+def test_the_execution_page_previews_the_successor_and_writes_nothing(
+    client, merger, committee, approved
+):
+    counts = (Membership.objects.count(), Term.objects.count())
+    client.force_login(committee)
+
+    response = client.get(url("merger_merger_execute", merger.pk))
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "rien n’est encore écrit" in page
+    assert '<td class="count-executed">3</td>' in page
+    for number in ("GC-0001", "GC-0002", "GC-0003"):
+        assert number in page
+    assert "DP-0101, FS-0202" in page
+    assert "3 organisations approuvées n’ont pas encore reçu l’information" in page
+    assert (Membership.objects.count(), Term.objects.count()) == counts
+    merger.refresh_from_db()
+    assert (merger.status, merger.last_member_number) == (Merger.Status.SCHEDULED, 0)
+    assert not TransferProposal.objects.filter(decision=Decision.EXECUTED).exists()
+
+
+def test_confirming_the_execution_executes_and_the_merger_becomes_effective(
+    client, merger, committee, approved
+):
+    client.force_login(committee)
+
+    response = client.post(url("merger_merger_execute", merger.pk), follow=True)
+
+    assert response.redirect_chain[-1][0] == url("merger_merger_change", merger.pk)
+    assert "Transferts exécutés au 01/01/2027 : 3 adhésion(s) au successeur créée(s)" in text(
+        response
+    )
+    merger.refresh_from_db()
+    assert (merger.status, merger.effective_date) == (Merger.Status.EFFECTIVE, NEW_YEAR)
+    assert successor_memberships().count() == 3
+    assert set(TransferProposal.objects.values_list("decision", flat=True)) == {"executed"}
+
+
+def test_once_effective_the_plan_mapping_is_history_and_the_page_still_saves(
+    client, merger, committee, approved
+):
+    client.force_login(committee)
+    client.post(url("merger_merger_execute", merger.pk))
+
+    page = client.get(url("merger_merger_change", merger.pk))
+    assert 'name="plan_mappings-0-successor_plan"' not in text(page)
+    response = client.post(
+        url("merger_merger_change", merger.pk), form_data(page, id="merger_form")
+    )
+
+    assert response.status_code == 302
+    assert MergerEvent.objects.filter(merger=merger, kind="mapping").count() == 0
+
+
+def test_an_unknown_proposal_or_pair_is_not_found(client, committee):
+    client.force_login(committee)
+
+    assert client.get("/admin/merger/transferproposal/999999/change/").status_code == 404
+    assert client.get("/admin/merger/duplicatepair/999999/change/").status_code == 404
+
+
+def test_the_execution_needs_a_scheduled_merger(client, merger, committee, proposals):
+    for proposal in proposals.values():
+        approve(proposal, committee)
+    client.force_login(committee)
+
+    response = client.post(url("merger_merger_execute", merger.pk), follow=True)
+
+    assert "arrêtez d’abord sa date d’effet" in text(response)
+    assert not successor_memberships().exists()
+    merger.refresh_from_db()
+    assert merger.status == Merger.Status.POSTPONED
+
+
+def test_the_execution_needs_its_permission(client, merger, approved):
+    viewer = UserFactory(is_staff=True)  # may read the merger, not execute it
+    viewer.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="merger", codename__in=["view_merger", "change_merger"]
+        )
+    )
+    for user in (staff_user(), viewer):
+        client.force_login(user)
+        assert client.get(url("merger_merger_execute", merger.pk)).status_code == 403
+        assert client.post(url("merger_merger_execute", merger.pk)).status_code == 403
+    assert not successor_memberships().exists()
+
+
+# --- Report -------------------------------------------------------------------------------------
+
+
+def test_the_report_shows_the_figures(client, merger, committee, proposals):
+    approve(proposals["both"], committee)
+    client.force_login(committee)
+
+    response = client.get(url("merger_merger_report", merger.pk), {"year": 2027})
+
+    assert response.status_code == 200
+    page = text(response)
+    assert "Décisions en attente : 2, dont 1 signalée(s)." in page
+    report = response.context["report"]
+    assert report.successor_members == 1
+    assert report.by_origin == {"digitalplace": 0, "frenchsouth": 0, "both": 1}
+    assert "Cotisations payées en 2027, par origine des membres" in page
+    assert "550,00 €" in page  # the 2027 terms of the member of both
+
+
+def test_the_report_exports_an_xlsx_workbook(client, merger, committee, proposals):
+    client.force_login(committee)
+
+    response = client.get(url("merger_merger_report", merger.pk), {"export": "xlsx"})
+
+    assert response.status_code == 200
+    assert ".xlsx" in response["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["Synthèse", "Propositions"]
+    rows = list(book["Propositions"].iter_rows(values_only=True))
+    assert rows[0][0] == "Organisation"
+    assert sorted(row[0] for row in rows[1:]) == ["Alpha Numérique", "Bêta Conseil", "Gamma Sud"]
+
+
+def test_the_report_exports_a_csv_of_the_proposals(client, merger, committee, proposals):
+    client.force_login(committee)
+
+    response = client.get(url("merger_merger_report", merger.pk), {"export": "csv"})
+
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:2] == ["Organisation", "SIRET"]
+    assert len(rows) == 1 + 3
+    by_name = {row[0]: row for row in rows[1:]}
+    assert by_name["Alpha Numérique"][4] == "DP-0101, FS-0202"
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+def test_exported_text_that_looks_like_a_formula_is_escaped(client, merger, committee, file_format):
+    name = '=HYPERLINK("http://evil.example","Cliquez")'
+    TermFactory(membership__organisation=OrganisationFactory(name=name), year=2027)
+    proposals_refresh(merger=merger, as_of=NEW_YEAR)
+    client.force_login(committee)
+
+    response = client.get(url("merger_merger_report", merger.pk), {"export": file_format})
+
+    if file_format == "csv":
+        [_header, row] = csv.reader(
+            io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"
+        )
+        cell = row[0]
+    else:
+        cell = openpyxl.load_workbook(io.BytesIO(response.content))["Propositions"]["A2"].value
+    assert cell == "'" + name
+
+
+# --- Duplicates ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pair():
+    """Two records of one studio, one member of each source cluster, found as a pair."""
+    first = OrganisationFactory(name="Sud Studio", siret="", siren="", postcode="34000")
+    second = OrganisationFactory(name="SUD-STUDIO", siret="", siren="", postcode="34000")
+    TermFactory(membership__organisation=first, membership__member_number="DP-0777", year=2027)
+    TermFactory(
+        membership__organisation=second,
+        membership__cluster=cluster("frenchsouth"),
+        membership__member_number="FS-0888",
+        year=2027,
+    )
+    duplicates_refresh()
+    return DuplicatePair.objects.select_related("organisation_a", "organisation_b").get()
+
+
+def test_the_find_button_stores_the_pairs(client, committee):
+    OrganisationFactory(name="Sud Studio", siret="", siren="", postcode="34000")
+    OrganisationFactory(name="SUD-STUDIO", siret="", siren="", postcode="34000")
+    client.force_login(committee)
+    listing = client.get(url("merger_duplicatepair_changelist"))
+    find = url("merger_duplicatepair_find")
+    assert "Rechercher les doublons" in text(listing)
+    assert not DuplicatePair.objects.exists()
+
+    response = client.post(find, form_data(listing, action=find), follow=True)
+
+    assert response.redirect_chain[-1][0] == url("merger_duplicatepair_changelist")
+    assert "1 doublon(s) possible(s) à examiner, dont 1 nouveau(x)." in text(response)
+    stored = DuplicatePair.objects.get()
+    assert {stored.organisation_a.name, stored.organisation_b.name} == {"Sud Studio", "SUD-STUDIO"}
+    assert stored.state == DuplicatePair.State.OPEN
+    assert listed_pairs(response) == {stored.pk}
+
+
+def test_a_pair_page_shows_both_records(client, committee, pair):
+    client.force_login(committee)
+
+    response = client.get(url("merger_duplicatepair_change", pair.pk))
+
+    assert response.status_code == 200
+    page = text(response)
+    for shown in ("Sud Studio", "SUD-STUDIO", "DP-0777", "FS-0888", "Fusionner les deux fiches"):
+        assert shown in page
+
+
+def test_merging_a_pair_keeps_the_chosen_record(client, committee, pair):
+    survivor, other = pair.organisation_b, pair.organisation_a
+    client.force_login(committee)
+
+    response = client.post(
+        url("merger_duplicatepair_change", pair.pk),
+        {"do": "merge", "survivor": survivor.pk, "reason": "Même studio, deux fiches"},
+        follow=True,
+    )
+
+    assert f"Fiches fusionnées : « {survivor.name} » est conservée" in text(response)
+    other.refresh_from_db()
+    assert other.merged_into == survivor
+    pair.refresh_from_db()
+    assert (pair.state, pair.decided_by, pair.decision_reason) == (
+        DuplicatePair.State.MERGED,
+        committee,
+        "Même studio, deux fiches",
+    )
+    assert survivor.memberships.count() == 2
+
+
+def test_dismissing_a_pair_marks_it_distinct(client, committee, pair):
+    client.force_login(committee)
+
+    response = client.post(
+        url("merger_duplicatepair_change", pair.pk),
+        {"do": "dismiss", "reason": "Deux studios différents"},
+        follow=True,
+    )
+
+    assert "ces deux fiches ne seront plus proposées" in text(response)
+    pair.refresh_from_db()
+    assert (pair.state, pair.decision_reason) == ("distinct", "Deux studios différents")
+    assert Organisation.objects.filter(merged_into__isnull=False).count() == 0
+
+
+def test_a_merged_pair_is_undone(client, committee, pair):
+    duplicate_merge(pair=pair, survivor=pair.organisation_a, by=committee, reason="Même studio")
+    client.force_login(committee)
+    assert "Annuler la fusion des fiches" in text(
+        client.get(url("merger_duplicatepair_change", pair.pk))
+    )
+
+    response = client.post(
+        url("merger_duplicatepair_change", pair.pk),
+        {"do": "undo", "reason": "Deux studios en fait"},
+        follow=True,
+    )
+
+    assert "Fusion des fiches annulée" in text(response)
+    pair.organisation_b.refresh_from_db()
+    assert pair.organisation_b.merged_into is None
+    pair.refresh_from_db()
+    assert pair.state == DuplicatePair.State.OPEN
+    merge = pair.merges.get()
+    assert (merge.undone_by, merge.undo_reason) == (committee, "Deux studios en fait")
+
+
+@pytest.mark.parametrize("do", ["merge", "dismiss", "undo"])
+def test_a_review_without_a_reason_changes_nothing(client, committee, pair, do):
+    if do == "undo":
+        duplicate_merge(pair=pair, survivor=pair.organisation_a, by=committee, reason="Même")
+    state = DuplicatePair.objects.get(pk=pair.pk).state
+    client.force_login(committee)
+
+    response = client.post(
+        url("merger_duplicatepair_change", pair.pk),
+        {"do": do, "survivor": pair.organisation_a.pk, "reason": " "},
+    )
+
+    assert response.status_code == 200
+    assert NO_REASON in text(response)
+    pair.refresh_from_db()
+    assert pair.state == state
+    pair.organisation_b.refresh_from_db()
+    assert (pair.organisation_b.merged_into_id is not None) is (do == "undo")
+
+
+# --- Notices ------------------------------------------------------------------------------------
+
+
+def test_the_notices_list_is_read_only(client, committee, proposals):
+    MergerNotice.objects.create(
+        proposal=proposals["both"], email="direction@alpha.example", language="fr"
+    )
+    client.force_login(committee)
+
+    response = client.get(url("merger_mergernotice_changelist"))
+
+    assert response.status_code == 200
+    assert "direction@alpha.example" in text(response)
+    assert response.context["has_add_permission"] is False
+    assert url("merger_mergernotice_add") not in text(response)
+    notice = MergerNotice.objects.get()
+    assert client.get(url("merger_mergernotice_add")).status_code == 403
+    assert client.get(url("merger_mergernotice_delete", notice.pk)).status_code == 403
+    assert (
+        client.post(url("merger_mergernotice_delete", notice.pk), {"post": "yes"}).status_code
+        == 403
+    )
+    assert MergerNotice.objects.filter(pk=notice.pk).exists()
