@@ -277,7 +277,8 @@ class MergerAdmin(admin.ModelAdmin):
             merger=obj,
             by=request.user,
             reason=form.cleaned_data.get("reason", ""),
-            status=form.cleaned_data["status"],
+            # A date moved later with the status left as it was is a postponement.
+            status=form.cleaned_data["status"] if "status" in form.changed_data else None,
             planned_date=form.cleaned_data["planned_date"],
         )
 

@@ -112,20 +112,27 @@ def _changes(decided: dict, now: dict) -> str:
     return ", ".join(names)
 
 
+#: Organisations executed per transaction: their source memberships are locked and their facts
+#: computed together, then each one is written under a savepoint of its own.
+CHUNK_SIZE = 200
+
+
 def merger_execute(
     *, merger: Merger, by: AbstractBaseUser | None = None, dry_run: bool = False
 ) -> ExecutionResult:
     """Turn each approved proposal of ``merger`` into one successor membership, on the planned
     date (the effective date once set), or in a ``dry_run`` say what it would make.
 
-    Each organisation is executed in a transaction of its own, its proposal locked: the facts
-    are computed afresh and must be those the committee approved, else the proposal is flagged
-    and left for a new decision. The successor membership keeps the earliest member-since and
-    the latest paid-through (:func:`successor_term_period`), gets the next member number and
-    the site of the same name; the source memberships are marked transferred, on the effective
-    date, to it. A proposal already executed is skipped: a second run creates nothing. The first
-    execution makes the merger effective. Raise :class:`ValidationError` unless the merger's
-    date is fixed (scheduled) or it is effective.
+    Proposals are executed :data:`CHUNK_SIZE` at a time, oldest members first, each chunk in a
+    transaction that locks them and their organisations' source memberships (a renewal waits),
+    so that the facts computed then are those written; each organisation is written under a
+    savepoint: all of it or nothing. The facts must be those the committee approved, else the
+    proposal is flagged and left for a new decision. The successor membership keeps the
+    earliest member-since and the latest paid-through (:func:`successor_term_period`), gets the
+    next member number and the site of the same name; the source memberships are marked
+    transferred, on the effective date, to it. A proposal already executed is skipped: a second
+    run creates nothing. The first execution makes the merger effective. Raise
+    :class:`ValidationError` unless the merger's date is fixed (scheduled) or it is effective.
     """
     if merger.status not in (Merger.Status.SCHEDULED, Merger.Status.EFFECTIVE):
         raise ValidationError(
@@ -141,31 +148,29 @@ def merger_execute(
         merger=merger, decision__in=[Decision.APPROVED, Decision.EXECUTED]
     )
     result.skipped = proposals.filter(decision=Decision.EXECUTED).count()
-    plans = {plan.pk: plan for plan in Plan.objects.filter(cluster=merger.successor_id)}
-    sites = {site.name: site for site in Site.objects.filter(cluster=merger.successor_id)}
-    number = merger.last_member_number
-    for proposal_id in (
+    approved = list(
         proposals.filter(decision=Decision.APPROVED)
         .order_by("member_since", "organisation__name", "pk")
         .values_list("pk", flat=True)
-    ):
+    )
+    context = {
+        "merger": merger,
+        "effective": effective,
+        "plans": {plan.pk: plan for plan in Plan.objects.filter(cluster=merger.successor_id)},
+        "sites": {site.name: site for site in Site.objects.filter(cluster=merger.successor_id)},
+        "dry_run": dry_run,
+    }
+    number = merger.last_member_number
+    for start in range(0, len(approved), CHUNK_SIZE):
+        chunk = approved[start : start + CHUNK_SIZE]
         with transaction.atomic():
-            outcome = _proposal_execute(
-                merger=merger,
-                proposal_id=proposal_id,
-                effective=effective,
-                plans=plans,
-                sites=sites,
-                next_number=number + 1,
-                dry_run=dry_run,
-            )
-        if isinstance(outcome, SuccessorMembership):
-            result.executed.append(outcome)
-            number += 1
-        elif isinstance(outcome, ExecutionFailure):
-            result.failed.append(outcome)
-        else:
-            result.skipped += 1
+            outcomes, number = _chunk_execute(chunk, number=number, **context)
+        for outcome in outcomes:
+            if isinstance(outcome, SuccessorMembership):
+                result.executed.append(outcome)
+            else:
+                result.failed.append(outcome)
+        result.skipped += len(chunk) - len(outcomes)
     if not dry_run and (result.executed or result.failed):
         _merger_executed(merger=merger, by=by, effective=effective, result=result)
     return result
@@ -191,33 +196,108 @@ def _merger_executed(
     event.save(update_fields=["status_before", "status_after"])
 
 
-def _proposal_execute(
+def _chunk_execute(
+    proposal_ids: list[int],
     *,
     merger: Merger,
-    proposal_id: int,
     effective: date,
     plans: dict[int, Plan],
     sites: dict[str, Site],
-    next_number: int,
+    number: int,
     dry_run: bool,
-) -> SuccessorMembership | ExecutionFailure | None:
-    """Execute one proposal (in the caller's transaction); ``None`` when it is no longer
-    approved (decided again meanwhile)."""
-    proposal = (
-        TransferProposal.objects.select_for_update(of=("self",))
-        .select_related("organisation")
-        .get(pk=proposal_id)
+) -> tuple[list[SuccessorMembership | ExecutionFailure], int]:
+    """Execute the proposals ``proposal_ids`` (in the caller's transaction): their outcomes, in
+    order, and the last member number given. Proposals no longer approved (decided again
+    meanwhile) have none."""
+    proposals = TransferProposal.objects.filter(pk__in=proposal_ids, decision=Decision.APPROVED)
+    if not dry_run:
+        proposals = proposals.select_for_update(of=("self",))
+    by_pk = {p.pk: p for p in proposals.select_related("organisation")}
+    proposals = [by_pk[pk] for pk in proposal_ids if pk in by_pk]
+    organisation_ids = [proposal.organisation_id for proposal in proposals]
+    if not dry_run:
+        # A renewal locks its membership first: it waits, and the facts below stay true.
+        list(
+            Membership.objects.select_for_update()
+            .filter(organisation_id__in=organisation_ids, cluster__in=merger.sources.all())
+            .values_list("pk", flat=True)
+        )
+        locked = Merger.objects.select_for_update().get(pk=merger.pk)
+        number = locked.last_member_number
+    facts = transfer_facts(merger=merger, on=effective, organisation_ids=organisation_ids)
+    members_already = dict(
+        Membership.objects.filter(
+            organisation_id__in=organisation_ids, cluster=merger.successor_id
+        ).values_list("organisation_id", "member_number")
     )
+    outcomes = []
+    for proposal in proposals:
+        outcome = _proposal_check(
+            proposal,
+            facts=facts.get(proposal.organisation_id),
+            effective=effective,
+            plans=plans,
+            member_number=members_already.get(proposal.organisation_id),
+            dry_run=dry_run,
+        )
+        if isinstance(outcome, ExecutionFailure):
+            outcomes.append(outcome)
+            continue
+        number += 1
+        organisation_facts, plan = outcome
+        start, end, paid, fee = successor_term_period(
+            facts=organisation_facts, effective=effective, annual_fee=plan.annual_fee
+        )
+        site = next((sites[name] for name in organisation_facts.sites if name in sites), None)
+        row = SuccessorMembership(
+            proposal_id=proposal.pk,
+            organisation_id=proposal.organisation_id,
+            organisation=proposal.organisation.name,
+            member_number=member_number_format(merger=merger, number=number),
+            member_since=organisation_facts.member_since,
+            plan=plan.name,
+            start_date=start,
+            end_date=end,
+            is_paid=paid,
+            fee=fee,
+            credit=organisation_facts.credit,
+            old_member_numbers=organisation_facts.old_member_numbers,
+            site=site.name if site else "",
+        )
+        if not dry_run:
+            with transaction.atomic():
+                _successor_write(
+                    proposal,
+                    row=row,
+                    facts=organisation_facts,
+                    plan=plan,
+                    site=site,
+                    effective=effective,
+                    merger=merger,
+                )
+        outcomes.append(row)
+    if not dry_run:
+        locked.last_member_number = number
+        locked.save(update_fields=["last_member_number"])
+    return outcomes, number
+
+
+def _proposal_check(
+    proposal: TransferProposal,
+    *,
+    facts: TransferFacts | None,
+    effective: date,
+    plans: dict[int, Plan],
+    member_number: str | None,
+    dry_run: bool,
+) -> tuple[TransferFacts, Plan] | ExecutionFailure:
+    """The facts and plan ``proposal`` executes with, or why it cannot (a decided proposal
+    whose facts moved is flagged, unless in a dry run)."""
     organisation = proposal.organisation
-    if proposal.decision != Decision.APPROVED:
-        return None
 
     def failure(message: str) -> ExecutionFailure:
         return ExecutionFailure(organisation.pk, organisation.name, message)
 
-    facts = transfer_facts(merger=merger, on=effective, organisation_ids=[organisation.pk]).get(
-        organisation.pk
-    )
     now_facts = facts.as_json() if facts else {}
     if now_facts != proposal.decided_facts:
         if not dry_run:
@@ -244,66 +324,50 @@ def _proposal_execute(
                 "correspondance des formules, puis approuvez à nouveau."
             )
         )
-    already = Membership.objects.filter(organisation=organisation, cluster=merger.successor_id)
-    existing = already.values_list("member_number", flat=True).first()
-    if existing:
+    if member_number:
         return failure(
             _("L’organisation est déjà adhérente du successeur (n° %(number)s).")
-            % {"number": existing}
+            % {"number": member_number}
         )
-    start, end, paid, fee = successor_term_period(
-        facts=facts, effective=effective, annual_fee=plan.annual_fee
-    )
-    site = next((sites[name] for name in facts.sites if name in sites), None)
-    if dry_run:
-        number = next_number
-    else:
-        locked = Merger.objects.select_for_update().get(pk=merger.pk)
-        number = locked.last_member_number + 1
-        locked.last_member_number = number
-        locked.save(update_fields=["last_member_number"])
-    outcome = SuccessorMembership(
-        proposal_id=proposal.pk,
-        organisation_id=organisation.pk,
-        organisation=organisation.name,
-        member_number=member_number_format(merger=merger, number=number),
-        member_since=facts.member_since,
-        plan=plan.name,
-        start_date=start,
-        end_date=end,
-        is_paid=paid,
-        fee=fee,
-        credit=facts.credit,
-        old_member_numbers=facts.old_member_numbers,
-        site=site.name if site else "",
-    )
-    if dry_run:
-        return outcome
+    return facts, plan
+
+
+def _successor_write(
+    proposal: TransferProposal,
+    *,
+    row: SuccessorMembership,
+    facts: TransferFacts,
+    plan: Plan,
+    site: Site | None,
+    effective: date,
+    merger: Merger,
+) -> None:
+    """Write the successor membership ``row`` of ``proposal`` and mark its sources transferred."""
     membership = Membership.objects.create(
-        organisation=organisation,
+        organisation_id=proposal.organisation_id,
         cluster_id=merger.successor_id,
-        member_number=outcome.member_number,
-        member_since=facts.member_since,
+        member_number=row.member_number,
+        member_since=row.member_since,
         site=site,
         notes=_transfer_note(facts=facts, effective=effective),
     )
     Term.objects.create(
         membership=membership,
         plan=plan,
-        start_date=start,
-        end_date=end,
-        fee=outcome.fee,
-        is_paid=paid,
-        paid_on=(facts.paid_on or effective) if paid else None,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        fee=row.fee,
+        is_paid=row.is_paid,
+        paid_on=(facts.paid_on or effective) if row.is_paid else None,
     )
+    now = timezone.now()
     Membership.objects.filter(pk__in=facts.membership_ids).update(
-        transferred_on=effective, transferred_to=membership, updated_at=timezone.now()
+        transferred_on=effective, transferred_to=membership, updated_at=now
     )
     proposal.decision = Decision.EXECUTED
     proposal.successor_membership = membership
-    proposal.executed_at = timezone.now()
+    proposal.executed_at = now
     proposal.save(update_fields=["decision", "successor_membership", "executed_at", "updated_at"])
-    return outcome
 
 
 def _transfer_note(*, facts: TransferFacts, effective: date) -> str:

@@ -45,11 +45,13 @@ def merger_update(
     """Change ``merger``'s status and/or planned date, logging who, when and why; return the
     event, or ``None`` when nothing changed.
 
-    Moving the date later is a postponement: the status becomes "postponed" unless another one
-    is given. "Effective" is set by the execution only, and an effective merger no longer
-    changes. Raise :class:`ValidationError` (by field) otherwise.
+    Moving the date later is a postponement, logged as such; the status becomes "postponed"
+    unless one is given (a date moved later and fixed at once stays "scheduled"). "Effective"
+    is set by the execution only, and an effective merger no longer changes. Raise
+    :class:`ValidationError` (by field) otherwise.
     """
     merger = Merger.objects.select_for_update().get(pk=merger.pk)
+    status_given = status is not None
     status = status or merger.status
     planned_date = planned_date or merger.planned_date
     if status == merger.status and planned_date == merger.planned_date:
@@ -68,7 +70,7 @@ def merger_update(
         )
     reason = reason_required(reason)
     postponed = planned_date > merger.planned_date
-    if postponed and status == merger.status and status != Status.POSTPONED:
+    if postponed and not status_given:
         status = Status.POSTPONED
     event = MergerEvent.objects.create(
         merger=merger,

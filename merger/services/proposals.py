@@ -9,6 +9,7 @@ from datetime import date
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -278,27 +279,21 @@ def transfer_decide(
                 facts=proposal.facts,
             )
         )
-        proposal.decision = decision
-        proposal.decided_by = by
-        proposal.decided_at = now
-        proposal.decision_reason = reason
-        proposal.decided_facts = proposal.facts
-        proposal.facts_changed = False
-        proposal.version += 1
-        proposal.updated_at = now
         result.decided.append(proposal)
-    TransferProposal.objects.bulk_update(
-        result.decided,
-        [
-            "decision",
-            "decided_by",
-            "decided_at",
-            "decision_reason",
-            "decided_facts",
-            "facts_changed",
-            "version",
-            "updated_at",
-        ],
+    # One statement for all: the decision is taken on each proposal's facts as they stand.
+    TransferProposal.objects.filter(pk__in=[p.pk for p in result.decided]).update(
+        decision=decision,
+        decided_by=by,
+        decided_at=now,
+        decision_reason=reason,
+        decided_facts=F("facts"),
+        facts_changed=False,
+        version=F("version") + 1,
+        updated_at=now,
     )
+    for proposal in result.decided:
+        proposal.decision, proposal.decided_by, proposal.decided_at = decision, by, now
+        proposal.decision_reason, proposal.decided_facts = reason, proposal.facts
+        proposal.facts_changed, proposal.version = False, proposal.version + 1
     TransferDecision.objects.bulk_create(decisions)
     return result
