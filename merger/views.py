@@ -30,22 +30,23 @@ def objection(request, token: str):
     if notice is None:
         return render(request, "merger/objection_invalid.html", status=404)
     # The page speaks the language of the e-mail, unless the visitor chose one with the switch.
-    if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
-        translation.activate(notice.language)
-        request.LANGUAGE_CODE = notice.language
+    language = notice.language
+    if settings.LANGUAGE_COOKIE_NAME in request.COOKIES:
+        language = translation.get_language()
     form = ObjectionForm(request.POST or None)
     if request.method == "POST" and notice.objected_at is None and form.is_valid():
         notice_object(notice=notice, text=form.cleaned_data["text"])
         return HttpResponseRedirect(request.path)
     proposal = notice.proposal
-    return render(
-        request,
-        "merger/objection.html",
-        {
-            "notice": notice,
-            "proposal": proposal,
-            "merger": proposal.merger,
-            "successor": proposal.merger.successor,
-            "form": form,
-        },
-    )
+    with translation.override(language):
+        return render(
+            request,
+            "merger/objection.html",
+            {
+                "notice": notice,
+                "proposal": proposal,
+                "merger": proposal.merger,
+                "successor": proposal.merger.successor,
+                "form": form,
+            },
+        )

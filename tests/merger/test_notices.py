@@ -89,7 +89,7 @@ def test_a_worker_tells_every_contact_once_in_its_language(
     notice = MergerNotice.objects.get(email="a@one.example")
     assert notice.state == MergerNotice.State.SENT and notice.sent_at is not None
     assert notice.subject == in_french["Subject"].strip()
-    assert notice.body.strip() == text.strip()
+    assert notice.body.split() == text.split()  # the same words, whatever SMTP did to line ends
     assert not MergerNotice.objects.filter(email="d@three.example").exists()
 
 
