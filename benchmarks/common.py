@@ -38,6 +38,25 @@ def database_prepare(url: str, *, recreate: bool) -> None:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def database_drop(url: str) -> None:
+    """Drop the PostgreSQL database of ``url`` (closing this process's connections first)."""
+    import psycopg
+    from django.conf import settings
+    from django.db import connections
+    from psycopg import sql
+
+    if settings.configured:
+        connections.close_all()
+    parsed = urlparse(url)
+    server = parsed._replace(scheme="postgresql", path="/postgres").geturl()
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(parsed.path.lstrip("/"))
+            )
+        )
+
+
 def django_start(*, default_database_url: str) -> None:
     """Set Django up on the benchmark's database and migrate it.
 

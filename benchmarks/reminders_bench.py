@@ -57,6 +57,7 @@ from common import (
     ROOT,
     database_analyze,
     database_describe,
+    database_drop,
     django_start,
     organisations_bulk_create,
 )
@@ -319,7 +320,7 @@ def main() -> int:
         controller.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
         if own_database and not args.keep:
-            database_drop()
+            database_drop(DEFAULT_DATABASE_URL)
 
 
 def benchmark(args, *, sizes: list[int], counter: MailCounter, var_dir: str) -> int:
@@ -473,25 +474,6 @@ def benchmark(args, *, sizes: list[int], counter: MailCounter, var_dir: str) -> 
             print(log.read()[-3000:])
     connection.close()
     return 0 if ok else 1
-
-
-def database_drop() -> None:
-    """Drop the benchmark's own database (closing this process's connections first)."""
-    import psycopg
-    from django.conf import settings
-    from django.db import connections
-    from psycopg import sql
-
-    if settings.configured:
-        connections.close_all()
-    parsed = urlparse(DEFAULT_DATABASE_URL)
-    server = parsed._replace(scheme="postgresql", path="/postgres").geturl()
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(parsed.path.lstrip("/"))
-            )
-        )
 
 
 if __name__ == "__main__":
