@@ -85,16 +85,23 @@ def reminders_send(self, reminder_ids: list[int]) -> int:
     SMTP server fails, the rest of the batch is retried with the same backoff as the invoice
     e-mails (:data:`MAIL_RETRY`); after the last try the entries show the error in the admin.
     """
-    last_try = self.request.retries >= self.max_retries
-    retry_ids = reminders.reminders_send(reminder_ids=reminder_ids, last_try=last_try)
+    return mail_batch_send(self, reminders.reminders_send, reminder_ids=reminder_ids)
+
+
+def mail_batch_send(task, send, **ids: list[int]) -> int:
+    """Run ``send(<ids>=…, last_try=…)`` for a batch task bound as ``task``, and retry what it
+    returns (those the SMTP server failed for a while) with the backoff of :data:`MAIL_RETRY`,
+    as the same task on those ids only; return how many ids the batch had."""
+    [(name, batch)] = ids.items()
+    retry_ids = send(**{name: batch}, last_try=task.request.retries >= task.max_retries)
     if retry_ids:
-        raise self.retry(
+        raise task.retry(
             args=(retry_ids,),
             countdown=get_exponential_backoff_interval(
                 factor=settings.MAIL_RETRY_BACKOFF,
-                retries=self.request.retries,
+                retries=task.request.retries,
                 maximum=MAIL_RETRY["retry_backoff_max"],
                 full_jitter=MAIL_RETRY["retry_jitter"],
             ),
         )
-    return len(reminder_ids)
+    return len(batch)

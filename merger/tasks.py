@@ -1,10 +1,8 @@
 """Celery tasks of the merger: sending the members' information notices."""
 
 from celery import shared_task
-from celery.utils.time import get_exponential_backoff_interval
-from django.conf import settings
 
-from members.tasks import MAIL_RETRY
+from members.tasks import MAIL_RETRY, mail_batch_send
 from merger.services import notices
 
 
@@ -21,16 +19,4 @@ def notices_send(self, notice_ids: list[int]) -> int:
     Redelivered after a lost worker (``acks_late``), it sends only those still pending; when the
     SMTP server fails, the rest of the batch is retried with the backoff of the other e-mails.
     """
-    last_try = self.request.retries >= self.max_retries
-    retry_ids = notices.notices_send(notice_ids=notice_ids, last_try=last_try)
-    if retry_ids:
-        raise self.retry(
-            args=(retry_ids,),
-            countdown=get_exponential_backoff_interval(
-                factor=settings.MAIL_RETRY_BACKOFF,
-                retries=self.request.retries,
-                maximum=MAIL_RETRY["retry_backoff_max"],
-                full_jitter=MAIL_RETRY["retry_jitter"],
-            ),
-        )
-    return len(notice_ids)
+    return mail_batch_send(self, notices.notices_send, notice_ids=notice_ids)
