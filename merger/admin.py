@@ -85,6 +85,23 @@ class ReasonForm(forms.Form):
     )
 
 
+class MergerRecordAdmin(admin.ModelAdmin):
+    """The merger's records are made by its services and never deleted: they are its history."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MergerHistoryAdmin(MergerRecordAdmin):
+    """Records that nobody changes either: proof of what was done."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 # --- The merger ---------------------------------------------------------------------------------
 
 
@@ -218,7 +235,7 @@ EVENT_DETAILS = {
 
 
 @admin.register(Merger)
-class MergerAdmin(admin.ModelAdmin):
+class MergerAdmin(MergerRecordAdmin):
     form = MergerForm
     list_display = ("name", "status", "planned_date", "effective_date", "proposals_summary")
     readonly_fields = ("name", "successor", "sources_list", "effective_date", "proposals_summary")
@@ -232,12 +249,6 @@ class MergerAdmin(admin.ModelAdmin):
     )
     inlines = (PlanMappingInline, MergerEventInline)
     actions = ("propose_action", "notify_action", "execute_action")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return (
@@ -536,7 +547,7 @@ class DecideForm(ReasonForm):
 
 
 @admin.register(TransferProposal)
-class TransferProposalAdmin(admin.ModelAdmin):
+class TransferProposalAdmin(MergerRecordAdmin):
     list_display = (
         "organisation",
         "origin_label",
@@ -563,12 +574,6 @@ class TransferProposalAdmin(admin.ModelAdmin):
     show_full_result_count = False
     ordering = ("organisation__name", "pk")
     actions = ("approve_selected", "reject_selected", "defer_selected")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_decide_permission(self, request):
         return request.user.has_perm("merger.decide_transferproposal")
@@ -786,7 +791,7 @@ class MergeForm(ReasonForm):
 
 
 @admin.register(DuplicatePair)
-class DuplicatePairAdmin(admin.ModelAdmin):
+class DuplicatePairAdmin(MergerRecordAdmin):
     list_display = ("record_a", "record_b", "score_display", "reasons_display", "state")
     list_filter = ("state",)
     list_select_related = ("organisation_a", "organisation_b")
@@ -798,12 +803,6 @@ class DuplicatePairAdmin(admin.ModelAdmin):
     )
     search_help_text = gettext_lazy("Raison sociale ou SIREN de l’une des deux fiches.")
     ordering = ("-score", "pk")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -953,20 +952,11 @@ def _record_column(organisation: Organisation) -> dict:
 
 
 @admin.register(OrganisationMerge)
-class OrganisationMergeAdmin(admin.ModelAdmin):
+class OrganisationMergeAdmin(MergerHistoryAdmin):
     list_display = ("absorbed", "survivor", "by", "at", "reason", "undone_at")
     list_select_related = ("absorbed", "survivor", "by")
     readonly_fields = [field.name for field in OrganisationMerge._meta.fields]
     search_fields = ("absorbed__name", "survivor__name")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Notices ------------------------------------------------------------------------------------
@@ -988,7 +978,7 @@ class ObjectionFilter(admin.SimpleListFilter):
 
 
 @admin.register(MergerNotice)
-class MergerNoticeAdmin(admin.ModelAdmin):
+class MergerNoticeAdmin(MergerHistoryAdmin):
     list_display = ("email", "organisation", "language", "state", "sent_at", "objected_at")
     list_filter = ("state", ObjectionFilter, "language")
     list_select_related = ("proposal__organisation",)
@@ -1014,13 +1004,3 @@ class MergerNoticeAdmin(admin.ModelAdmin):
     )
     def organisation(self, notice: MergerNotice) -> Organisation:
         return notice.proposal.organisation
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # The proof that the members were told.
-        return False
