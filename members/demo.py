@@ -437,9 +437,7 @@ class DemoGenerator:
         SIRET. Drawn after everything else and numbered after the other members, so that they
         change none of the other records."""
         rng = self.rng
-        candidates = [
-            o for o in organisations if len(o.memberships) == 1 and o.fields["siret"]
-        ]
+        candidates = [o for o in organisations if len(o.memberships) == 1 and o.fields["siret"]]
         chosen = rng.sample(candidates, 3 * DUPLICATES)
         records = []
         for index, original in enumerate(chosen):
@@ -448,7 +446,12 @@ class DemoGenerator:
             other = next(slug for slug in SOURCE_CLUSTERS if slug != home)
             town, postcodes, _weight = rng.choices(TOWNS[other], [t[2] for t in TOWNS[other]])[0]
             postcode = rng.choice(postcodes)
-            fields = dict(original.fields, postcode=postcode, city=town)
+            fields = dict(
+                original.fields,
+                address_line1=f"{rng.randint(1, 180)} {rng.choice(STREETS)}",
+                postcode=postcode,
+                city=town,
+            )
             siren = original.fields["siren"]
             if kind == "same_siren":
                 nic = f"{int(original.fields['siret'][9:13]) + rng.randint(1, 9):04d}"
