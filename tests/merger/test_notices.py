@@ -5,6 +5,7 @@ membership pass to the successor, with a signed link to object; each notice is k
 
 import datetime as dt
 import re
+import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -27,6 +28,14 @@ from .conftest import run_json, schedule
 NEW_YEAR = dt.date(2027, 1, 1)
 
 
+def wait_until(condition, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
 def transferring(*contacts: dict, cluster_slug: str = "digitalplace"):
     """An organisation with a paid 2026 term (in grace on 1 January 2027) and ``contacts``."""
     organisation = OrganisationFactory()
@@ -44,8 +53,10 @@ def objection_path(message) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_tells_every_contact_once_in_its_language(
-    redis_broker, mailbox, merger, committee
+    postgresql, redis_broker, mailbox, merger, committee
 ):
+    # PostgreSQL: the worker's thread and this one write at once, which SQLite's in-memory test
+    # database answers with "table is locked".
     french = transferring(
         {"email": "a@one.example"}, {"email": "b@one.example", "role": ContactRole.BILLING}
     )
@@ -62,6 +73,11 @@ def test_a_worker_tells_every_contact_once_in_its_language(
     with start_worker(celery_app, pool="solo", perform_ping_check=False):
         status, first = run_json("notify")
         mailbox.wait_for(3)
+        wait_until(
+            lambda: not MergerNotice.objects.filter(state="pending").exists(),
+            timeout=10,
+            what="the notices are recorded as sent",
+        )
         assert run_json("notify")[1] == {"created": 0, "organisations": 0, "requeued": 0}
 
     assert status == 0
