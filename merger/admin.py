@@ -20,7 +20,17 @@ from datetime import date
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Prefetch, Q
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -32,7 +42,15 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from members.models import Contact, Membership, MembershipStatus, Organisation, Plan, Term
+from members.models import (
+    Cluster,
+    Contact,
+    Membership,
+    MembershipStatus,
+    Organisation,
+    Plan,
+    Term,
+)
 from members.selectors import memberships_with_status
 
 from .exports import CONTENT_TYPES, report_export
@@ -47,7 +65,13 @@ from .models import (
     PlanMapping,
     TransferProposal,
 )
-from .selectors import merger_current, merger_origins, merger_report, proposals_flagged
+from .selectors import (
+    BOTH,
+    merger_current,
+    merger_origins,
+    merger_report,
+    proposals_flagged,
+)
 from .services import (
     duplicate_dismiss,
     duplicate_merge,
@@ -578,8 +602,22 @@ class TransferProposalAdmin(MergerRecordAdmin):
     def has_decide_permission(self, request):
         return request.user.has_perm("merger.decide_transferproposal")
 
+    def get_queryset(self, request):
+        # The origin's label in SQL: the source cluster's name, or "both" said in words.
+        source_name = Cluster.objects.filter(slug=OuterRef("origin")).values("name")[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                origin_name=Case(
+                    When(origin=BOTH, then=Value(str(_("Membres des deux")))),
+                    default=Subquery(source_name),
+                    output_field=CharField(),
+                )
+            )
+        )
+
     def changelist_view(self, request, extra_context=None):
-        self._origins = dict(merger_origins(merger_current())) if merger_current() else {}
         merger = merger_current()
         extra_context = {
             "title": _("Propositions de transfert"),
@@ -591,7 +629,7 @@ class TransferProposalAdmin(MergerRecordAdmin):
 
     @admin.display(description=gettext_lazy("origine"), ordering="origin")
     def origin_label(self, proposal: TransferProposal) -> str:
-        return getattr(self, "_origins", {}).get(proposal.origin, proposal.origin)
+        return proposal.origin_name or proposal.origin
 
     @admin.display(description=gettext_lazy("avoir"), ordering="credit")
     def credit_display(self, proposal: TransferProposal) -> str:
