@@ -1,25 +1,13 @@
 """``python manage.py send_reminders``: the reminder pass that Celery beat runs every morning."""
 
 import json
-from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
-from members.management.clusters import EXIT_UNUSABLE
+from members.management.clusters import day_from_argument
 from members.services.reminders import reminders_schedule
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            _("Date invalide « %(value)s » : attendu AAAA-MM-JJ, par exemple 2026-12-01.")
-            % {"value": value},
-            returncode=EXIT_UNUSABLE,
-        ) from None
 
 
 class Command(BaseCommand):
@@ -42,7 +30,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, today, dry_run, json: bool, **options):
-        day = _day(today) if today else None
+        day = day_from_argument(today) if today else None
         try:
             result = reminders_schedule(today=day, dry_run=dry_run)
         except OperationalError as error:

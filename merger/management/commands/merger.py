@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from members.management.clusters import EXIT_UNUSABLE
+from members.management.clusters import EXIT_UNUSABLE, day_from_argument
 from merger.models import UNDECIDED, Decision, TransferProposal
 from merger.selectors import merger_current, merger_report
 from merger.services import (
@@ -37,17 +37,6 @@ from merger.services import (
 EXIT_INCOMPLETE = 1
 #: The verbs of ``merger decide`` and the decisions they take.
 VERBS = {"approve": Decision.APPROVED, "reject": Decision.REJECTED, "defer": Decision.DEFERRED}
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            _("Date invalide « %(value)s » : attendu AAAA-MM-JJ, par exemple 2027-01-01.")
-            % {"value": value},
-            returncode=EXIT_UNUSABLE,
-        ) from None
 
 
 def _money(amount) -> str:
@@ -126,7 +115,7 @@ class Command(BaseCommand):
     # Actions
 
     def _propose(self, merger, *, as_of, **options):
-        result = proposals_refresh(merger=merger, as_of=_day(as_of) if as_of else None)
+        result = proposals_refresh(merger=merger, as_of=day_from_argument(as_of) if as_of else None)
         self._print(
             result.as_json(),
             _(
