@@ -111,7 +111,7 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 # --- Authentication -------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "members.auth_backends.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -129,6 +129,7 @@ ACCOUNT_FORMS = {
     "login": "members.forms.LoginForm",
     "request_login_code": "members.forms.RequestLoginCodeForm",
     "confirm_login_code": "members.forms.ConfirmLoginCodeForm",
+    "reset_password": "members.forms.ResetPasswordForm",
 }
 ACCOUNT_LOGIN_METHODS = {"email"}
 # With a password field in the sign-up fields, allauth offers password sign-in beside the code.

@@ -1,10 +1,12 @@
-"""URLs of the whole site: the admin, sign-in (allauth), language switching, the member area,
-the merger's objection page and the home page."""
+"""URLs of the whole site: the admin, sign-in (allauth, less its e-mail management), language
+switching, the member area, the merger's objection page and the home page."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
+
+from members.views.account import email_addresses
 
 admin.site.site_header = _("Grand Cluster — administration des adhésions")
 admin.site.site_title = _("Administration des adhésions")
@@ -13,6 +15,8 @@ admin.site.index_title = _("Tableau de bord")
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # Before allauth's: members do not manage their addresses (members.views.account).
+    path("accounts/email/", email_addresses, name="account_email"),
     path("accounts/", include("allauth.urls")),
     path("fusion/", include("merger.urls")),
     path("", include("members.urls")),

@@ -2,18 +2,26 @@
 
 from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
 
-from members.services.accounts import contacts_link_user
+from members.services.accounts import (
+    contacts_link_user,
+    email_address_is_own,
+    email_claims_remove,
+)
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """No open sign-up: accounts are for the contacts of member organisations only.
+    """No open sign-up: accounts are for the contacts of member organisations only, and each
+    signs in with the one address it was opened for (members add no other: see
+    :mod:`members.views.account`).
 
     A contact's account is opened when it first asks for a sign-in code
     (:class:`members.forms.RequestLoginCodeForm`); staff accounts are made by an operator
-    (``createsuperuser``, the admin or ``seed_demo``). Each sign-in links the account to the
-    contacts that share its verified e-mail addresses.
+    (``createsuperuser``, the admin or ``seed_demo``). Each sign-in removes other accounts'
+    unverified claims on the account's verified addresses and links the account to the contacts
+    that share them.
     """
 
     error_messages = {
@@ -27,8 +35,23 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return False
 
+    def confirm_email(self, request, email_address) -> bool:
+        # An address is verified only on the account opened for it, whoever clicks the link.
+        if not email_address_is_own(address=email_address):
+            messages.error(
+                request,
+                _(
+                    "L’adresse %(email)s ne peut pas être confirmée pour ce compte : une adresse "
+                    "de connexion n’appartient qu’au compte ouvert pour elle."
+                )
+                % {"email": email_address.email},
+            )
+            return False
+        return super().confirm_email(request, email_address)
+
     def login(self, request, user) -> None:
         super().login(request, user)
+        email_claims_remove(user=user)
         contacts_link_user(user=user)
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from members.models import ContactRole, Plan
-from members.services.accounts import contact_account_open
+from members.services.accounts import contact_account_open, email_owner
 
 # --- Member area: the organisation's details, its contacts, the renewal steps -------------------
 
@@ -136,8 +136,10 @@ def _login_email_from_session() -> str:
 class RequestLoginCodeForm(allauth_forms.RequestLoginCodeForm):
     """The e-mail to send a sign-in code to: the main way in for member contacts.
 
-    allauth finds the account; when there is none but the e-mail is a contact's, the account is
-    opened (:func:`~members.services.accounts.contact_account_open`) so that the code goes out.
+    The account is the one that owns the address
+    (:func:`~members.services.accounts.email_owner`), never one that merely claims it; when there
+    is none but the e-mail is a contact's, it is opened
+    (:func:`~members.services.accounts.contact_account_open`) so that the code goes out.
     Any other e-mail, or an inactive account, gets allauth's answer to an unknown address: the
     same page, and an e-mail saying that no account uses it (no enumeration).
     """
@@ -165,10 +167,23 @@ class RequestLoginCodeForm(allauth_forms.RequestLoginCodeForm):
                     code="too_many_login_code_requests",
                 ) from error
             raise
-        if email and self._user is None:
-            user = contact_account_open(email=email)
-            if user is not None and user.is_active:
-                self._user = user
+        if email:
+            # allauth would also take an account that merely claims the address (unverified):
+            # the code goes to the account that owns it, or opened for the contact.
+            user = contact_account_open(email=email) or email_owner(email=email)
+            self._user = user if user is not None and user.is_active else None
+        return email
+
+
+class ResetPasswordForm(allauth_forms.ResetPasswordForm):
+    """The e-mail to send a password reset link to: it goes to the account that owns the
+    address (:func:`~members.services.accounts.email_owner`), never to one that merely claims
+    it; else allauth's answer to an unknown address."""
+
+    def clean_email(self) -> str:
+        email = super().clean_email()
+        user = email_owner(email=email)
+        self.users = [user] if user is not None and user.is_active else []
         return email
 
 

@@ -22,10 +22,7 @@ def _user_with_verified_email(
     that it can sign in at once although e-mail verification is mandatory.
     """
     user_model = get_user_model()
-    user = (
-        user_model.objects.filter(username=username).first()
-        or user_model.objects.filter(email__iexact=email).order_by("pk").first()
-    )
+    user = user_model.objects.filter(username=username).first() or email_owner(email=email)
     created = user is None
     if created:
         user = user_model(username=username, email=email, **defaults)
@@ -104,43 +101,79 @@ def contact_login_ensure(
     return user, created
 
 
+def email_owner(*, email: str) -> AbstractBaseUser | None:
+    """The account that proving ``email`` signs in to, or ``None`` if there is none yet.
+
+    It is the account that verified the address (allauth lets one account only verify it), else
+    the account opened for it (whose username is the address: :func:`contact_account_open`,
+    :func:`contact_login_ensure`). An address that another account merely *claims* (added to it,
+    never verified) never counts, nor does the e-mail field of a user: before members could no
+    longer add addresses, one added a colleague's address to his own account, and the
+    colleague's first sign-in by code verified it there and handed him her organisation.
+    """
+    email = email.strip().lower()
+    verified = (
+        EmailAddress.objects.filter(email__iexact=email, verified=True)
+        .select_related("user")
+        .first()
+    )
+    if verified is not None:
+        return verified.user
+    return get_user_model().objects.filter(username=email).first()
+
+
+def email_address_is_own(*, address: EmailAddress) -> bool:
+    """Whether ``address`` may be verified on the account that holds it: only the address that
+    the account was opened for (its username) is. Members cannot add addresses
+    (:mod:`members.views.account`); this keeps an address claimed before that from being
+    verified on the claimant's account by a click of its real owner on the confirmation link.
+    """
+    return address.email.strip().lower() == address.user.get_username().strip().lower()
+
+
 @transaction.atomic
 def contact_account_open(*, email: str) -> AbstractBaseUser | None:
     """The account of the person whose e-mail is ``email``, opened if there is none yet; ``None``
     when no contact of any organisation has this e-mail (nobody else gets an account).
 
-    Called when someone asks for a sign-in code: the new account's username is the e-mail, it has
-    no usable password (its owner may set one once signed in), its names are the contact's, and
-    the e-mail is its primary allauth address, *not yet verified*: entering the code sent to it
-    proves it, and allauth's code flow then marks it verified. An existing account (active or
-    not) is returned as it is.
+    Called when someone asks for a sign-in code. The account is :func:`email_owner`'s, or a new
+    one: its username is the e-mail, it has no usable password (its owner may set one once
+    signed in), its names are the contact's, and the e-mail is its primary allauth address,
+    *not yet verified*: entering the code sent to it proves it, and allauth's code flow then
+    marks it verified. An existing account (active or not) is returned as it is, with the
+    address added if it lacks it.
     """
     email = email.strip().lower()
     contact = Contact.objects.filter(email=email).order_by("pk").first()
     if contact is None:
         return None
-    user_model = get_user_model()
-    existing = (
-        EmailAddress.objects.filter(email__iexact=email).order_by("-verified", "pk").first()
-        or user_model.objects.filter(email__iexact=email).order_by("pk").first()
-        or user_model.objects.filter(username=email).first()
-    )
-    if isinstance(existing, EmailAddress):
-        return existing.user
-    if existing is not None:
-        return existing
-    user, _created = user_model.objects.get_or_create(
-        username=email,
-        defaults={
-            "email": email,
-            "first_name": contact.first_name,
-            "last_name": contact.last_name,
-            "password": make_password(None),
-        },
-    )
-    address, _created = EmailAddress.objects.get_or_create(user=user, email=email)
-    address.set_as_primary(conditional=True)
+    user = email_owner(email=email)
+    if user is None:
+        user, _created = get_user_model().objects.get_or_create(
+            username=email,
+            defaults={
+                "email": email,
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
+                "password": make_password(None),
+            },
+        )
+    if not EmailAddress.objects.filter(user=user, email__iexact=email).exists():
+        address = EmailAddress.objects.create(user=user, email=email)
+        address.set_as_primary(conditional=True)
     return user
+
+
+def email_claims_remove(*, user: AbstractBaseUser) -> int:
+    """Remove the unverified copies that other accounts hold of ``user``'s verified addresses;
+    returns how many. Run at each sign-in: an address that its owner has proven is nobody
+    else's, not even as a pending claim (see :func:`email_owner`)."""
+    verified = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    claims = EmailAddress.objects.filter(email__in=list(verified), verified=False).exclude(
+        user=user
+    )
+    removed, _by_model = claims.delete()
+    return removed
 
 
 def contacts_link_user(*, user: AbstractBaseUser) -> int:
