@@ -1,5 +1,6 @@
 """System checks of the members app (``manage.py check``)."""
 
+from allauth import app_settings as allauth_settings
 from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
@@ -47,5 +48,27 @@ def card_payment_webhook_check(app_configs=None, **kwargs) -> list[checks.CheckM
             hint="Register https://<site>/paiements/stripe/webhook/ in Stripe's dashboard and "
             "set STRIPE_WEBHOOK_SECRET to its signing secret.",
             id="members.W002",
+        )
+    ]
+
+
+def client_address_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn when the site is behind a TLS proxy but takes no client address from it: the
+    sign-in rate limits per address would then count every request against the proxy's
+    address, and one client's requests would block every other client."""
+    if not settings.SECURE_PROXY_SSL_HEADER:
+        return []
+    if allauth_settings.TRUSTED_PROXY_COUNT > 0 or allauth_settings.TRUSTED_CLIENT_IP_HEADER:
+        return []
+    return [
+        checks.Warning(
+            "The site is behind a TLS proxy (DJANGO_BEHIND_TLS_PROXY) but trusts no client "
+            "address that it forwards (ALLAUTH_TRUSTED_PROXY_COUNT is 0): the sign-in rate "
+            "limits per address count every request against the proxy's address, so that one "
+            "client's requests block everyone's.",
+            hint="Set ALLAUTH_TRUSTED_PROXY_COUNT to the number of reverse proxies in front of "
+            "the site (1 for one nginx), each of which adds the address it received the request "
+            "from to X-Forwarded-For.",
+            id="members.W003",
         )
     ]

@@ -92,6 +92,32 @@ def test_production_settings_pass_the_deployment_checks(tmp_path):
     assert "no issues" in completed.stdout
 
 
+def test_behind_a_tls_proxy_the_client_address_is_the_forwarded_one_by_default(tmp_path):
+    names = ("SECURE_PROXY_SSL_HEADER", "ALLAUTH_TRUSTED_PROXY_COUNT")
+
+    assert read_settings(*names) == {
+        "SECURE_PROXY_SSL_HEADER": None,
+        "ALLAUTH_TRUSTED_PROXY_COUNT": 0,
+    }
+    assert read_settings(*names, DJANGO_BEHIND_TLS_PROXY="true") == {
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "ALLAUTH_TRUSTED_PROXY_COUNT": 1,
+    }
+    two_proxies = read_settings(
+        *names, DJANGO_BEHIND_TLS_PROXY="true", ALLAUTH_TRUSTED_PROXY_COUNT="2"
+    )
+    assert two_proxies["ALLAUTH_TRUSTED_PROXY_COUNT"] == 2
+
+    # Told to trust none behind a proxy, the deployment checks fail.
+    completed = run_django(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        **production_variables(tmp_path),
+        ALLAUTH_TRUSTED_PROXY_COUNT="0",
+    )
+    assert completed.returncode != 0
+    assert "members.W003" in completed.stderr
+
+
 def test_defaults_need_no_server_and_keep_runtime_files_under_var():
     values = read_settings(
         "DEBUG",
