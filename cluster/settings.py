@@ -202,7 +202,8 @@ RENEWAL_OPENS_DAYS_BEFORE = env.int("RENEWAL_OPENS_DAYS_BEFORE", default=90)
 # An invoice is due this many days after it is issued.
 INVOICE_PAYMENT_DAYS = env.int("INVOICE_PAYMENT_DAYS", default=30)
 # Scheme and host of the site, for the absolute links of e-mails sent outside a request (the
-# renewal link of reminders).
+# renewal link of reminders, invoices, the merger's notices). `check --deploy` warns when it is
+# not HTTPS or names this machine outside DEBUG (members.W004).
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 
 # --- Stripe (card payment) ------------------------------------------------------------------------

@@ -69,6 +69,7 @@ def production_variables(tmp_path: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "EMAIL_URL": "smtp://localhost:25",
         "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "SITE_URL": "https://members.example.org",
     }
 
 
@@ -90,6 +91,19 @@ def test_production_settings_pass_the_deployment_checks(tmp_path):
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "no issues" in completed.stdout
+
+
+def test_production_settings_with_the_default_site_url_fail_the_deployment_checks(tmp_path):
+    variables = production_variables(tmp_path)
+    del variables["SITE_URL"]
+
+    completed = run_django(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **variables
+    )
+
+    assert completed.returncode != 0
+    assert "members.W004" in completed.stderr
+    assert "'http://localhost:8000'" in completed.stderr
 
 
 def test_behind_a_tls_proxy_the_client_address_is_the_forwarded_one_by_default(tmp_path):
