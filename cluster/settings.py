@@ -148,7 +148,16 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 if not env.bool("ACCOUNT_RATE_LIMITS_ENABLED", default=True):
     # Tests turn them off: an empty dict would change nothing (allauth #3893).
     ACCOUNT_RATE_LIMITS = False
-ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
+# The limits per address count the client's address: REMOTE_ADDR, or, behind this many reverse
+# proxies, the address that the last of them added to X-Forwarded-For (allauth reads it from the
+# right end, so what a client puts in the header itself is passed over). Behind a TLS proxy, one
+# by default: with none, every request would count against the proxy's address, and twenty code
+# requests a minute from one client would block every other. `check --deploy` warns when a TLS
+# proxy is declared and 0 is set (members.W003).
+_behind_tls_proxy = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int(
+    "ALLAUTH_TRUSTED_PROXY_COUNT", default=1 if _behind_tls_proxy else 0
+)
 
 # --- Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"
@@ -194,7 +203,8 @@ RENEWAL_OPENS_DAYS_BEFORE = env.int("RENEWAL_OPENS_DAYS_BEFORE", default=90)
 # An invoice is due this many days after it is issued.
 INVOICE_PAYMENT_DAYS = env.int("INVOICE_PAYMENT_DAYS", default=30)
 # Scheme and host of the site, for the absolute links of e-mails sent outside a request (the
-# renewal link of reminders).
+# renewal link of reminders, invoices, the merger's notices). `check --deploy` warns when it is
+# not HTTPS or names this machine outside DEBUG (members.W004).
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 
 # --- Stripe (card payment) ------------------------------------------------------------------------
@@ -263,11 +273,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Security (production) ------------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https")
-    if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
-    else None
-)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _behind_tls_proxy else None
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG

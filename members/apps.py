@@ -17,11 +17,18 @@ class MembersConfig(AppConfig):
     verbose_name = _("Adhérents")
 
     def ready(self) -> None:
-        from members.checks import card_payment_webhook_check, rate_limit_cache_check
+        from members.checks import (
+            card_payment_webhook_check,
+            client_address_check,
+            rate_limit_cache_check,
+            site_url_check,
+        )
         from members.roles import roles_ensure
 
         checks.register(rate_limit_cache_check, checks.Tags.caches, deploy=True)
         checks.register(card_payment_webhook_check, deploy=True)
+        checks.register(client_address_check, checks.Tags.security, deploy=True)
+        checks.register(site_url_check, deploy=True)
 
         post_migrate.connect(roles_ensure, sender=self, dispatch_uid="members_roles_ensure")
         post_migrate.connect(

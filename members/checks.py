@@ -1,5 +1,9 @@
 """System checks of the members app (``manage.py check``)."""
 
+import ipaddress
+from urllib.parse import urlsplit
+
+from allauth import app_settings as allauth_settings
 from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
@@ -49,3 +53,70 @@ def card_payment_webhook_check(app_configs=None, **kwargs) -> list[checks.CheckM
             id="members.W002",
         )
     ]
+
+
+def client_address_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn when the site is behind a TLS proxy but takes no client address from it: the
+    sign-in rate limits per address would then count every request against the proxy's
+    address, and one client's requests would block every other client."""
+    if not settings.SECURE_PROXY_SSL_HEADER:
+        return []
+    if allauth_settings.TRUSTED_PROXY_COUNT > 0 or allauth_settings.TRUSTED_CLIENT_IP_HEADER:
+        return []
+    return [
+        checks.Warning(
+            "The site is behind a TLS proxy (DJANGO_BEHIND_TLS_PROXY) but trusts no client "
+            "address that it forwards (ALLAUTH_TRUSTED_PROXY_COUNT is 0): the sign-in rate "
+            "limits per address count every request against the proxy's address, so that one "
+            "client's requests block everyone's.",
+            hint="Set ALLAUTH_TRUSTED_PROXY_COUNT to the number of reverse proxies in front of "
+            "the site (1 for one nginx), each of which adds the address it received the request "
+            "from to X-Forwarded-For.",
+            id="members.W003",
+        )
+    ]
+
+
+def site_url_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn, outside DEBUG, when ``SITE_URL`` is not an HTTPS address of another machine: the
+    links of every e-mail sent outside a request (reminders, invoices, the merger's notices)
+    are built on it, and would lead members nowhere (the default, ``http://localhost:8000``)
+    or over plain HTTP."""
+    if settings.DEBUG:
+        return []
+    problems = []
+    try:
+        url = urlsplit(settings.SITE_URL)
+        scheme, host = url.scheme, url.hostname
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        problems.append("is not a valid URL")
+    else:
+        if scheme != "https":
+            problems.append("is not an HTTPS address")
+        if not host:
+            problems.append("names no host")
+        elif _is_loopback(host):
+            problems.append("names this machine, not the site's public host")
+    if not problems:
+        return []
+    return [
+        checks.Warning(
+            f"SITE_URL ({settings.SITE_URL!r}) {' and '.join(problems)}: the links in the "
+            "e-mails sent to members (reminders, invoices, notices) are built on it.",
+            hint="Set SITE_URL to the site's public address, e.g. "
+            "SITE_URL=https://members.example.org.",
+            id="members.W004",
+        )
+    ]
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: localhost, 127.0.0.0/8, ::1, 0.0.0.0."""
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified

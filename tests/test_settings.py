@@ -69,6 +69,7 @@ def production_variables(tmp_path: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "EMAIL_URL": "smtp://localhost:25",
         "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "SITE_URL": "https://members.example.org",
     }
 
 
@@ -90,6 +91,45 @@ def test_production_settings_pass_the_deployment_checks(tmp_path):
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "no issues" in completed.stdout
+
+
+def test_production_settings_with_the_default_site_url_fail_the_deployment_checks(tmp_path):
+    variables = production_variables(tmp_path)
+    del variables["SITE_URL"]
+
+    completed = run_django(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **variables
+    )
+
+    assert completed.returncode != 0
+    assert "members.W004" in completed.stderr
+    assert "'http://localhost:8000'" in completed.stderr
+
+
+def test_behind_a_tls_proxy_the_client_address_is_the_forwarded_one_by_default(tmp_path):
+    names = ("SECURE_PROXY_SSL_HEADER", "ALLAUTH_TRUSTED_PROXY_COUNT")
+
+    assert read_settings(*names) == {
+        "SECURE_PROXY_SSL_HEADER": None,
+        "ALLAUTH_TRUSTED_PROXY_COUNT": 0,
+    }
+    assert read_settings(*names, DJANGO_BEHIND_TLS_PROXY="true") == {
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "ALLAUTH_TRUSTED_PROXY_COUNT": 1,
+    }
+    two_proxies = read_settings(
+        *names, DJANGO_BEHIND_TLS_PROXY="true", ALLAUTH_TRUSTED_PROXY_COUNT="2"
+    )
+    assert two_proxies["ALLAUTH_TRUSTED_PROXY_COUNT"] == 2
+
+    # Told to trust none behind a proxy, the deployment checks fail.
+    completed = run_django(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        **production_variables(tmp_path),
+        ALLAUTH_TRUSTED_PROXY_COUNT="0",
+    )
+    assert completed.returncode != 0
+    assert "members.W003" in completed.stderr
 
 
 def test_defaults_need_no_server_and_keep_runtime_files_under_var():

@@ -4,7 +4,8 @@ The header row is the first row, within the first :data:`HEADER_SEARCH_ROWS` row
 holds the profile's headers (compared without case, accents, underscores or repeated spaces);
 rows above it are titles. A file without such a row, or without one of the profile's required
 columns, is refused before any row is read, with what is missing. Blank rows are passed over and
-each kept row carries its number as spreadsheet software shows it (column ``#``).
+each kept row carries its number as spreadsheet software shows it (column ``#``); a file with no
+data row below its headers is refused too.
 """
 
 import re
@@ -32,7 +33,6 @@ class Table:
     header_row: int
     #: The file's own header of each attribute found.
     header_of: dict[str, str]
-    blank_rows: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -75,7 +75,9 @@ def read_table(path, resource_class: type[MemberRowResource], *, filename: str) 
     French sentence for staff) when the file cannot be imported with this profile."""
     sheets = open_spreadsheet(path, filename=filename)
     for sheet in sheets:
-        rows = sheet.rows()
+        # Empty rows are passed over in the reader, where they cost least: a header followed by
+        # a million blank lines is refused in a second or two.
+        rows = sheet.rows(skip_empty=True)
         for number, cells in rows:
             if number > HEADER_SEARCH_ROWS:
                 break
@@ -102,22 +104,28 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
         headers=[resource_class.fields[attribute].column_name for attribute in attributes]
         + [ROW_NUMBER]
     )
-    blank_rows = 0
     width = max(indexes) + 1
     shared = SharedValues(len(indexes))
     for number, cells in rows:
-        if _is_blank(cells):
-            blank_rows += 1
+        if _is_blank(cells):  # cells of spaces (empty rows never get here)
             continue
         if len(cells) < width:
             cells = [*cells, *([None] * (width - len(cells)))]
         dataset.append([*shared([cells[index] for index in indexes]), number])
+    if not dataset:
+        # Nothing to import is not a successful import of nothing: the file is not the one meant.
+        raise UnreadableFile(
+            _(
+                "Le fichier « %(file)s » n’a aucune ligne de données sous les en-têtes "
+                "(ligne %(row)d) : rien à importer."
+            )
+            % {"file": filename, "row": header_row}
+        )
     table = Table(
         dataset=dataset,
         sheet=sheet,
         header_row=header_row,
         header_of={attribute: str(headers[found[attribute]]).strip() for attribute in attributes},
-        blank_rows=blank_rows,
     )
     ignored = [
         str(cell).strip()

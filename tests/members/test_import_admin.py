@@ -257,3 +257,24 @@ def test_a_clusters_format_is_refused_for_the_other_cluster(client):
     assert response.status_code == 200
     assert "pas de DigitalPlace" in response.context["form"].errors["profile"][0]
     assert not ImportRecord.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "below", [b"\r\n" * 1000, b";;;;\r\n" * 1000], ids=["blank-lines", "separators-only"]
+)
+def test_a_header_without_data_rows_is_refused_on_the_upload_form(client, tmp_path, below):
+    path = tmp_path / "entete.csv"
+    path.write_bytes(FILES["frenchsouth"].read_bytes().split(b"\r\n", 1)[0] + b"\r\n" + below)
+    client.force_login(staff("frenchsouth"))
+
+    response = upload(client, "frenchsouth", path=path)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["file"] == [
+        "Le fichier « entete.csv » n’a aucune ligne de données sous les en-têtes (ligne 1) : "
+        "rien à importer."
+    ]
+    record = ImportRecord.objects.get()
+    assert record.status == Status.UNUSABLE and record.rows == 0
+    assert "aucune ligne de données" in record.message
+    assert Organisation.objects.count() == Membership.objects.count() == 0

@@ -428,3 +428,24 @@ def test_sheet_data_from_rows():
     sheet = SheetData.from_rows("Feuille", [["a", None], []])
     assert sheet.name == "Feuille"
     assert list(sheet.rows()) == list(sheet.rows()) == [(1, ["a", None]), (2, [])]
+
+
+def test_empty_rows_are_skipped_on_request_and_the_others_keep_their_numbers(tmp_path):
+    csv_path = tmp_path / "membres.csv"
+    csv_path.write_bytes(b"nom;ville\n\n;\n ; \nAlpha;Albi\n;;\n")
+    book = openpyxl.Workbook()
+    for row in (["nom", "ville"], [], [None, None], ["Alpha", 0]):
+        book.active.append(row)
+    xlsx_path = tmp_path / "membres.xlsx"
+    book.save(xlsx_path)
+
+    [sheet] = open_spreadsheet(csv_path)
+    assert list(sheet.rows(skip_empty=True)) == [
+        (1, ["nom", "ville"]),
+        (4, [" ", " "]),  # spaces are not empty: the importer decides about them
+        (5, ["Alpha", "Albi"]),
+    ]
+    assert len(list(sheet.rows())) == 6
+    [sheet] = open_spreadsheet(xlsx_path)
+    assert list(sheet.rows(skip_empty=True)) == [(1, ["nom", "ville"]), (4, ["Alpha", 0])]
+    assert list(SheetData.from_rows("", [["a"], [None], []]).rows(skip_empty=True)) == [(1, ["a"])]

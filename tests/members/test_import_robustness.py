@@ -5,13 +5,17 @@ half-written."""
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -193,37 +197,148 @@ def test_a_file_over_the_size_limit_is_refused_unread_and_recorded(tmp_path, set
     assert record.file_size == path.stat().st_size
 
 
-def test_an_empty_or_header_only_file(tmp_path):
+def test_an_empty_file(tmp_path):
     empty = tmp_path / "vide.csv"
     empty.write_bytes(b"")
     with pytest.raises(CommandError, match="vide") as raised:
         call_command("import_members", "--cluster=frenchsouth", "--profile=frenchsouth", empty)
     assert raised.value.returncode == 2
 
-    header_only = frenchsouth_csv(tmp_path / "entete.csv", [])
+
+NO_DATA_ROW = "n’a aucune ligne de données sous les en-têtes"
+
+
+def header_only_csv(path: Path, *, below: bytes = b"", times: int = 0) -> Path:
+    """FrenchSouth's header, then ``times`` lines of ``below`` and no data row."""
+    frenchsouth_csv(path, [])
+    with path.open("ab") as file:
+        file.write(below * times)
+    return path
+
+
+def header_only_xlsx(path: Path) -> Path:
+    """A workbook with FrenchSouth's header on its first row, and nothing below it."""
+    book = openpyxl.Workbook()
+    book.active.append(HEADER)
+    book.save(path)
+    return path
+
+
+HEADER_ONLY = {
+    "header-alone": lambda path: header_only_csv(path),
+    "blank-lines": lambda path: header_only_csv(path, below=b"\r\n", times=1000),
+    "separators-only": lambda path: header_only_csv(path, below=b";;;;\r\n", times=1000),
+    "spaces-and-separators": lambda path: header_only_csv(path, below=b" ; ;\t;\r\n", times=10),
+    "xlsx": lambda path: header_only_xlsx(path.with_suffix(".xlsx")),
+}
+
+
+@pytest.mark.parametrize("json_option", [[], ["--json"]], ids=["text", "json"])
+@pytest.mark.parametrize("variant", HEADER_ONLY)
+def test_a_header_without_a_data_row_is_unusable_input(tmp_path, variant, json_option):
+    path = HEADER_ONLY[variant](tmp_path / "entete.csv")
     out = io.StringIO()
-    call_command(
-        "import_members",
-        "--cluster=frenchsouth",
-        "--profile=frenchsouth",
-        "--json",
-        header_only,
-        stdout=out,
+
+    with pytest.raises(CommandError) as raised:
+        call_command(
+            "import_members",
+            "--cluster=frenchsouth",
+            "--profile=frenchsouth",
+            *json_option,
+            path,
+            stdout=out,
+        )
+
+    # Like every unusable input: exit status 2, the reason (on stderr from a shell), nothing on
+    # stdout, with --json too.
+    assert raised.value.returncode == 2
+    assert str(raised.value) == (
+        f"Le fichier « {path.name} » n’a aucune ligne de données sous les en-têtes (ligne 1) : "
+        "rien à importer."
     )
-    assert json.loads(out.getvalue())["rows"] == 0
+    assert out.getvalue() == ""
+    record = ImportRecord.objects.get()
+    assert record.status == ImportRecord.Status.UNUSABLE and NO_DATA_ROW in record.message
+    assert Membership.objects.count() == 0
+
+
+def database_url_of_the_tests() -> str:
+    """The URL of the test database, for a ``manage.py`` run in a subprocess."""
+    database = settings.DATABASES["default"]
+    return (
+        f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST'] or 'localhost'}"
+        f":{database['PORT'] or 5432}/{database['NAME']}"
+    )
+
+
+def run_manage(args: list[str], **variables: str) -> tuple[int, str, str, float, int]:
+    """``python manage.py args`` in a subprocess: exit status, stdout, stderr, seconds taken and
+    the subprocess's own peak resident memory in kilobytes."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=django_environment(**variables),
+            stdout=out,
+            stderr=err,
+        )
+        watchdog = threading.Timer(300, process.kill)
+        watchdog.start()
+        try:
+            # wait4 rather than wait: it gives this child's resource usage alone.
+            _pid, wait_status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
+        process.returncode = os.waitstatus_to_exitcode(wait_status)
+        seconds = time.monotonic() - started
+        out.seek(0)
+        err.seek(0)
+        return (
+            process.returncode,
+            out.read().decode(),
+            err.read().decode(),
+            seconds,
+            usage.ru_maxrss,
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_header_and_a_million_blank_lines_are_refused_from_the_command_line(postgresql, tmp_path):
+    """The attack as it was run, from a shell: refused (exit 2, the reason on stderr, nothing on
+    stdout with --json) in seconds, the file read as a stream: the process grows no bigger than
+    for ten blank lines."""
+    small = header_only_csv(tmp_path / "dix.csv", below=b"\n", times=10)
+    large = header_only_csv(tmp_path / "un-million.csv", below=b"\n", times=1_000_000)
+    arguments = ["import_members", "--cluster=frenchsouth", "--profile=frenchsouth", "--json"]
+    variables = {
+        "DATABASE_URL": database_url_of_the_tests(),
+        "DJANGO_VAR_DIR": str(tmp_path / "var"),
+    }
+
+    status, out, err, small_seconds, small_memory = run_manage(
+        [*arguments, str(small)], **variables
+    )
+    assert (status, out) == (2, "") and NO_DATA_ROW in err, err
+
+    status, out, err, seconds, large_memory = run_manage([*arguments, str(large)], **variables)
+    assert (status, out) == (2, "") and NO_DATA_ROW in err, err
+    # Beyond starting Django, which both runs pay: about a second on an idle machine.
+    assert seconds - small_seconds < 10
+    assert large_memory < small_memory + 20 * 1024
+    assert Membership.objects.count() == 0
+    assert (
+        list(ImportRecord.objects.values_list("status", flat=True))
+        == [ImportRecord.Status.UNUSABLE] * 2
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_an_import_killed_in_the_middle_leaves_nothing_half_written(postgresql, tmp_path):
     rows = 12_000
     path = frenchsouth_csv(tmp_path / "gros.csv", [member(n) for n in range(rows)])
-    database = settings.DATABASES["default"]
-    url = (
-        f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST'] or 'localhost'}"
-        f":{database['PORT'] or 5432}/{database['NAME']}"
-    )
     environment = django_environment(
-        DATABASE_URL=url,
+        DATABASE_URL=database_url_of_the_tests(),
         DJANGO_VAR_DIR=str(tmp_path / "var"),
         PGAPPNAME="import-kill-test",
     )

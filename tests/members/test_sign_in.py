@@ -19,6 +19,7 @@ from django.utils import translation
 
 from members.services.accounts import contact_login_ensure
 from tests.factories import ContactFactory
+from tests.test_settings import production_variables, read_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -425,3 +426,89 @@ def test_too_many_password_attempts_get_a_page_in_the_site_s_look(client, settin
     assert '<html lang="fr">' in page
     assert "Trop de tentatives" in page
     cache.clear()
+
+
+#: The reverse proxy's address, as the site sees it (REMOTE_ADDR).
+PROXY = "10.0.0.2"
+
+
+def request_code_through_the_proxy(client_address: str, email: str, *, forwarded: str = ""):
+    """A code request from ``client_address`` as the site gets it through one TLS proxy, which
+    adds the address it got the request from to the client's own X-Forwarded-For, if any."""
+    browser = Client(
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=f"{forwarded}, {client_address}" if forwarded else client_address,
+        HTTP_X_FORWARDED_PROTO="https",
+    )
+    return browser.post(REQUEST_CODE_URL, {"email": email})
+
+
+def one_client_spends_its_code_requests(settings) -> list:
+    """With allauth's own rate limits, as in production (20 code requests a minute per address),
+    one client sends 21 code requests through the proxy, each for another address and each with
+    another forged X-Forwarded-For of its own; then a second client asks for a code. The
+    responses, the second client's last."""
+    del settings.ACCOUNT_RATE_LIMITS
+    cache.clear()
+    responses = [
+        request_code_through_the_proxy(
+            "203.0.113.10", f"inconnu{n}@exemple.fr", forwarded=f"198.51.100.{n}"
+        )
+        for n in range(21)
+    ]
+    ContactFactory(email="camille@exemple.fr")
+    return [*responses, request_code_through_the_proxy("203.0.113.99", "camille@exemple.fr")]
+
+
+def _client_address_warnings() -> list[str]:
+    return [
+        message.id
+        for message in run_checks(include_deployment_checks=True)
+        if message.id == "members.W003"
+    ]
+
+
+def test_behind_a_proxy_code_requests_count_per_client_not_per_proxy(settings, tmp_path):
+    # The settings of the documented production setup (behind one TLS proxy), read afresh from
+    # its environment.
+    production = read_settings(
+        "SECURE_PROXY_SSL_HEADER", "ALLAUTH_TRUSTED_PROXY_COUNT", **production_variables(tmp_path)
+    )
+    settings.SECURE_PROXY_SSL_HEADER = tuple(production["SECURE_PROXY_SSL_HEADER"])
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = production["ALLAUTH_TRUSTED_PROXY_COUNT"]
+
+    try:
+        *first, other = one_client_spends_its_code_requests(settings)
+    finally:
+        cache.clear()
+
+    # The first client is limited, whatever it forged: the proxy's entry is the one counted...
+    assert [response.status_code for response in first] == [302] * 20 + [200]
+    assert "Trop de demandes de code en peu de temps" in first[-1].content.decode()
+    # ...and the other client is not.
+    assert other.status_code == 302, other.content.decode()
+    assert (mail.outbox[-1].to, mail.outbox[-1].subject) == (["camille@exemple.fr"], CODE_SUBJECT)
+    assert _client_address_warnings() == []
+
+
+def test_behind_a_proxy_trusting_no_forwarded_address_check_deploy_warns(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 0
+
+    try:
+        *_first, other = one_client_spends_its_code_requests(settings)
+    finally:
+        cache.clear()
+
+    # What the warning is about: the proxy's address is counted, one client blocks everyone.
+    assert "Trop de demandes de code en peu de temps" in other.content.decode()
+    assert _client_address_warnings() == ["members.W003"]
+    settings.ALLAUTH_TRUSTED_CLIENT_IP_HEADER = "X-Real-IP"
+    assert _client_address_warnings() == []
+    settings.ALLAUTH_TRUSTED_CLIENT_IP_HEADER = None
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2
+    assert _client_address_warnings() == []
+    # Not behind a proxy: REMOTE_ADDR is the client's address.
+    settings.SECURE_PROXY_SSL_HEADER = None
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 0
+    assert _client_address_warnings() == []
