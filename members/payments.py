@@ -22,14 +22,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members.models import Invoice, Payment, PaymentMethod
-from members.services.billing import invoice_paid_amount, invoice_payment_record
+from members.selectors import invoices_with_balance
+from members.services.billing import invoice_payment_record
 
 logger = logging.getLogger(__name__)
 
 
 def invoice_amount_left(*, invoice: Invoice) -> Decimal:
     """What is still to be paid on ``invoice`` (never negative)."""
-    return max(invoice.amount - invoice_paid_amount(invoice=invoice), Decimal("0.00"))
+    return invoices_with_balance(Invoice.objects.filter(pk=invoice.pk)).get().amount_left
 
 
 class PaymentProvider(Protocol):

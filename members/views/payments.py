@@ -2,7 +2,6 @@
 Checkout (the checkout, the page Stripe sends the member back to, and Stripe's webhook)."""
 
 import logging
-from decimal import Decimal
 
 import stripe
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from members.models import Invoice
 from members.payments import StripeCheckout, providers_for
-from members.selectors import invoices_of
+from members.selectors import invoices_of, invoices_with_balance
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +28,10 @@ SETTLING_EVENTS = frozenset(
 
 
 def _invoice_of(request: HttpRequest, invoice_id: int) -> Invoice:
-    """The invoice ``invoice_id`` if the user is a contact of its organisation, else 404."""
+    """The invoice ``invoice_id`` if the user is a contact of its organisation, else 404; with
+    what was paid, what is left and what was over-paid (:func:`invoices_with_balance`)."""
     return get_object_or_404(
-        invoices_of(request.user).select_related("term__plan"),
+        invoices_with_balance(invoices_of(request.user)).select_related("term__plan"),
         pk=invoice_id,
     )
 
@@ -47,11 +47,11 @@ def _card_payment() -> StripeCheckout:
 @login_required
 @require_safe
 def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    """The invoice, what was paid and what is left, and while unpaid the ways to pay it."""
+    """The invoice, what was paid and what is left (or over-paid, to refund), and while unpaid
+    the ways to pay it."""
     invoice = _invoice_of(request, invoice_id)
     payments = list(invoice.payments.all())
-    paid = sum((payment.amount for payment in payments), start=Decimal("0.00"))
-    amount_left = max(invoice.amount - paid, Decimal("0.00"))
+    amount_left = invoice.amount_left
     if request.GET.get("paiement") == "annule" and not invoice.is_paid:
         messages.info(
             request, _("Paiement par carte annulé : rien n’a été débité. Vous pouvez réessayer.")
@@ -71,8 +71,9 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "invoice": invoice,
             "term": invoice.term,
             "payments": payments,
-            "paid": paid,
+            "paid": invoice.paid_amount,
             "amount_left": amount_left,
+            "overpaid": invoice.overpaid_amount,
             "payment_options": payment_options,
         },
     )

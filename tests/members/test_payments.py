@@ -94,6 +94,11 @@ def assert_paid_once(invoice, session_id):
     return payment
 
 
+def page_text(response) -> str:
+    """The page's HTML, no-break spaces read as spaces."""
+    return response.content.decode().replace("\xa0", " ")
+
+
 # --- The provider interface ------------------------------------------------------------------
 
 
@@ -170,6 +175,52 @@ def test_checkout_refused_by_stripe_says_so_and_records_nothing(client, member, 
 def test_checkout_answers_post_only(client, member, stripe_api):
     assert client.get(reverse("members:card_checkout", args=[member.pk])).status_code == 405
     assert stripe_api.created == []
+
+
+# --- An invoice paid beyond its amount ----------------------------------------------------------
+
+
+def _paid_twice_by_card(client, stripe_api, invoice) -> None:
+    earlier = session_started(client, stripe_api, invoice)
+    later = session_started(client, stripe_api, invoice)
+    for session_id in (earlier, later):
+        webhook_post("checkout.session.completed", stripe_api.pay(session_id))
+
+
+def _paid_by_transfer_and_by_card(client, stripe_api, invoice) -> None:
+    # The member opened the card payment page, then paid by transfer, which staff recorded; the
+    # page was still open in a tab, and the member paid there too.
+    session_id = session_started(client, stripe_api, invoice)
+    invoice_payment_record(invoice=invoice, amount=invoice.amount, received_on=timezone.localdate())
+    webhook_post("checkout.session.completed", stripe_api.pay(session_id))
+
+
+@pytest.mark.parametrize("paid_twice", [_paid_twice_by_card, _paid_by_transfer_and_by_card])
+def test_an_invoice_paid_twice_shows_as_over_paid_to_the_member(
+    client, member, stripe_api, paid_twice
+):
+    paid_twice(client, stripe_api, member)
+
+    response = client.get(reverse("members:invoice_detail", args=[member.pk]))
+
+    assert response.status_code == 200
+    assert response.context["overpaid"] == Decimal("300.00")
+    page = page_text(response)
+    assert "Trop-perçu : vous avez réglé 600,00 € pour une facture de 300,00 €." in page
+    assert "Montant à vous rembourser :" in page
+    assert '<strong class="amount">300,00 €</strong>' in page
+    assert f"Pour ce remboursement, contactez {member.issuer_details['name']}" in page
+    assert Payment.objects.filter(invoice=member).count() == 2, "the money received is recorded"
+
+
+def test_an_invoice_paid_once_is_not_over_paid(client, member, stripe_api):
+    session_id = session_started(client, stripe_api, member)
+    webhook_post("checkout.session.completed", stripe_api.pay(session_id))
+
+    response = client.get(reverse("members:invoice_detail", args=[member.pk]))
+
+    assert response.context["overpaid"] == 0
+    assert "Trop-perçu" not in page_text(response)
 
 
 # --- Return page ------------------------------------------------------------------------------
