@@ -15,16 +15,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from members.models import Invoice
+from members.models import CheckoutStatus, Invoice
 from members.payments import StripeCheckout, providers_for
 from members.selectors import invoices_of, invoices_with_balance
+from members.services.billing import checkout_session_close
 
 logger = logging.getLogger(__name__)
 
-#: Events after which a Checkout Session may be paid; every other one is only acknowledged.
+#: Events after which a Checkout Session may be paid; besides them, the expiry of a session
+#: closes it here, and every other event is only acknowledged.
 SETTLING_EVENTS = frozenset(
     {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 )
+EXPIRY_EVENT = "checkout.session.expired"
 
 
 def _invoice_of(request: HttpRequest, invoice_id: int) -> Invoice:
@@ -150,7 +153,8 @@ def card_return(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's notifications, verified by their signature. A paid Checkout Session is settled
-    (once, however often and in whatever order the events arrive); the rest is acknowledged."""
+    (once, however often and in whatever order the events arrive), an expired one is closed; the
+    rest is acknowledged."""
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise Http404
     event = _webhook_event(request)
@@ -162,6 +166,11 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             event.data.object,
             account=getattr(event, "account", None) or "",
             completed_at=event.created,
+        )
+    elif event.type == EXPIRY_EVENT:
+        # The invoice's next card payment opens a new session without asking Stripe first.
+        checkout_session_close(
+            provider_reference=event.data.object.id, status=CheckoutStatus.EXPIRED
         )
     return HttpResponse(status=200)
 
