@@ -5,20 +5,19 @@ An invoice never changes once issued: every field of its page is read-only. Its 
 payments in an inline that goes through :func:`members.services.billing.invoice_payment_record`,
 so that partial payments add up and the invoice, its term and the membership's status follow;
 existing payments are read-only, and only superusers delete one (through
-:func:`members.services.billing.invoice_payment_cancel`). The list reads the amount paid so far
-from one annotation: its number of queries does not grow with the rows.
+:func:`members.services.billing.invoice_payment_cancel`). The list and the pages read what was
+paid, what is left and what was over-paid from :func:`members.selectors.invoices_with_balance`:
+the list's number of queries does not grow with the rows, and an invoice paid beyond its amount
+shows as over-paid ("Trop-perçu", a filter of its own) with the amount to refund.
 """
-
-from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,9 +29,9 @@ from django.utils.translation import gettext_lazy
 from members import documents
 from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import Invoice, Payment, Term
+from members.selectors import invoices_with_balance
 from members.services.billing import (
     invoice_issue,
-    invoice_paid_amount,
     invoice_payment_cancel,
     invoice_payment_record,
 )
@@ -41,36 +40,28 @@ from members.views.billing import pdf_response
 
 
 class InvoiceStatus(models.TextChoices):
-    """Where an invoice stands, from its payments (see :func:`with_payments`)."""
+    """Where an invoice stands, from its payments (see :func:`with_payments`). Each invoice has
+    one: an over-paid invoice is paid, and shown as over-paid, its amount to refund."""
 
     DUE = "due", gettext_lazy("À payer")
     PARTIAL = "partial", gettext_lazy("Partiellement payée")
     PAID = "paid", gettext_lazy("Payée")
+    OVERPAID = "overpaid", gettext_lazy("Trop-perçu")
 
 
 def with_payments(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    """``queryset`` annotated with ``paid_amount`` (what its payments add up to, 0 without any)
-    and ``customer_name`` (from the frozen customer details, to sort on)."""
-    paid = (
-        Payment.objects.filter(invoice=OuterRef("pk"))
-        .order_by()
-        .values("invoice")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    money_field = DecimalField(max_digits=12, decimal_places=2)
-    return queryset.annotate(
-        paid_amount=Coalesce(
-            Subquery(paid, output_field=money_field),
-            Value(Decimal("0")),
-            output_field=money_field,
-        ),
+    """``queryset`` annotated with ``paid_amount``, ``amount_left`` and ``overpaid_amount``
+    (:func:`members.selectors.invoices_with_balance`), and ``customer_name`` (from the frozen
+    customer details, to sort on)."""
+    return invoices_with_balance(queryset).annotate(
         customer_name=KeyTextTransform("name", "customer_details"),
     )
 
 
 def invoice_status(invoice: Invoice) -> InvoiceStatus:
     """The status of an invoice annotated by :func:`with_payments`."""
+    if invoice.overpaid_amount > 0:
+        return InvoiceStatus.OVERPAID
     if invoice.paid_on is not None:
         return InvoiceStatus.PAID
     return InvoiceStatus.PARTIAL if invoice.paid_amount > 0 else InvoiceStatus.DUE
@@ -85,7 +76,8 @@ class InvoiceStatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return {
-            InvoiceStatus.PAID: queryset.filter(paid_on__isnull=False),
+            InvoiceStatus.OVERPAID: queryset.filter(overpaid_amount__gt=0),
+            InvoiceStatus.PAID: queryset.filter(paid_on__isnull=False, overpaid_amount=0),
             InvoiceStatus.PARTIAL: queryset.filter(paid_on__isnull=True, paid_amount__gt=0),
             InvoiceStatus.DUE: queryset.filter(paid_on__isnull=True, paid_amount=0),
         }.get(self.value(), queryset)
@@ -218,6 +210,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 "fields": (
                     "status",
                     "paid_amount_display",
+                    "overpaid_display",
                     "paid_on",
                     "notice_sent_at",
                     "confirmation_sent_at",
@@ -267,13 +260,12 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             self._payments_message(request, invoice)
 
     def _payments_message(self, request, invoice: Invoice) -> None:
-        invoice.refresh_from_db(fields=["paid_on"])
-        paid = invoice_paid_amount(invoice=invoice)
-        if paid > invoice.amount:
+        invoice = invoices_with_balance(Invoice.objects.filter(pk=invoice.pk)).get()
+        if invoice.overpaid_amount:
             messages.warning(
                 request,
                 _("Trop-perçu de %(amount)s sur la facture %(number)s.")
-                % {"amount": documents.money(paid - invoice.amount), "number": invoice.number},
+                % {"amount": documents.money(invoice.overpaid_amount), "number": invoice.number},
             )
         elif invoice.is_paid:
             messages.info(
@@ -288,7 +280,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             messages.info(
                 request,
                 _("Reste à payer sur la facture %(number)s : %(amount)s.")
-                % {"amount": documents.money(invoice.amount - paid), "number": invoice.number},
+                % {"amount": documents.money(invoice.amount_left), "number": invoice.number},
             )
 
     # --- Columns and fields ---
@@ -304,6 +296,12 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("payé à ce jour"), ordering="paid_amount")
     def paid_amount_display(self, invoice: Invoice) -> str:
         return documents.money(invoice.paid_amount)
+
+    @admin.display(description=gettext_lazy("trop-perçu à rembourser"))
+    def overpaid_display(self, invoice: Invoice) -> str:
+        if not invoice.overpaid_amount:
+            return "–"
+        return format_html("<strong>{}</strong>", documents.money(invoice.overpaid_amount))
 
     @admin.display(description=gettext_lazy("statut"))
     def status(self, invoice: Invoice) -> str:

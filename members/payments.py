@@ -3,9 +3,10 @@
 Each provider says whether it can pay an invoice and what the invoice page shows for it (a
 template and its context). :class:`BankTransfer`, the default, shows the issuer's bank details
 and the reference to give; staff record the transfers in the admin. :class:`StripeCheckout`
-sends the member to a Stripe Checkout page and records the payment when Stripe says it is paid
-(on the return page or through the webhook, whichever comes first: the session's id is the
-payment's ``provider_reference``, so the second changes nothing).
+sends the member to a Stripe Checkout page, the invoice's one while it is open (never two open
+at once), and records the payment when Stripe says it is paid (on the return page or through the
+webhook, whichever comes first: the session's id is the payment's ``provider_reference``, so the
+second changes nothing).
 """
 
 import datetime as dt
@@ -16,20 +17,34 @@ from typing import Any, ClassVar, Protocol
 import stripe
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from members.models import Invoice, Payment, PaymentMethod
-from members.services.billing import invoice_paid_amount, invoice_payment_record
+from members.models import CheckoutSession, CheckoutStatus, Invoice, Payment, PaymentMethod
+from members.selectors import invoices_with_balance
+from members.services.billing import (
+    checkout_session_close,
+    checkout_session_record,
+    invoice_payment_record,
+)
 
 logger = logging.getLogger(__name__)
 
 
-def invoice_amount_left(*, invoice: Invoice) -> Decimal:
-    """What is still to be paid on ``invoice`` (never negative)."""
-    return max(invoice.amount - invoice_paid_amount(invoice=invoice), Decimal("0.00"))
+#: An open Checkout Session is sent to again only if it stays open at least this long: time for
+#: the member to type a card's details. Closer to its end, it is expired and replaced.
+CHECKOUT_REUSE_MARGIN = dt.timedelta(minutes=15)
+
+
+def _amount_left(invoice: Invoice) -> Decimal:
+    """What is still to be paid on ``invoice`` as it stands now, nothing once it is paid. A
+    query of its own: made after the invoice is locked, it sees every payment committed before
+    the lock was granted."""
+    now = invoices_with_balance(Invoice.objects.filter(pk=invoice.pk)).get()
+    return Decimal("0.00") if now.is_paid else now.amount_left
 
 
 class PaymentProvider(Protocol):
@@ -113,17 +128,64 @@ class StripeCheckout:
     def checkout_start(
         self, invoice: Invoice, *, success_url: str, cancel_url: str, customer_email: str
     ) -> str:
-        """Create a Checkout Session for what is left to pay on ``invoice``; return its URL.
+        """The URL of a Checkout Session where the member pays what is left to pay on
+        ``invoice``: the invoice's open session, or a new one.
 
-        The session is created on the issuing cluster's own Stripe account when it has one
+        The open session recorded for the invoice is reused while Stripe still has it open, for
+        what is left to pay, and for at least :data:`CHECKOUT_REUSE_MARGIN`: two tabs, a double
+        click or a member coming back pay through one page, never two. Otherwise it is expired
+        through Stripe's API first (a session paid meanwhile is settled instead), and a new one
+        is created and recorded (:class:`members.models.CheckoutSession`). Expiring rather than
+        forgetting it matters: a session asking for another amount than what is left (a
+        transfer was received since) would still take the member's money if paid. All of it
+        happens under the invoice's row lock: of two requests at once, the second waits for the
+        first to commit, then finds the session it opened.
+
+        A new session is created on the issuing cluster's own Stripe account when it has one
         (``Cluster.stripe_account``, a Connect account): each association collects its fees.
 
         Raises ``ValidationError`` when nothing is left to pay, and ``stripe.StripeError`` when
-        Stripe refuses or cannot be reached (nothing is recorded either way).
+        Stripe refuses or cannot be reached (no new session is recorded; what was learnt of the
+        previous one, e.g. its payment, is kept).
         """
-        amount_left = invoice_amount_left(invoice=invoice)
-        if invoice.is_paid or amount_left <= 0:
+        refusal: stripe.StripeError | None = None
+        with transaction.atomic():
+            try:
+                url = self._checkout_open(
+                    invoice,
+                    success_url=success_url,
+                    cancel_url=cancel_url,
+                    customer_email=customer_email,
+                )
+            except stripe.StripeError as exc:
+                refusal = exc
+        if refusal is not None:
+            raise refusal
+        if url is None:
             raise ValidationError(_("Cette facture est déjà réglée."))
+        return url
+
+    def _checkout_open(
+        self, invoice: Invoice, *, success_url: str, cancel_url: str, customer_email: str
+    ) -> str | None:
+        """:meth:`checkout_start` in its transaction: the URL, or ``None`` if nothing is left."""
+        # The lock serialises the checkouts of one invoice, and its payments
+        # (invoice_payment_record takes it too).
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("cluster")
+            .get(pk=invoice.pk)
+        )
+        amount_left = _amount_left(invoice)
+        opened = CheckoutSession.objects.filter(invoice=invoice, status=CheckoutStatus.OPEN).first()
+        if opened is not None:
+            url = self._checkout_reuse(opened, amount_left=amount_left)
+            if url:
+                return url
+            amount_left = _amount_left(invoice)  # its payment may just have been recorded
+        if amount_left <= 0:
+            return None
+        account = invoice.cluster.stripe_account
         reference = {"invoice_id": str(invoice.pk), "invoice_number": invoice.number}
         session = self._client().v1.checkout.sessions.create(
             params={
@@ -151,9 +213,58 @@ class StripeCheckout:
                 "success_url": success_url,
                 "cancel_url": cancel_url,
             },
-            options=self._on_account(invoice.cluster.stripe_account),
+            options=self._on_account(account),
+        )
+        checkout_session_record(
+            invoice=invoice,
+            provider_reference=session.id,
+            account=account,
+            amount=amount_left,
+            url=session.url,
+            expires_at=dt.datetime.fromtimestamp(session.expires_at, tz=dt.UTC),
         )
         return session.url
+
+    def _checkout_reuse(self, opened: CheckoutSession, *, amount_left: Decimal) -> str | None:
+        """The URL of the invoice's open session ``opened`` if it may be reused; else close it
+        (expired through Stripe's API if it was still open, settled if it was paid) and return
+        ``None``. The caller holds the invoice's lock."""
+        account = opened.account
+        try:
+            session = self.session_retrieve(opened.provider_reference, account=account)
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "resource_missing":
+                raise
+            # Unknown to Stripe's account (made with other keys, e.g. test ones): nobody can
+            # pay it through this site's account any more.
+            logger.warning("Stripe no longer knows Checkout session %s.", opened.provider_reference)
+            checkout_session_close(
+                provider_reference=opened.provider_reference, status=CheckoutStatus.EXPIRED
+            )
+            return None
+        if session.status == "open":
+            lasts_until = timezone.now() + CHECKOUT_REUSE_MARGIN
+            if opened.amount == amount_left and session.expires_at > lasts_until.timestamp():
+                return session.url
+            try:
+                session = self._client().v1.checkout.sessions.expire(
+                    session.id, options=self._on_account(account)
+                )
+            except stripe.InvalidRequestError:
+                # No longer open: paid (or expired) since it was read. See what it became; if it
+                # is still open, Stripe refuses to expire it and no second session is opened.
+                session = self.session_retrieve(session.id, account=account)
+                if session.status == "open":
+                    raise
+        if session.status == "complete":
+            self.checkout_settle(session, account=account)
+        checkout_session_close(
+            provider_reference=opened.provider_reference,
+            status=(
+                CheckoutStatus.COMPLETE if session.status == "complete" else CheckoutStatus.EXPIRED
+            ),
+        )
+        return None
 
     def session_retrieve(self, session_id: str, *, account: str = "") -> stripe.checkout.Session:
         """The Checkout Session ``session_id`` of the Stripe account ``account`` (a cluster's

@@ -1,12 +1,14 @@
 """Reads of the domain core: reusable querysets, above all the membership status."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
     Case,
     CharField,
+    DecimalField,
     Exists,
     F,
     IntegerField,
@@ -14,10 +16,11 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
@@ -30,6 +33,7 @@ from members.models import (
     Membership,
     MembershipStatus,
     Organisation,
+    Payment,
     Reminder,
     ReminderStep,
     Term,
@@ -164,6 +168,43 @@ def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
     contacts = Contact.objects.filter(organisation=organisation)
     with_role = contacts.filter(role__in=roles)
     return contacts.filter(Q(role__in=roles) | ~Exists(with_role)).order_by("pk")
+
+
+# --- Invoices -----------------------------------------------------------------------------------
+
+
+def invoices_with_balance(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """Invoices annotated with what their payments say, in euros:
+
+    - ``paid_amount``: what their payments add up to (0 without any);
+    - ``amount_left``: what is still to be paid (never negative);
+    - ``overpaid_amount``: what was paid beyond the invoice's amount, to refund to the member
+      (0 if nothing was; a card payment and a transfer, or two card payments, can add up to more).
+
+    The one place where these are derived, so that the invoices' admin (its list, its filter and
+    the invoice's page), the member's invoice page and the card payment agree. One subquery per
+    figure and row, on the payments' index of their invoice.
+    """
+    queryset = Invoice.objects.all() if queryset is None else queryset
+    money = DecimalField(max_digits=12, decimal_places=2)
+    paid = Coalesce(
+        Subquery(
+            Payment.objects.filter(invoice=OuterRef("pk"))
+            .order_by()
+            .values("invoice")
+            .annotate(total=Sum("amount"))
+            .values("total"),
+            output_field=money,
+        ),
+        Value(Decimal("0.00")),
+        output_field=money,
+    )
+    zero = Value(Decimal("0.00"), output_field=money)
+    return queryset.annotate(
+        paid_amount=paid,
+        amount_left=Greatest(F("amount") - paid, zero, output_field=money),
+        overpaid_amount=Greatest(paid - F("amount"), zero, output_field=money),
+    )
 
 
 # --- Reminders ----------------------------------------------------------------------------------

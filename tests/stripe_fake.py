@@ -3,13 +3,18 @@ thread, that the official ``stripe`` library talks to when ``STRIPE_API_BASE`` p
 
 It implements what the card payment uses: ``POST /v1/checkout/sessions`` (records the
 form-encoded parameters as Stripe's library sends them, e.g. ``line_items[0][quantity]``, and
-answers an open, unpaid session) and ``GET /v1/checkout/sessions/<id>``. A test marks a session
-paid with :meth:`StripeFake.pay`, or makes the next creation fail with
-:meth:`StripeFake.refuse_next`. :func:`webhook_request` builds a webhook event signed as Stripe
-signs them.
+answers an open, unpaid session that expires 24 hours later), ``GET /v1/checkout/sessions/<id>``
+and ``POST /v1/checkout/sessions/<id>/expire``. As on Stripe, a session is ``open``, then
+``complete`` or ``expired`` (by the expiry call, or once its ``expires_at`` has passed); only an
+open one can be expired. A test marks a session paid with :meth:`StripeFake.pay`, makes the next
+creation or expiry fail with :meth:`StripeFake.refuse_next` or
+:meth:`StripeFake.refuse_next_expiry`, or has the session paid just before the next expiry call
+with :meth:`StripeFake.pay_at_next_expiry`. :func:`webhook_request` builds a webhook event signed
+as Stripe signs them.
 """
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -43,7 +48,11 @@ class StripeFake:
     accounts: dict[str, str] = field(default_factory=dict)
     created: list[CreatedSession] = field(default_factory=list)
     retrieved: list[str] = field(default_factory=list)
+    # The sessions that ``POST …/expire`` was asked to expire, in order (refused or not).
+    expire_calls: list[str] = field(default_factory=list)
     _refusal: tuple[int, str] | None = None
+    _expiry_refusal: tuple[int, str] | None = None
+    _paid_before_expiry: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pay(self, session_id: str, *, payment_intent: str = "") -> dict[str, Any]:
@@ -62,9 +71,50 @@ class StripeFake:
         session.update(status="expired", payment_status="unpaid", url=None)
         return session
 
+    def _current(self, session_id: str, account: str) -> dict[str, Any] | None:
+        """The session ``session_id`` as Stripe shows it now, if it lives on ``account``: an open
+        session whose ``expires_at`` has passed is expired."""
+        session = self.sessions.get(session_id)
+        if session is None or self.accounts.get(session_id) != account:
+            return None  # unknown, or asked of another account than the one it was made on
+        if session["status"] == "open" and session["expires_at"] <= time.time():
+            self.expire(session_id)
+        return session
+
+    def _expire_call(self, session_id: str, account: str) -> tuple[int, dict[str, Any]]:
+        """``POST /v1/checkout/sessions/<id>/expire``: only an open session can be expired."""
+        with self._lock:
+            self.expire_calls.append(session_id)
+            if self._expiry_refusal:
+                status, message = self._expiry_refusal
+                self._expiry_refusal = None
+                return status, _error(message)
+            session = self._current(session_id, account)
+            if session is None:
+                return 404, _missing(session_id)
+            if self._paid_before_expiry:
+                self._paid_before_expiry = False
+                self.pay(session_id)
+            if session["status"] != "open":
+                message = (
+                    'Only Checkout Sessions with a status in ["open"] can be expired. This '
+                    f"Checkout Session has a status of `{session['status']}`."
+                )
+                return 400, _error(message)
+            return 200, self.expire(session_id)
+
     def refuse_next(self, *, status: int = 400, message: str = "Invalid request") -> None:
         """Answer the next session creation with a Stripe error."""
         self._refusal = (status, message)
+
+    def refuse_next_expiry(self, *, status: int = 400, message: str = "Invalid request") -> None:
+        """Answer the next expiry call with a Stripe error, the session staying as it is."""
+        self._expiry_refusal = (status, message)
+
+    def pay_at_next_expiry(self) -> None:
+        """Let the customer pay the session that the next expiry call names just before Stripe
+        handles the call (which then refuses to expire a complete session)."""
+        self._paid_before_expiry = True
 
     @property
     def last(self) -> CreatedSession:
@@ -103,7 +153,7 @@ class StripeFake:
             "success_url": params.get("success_url"),
             "cancel_url": params.get("cancel_url"),
             "created": now,
-            "expires_at": now + 24 * 3600,
+            "expires_at": int(params.get("expires_at") or now + 24 * 3600),
             "livemode": False,
         }
         self.sessions[session_id] = session
@@ -113,6 +163,10 @@ class StripeFake:
 
 def _error(message: str, code: str = "") -> dict[str, Any]:
     return {"error": {"type": "invalid_request_error", "message": message, "code": code}}
+
+
+def _missing(session_id: str) -> dict[str, Any]:
+    return _error(f"No such checkout.session: '{session_id}'", "resource_missing")
 
 
 def _handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
@@ -129,11 +183,15 @@ def _handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode()
+            account = self.headers.get("Stripe-Account", "")
+            expiry = re.fullmatch(r"/v1/checkout/sessions/([^/]+)/expire", self.path)
+            if expiry:
+                self._answer(*fake._expire_call(expiry[1], account))
+                return
             if self.path != "/v1/checkout/sessions":
                 self._answer(404, _error(f"Unrecognized request URL (POST: {self.path})"))
                 return
             api_key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-            account = self.headers.get("Stripe-Account", "")
             params = dict(parse_qsl(body, keep_blank_values=True))
             self._answer(*fake._create(params, api_key, account))
 
@@ -141,12 +199,14 @@ def _handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
             prefix = "/v1/checkout/sessions/"
             session_id = self.path.split("?")[0].removeprefix(prefix)
             fake.retrieved.append(session_id)
-            session = fake.sessions.get(session_id) if self.path.startswith(prefix) else None
-            if fake.accounts.get(session_id) != self.headers.get("Stripe-Account", ""):
-                session = None  # asked of another account than the one it was made on
+            with fake._lock:
+                session = (
+                    fake._current(session_id, self.headers.get("Stripe-Account", ""))
+                    if self.path.startswith(prefix)
+                    else None
+                )
             if session is None:
-                message = f"No such checkout.session: '{session_id}'"
-                self._answer(404, _error(message, "resource_missing"))
+                self._answer(404, _missing(session_id))
                 return
             self._answer(200, session)
 

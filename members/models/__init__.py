@@ -1,6 +1,13 @@
 """Models of the domain core, one module per concept, re-exported here."""
 
-from .billing import Invoice, InvoiceSequence, Payment, PaymentMethod
+from .billing import (
+    CheckoutSession,
+    CheckoutStatus,
+    Invoice,
+    InvoiceSequence,
+    Payment,
+    PaymentMethod,
+)
 from .clusters import Cluster, Plan, PlanCategory, Site
 from .imports import ImportRecord
 from .memberships import Membership, MembershipStatus, Term
@@ -8,6 +15,8 @@ from .organisations import Contact, ContactRole, Organisation
 from .reminders import Reminder, ReminderPolicy, ReminderReason, ReminderState, ReminderStep
 
 __all__ = [
+    "CheckoutSession",
+    "CheckoutStatus",
     "Cluster",
     "Contact",
     "ContactRole",

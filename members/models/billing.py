@@ -170,3 +170,66 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} € · {self.invoice}"
+
+
+class CheckoutStatus(models.TextChoices):
+    """Where a card payment page stands at the provider (Stripe's own statuses)."""
+
+    OPEN = "open", _("ouverte")
+    COMPLETE = "complete", _("terminée")
+    EXPIRED = "expired", _("expirée")
+
+
+class CheckoutSession(models.Model):
+    """A card payment page opened for an invoice at the payment provider (a Stripe Checkout
+    Session), as we last knew it.
+
+    While one is open, paying the invoice by card again sends the member back to it instead of
+    opening another, which could be paid too: at most one per invoice is open (a constraint), and
+    it is opened under a row lock of the invoice
+    (:meth:`members.payments.StripeCheckout.checkout_start`), so that two tabs or a double click
+    open one. One that asks for another amount than what is left to pay, or is about to expire,
+    is expired at the provider before another is opened. It is ``complete`` once its payment is
+    recorded (:func:`members.services.billing.invoice_payment_record`).
+    """
+
+    invoice = models.ForeignKey(
+        Invoice,
+        verbose_name=_("facture"),
+        on_delete=models.PROTECT,
+        related_name="checkout_sessions",
+    )
+    provider_reference = models.CharField(
+        _("référence du prestataire"),
+        max_length=255,
+        unique=True,
+        help_text=_("Identifiant de la session Stripe Checkout."),
+    )
+    # The session is found only on the Stripe account it was made on (the cluster's, when it has
+    # one); the cluster may connect its account later.
+    account = models.CharField(_("compte Stripe"), max_length=255, blank=True)
+    amount = models.DecimalField(_("montant (€)"), max_digits=12, decimal_places=2)
+    url = models.URLField(_("adresse de la page de paiement"), max_length=2000)
+    status = models.CharField(
+        _("statut"), max_length=10, choices=CheckoutStatus.choices, default=CheckoutStatus.OPEN
+    )
+    expires_at = models.DateTimeField(_("expire le"))
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("session de paiement par carte")
+        verbose_name_plural = _("sessions de paiement par carte")
+        ordering = ["invoice", "created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=models.Q(status="open"),
+                name="checkoutsession_one_open_per_invoice",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=Decimal("0")), name="checkoutsession_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_reference} · {self.invoice}"

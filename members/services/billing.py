@@ -1,9 +1,10 @@
-"""Invoices and payments: issuing an invoice with a gapless number, recording what was paid,
-and the e-mails that go with them (the invoice, the confirmation of payment)."""
+"""Invoices and payments: issuing an invoice with a gapless number, recording what was paid and
+the card payment pages opened for it, and the e-mails that go with them (the invoice, the
+confirmation of payment)."""
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -20,7 +21,15 @@ from stdnum import iban as stdnum_iban
 
 from members import documents
 from members.documents import cluster_issuer_details
-from members.models import Invoice, InvoiceSequence, Payment, PaymentMethod, Term
+from members.models import (
+    CheckoutSession,
+    CheckoutStatus,
+    Invoice,
+    InvoiceSequence,
+    Payment,
+    PaymentMethod,
+    Term,
+)
 from members.selectors import contacts_to_notify
 
 
@@ -119,7 +128,7 @@ def invoice_payment_record(
     its term (the membership becomes current), and the confirmation e-mail with the membership
     certificate is sent after commit. A payment with a ``provider_reference`` already recorded is
     returned as it is: a provider's notification replayed, or received after the return page
-    recorded it, changes nothing.
+    recorded it, changes nothing. The card payment page of that reference, if open, is complete.
     """
     if amount is None or amount <= 0:
         raise ValidationError({"amount": _("Le montant d’un paiement doit être positif.")})
@@ -138,6 +147,10 @@ def invoice_payment_record(
         provider_reference=provider_reference,
         recorded_by=recorded_by,
     )
+    if provider_reference:
+        checkout_session_close(
+            provider_reference=provider_reference, status=CheckoutStatus.COMPLETE
+        )
     if invoice.paid_on is None and invoice_paid_amount(invoice=invoice) >= invoice.amount:
         invoice.paid_on = received_on
         invoice.save(update_fields=["paid_on"])
@@ -168,6 +181,46 @@ def invoice_payment_cancel(*, payment: Payment) -> None:
     term.is_paid = False
     term.paid_on = None
     term.save(update_fields=["is_paid", "paid_on", "updated_at"])
+
+
+def checkout_session_record(
+    *,
+    invoice: Invoice,
+    provider_reference: str,
+    account: str,
+    amount: Decimal,
+    url: str,
+    expires_at: datetime,
+) -> CheckoutSession:
+    """Record the card payment page ``provider_reference`` (a Stripe Checkout Session of the
+    Stripe ``account``, the platform's if empty) just opened for ``amount`` of ``invoice``: the
+    invoice's open one, until it is complete or expired.
+
+    The caller holds the invoice's row lock and has closed the invoice's previous open page
+    (see :meth:`members.payments.StripeCheckout.checkout_start`); the database refuses a second
+    open one (``checkoutsession_one_open_per_invoice``).
+    """
+    return CheckoutSession.objects.create(
+        invoice=invoice,
+        provider_reference=provider_reference,
+        account=account,
+        amount=amount,
+        url=url,
+        expires_at=expires_at,
+    )
+
+
+def checkout_session_close(*, provider_reference: str, status: str) -> bool:
+    """Record that the card payment page ``provider_reference`` is no longer open: ``status``
+    is ``complete`` (paid) or ``expired``. Return whether it was open; a page already closed, or
+    unknown here (opened before pages were recorded), is left as it is."""
+    if status not in (CheckoutStatus.COMPLETE, CheckoutStatus.EXPIRED):
+        raise ValueError(f"A closed checkout session is complete or expired, not {status!r}.")
+    return bool(
+        CheckoutSession.objects.filter(
+            provider_reference=provider_reference, status=CheckoutStatus.OPEN
+        ).update(status=status)
+    )
 
 
 # --- E-mails ------------------------------------------------------------------------------------

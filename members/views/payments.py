@@ -2,7 +2,6 @@
 Checkout (the checkout, the page Stripe sends the member back to, and Stripe's webhook)."""
 
 import logging
-from decimal import Decimal
 
 import stripe
 from django.conf import settings
@@ -16,22 +15,26 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from members.models import Invoice
+from members.models import CheckoutStatus, Invoice
 from members.payments import StripeCheckout, providers_for
-from members.selectors import invoices_of
+from members.selectors import invoices_of, invoices_with_balance
+from members.services.billing import checkout_session_close
 
 logger = logging.getLogger(__name__)
 
-#: Events after which a Checkout Session may be paid; every other one is only acknowledged.
+#: Events after which a Checkout Session may be paid; besides them, the expiry of a session
+#: closes it here, and every other event is only acknowledged.
 SETTLING_EVENTS = frozenset(
     {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 )
+EXPIRY_EVENT = "checkout.session.expired"
 
 
 def _invoice_of(request: HttpRequest, invoice_id: int) -> Invoice:
-    """The invoice ``invoice_id`` if the user is a contact of its organisation, else 404."""
+    """The invoice ``invoice_id`` if the user is a contact of its organisation, else 404; with
+    what was paid, what is left and what was over-paid (:func:`invoices_with_balance`)."""
     return get_object_or_404(
-        invoices_of(request.user).select_related("term__plan"),
+        invoices_with_balance(invoices_of(request.user)).select_related("term__plan"),
         pk=invoice_id,
     )
 
@@ -47,11 +50,11 @@ def _card_payment() -> StripeCheckout:
 @login_required
 @require_safe
 def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    """The invoice, what was paid and what is left, and while unpaid the ways to pay it."""
+    """The invoice, what was paid and what is left (or over-paid, to refund), and while unpaid
+    the ways to pay it."""
     invoice = _invoice_of(request, invoice_id)
     payments = list(invoice.payments.all())
-    paid = sum((payment.amount for payment in payments), start=Decimal("0.00"))
-    amount_left = max(invoice.amount - paid, Decimal("0.00"))
+    amount_left = invoice.amount_left
     if request.GET.get("paiement") == "annule" and not invoice.is_paid:
         messages.info(
             request, _("Paiement par carte annulé : rien n’a été débité. Vous pouvez réessayer.")
@@ -71,8 +74,9 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "invoice": invoice,
             "term": invoice.term,
             "payments": payments,
-            "paid": paid,
+            "paid": invoice.paid_amount,
             "amount_left": amount_left,
+            "overpaid": invoice.overpaid_amount,
             "payment_options": payment_options,
         },
     )
@@ -149,7 +153,8 @@ def card_return(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's notifications, verified by their signature. A paid Checkout Session is settled
-    (once, however often and in whatever order the events arrive); the rest is acknowledged."""
+    (once, however often and in whatever order the events arrive), an expired one is closed; the
+    rest is acknowledged."""
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise Http404
     event = _webhook_event(request)
@@ -161,6 +166,11 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             event.data.object,
             account=getattr(event, "account", None) or "",
             completed_at=event.created,
+        )
+    elif event.type == EXPIRY_EVENT:
+        # The invoice's next card payment opens a new session without asking Stripe first.
+        checkout_session_close(
+            provider_reference=event.data.object.id, status=CheckoutStatus.EXPIRED
         )
     return HttpResponse(status=200)
 

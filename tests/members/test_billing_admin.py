@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from members.models import Invoice, MembershipStatus, Payment
+from members.models import Invoice, MembershipStatus, Payment, PaymentMethod
 from members.selectors import memberships_with_status
 from members.services.billing import invoice_issue, invoice_payment_record
 from tests.factories import UserFactory, staff_user
@@ -256,6 +256,43 @@ def test_invoices_are_searched_and_filtered(client):
     assert found(status="due") == {garonne.number}
     assert found(status="paid") == set()
     assert found(year="2027") == {garonne.number, other.number}
+
+
+def test_an_over_paid_invoice_is_found_by_its_filter_with_the_amount_to_refund(client, invoice):
+    """A transfer recorded by staff and a card payment of the same invoice: 600 € received for
+    300 €. The list's "Trop-perçu" filter finds it, and its page shows the amount to refund."""
+    paid_once = invoice_issue(term=unpaid_term(), on=ISSUED)
+    invoice_payment_record(invoice=paid_once, amount=Decimal("300.00"), received_on=ISSUED)
+    invoice_payment_record(invoice=invoice, amount=Decimal("300.00"), received_on=D(2027, 3, 5))
+    invoice_payment_record(
+        invoice=invoice,
+        amount=Decimal("300.00"),
+        received_on=D(2027, 3, 6),
+        method=PaymentMethod.CARD,
+        provider_reference="cs_test_paid_in_an_old_tab",
+    )
+    client.force_login(staff_user("digitalplace"))
+    url = reverse("admin:members_invoice_changelist")
+
+    def found(**query) -> set[str]:
+        response = client.get(url, query)
+        return {listed.number for listed in response.context["cl"].result_list}
+
+    assert found(status="overpaid") == {invoice.number}
+    assert found(status="paid") == {paid_once.number}
+    listing = client.get(url).content.decode()
+    assert "?status=overpaid" in listing and ">Trop-perçu</a>" in listing
+    assert listing.count('<td class="field-status">Trop-perçu</td>') == 1
+    assert '<td class="field-paid_amount_display">600,00\xa0€</td>' in listing
+
+    def amount_to_refund(listed: Invoice) -> str:
+        page = client.get(change_url(listed)).content.decode().replace("\xa0", " ")
+        field = page.split('class="form-row field-overpaid_display"', 1)[1]
+        assert "<label>Trop-perçu à rembourser :</label>" in field
+        return field.split('<div class="readonly">', 1)[1].split("</div>", 1)[0]
+
+    assert amount_to_refund(invoice) == "<strong>300,00 €</strong>"
+    assert amount_to_refund(paid_once) == "–"
 
 
 def test_staff_issue_the_invoice_of_a_term_without_one(client, django_capture_on_commit_callbacks):

@@ -23,10 +23,12 @@ from django.utils import timezone
 from stripe import WebhookSignature
 
 from cluster.celery import app as celery_app
-from members.models import MembershipStatus, Payment, PaymentMethod
+from members.models import CheckoutSession, CheckoutStatus, MembershipStatus, Payment, PaymentMethod
 from members.payments import BankTransfer, StripeCheckout, iban_format, providers_for
 from members.selectors import memberships_with_status
+from members.services import contact_login_ensure
 from members.services.billing import invoice_payment_record
+from tests.factories import ContactFactory
 from tests.members.billing_helpers import member_invoice, signed_in_invoice
 from tests.stripe_fake import stripe_fake_server, webhook_request
 
@@ -91,7 +93,19 @@ def assert_paid_once(invoice, session_id):
     assert payment.provider_reference == session_id
     invoice.refresh_from_db()
     assert invoice.is_paid
+    recorded = CheckoutSession.objects.get(provider_reference=session_id)
+    assert recorded.status == CheckoutStatus.COMPLETE
     return payment
+
+
+def sessions_recorded(invoice) -> dict[str, str]:
+    """The Checkout Sessions recorded for ``invoice``: their status by their id."""
+    return dict(invoice.checkout_sessions.values_list("provider_reference", "status"))
+
+
+def page_text(response) -> str:
+    """The page's HTML, no-break spaces read as spaces."""
+    return response.content.decode().replace("\xa0", " ")
 
 
 # --- The provider interface ------------------------------------------------------------------
@@ -170,6 +184,233 @@ def test_checkout_refused_by_stripe_says_so_and_records_nothing(client, member, 
 def test_checkout_answers_post_only(client, member, stripe_api):
     assert client.get(reverse("members:card_checkout", args=[member.pk])).status_code == 405
     assert stripe_api.created == []
+
+
+# --- One open Checkout Session per invoice -----------------------------------------------------
+
+
+def test_checkout_posted_twice_sends_to_the_same_session(client, member, stripe_api):
+    """A double click on "Payer par carte", or a second tab: one Checkout Session, not two that
+    could both be paid."""
+    first = checkout(client, member)
+    second = checkout(client, member)
+
+    assert first.status_code == second.status_code == 303
+    assert second.url == first.url
+    assert len(stripe_api.created) == 1
+    assert stripe_api.expire_calls == []
+    session_id = first.url.rsplit("/", 1)[-1]
+    recorded = CheckoutSession.objects.get()
+    assert recorded.invoice == member
+    assert recorded.provider_reference == session_id
+    assert recorded.status == CheckoutStatus.OPEN
+    assert recorded.amount == Decimal("300.00")
+    assert recorded.url == first.url
+    assert recorded.account == ""
+    assert recorded.expires_at.timestamp() == stripe_api.sessions[session_id]["expires_at"]
+
+
+def test_checkout_by_another_contact_sends_to_the_same_session(client, member, stripe_api):
+    colleague = contact_login_ensure(
+        contact=ContactFactory(
+            organisation=member.term.membership.organisation, email="dominique@acme.example"
+        )
+    )[0]
+    other_browser = Client()
+    other_browser.force_login(colleague)
+
+    first = checkout(client, member)
+    second = checkout(other_browser, member)
+
+    assert second.url == first.url
+    assert len(stripe_api.created) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_checkouts_of_an_invoice_open_one_session(postgresql, stripe_api):
+    """Four tabs post "Payer par carte" at the same moment, each request in its own thread and
+    database connection: the invoice's row lock makes them open one session, where all four are
+    sent."""
+    user, invoice = member_invoice()
+    tabs = []
+    for _tab in range(4):
+        tab = Client()
+        tab.force_login(user)
+        tabs.append(tab)
+    start = threading.Barrier(len(tabs))
+
+    def post(tab):
+        start.wait()
+        try:
+            return checkout(tab, invoice)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(tabs)) as pool:
+        responses = list(pool.map(post, tabs))
+
+    assert [response.status_code for response in responses] == [303] * len(tabs)
+    assert len({response.url for response in responses}) == 1
+    assert len(stripe_api.created) == 1
+    assert list(sessions_recorded(invoice).values()) == [CheckoutStatus.OPEN]
+
+
+def test_checkout_after_a_transfer_expires_the_session_and_opens_one_for_what_is_left(
+    client, member, stripe_api
+):
+    first = session_started(client, stripe_api, member)
+    invoice_payment_record(
+        invoice=member, amount=Decimal("100.00"), received_on=timezone.localdate()
+    )
+
+    second = session_started(client, stripe_api, member)
+
+    assert second != first
+    assert stripe_api.expire_calls == [first]
+    assert stripe_api.sessions[first]["status"] == "expired", "no longer payable at Stripe"
+    assert stripe_api.last.params["line_items[0][price_data][unit_amount]"] == "20000"
+    assert sessions_recorded(member) == {
+        first: CheckoutStatus.EXPIRED,
+        second: CheckoutStatus.OPEN,
+    }
+    assert CheckoutSession.objects.get(provider_reference=second).amount == Decimal("200.00")
+
+
+def test_checkout_after_the_session_expired_at_stripe_opens_another(client, member, stripe_api):
+    first = session_started(client, stripe_api, member)
+    stripe_api.expire(first)  # its 24 hours are over, or someone expired it in Stripe's dashboard
+
+    second = session_started(client, stripe_api, member)
+
+    assert second != first
+    assert stripe_api.expire_calls == []
+    assert sessions_recorded(member) == {
+        first: CheckoutStatus.EXPIRED,
+        second: CheckoutStatus.OPEN,
+    }
+
+
+def test_checkout_close_to_the_session_s_end_replaces_it(client, member, stripe_api):
+    first = session_started(client, stripe_api, member)
+    # Ten minutes left: too little to type a card's details.
+    stripe_api.sessions[first]["expires_at"] = int(time.time()) + 10 * 60
+
+    second = session_started(client, stripe_api, member)
+
+    assert second != first
+    assert stripe_api.expire_calls == [first]
+    assert sessions_recorded(member)[first] == CheckoutStatus.EXPIRED
+
+
+def test_checkout_of_a_session_paid_meanwhile_records_its_payment(client, member, stripe_api):
+    """The member paid in one tab and posts "Payer par carte" in another before Stripe's
+    notification arrives: the payment is recorded, and no second session is opened."""
+    first = session_started(client, stripe_api, member)
+    stripe_api.pay(first)
+
+    response = client.post(reverse("members:card_checkout", args=[member.pk]), follow=True)
+
+    assert response.redirect_chain == [(reverse("members:invoice_detail", args=[member.pk]), 302)]
+    assert messages_of(response) == ["Cette facture est déjà réglée."]
+    assert len(stripe_api.created) == 1
+    assert_paid_once(member, first)
+
+
+def test_checkout_of_a_session_paid_as_it_is_expired_records_its_payment(
+    client, member, stripe_api
+):
+    """A transfer made the open session out of date, and the member pays it at the moment it is
+    expired: Stripe refuses to expire a complete session, its payment is recorded, and no other
+    session is opened."""
+    first = session_started(client, stripe_api, member)
+    invoice_payment_record(
+        invoice=member, amount=Decimal("100.00"), received_on=timezone.localdate()
+    )
+    stripe_api.pay_at_next_expiry()
+
+    response = client.post(reverse("members:card_checkout", args=[member.pk]), follow=True)
+
+    assert stripe_api.expire_calls == [first]
+    assert stripe_api.sessions[first]["status"] == "complete"
+    assert messages_of(response) == ["Cette facture est déjà réglée."]
+    assert len(stripe_api.created) == 1
+    assert Payment.objects.get(provider_reference=first).amount == Decimal("300.00")
+    assert sessions_recorded(member) == {first: CheckoutStatus.COMPLETE}
+
+
+def test_checkout_when_stripe_cannot_expire_the_session_opens_no_other(client, member, stripe_api):
+    first = session_started(client, stripe_api, member)
+    invoice_payment_record(
+        invoice=member, amount=Decimal("100.00"), received_on=timezone.localdate()
+    )
+    stripe_api.refuse_next_expiry()
+
+    response = client.post(reverse("members:card_checkout", args=[member.pk]), follow=True)
+
+    assert "Le paiement par carte est momentanément indisponible" in messages_of(response)[0]
+    assert len(stripe_api.created) == 1
+    assert sessions_recorded(member) == {first: CheckoutStatus.OPEN}
+
+
+def test_webhook_expired_closes_the_session_and_the_next_checkout_opens_another(
+    client, member, stripe_api
+):
+    first = session_started(client, stripe_api, member)
+    assert webhook_post("checkout.session.expired", stripe_api.expire(first)).status_code == 200
+    assert sessions_recorded(member) == {first: CheckoutStatus.EXPIRED}
+
+    second = session_started(client, stripe_api, member)
+
+    assert second != first
+    assert stripe_api.retrieved == [], "closed here: no need to ask Stripe"
+
+
+# --- An invoice paid beyond its amount ----------------------------------------------------------
+
+
+def _paid_twice_by_card(client, stripe_api, invoice) -> None:
+    # The first session was opened before sessions were recorded here (two could be open then).
+    earlier = session_started(client, stripe_api, invoice)
+    CheckoutSession.objects.all().delete()
+    later = session_started(client, stripe_api, invoice)
+    for session_id in (earlier, later):
+        webhook_post("checkout.session.completed", stripe_api.pay(session_id))
+
+
+def _paid_by_transfer_and_by_card(client, stripe_api, invoice) -> None:
+    # The member opened the card payment page, then paid by transfer, which staff recorded; the
+    # page was still open in a tab, and the member paid there too.
+    session_id = session_started(client, stripe_api, invoice)
+    invoice_payment_record(invoice=invoice, amount=invoice.amount, received_on=timezone.localdate())
+    webhook_post("checkout.session.completed", stripe_api.pay(session_id))
+
+
+@pytest.mark.parametrize("paid_twice", [_paid_twice_by_card, _paid_by_transfer_and_by_card])
+def test_an_invoice_paid_twice_shows_as_over_paid_to_the_member(
+    client, member, stripe_api, paid_twice
+):
+    paid_twice(client, stripe_api, member)
+
+    response = client.get(reverse("members:invoice_detail", args=[member.pk]))
+
+    assert response.status_code == 200
+    assert response.context["overpaid"] == Decimal("300.00")
+    page = page_text(response)
+    assert "Trop-perçu : vous avez réglé 600,00 € pour une facture de 300,00 €." in page
+    assert "Montant à vous rembourser :" in page
+    assert '<strong class="amount">300,00 €</strong>' in page
+    assert f"Pour ce remboursement, contactez {member.issuer_details['name']}" in page
+    assert Payment.objects.filter(invoice=member).count() == 2, "the money received is recorded"
+
+
+def test_an_invoice_paid_once_is_not_over_paid(client, member, stripe_api):
+    session_id = session_started(client, stripe_api, member)
+    webhook_post("checkout.session.completed", stripe_api.pay(session_id))
+
+    response = client.get(reverse("members:invoice_detail", args=[member.pk]))
+
+    assert response.context["overpaid"] == 0
+    assert "Trop-perçu" not in page_text(response)
 
 
 # --- Return page ------------------------------------------------------------------------------
