@@ -38,7 +38,8 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the project's site: sign-in through allauth (cluster.admin_site).
+    "cluster.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "import_export",
     "members",
     "merger",
@@ -158,6 +160,17 @@ _behind_tls_proxy = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int(
     "ALLAUTH_TRUSTED_PROXY_COUNT", default=1 if _behind_tls_proxy else 0
 )
+
+# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) and recovery codes, which
+# staff turn on from the admin ("Double authentification"); allauth asks for the app's code after
+# the password, at the admin's sign-in as at the member site's (cluster.admin_site).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "members.adapters.MFAAdapter"
+# The name under which the account shows in the authenticator app (allauth: the host otherwise).
+MFA_TOTP_ISSUER = "Grand Cluster"
+# Superusers may see and change everything: with this on, one without an authenticator app is
+# sent to set one up before any admin page, and cannot turn it off. On in production.
+MFA_REQUIRED_FOR_SUPERUSERS = env.bool("MFA_REQUIRED_FOR_SUPERUSERS", default=not DEBUG)
 
 # --- Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

@@ -1,7 +1,11 @@
-"""django-allauth hooks: who may get an account, what a sign-in does, how its e-mails read."""
+"""django-allauth hooks: who may get an account, what a sign-in does, how its e-mails read, and
+when an authenticator app may be turned off."""
 
 from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
 
@@ -61,3 +65,18 @@ class AccountAdapter(DefaultAccountAdapter):
             "code_timeout_minutes": app_settings.LOGIN_BY_CODE_TIMEOUT // 60,
         }
         super().send_mail(template_prefix, email, context)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """Two-factor authentication (allauth.mfa): a superuser cannot turn off its authenticator app
+    while ``MFA_REQUIRED_FOR_SUPERUSERS`` requires it (allauth then says that it cannot be
+    deactivated); everyone else may."""
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        if (
+            settings.MFA_REQUIRED_FOR_SUPERUSERS
+            and authenticator.type == Authenticator.Type.TOTP
+            and authenticator.user.is_superuser
+        ):
+            return False
+        return super().can_delete_authenticator(authenticator)

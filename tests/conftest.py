@@ -35,6 +35,13 @@ def _no_rate_limits(settings):
     settings.ACCOUNT_RATE_LIMITS = False
 
 
+@pytest.fixture(autouse=True)
+def _mfa_not_required(settings):
+    # Its default follows DJANGO_DEBUG: the admin's tests of superusers (client.force_login) must
+    # not depend on the environment. The tests of the requirement turn it on.
+    settings.MFA_REQUIRED_FOR_SUPERUSERS = False
+
+
 @pytest.fixture
 def postgresql():
     """Skip (or fail under CI) unless the tests run on PostgreSQL (DATABASE_URL=postgres://…)."""

@@ -227,3 +227,17 @@ def test_env_example_documents_every_variable_of_the_settings():
 
     assert {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY"} <= settings_variables()
     assert settings_variables() - documented == set()
+
+
+def test_superusers_need_two_factor_authentication_in_production_only_by_default(tmp_path):
+    production = read_settings("MFA_REQUIRED_FOR_SUPERUSERS", **production_variables(tmp_path))
+    development = read_settings("MFA_REQUIRED_FOR_SUPERUSERS")
+    turned_off = read_settings(
+        "MFA_REQUIRED_FOR_SUPERUSERS",
+        **production_variables(tmp_path),
+        MFA_REQUIRED_FOR_SUPERUSERS="false",
+    )
+
+    assert production == {"MFA_REQUIRED_FOR_SUPERUSERS": True}
+    assert development == {"MFA_REQUIRED_FOR_SUPERUSERS": False}
+    assert turned_off == {"MFA_REQUIRED_FOR_SUPERUSERS": False}
