@@ -11,6 +11,9 @@
 - *Doublons possibles*: the two records side by side; merge them (choosing the one that stays),
   undo a merge, or say "not a duplicate".
 - *Informations des membres*: the notices sent, as proof; *Fusions de fiches*: the merges.
+- An objection sent after the execution (the transfer stands) is flagged apart: a filter and a
+  column in the proposals list, a note on the proposal's page, a filter in the notices list, a
+  count on the merger's page.
 
 Every list runs a constant number of queries whatever its length.
 """
@@ -36,6 +39,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.text import capfirst
@@ -70,6 +74,7 @@ from .selectors import (
     merger_current,
     merger_origins,
     merger_report,
+    notices_objected_after_execution,
     proposals_flagged,
 )
 from .services import (
@@ -262,14 +267,21 @@ EVENT_DETAILS = {
 class MergerAdmin(MergerRecordAdmin):
     form = MergerForm
     list_display = ("name", "status", "planned_date", "effective_date", "proposals_summary")
-    readonly_fields = ("name", "successor", "sources_list", "effective_date", "proposals_summary")
+    readonly_fields = (
+        "name",
+        "successor",
+        "sources_list",
+        "effective_date",
+        "proposals_summary",
+        "late_objections",
+    )
     fieldsets = (
         (None, {"fields": ("name", "successor", "sources_list")}),
         (
             gettext_lazy("Date d’effet"),
             {"fields": ("status", "planned_date", "reason", "effective_date")},
         ),
-        (gettext_lazy("Propositions"), {"fields": ("proposals_summary",)}),
+        (gettext_lazy("Propositions"), {"fields": ("proposals_summary", "late_objections")}),
     )
     inlines = (PlanMappingInline, MergerEventInline)
     actions = ("propose_action", "notify_action", "execute_action")
@@ -305,6 +317,22 @@ class MergerAdmin(MergerRecordAdmin):
                 "undecided": merger.undecided_count,
                 "executed": merger.executed_count,
             },
+        )
+
+    @admin.display(description=gettext_lazy("oppositions après exécution"))
+    def late_objections(self, merger: Merger) -> str:
+        count = notices_objected_after_execution(merger=merger).count()
+        if not count:
+            return _("Aucune")
+        return format_html(
+            '<a href="{}?late_objection=yes" class="merger-late-objection">{}</a>',
+            reverse("admin:merger_mergernotice_changelist"),
+            ngettext(
+                "%(count)d opposition reçue après l’exécution",
+                "%(count)d oppositions reçues après l’exécution",
+                count,
+            )
+            % {"count": count},
         )
 
     def save_model(self, request, obj, form, change):
@@ -558,6 +586,24 @@ class FlagFilter(admin.SimpleListFilter):
         return queryset
 
 
+class LateObjectionFilter(admin.SimpleListFilter):
+    """Objections that came once the transfer was executed: it stands, the committee reads
+    them."""
+
+    title = gettext_lazy("opposition après exécution")
+    parameter_name = "late_objection"
+    #: The field that dates a late objection, on the model of the list.
+    field = "objection_after_execution"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Reçue")), ("no", _("Aucune"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(**{f"{self.field}__isnull": self.value() == "no"})
+        return queryset
+
+
 class DecideForm(ReasonForm):
     decision = forms.ChoiceField(
         label=gettext_lazy("Décision"),
@@ -581,8 +627,9 @@ class TransferProposalAdmin(MergerRecordAdmin):
         "credit_display",
         "flags_display",
         "decision_display",
+        "late_objection_display",
     )
-    list_filter = ("decision", OriginFilter, FlagFilter, "members_of_both")
+    list_filter = ("decision", OriginFilter, FlagFilter, "members_of_both", LateObjectionFilter)
     list_select_related = ("organisation",)
     search_fields = (
         "organisation__name",
@@ -647,6 +694,20 @@ class TransferProposalAdmin(MergerRecordAdmin):
             '<span class="merger-decision merger-decision-{}">{}</span>',
             proposal.decision,
             proposal.get_decision_display(),
+        )
+
+    @admin.display(
+        description=gettext_lazy("opposition après exécution"),
+        ordering="objection_after_execution",
+    )
+    def late_objection_display(self, proposal: TransferProposal) -> str:
+        if proposal.objection_after_execution is None:
+            return "–"
+        return format_html(
+            '<span class="merger-flag merger-late-objection">{}</span>',
+            date_format(
+                timezone.localtime(proposal.objection_after_execution), "SHORT_DATETIME_FORMAT"
+            ),
         )
 
     # Bulk decisions: a page asks for the reason, the proposals' versions travel with it.
@@ -1015,10 +1076,14 @@ class ObjectionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class NoticeLateObjectionFilter(LateObjectionFilter):
+    field = "objected_after_execution"
+
+
 @admin.register(MergerNotice)
 class MergerNoticeAdmin(MergerHistoryAdmin):
     list_display = ("email", "organisation", "language", "state", "sent_at", "objected_at")
-    list_filter = ("state", ObjectionFilter, "language")
+    list_filter = ("state", ObjectionFilter, "language", NoticeLateObjectionFilter)
     list_select_related = ("proposal__organisation",)
     search_fields = ("email", "proposal__organisation__name")
     show_full_result_count = False
@@ -1034,6 +1099,7 @@ class MergerNoticeAdmin(MergerHistoryAdmin):
         "error",
         "objected_at",
         "objection_text",
+        "objected_after_execution",
     )
     readonly_fields = fields
 

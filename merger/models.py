@@ -255,6 +255,15 @@ class TransferProposal(models.Model):
         related_name="transfer_proposal",
     )
     executed_at = models.DateTimeField(_("exécutée le"), null=True, blank=True)
+    objection_after_execution = models.DateTimeField(
+        _("opposition après exécution"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Première opposition reçue d’un contact une fois le transfert exécuté : le transfert "
+            "est fait, le comité de fusion en est informé."
+        ),
+    )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("mise à jour le"), auto_now=True)
 
@@ -271,6 +280,11 @@ class TransferProposal(models.Model):
                 condition=models.Q(decision="executed", successor_membership__isnull=False)
                 | (~models.Q(decision="executed") & models.Q(successor_membership__isnull=True)),
                 name="transferproposal_executed_iff_successor_membership",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(objection_after_execution__isnull=True)
+                | models.Q(decision="executed"),
+                name="transferproposal_late_objection_executed",
             ),
         ]
         indexes = [models.Index(fields=["merger", "decision"], name="proposal_decision_idx")]
@@ -447,7 +461,11 @@ class OrganisationMerge(models.Model):
 class MergerNotice(models.Model):
     """The information a contact of a transferring organisation receives before the execution
     (GDPR): that its data and membership pass to the successor, with a signed link to object.
-    Kept as proof: to whom, when, and the very text sent."""
+    Kept as proof: to whom, when, and the very text sent.
+
+    The link still works after the execution: an objection sent then cannot stop the transfer,
+    it is recorded as late (``objected_after_execution``) and flags the executed proposal
+    (:attr:`TransferProposal.objection_after_execution`) for the committee."""
 
     class State(models.TextChoices):
         PENDING = "pending", _("À envoyer")
@@ -478,6 +496,14 @@ class MergerNotice(models.Model):
     error = models.TextField(_("erreur"), blank=True)
     objected_at = models.DateTimeField(_("opposition le"), null=True, blank=True)
     objection_text = models.TextField(_("motif de l’opposition"), blank=True)
+    objected_after_execution = models.DateTimeField(
+        _("opposition après exécution le"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "L’opposition est arrivée une fois le transfert exécuté : elle n’a pas pu l’empêcher."
+        ),
+    )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
     class Meta:
@@ -489,6 +515,15 @@ class MergerNotice(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(state="sent") | models.Q(sent_at__isnull=False),
                 name="mergernotice_sent_has_sent_at",
+            ),
+            # A late objection is the notice's objection, of the same date.
+            models.CheckConstraint(
+                condition=models.Q(objected_after_execution__isnull=True)
+                | (
+                    models.Q(objected_at__isnull=False)
+                    & models.Q(objected_at=models.F("objected_after_execution"))
+                ),
+                name="mergernotice_late_objection_has_date",
             ),
         ]
 

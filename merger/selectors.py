@@ -204,6 +204,14 @@ def transfer_facts(
     return facts
 
 
+def notices_objected_after_execution(*, merger: Merger) -> QuerySet[MergerNotice]:
+    """The notices of ``merger`` whose objection came once their proposal was executed: the
+    transfer stands, the committee reads them."""
+    return MergerNotice.objects.filter(
+        proposal__merger=merger, objected_after_execution__isnull=False
+    )
+
+
 # --- Report ---------------------------------------------------------------------------------------
 
 

@@ -1,14 +1,21 @@
 """The member-facing page of the merger: objecting to the transfer, from the signed link of the
-information notice. No sign-in: the link itself is the proof that its recipient objects."""
+information notice. No sign-in: the link itself is the proof that its recipient objects.
+
+Once the organisation's transfer is executed the page says so (when, its new member number, how
+to leave the successor) and still takes an objection, which reaches the committee as a late
+one."""
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
+from .models import Decision
 from .services import notice_object
 from .services.notices import objection_notice
 
@@ -25,7 +32,8 @@ class ObjectionForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 def objection(request, token: str):
-    """Show what the transfer means and take the objection (POST); say so once recorded."""
+    """Show what the transfer means (or, once executed, what it did) and take the objection
+    (POST), once; say so once recorded."""
     notice = objection_notice(token=token)
     if notice is None:
         return render(request, "merger/objection_invalid.html", status=404)
@@ -34,10 +42,17 @@ def objection(request, token: str):
     if settings.LANGUAGE_COOKIE_NAME in request.COOKIES:
         language = translation.get_language()
     form = ObjectionForm(request.POST or None)
-    if request.method == "POST" and notice.objected_at is None and form.is_valid():
-        notice_object(notice=notice, text=form.cleaned_data["text"])
+    if request.method == "POST" and form.is_valid():
+        # Recorded once: a second post (another tab, a double click) adds nothing, and is told.
+        if not notice_object(notice=notice, text=form.cleaned_data["text"]).recorded:
+            with translation.override(language):
+                messages.info(
+                    request,
+                    gettext("Votre opposition était déjà enregistrée : cet envoi n’a rien ajouté."),
+                )
         return HttpResponseRedirect(request.path)
     proposal = notice.proposal
+    merger = proposal.merger
     with translation.override(language):
         return render(
             request,
@@ -45,8 +60,11 @@ def objection(request, token: str):
             {
                 "notice": notice,
                 "proposal": proposal,
-                "merger": proposal.merger,
-                "successor": proposal.merger.successor,
+                "merger": merger,
+                "successor": merger.successor,
                 "form": form,
+                "executed": proposal.decision == Decision.EXECUTED,
+                # The day the execution transferred the memberships (its effective date).
+                "transferred_on": merger.effective_date or merger.planned_date,
             },
         )

@@ -1,7 +1,8 @@
 """Informing the members before the execution (GDPR): every contact of a transferring
 organisation receives, through Celery, an e-mail saying that its data and membership pass to
 the successor, with a signed link to object. Each notice is kept as proof (to whom, when, the
-text sent); an objection flags the proposal for the committee."""
+text sent); an objection flags the proposal for the committee, as a late objection once the
+proposal is executed."""
 
 import smtplib
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ OBJECTION_LINK_SALT = "merger.objection-link"
 
 def objection_token(*, notice: MergerNotice) -> str:
     """The signed token of ``notice``'s objection link: it names the notice, nobody can forge
-    one, and it does not expire (an objection may come until the execution)."""
+    one, and it does not expire (an objection may come until the execution, and after it as a
+    late one)."""
     return signing.dumps(notice.pk, salt=OBJECTION_LINK_SALT)
 
 
@@ -51,7 +53,11 @@ def objection_notice(*, token: str) -> MergerNotice | None:
     if not isinstance(notice_id, int):
         return None
     return (
-        MergerNotice.objects.select_related("proposal__organisation", "proposal__merger__successor")
+        MergerNotice.objects.select_related(
+            "proposal__organisation",
+            "proposal__merger__successor",
+            "proposal__successor_membership",
+        )
         .filter(pk=notice_id)
         .first()
     )
@@ -238,21 +244,47 @@ def notice_message(*, notice: MergerNotice) -> EmailMultiAlternatives:
     return message
 
 
+@dataclass(frozen=True)
+class NoticeObjection:
+    """What :func:`notice_object` did: ``notice`` as it now stands, and whether this call
+    ``recorded`` its objection (``False``: one was recorded before, nothing was added)."""
+
+    notice: MergerNotice
+    recorded: bool
+
+
 @transaction.atomic
-def notice_object(*, notice: MergerNotice, text: str = "") -> MergerNotice:
-    """Record the objection of ``notice``'s recipient (the first time; its text may be given
-    once) and flag its proposal for the committee; a decided proposal must be decided again."""
+def notice_object(*, notice: MergerNotice, text: str = "") -> NoticeObjection:
+    """Record the objection of ``notice``'s recipient, once: its text is that of the first time
+    (a second post, a second tab or a double click adds nothing, the notice's row lock sees to
+    it).
+
+    Before the execution, the objection flags the proposal for the committee; a decided
+    proposal must be decided again, so that the execution holds it back. Once the proposal is
+    executed the transfer is done and its facts are history: the objection is recorded as late,
+    on the notice and on the proposal (the date of the first one), which the committee filters
+    and reads in the admin."""
     notice = MergerNotice.objects.select_for_update().get(pk=notice.pk)
-    if notice.objected_at is None:
+    # The execution holds this lock while it executes the proposal: an objection either comes
+    # first (the execution, which reads the objections after taking the lock, holds the
+    # proposal back) or sees the proposal executed.
+    proposal = TransferProposal.objects.select_for_update().get(pk=notice.proposal_id)
+    recorded = notice.objected_at is None
+    if recorded:
         notice.objected_at = timezone.now()
         notice.objection_text = (text or "").strip()
-        notice.save(update_fields=["objected_at", "objection_text"])
-    proposal = TransferProposal.objects.select_for_update().get(pk=notice.proposal_id)
-    if not proposal.objection and proposal.decision != Decision.EXECUTED:
+        if proposal.decision == Decision.EXECUTED:
+            notice.objected_after_execution = notice.objected_at
+        notice.save(update_fields=["objected_at", "objection_text", "objected_after_execution"])
+    if notice.objected_after_execution is not None:
+        if proposal.objection_after_execution is None:
+            proposal.objection_after_execution = notice.objected_after_execution
+            proposal.save(update_fields=["objection_after_execution", "updated_at"])
+    elif not proposal.objection and proposal.decision != Decision.EXECUTED:
         proposal.objection = True
         flags = {*proposal.facts.get("flags", []), "objection"}
         proposal.facts = {**proposal.facts, "flags": [f for f in FACT_FLAGS if f in flags]}
         if proposal.decision in (Decision.APPROVED, Decision.REJECTED):
             proposal.facts_changed = proposal.facts != proposal.decided_facts
         proposal.save(update_fields=["objection", "facts", "facts_changed", "updated_at"])
-    return notice
+    return NoticeObjection(notice=notice, recorded=recorded)
