@@ -10,9 +10,11 @@ what ``list_select_related``, an annotation or a prefetch already loaded.
 """
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.forms import BaseInlineFormSet, ModelChoiceField
+from django.forms import BaseInlineFormSet, ModelChoiceField, ModelForm
+from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import Http404, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -40,6 +42,7 @@ from members.selectors import (
     user_sees_all_clusters,
 )
 from members.services.reminders import reminder_policy_ensure
+from members.services.terms import term_delete, term_delete_check, term_save
 
 # Choices of these models are shown with their cluster: both clusters have a "Startup" plan, and
 # the successor has sites named like the source clusters' ones.
@@ -250,10 +253,74 @@ def status_label(membership: Membership) -> str:
     return MembershipStatus(membership.status).label
 
 
-class TermInlineFormSet(BaseInlineFormSet):
-    """Checks what each term's own validation cannot see: the other terms of the same form."""
+def term_invoiced_note(number: str) -> str:
+    """What the admin says beside an invoiced term: why its fee, plan and period are disabled."""
+    return _(
+        "Facturée sous le n° %(number)s : le montant, la formule et la période ne peuvent plus "
+        "changer ; une correction passe par un avoir."
+    ) % {"number": number}
+
+
+class TermForm(ModelForm):
+    """A term in the admin. Once it has an invoice, what the invoice prints (its fee, plan and
+    period) shows disabled, the reason beside it (the "invoice" column, the fields' tooltip).
+
+    A browser sends nothing for a disabled field, and Django keeps the stored value; a value
+    posted for one anyway (a forged request) is not dropped in silence: it goes to the term's own
+    validation (:meth:`members.models.Term.clean`), which refuses it with a message on the field.
+    The rows must have their ``invoice`` selected (``select_related("invoice")``).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        invoice = getattr(self.instance, "invoice", None) if self.instance.pk else None
+        self.invoice_number = invoice.number if invoice is not None else ""
+        if self.invoice_number:
+            note = term_invoiced_note(self.invoice_number)
+            for name in Term.INVOICED_FIELDS:
+                if name in self.fields:
+                    self.fields[name].disabled = True
+                    # A plan's select sits in the admin's wrapper of related-object links.
+                    widget = self.fields[name].widget
+                    getattr(widget, "widget", widget).attrs["title"] = note
 
     def clean(self):
+        cleaned_data = super().clean()
+        for name in Term.INVOICED_FIELDS:
+            field = self.fields.get(name)
+            if field is None or not field.disabled:
+                continue
+            posted = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+            if posted in field.empty_values:
+                continue
+            try:
+                cleaned_data[name] = field.clean(posted)
+            except ValidationError as error:
+                self.add_error(name, error)
+        return cleaned_data
+
+
+class TermInlineFormSet(BaseInlineFormSet):
+    """Checks what each term's own validation cannot see: the other terms of the same form; and
+    refuses to delete a term that has an invoice (its deletion box shows disabled)."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if getattr(form, "invoice_number", "") and DELETION_FIELD_NAME in form.fields:
+            form.fields[DELETION_FIELD_NAME].widget.attrs["disabled"] = True
+
+    def clean(self):
+        # Before the base class's checks, which would refuse the deletion of an invoiced term
+        # without saying why (Django's "protected related objects").
+        refusals = []
+        for form in self.forms:
+            if self.can_delete and form.instance.pk and self._should_delete_form(form):
+                try:
+                    term_delete_check(term=form.instance)
+                except ValidationError as error:
+                    refusals.extend(error.messages)
+        if refusals:
+            raise ValidationError(refusals)
         super().clean()
         periods = []
         for form in self.forms:
@@ -273,8 +340,12 @@ class TermInlineFormSet(BaseInlineFormSet):
 
 
 class TermInline(ClusterScopedAdminMixin, admin.TabularInline):
+    """A membership's terms, saved and deleted through :mod:`members.services.terms` (see
+    :meth:`MembershipAdmin.save_formset`)."""
+
     model = Term
     cluster_lookup = "membership__cluster"
+    form = TermForm
     formset = TermInlineFormSet
     fields = ("plan", "start_date", "end_date", "fee", "is_paid", "paid_on")
     extra = 0
@@ -283,10 +354,13 @@ class TermInline(ClusterScopedAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("invoice")
 
     def get_fields(self, request, obj=None):
-        return (*super().get_fields(request, obj), term_invoice_column(request.user))
+        return (*super().get_fields(request, obj), term_invoice_column(request.user, note=True))
 
     def get_readonly_fields(self, request, obj=None):
-        return (*super().get_readonly_fields(request, obj), term_invoice_column(request.user))
+        return (
+            *super().get_readonly_fields(request, obj),
+            term_invoice_column(request.user, note=True),
+        )
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -553,6 +627,15 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return with_status(super().get_queryset(request))
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Term:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        for term in formset.deleted_objects:
+            term_delete(term=term)
+        for term in (*formset.new_objects, *(term for term, _fields in formset.changed_objects)):
+            term_save(term=term)
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or not request.user.has_perm("members.view_reminder"):
@@ -624,7 +707,10 @@ def export_download(queryset: QuerySet[Membership], *, file_format: str) -> Http
 
 @admin.register(Term)
 class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    """Terms across memberships; saved and deleted through :mod:`members.services.terms`."""
+
     cluster_lookup = "membership__cluster"
+    form = TermForm
     list_display = (
         "membership",
         "cluster",
@@ -659,11 +745,45 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
+            # The change form reads the invoice too (TermForm); a changelist whose queryset
+            # selects some relations already does not add list_select_related.
+            .select_related(*self.list_select_related)
             .annotate(membership_status=Subquery(status.values("status")[:1]))
         )
 
     def get_list_display(self, request):
         return (*super().get_list_display(request), term_invoice_column(request.user))
+
+    def get_readonly_fields(self, request, obj=None):
+        # Shown after the form's fields (ModelAdmin.get_fields adds the read-only ones).
+        return (
+            *super().get_readonly_fields(request, obj),
+            term_invoice_column(request.user, note=True),
+        )
+
+    def save_model(self, request, obj, form, change):
+        term_save(term=obj)
+
+    def delete_model(self, request, obj):
+        term_delete(term=obj)
+
+    def delete_queryset(self, request, queryset):
+        for term in queryset:
+            term_delete(term=term)
+
+    def get_deleted_objects(self, objs, request):
+        """Django's list of what a deletion takes, where an invoiced term is the reason it is
+        refused (the page then deletes nothing), whatever the user's permissions."""
+        deleted, counts, permissions_needed, protected = super().get_deleted_objects(objs, request)
+        refusals = []
+        for term in objs:
+            try:
+                term_delete_check(term=term)
+            except ValidationError as error:
+                refusals.extend(error.messages)
+        if refusals:
+            return deleted, counts, set(), refusals
+        return deleted, counts, permissions_needed, protected
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

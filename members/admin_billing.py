@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members import documents
-from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter, term_invoiced_note
 from members.models import Invoice, Payment, Term
 from members.selectors import invoices_with_balance
 from members.services.billing import (
@@ -86,11 +86,16 @@ class InvoiceStatusFilter(admin.SimpleListFilter):
 # --- The invoice of a term, in the memberships' and terms' pages --------------------------------
 
 
-def _term_invoice(term: Term, *, may_issue: bool) -> str:
+def _term_invoice(term: Term, *, may_issue: bool, note: bool = False) -> str:
     invoice = getattr(term, "invoice", None)
     if invoice is not None:
         url = reverse("admin:members_invoice_change", args=[invoice.pk])
-        return format_html('<a href="{}">{}</a>', url, invoice.number)
+        link = format_html('<a href="{}">{}</a>', url, invoice.number)
+        if note:
+            return format_html(
+                '{}<br><span class="help">{}</span>', link, term_invoiced_note(invoice.number)
+            )
+        return link
     # A paid term without an invoice was paid before invoices were issued here (an import):
     # an invoice dated today would ask for money already received.
     if may_issue and term.pk and not term.is_paid:
@@ -109,11 +114,24 @@ def term_invoice_or_issue(term: Term) -> str:
     return _term_invoice(term, may_issue=True)
 
 
-def term_invoice_column(user) -> object:
+@admin.display(description=gettext_lazy("facture"))
+def term_invoice_noted(term: Term) -> str:
+    return _term_invoice(term, may_issue=False, note=True)
+
+
+@admin.display(description=gettext_lazy("facture"))
+def term_invoice_noted_or_issue(term: Term) -> str:
+    return _term_invoice(term, may_issue=True, note=True)
+
+
+def term_invoice_column(user, *, note: bool = False) -> object:
     """The "invoice" column of terms for ``user``: the invoice's number linked to it, and for
-    those who may issue invoices, a link to issue the invoice of an unpaid term without one.
-    The rows must have their ``invoice`` selected (``select_related("invoice")``)."""
-    return term_invoice_or_issue if user.has_perm("members.add_invoice") else term_invoice
+    those who may issue invoices, a link to issue the invoice of an unpaid term without one;
+    with ``note`` (where a term is edited), why an invoiced term's fee, plan and period no longer
+    change. The rows must have their ``invoice`` selected (``select_related("invoice")``)."""
+    if user.has_perm("members.add_invoice"):
+        return term_invoice_noted_or_issue if note else term_invoice_or_issue
+    return term_invoice_noted if note else term_invoice
 
 
 # --- Payments -----------------------------------------------------------------------------------

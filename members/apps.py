@@ -1,15 +1,23 @@
 from django.apps import AppConfig
 from django.core import checks
 from django.db import connections
+from django.db.migrations.recorder import MigrationRecorder
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
+#: The migration that installs the guard of invoiced terms: until it has run, nothing reinstalls it.
+TERM_INVOICED_GUARD_MIGRATION = ("members", "0011_term_invoiced_frozen")
 
-def _term_overlap_guard_ensure(sender, using="default", **kwargs) -> None:
-    from members.db import term_overlap_guard_install
 
-    with connections[using].schema_editor() as schema_editor:
+def _term_guards_ensure(sender, using="default", **kwargs) -> None:
+    """Put back the triggers of terms that SQLite drops when Django rebuilds the table."""
+    from members.db import term_invoiced_guard_install, term_overlap_guard_install
+
+    connection = connections[using]
+    with connection.schema_editor() as schema_editor:
         term_overlap_guard_install(schema_editor)
+        if TERM_INVOICED_GUARD_MIGRATION in MigrationRecorder(connection).applied_migrations():
+            term_invoiced_guard_install(schema_editor)
 
 
 class MembersConfig(AppConfig):
@@ -31,6 +39,4 @@ class MembersConfig(AppConfig):
         checks.register(site_url_check, deploy=True)
 
         post_migrate.connect(roles_ensure, sender=self, dispatch_uid="members_roles_ensure")
-        post_migrate.connect(
-            _term_overlap_guard_ensure, sender=self, dispatch_uid="members_term_overlap_guard"
-        )
+        post_migrate.connect(_term_guards_ensure, sender=self, dispatch_uid="members_term_guards")

@@ -9,7 +9,9 @@ changes, without a query per row:
   the organisation is not duplicated); a row without SIRET keeps to its membership's organisation,
   or creates its own one;
 - the row's term is the membership's term ending on the row's end date, or a new one, refused if
-  it would overlap another;
+  it would overlap another; a term that has an invoice keeps its plan, start and fee (what the
+  invoice prints; an invoiced amount is corrected by a credit note), with a warning if the row
+  differs;
 - a contact is found by (organisation, e-mail);
 - blank cells never erase stored values, and a paid term never becomes unpaid;
 - when several rows of one file describe the same record (a DigitalPlace company with two contacts
@@ -25,7 +27,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Contact, ContactRole, Membership, Organisation, Term
+from members.models import Contact, ContactRole, Membership, Organisation, Plan, Term
 from members.validators import normalise_phone
 
 ORGANISATION_FIELDS = (
@@ -103,12 +105,14 @@ class MembershipRecord(Record):
 
 class TermRecord(Record):
     FIELDS = TERM_FIELDS
-    __slots__ = (*TERM_FIELDS, "membership", "end_date")
+    __slots__ = (*TERM_FIELDS, "membership", "end_date", "invoice")
 
-    def __init__(self, values, *, membership, end_date, pk=None):
+    def __init__(self, values, *, membership, end_date, pk=None, invoice=""):
         super().__init__(values, pk=pk)
         self.membership = membership
         self.end_date = end_date
+        #: The number of the term's invoice, "" if it has none.
+        self.invoice = invoice
 
 
 class ContactRecord(Record):
@@ -188,6 +192,8 @@ class MemberBase:
             Contact: {},
         }
         self.pending_rows = 0
+        #: Plan id → name, loaded when a warning names a stored plan.
+        self._plan_names = None
         self._labels = {
             model: {f.attname: f.verbose_name for f in model._meta.concrete_fields}
             for model in (Organisation, Membership, Term, Contact)
@@ -235,14 +241,20 @@ class MemberBase:
             self.memberships[number] = by_pk[pk] = record
 
         terms = Term.objects.filter(membership__cluster=self.cluster).values_list(
-            "pk", "membership_id", "end_date", *TERM_FIELDS
+            "pk", "membership_id", "invoice__number", "end_date", *TERM_FIELDS
         )
         shared = SharedValues(len(TERM_FIELDS) + 1)
-        for pk, membership_id, *values in terms.iterator(CHUNK):
+        for pk, membership_id, invoice, *values in terms.iterator(CHUNK):
             membership = by_pk[membership_id]
             end_date, *values = shared(values)
             membership.terms.append(
-                TermRecord(values, pk=pk, membership=membership, end_date=end_date)
+                TermRecord(
+                    values,
+                    pk=pk,
+                    membership=membership,
+                    end_date=end_date,
+                    invoice=invoice or "",
+                )
             )
 
         fields = ("pk", "organisation_id", "email", *CONTACT_FIELDS)
@@ -378,6 +390,8 @@ class MemberBase:
         if membership is None:
             return None, ""
         same = next((term for term in membership.terms if term.end_date == end), None)
+        if same is not None and same.invoice:
+            start = same.start_date  # an invoiced term keeps its period (see stage)
         start = start or (same.start_date if same else year_before(end))
         for term in membership.terms:
             if term is not same and term.start_date <= end and term.end_date >= start:
@@ -444,6 +458,8 @@ class MemberBase:
                 self._create(Term, term, row)
                 created = True
             else:
+                if term.invoice:
+                    self._keep_invoiced(term, values, row)
                 if term.is_paid and values["is_paid"] is False:
                     values["is_paid"] = None
                     if term.row is None:
@@ -465,6 +481,39 @@ class MemberBase:
         row.label = f"{row.member_number} · {organisation.name}"
         self.pending_rows += 1
         self.last_staged = row
+
+    def _keep_invoiced(self, term: TermRecord, values: dict, row) -> None:
+        """Leave out of ``values`` the plan, start and fee of the invoiced ``term`` that the row
+        would change, and say so on the row."""
+        kept = []
+        for name in ("plan_id", "start_date", "fee"):
+            value, stored = values[name], getattr(term, name)
+            if value is None or value == "" or value == stored:
+                continue
+            values[name] = None
+            if name == "plan_id":
+                value, stored = row.plan.name, self._plan_name(stored)
+            kept.append(
+                _("%(field)s : %(stored)s (la ligne indique %(value)s)")
+                % {
+                    "field": str(self._labels[Term][name]).capitalize(),
+                    "stored": _shown(stored),
+                    "value": _shown(value),
+                }
+            )
+        if kept:
+            row.warnings.append(
+                _(
+                    "La période jusqu’au %(end)s est facturée (%(number)s) : elle garde ses "
+                    "valeurs, %(kept)s ; une correction passe par un avoir."
+                )
+                % {"end": _shown(term.end_date), "number": term.invoice, "kept": ", ".join(kept)}
+            )
+
+    def _plan_name(self, plan_id: int) -> str:
+        if self._plan_names is None:
+            self._plan_names = dict(Plan.objects.values_list("pk", "name"))
+        return self._plan_names.get(plan_id, plan_id)
 
     def _stage_contact(self, row, slot: int, organisation: OrganisationRecord):
         def cell(name):

@@ -98,12 +98,33 @@ class Membership(models.Model):
             raise ValidationError({"site": _("Ce site n’appartient pas au cluster de l’adhésion.")})
 
 
+def term_invoiced_refusal(number: str, *, deleting: bool = False) -> str:
+    """Why a term invoiced as ``number`` cannot change what its invoice prints, or be deleted."""
+    if deleting:
+        return _(
+            "Cette période est facturée (%(number)s) : elle ne peut pas être supprimée ; une "
+            "facture se corrige par un avoir."
+        ) % {"number": number}
+    return _(
+        "Cette période est facturée (%(number)s) : sa cotisation, sa formule et ses dates ne "
+        "peuvent plus changer ; un montant facturé se corrige par un avoir."
+    ) % {"number": number}
+
+
 class Term(models.Model):
     """One membership year (or any period) of a membership: its plan, dates, fee and payment.
 
     Terms of one membership never overlap: the database refuses it (an exclusion constraint on
     PostgreSQL, triggers on SQLite; see migration ``0002``). Both dates are inclusive.
+
+    Once a term has an invoice, what the invoice prints of it (:attr:`INVOICED_FIELDS`) never
+    changes and the term is never deleted: an invoiced amount is corrected by a credit note.
+    :meth:`clean` refuses it against the stored row, and so does the database (triggers, see
+    migration ``0011``); its payment (``is_paid``, ``paid_on``) still follows the invoice's.
     """
+
+    #: What the invoice of a term prints of it, frozen once it is issued.
+    INVOICED_FIELDS = ("plan", "start_date", "end_date", "fee")
 
     membership = models.ForeignKey(
         Membership, verbose_name=_("adhésion"), on_delete=models.CASCADE, related_name="terms"
@@ -159,6 +180,7 @@ class Term(models.Model):
         )
         if self.plan_id and membership and self.plan.cluster_id != membership.cluster_id:
             errors["plan"] = _("Cette formule n’appartient pas au cluster de l’adhésion.")
+        errors.update(self._invoiced_changes())
         if not errors and self.membership_id and self.start_date and self.end_date:
             overlapping = (
                 Term.objects.filter(
@@ -178,3 +200,30 @@ class Term(models.Model):
                 }
         if errors:
             raise ValidationError(errors)
+
+    def stored_invoice_number(self) -> str:
+        """The number of the invoice of this term as stored, "" if it has none (one query)."""
+        if self.pk is None:
+            return ""
+        numbers = Term.objects.filter(pk=self.pk).values_list("invoice__number", flat=True)
+        return numbers.first() or ""
+
+    def _invoiced_changes(self) -> dict[str, str]:
+        """Field → refusal, for each of :attr:`INVOICED_FIELDS` that differs from the stored
+        row when the term has an invoice (a field left blank is the field's own error)."""
+        if self.pk is None:
+            return {}
+        attnames = {name: self._meta.get_field(name).attname for name in self.INVOICED_FIELDS}
+        stored = (
+            Term.objects.filter(pk=self.pk, invoice__isnull=False)
+            .values("invoice__number", *attnames.values())
+            .first()
+        )
+        if stored is None:
+            return {}
+        refusal = term_invoiced_refusal(stored["invoice__number"])
+        return {
+            name: refusal
+            for name, attname in attnames.items()
+            if getattr(self, attname) is not None and getattr(self, attname) != stored[attname]
+        }

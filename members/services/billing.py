@@ -59,7 +59,17 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
     numbers have no gap and no repeat even under concurrent renewals. The issuer's legal
     mentions and the customer's details are copied into the invoice: it never changes after.
     A paid term without an invoice gets none (:class:`ValidationError`).
+
+    The term is read afresh under its row lock: the invoice is issued for its stored plan, period
+    and fee (not for a copy changed in memory), and a change of the term saved at the same moment
+    (:func:`members.services.terms.term_save` locks it too) waits; once it has its invoice, they
+    never change.
     """
+    term = (
+        Term.objects.select_for_update(of=("self",))
+        .select_related("plan", "membership__cluster", "membership__organisation")
+        .get(pk=term.pk)
+    )
     existing = Invoice.objects.filter(term=term).first()
     if existing:
         return existing

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from members.models import Invoice, Membership, Plan, Term
 
 from .billing import invoice_issue
+from .terms import term_save
 
 
 def _one_year_after(day: date) -> date:
@@ -191,17 +192,15 @@ def membership_renew(
             }
         )
     start, end = renewal_period(after=after, today=today)
-    term = Term(
-        membership=membership,
-        plan=plan,
-        start_date=start,
-        end_date=end,
-        fee=plan.annual_fee,
+    term = term_save(
+        term=Term(
+            membership=membership,
+            plan=plan,
+            start_date=start,
+            end_date=end,
+            fee=plan.annual_fee,
+        )
     )
-    # Its own rules (period, plan of the cluster, no overlap); the check constraints hold anyway
-    # in the database, and validating them here would cost a savepoint each.
-    term.full_clean(validate_constraints=False)
-    term.save()
     invoice = invoice_issue(term=term, on=today)
     # Imported here: the task module imports the services (tasks wrap services).
     from members.tasks import invoice_notice_send
