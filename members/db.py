@@ -77,8 +77,8 @@ TERM_INVOICED_FROZEN = "members_term_invoiced_frozen"
 
 
 def term_invoiced_guard_install(schema_editor) -> None:
-    """Make the database refuse to change the fee, plan or period of a term that has an invoice
-    (what the invoice prints), or to delete such a term; its payment may still change.
+    """Make the database refuse to change the membership, fee, plan or period of a term that has
+    an invoice (what the invoice prints), or to delete such a term; its payment may still change.
 
     PostgreSQL: a trigger before ``UPDATE`` and ``DELETE``, raising an integrity error (SQLSTATE
     23000) that names the invoice. SQLite: a trigger before ``UPDATE``; the delete is refused by
@@ -100,12 +100,13 @@ def term_invoiced_guard_install(schema_editor) -> None:
               SELECT number INTO invoice_number FROM members_invoice WHERE term_id = OLD.id;
               IF invoice_number IS NOT NULL AND (
                 TG_OP = 'DELETE'
-                OR (NEW.fee, NEW.plan_id, NEW.start_date, NEW.end_date)
-                   IS DISTINCT FROM (OLD.fee, OLD.plan_id, OLD.start_date, OLD.end_date)
+                OR (NEW.membership_id, NEW.fee, NEW.plan_id, NEW.start_date, NEW.end_date)
+                   IS DISTINCT FROM
+                   (OLD.membership_id, OLD.fee, OLD.plan_id, OLD.start_date, OLD.end_date)
               ) THEN
                 RAISE EXCEPTION
-                  '{TERM_INVOICED_FROZEN}: term %% is invoiced (%%): its fee, plan and period '
-                  'are frozen and it is not deleted', OLD.id, invoice_number
+                  '{TERM_INVOICED_FROZEN}: term %% is invoiced (%%): its membership, fee, plan '
+                  'and period are frozen and it is not deleted', OLD.id, invoice_number
                   USING ERRCODE = 'integrity_constraint_violation';
               END IF;
               IF TG_OP = 'DELETE' THEN
@@ -113,25 +114,21 @@ def term_invoiced_guard_install(schema_editor) -> None:
               END IF;
               RETURN NEW;
             END $$;
-            DO $$ BEGIN
-              IF NOT EXISTS (
-                SELECT 1 FROM pg_trigger
-                WHERE tgname = '{TERM_INVOICED_FROZEN}'
-                  AND tgrelid = 'members_term'::regclass
-              ) THEN
-                CREATE TRIGGER {TERM_INVOICED_FROZEN}
-                  BEFORE UPDATE OF fee, plan_id, start_date, end_date OR DELETE ON members_term
-                  FOR EACH ROW EXECUTE FUNCTION {TERM_INVOICED_FROZEN}();
-              END IF;
-            END $$;
+            DROP TRIGGER IF EXISTS {TERM_INVOICED_FROZEN} ON members_term;
+            CREATE TRIGGER {TERM_INVOICED_FROZEN}
+              BEFORE UPDATE OF membership_id, fee, plan_id, start_date, end_date OR DELETE
+              ON members_term
+              FOR EACH ROW EXECUTE FUNCTION {TERM_INVOICED_FROZEN}();
             """
         )
     elif vendor == "sqlite":
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {TERM_INVOICED_FROZEN}_update")
         schema_editor.execute(
-            f"CREATE TRIGGER IF NOT EXISTS {TERM_INVOICED_FROZEN}_update "
-            "BEFORE UPDATE OF fee, plan_id, start_date, end_date ON members_term "
+            f"CREATE TRIGGER {TERM_INVOICED_FROZEN}_update "
+            "BEFORE UPDATE OF membership_id, fee, plan_id, start_date, end_date ON members_term "
             "WHEN EXISTS (SELECT 1 FROM members_invoice i WHERE i.term_id = OLD.id) "
-            "AND (NEW.fee IS NOT OLD.fee OR NEW.plan_id IS NOT OLD.plan_id "
+            "AND (NEW.membership_id IS NOT OLD.membership_id "
+            "OR NEW.fee IS NOT OLD.fee OR NEW.plan_id IS NOT OLD.plan_id "
             "OR NEW.start_date IS NOT OLD.start_date OR NEW.end_date IS NOT OLD.end_date) "
             f"BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: {TERM_INVOICED_FROZEN}'); END"
         )

@@ -98,8 +98,14 @@ class Membership(models.Model):
             raise ValidationError({"site": _("Ce site n’appartient pas au cluster de l’adhésion.")})
 
 
-def term_invoiced_refusal(number: str, *, deleting: bool = False) -> str:
-    """Why a term invoiced as ``number`` cannot change what its invoice prints, or be deleted."""
+def term_invoiced_refusal(number: str, *, deleting: bool = False, moving: bool = False) -> str:
+    """Why a term invoiced as ``number`` cannot change what its invoice prints, be moved to
+    another membership (the invoice is made out to this one's member) or be deleted."""
+    if moving:
+        return _(
+            "Cette période est facturée (%(number)s) au membre de cette adhésion : elle ne peut "
+            "pas passer à une autre adhésion ; une facture se corrige par un avoir."
+        ) % {"number": number}
     if deleting:
         return _(
             "Cette période est facturée (%(number)s) : elle ne peut pas être supprimée ; une "
@@ -123,8 +129,9 @@ class Term(models.Model):
     migration ``0011``); its payment (``is_paid``, ``paid_on``) still follows the invoice's.
     """
 
-    #: What the invoice of a term prints of it, frozen once it is issued.
-    INVOICED_FIELDS = ("plan", "start_date", "end_date", "fee")
+    #: What the invoice of a term prints of it, frozen once it is issued: its member (through
+    #: the membership), plan, period and fee.
+    INVOICED_FIELDS = ("membership", "plan", "start_date", "end_date", "fee")
 
     membership = models.ForeignKey(
         Membership, verbose_name=_("adhésion"), on_delete=models.CASCADE, related_name="terms"
@@ -221,9 +228,9 @@ class Term(models.Model):
         )
         if stored is None:
             return {}
-        refusal = term_invoiced_refusal(stored["invoice__number"])
+        number = stored["invoice__number"]
         return {
-            name: refusal
+            name: term_invoiced_refusal(number, moving=name == "membership")
             for name, attname in attnames.items()
             if getattr(self, attname) is not None and getattr(self, attname) != stored[attname]
         }

@@ -24,7 +24,14 @@ from members.models import ContactRole, ImportRecord, Invoice, Plan, Term
 from members.services import contact_login_ensure
 from members.services.billing import invoice_issue, invoice_payment_record
 from members.services.terms import term_delete, term_save
-from tests.factories import ContactFactory, TermFactory, cluster, make_siret, staff_user
+from tests.factories import (
+    ContactFactory,
+    MembershipFactory,
+    TermFactory,
+    cluster,
+    make_siret,
+    staff_user,
+)
 from tests.samples import SAMPLES
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +150,11 @@ def stored(term: Term) -> tuple:
     return term.plan_id, term.start_date, term.end_date, term.fee
 
 
+def model_values(term: Term) -> dict:
+    """The stored term's fields, to build the same term in memory (its id included)."""
+    return {field.attname: getattr(term, field.attname) for field in Term._meta.concrete_fields}
+
+
 def messages_of(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
 
@@ -240,6 +252,34 @@ def test_a_forged_change_on_the_terms_own_page_is_refused(client, invoiced, fs_s
     assert response.status_code == 200
     assert REFUSAL in text_of(response)
     assert stored(invoiced) == before
+
+
+def test_an_invoiced_term_cannot_be_moved_to_another_membership(client, invoiced, fs_staff):
+    # The invoice is made out to the member of the term: moving the term would make another
+    # organisation's membership paid by it.
+    other = MembershipFactory(cluster=cluster("frenchsouth"), member_number="FS-0043")
+    response = client.post(
+        term_url(invoiced),
+        {
+            "membership": other.pk,
+            "plan": invoiced.plan_id,
+            "start_date": "01/01/2026",
+            "end_date": "31/12/2026",
+            "fee": "250",
+            "is_paid": "on",
+            "paid_on": "20/01/2026",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "FS-2026-00001" in text_of(response)
+    invoiced.refresh_from_db()
+    assert invoiced.membership_id != other.pk
+    with pytest.raises(ValidationError):
+        term_save(term=Term(**{**model_values(invoiced), "membership_id": other.pk}))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Term.objects.filter(pk=invoiced.pk).update(membership=other)
+    assert Term.objects.get(pk=invoiced.pk).membership_id == invoiced.membership_id
 
 
 def test_the_payment_of_an_invoiced_term_still_changes_on_its_page(client, invoiced, fs_staff):
