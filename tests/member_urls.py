@@ -10,15 +10,15 @@ from django.utils import timezone
 from members.models import Contact, ContactRole, Invoice, Organisation, Payment, Term
 from members.services.billing import invoice_issue, invoice_payment_record
 from members.services.renewals import renewal_link_token
-from tests.factories import ContactFactory, MembershipFactory, TermFactory
+from tests.factories import ContactFactory, MembershipFactory, TermFactory, cluster
 
 
-def member(name: str, email: str):
-    """An organisation with a primary contact, a DigitalPlace membership, a paid term ending soon
-    with its invoice (after an unpaid one the cluster entered without invoice), and a second
-    contact; returns (contact, term, colleague)."""
+def member(name: str, email: str, *, cluster_slug: str = "digitalplace"):
+    """An organisation with a primary contact, a membership of the cluster ``cluster_slug``, a
+    paid term ending soon with its invoice (after an unpaid one the cluster entered without
+    invoice), and a second contact; returns (contact, term, colleague)."""
     today = timezone.localdate()
-    membership = MembershipFactory(organisation__name=name)
+    membership = MembershipFactory(organisation__name=name, cluster=cluster(cluster_slug))
     TermFactory(
         membership=membership,
         start_date=today - dt.timedelta(days=695),

@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import io
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import openpyxl
 import pytest
@@ -46,6 +45,7 @@ from tests.factories import (
     committee_user,
     staff_user,
 )
+from tests.html_forms import form_data
 
 from .conftest import schedule
 
@@ -71,78 +71,6 @@ def listed(response) -> set[str]:
 def listed_pairs(response) -> set[int]:
     """The duplicate pairs a change list shows."""
     return {pair.pk for pair in response.context["cl"].result_list}
-
-
-class _Forms(HTMLParser):
-    """The forms of a page and the fields each would submit, as a browser would (checked boxes
-    only, the selected option, a textarea's text; buttons left out)."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[tuple[dict, list[tuple[str, str]]]] = []
-        self._fields = None
-        self._select = None  # (name, multiple, [(value, selected)])
-        self._textarea = None  # (name, [text])
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._fields = []
-            self.forms.append((attrs, self._fields))
-        elif self._fields is None or "disabled" in attrs:
-            return
-        elif tag == "option" and self._select is not None:
-            self._select[2].append((attrs.get("value") or "", "selected" in attrs))
-        elif not attrs.get("name"):
-            return
-        elif tag == "input":
-            kind = attrs.get("type", "text")
-            if kind in ("submit", "button", "image", "reset", "file"):
-                return
-            if kind in ("checkbox", "radio") and "checked" not in attrs:
-                return
-            self._fields.append((attrs["name"], attrs.get("value") or ""))
-        elif tag == "select":
-            self._select = (attrs["name"], "multiple" in attrs, [])
-        elif tag == "textarea":
-            self._textarea = (attrs["name"], [])
-
-    def handle_data(self, data):
-        if self._textarea is not None:
-            self._textarea[1].append(data)
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._fields = None
-        elif tag == "select" and self._select is not None:
-            name, multiple, options = self._select
-            chosen = [value for value, selected in options if selected]
-            if not chosen and not multiple and options:
-                chosen = [options[0][0]]
-            self._fields.extend((name, value) for value in chosen)
-            self._select = None
-        elif tag == "textarea" and self._textarea is not None:
-            name, parts = self._textarea
-            self._fields.append((name, "".join(parts).removeprefix("\n")))
-            self._textarea = None
-
-
-def form_data(response, **attrs) -> dict:
-    """What the page's form (the first one whose attributes include ``attrs``; the logout form
-    never) would post: a value per field name, a list for names given more than once."""
-    parser = _Forms()
-    parser.feed(text(response))
-    for form_attrs, fields in parser.forms:
-        if form_attrs.get("id") == "logout-form":
-            continue
-        if all(form_attrs.get(key) == value for key, value in attrs.items()):
-            data: dict = {}
-            for name, value in fields:
-                data.setdefault(name, []).append(value)
-            return {
-                name: values[0] if len(values) == 1 else values for name, values in data.items()
-            }
-    raise AssertionError(f"no form with {attrs} on the page")
 
 
 # --- Data ---------------------------------------------------------------------------------------
