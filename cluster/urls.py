@@ -1,5 +1,6 @@
 """URLs of the whole site: the admin, sign-in (allauth, less its e-mail management), language
-switching, the member area, the merger's objection page and the home page."""
+switching, the member area, the merger's objection page and the home page; the 400 page that
+says what is wrong with a malformed request (:func:`cluster.errors.bad_request`)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -11,6 +12,8 @@ from members.views.account import email_addresses
 admin.site.site_header = _("Grand Cluster — administration des adhésions")
 admin.site.site_title = _("Administration des adhésions")
 admin.site.index_title = _("Tableau de bord")
+
+handler400 = "cluster.errors.bad_request"
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),

@@ -46,6 +46,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from cluster.errors import YearField, parameters_read
 from members.models import (
     Cluster,
     Contact,
@@ -97,13 +98,6 @@ PREVIEW_ROWS = 300
 def _admin_url(obj, view: str = "change") -> str:
     opts = obj._meta
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_{view}", args=[obj.pk])
-
-
-def _reason_or_error(request, form) -> str | None:
-    if form.is_valid():
-        return form.cleaned_data["reason"]
-    messages.error(request, _("Indiquez le motif : il est gardé dans l’historique."))
-    return None
 
 
 class ReasonForm(forms.Form):
@@ -401,6 +395,8 @@ class MergerAdmin(MergerRecordAdmin):
     )
     def execute_action(self, request, queryset):
         merger = queryset.first()
+        if merger is None:  # the rows selected are no longer there
+            return None
         return HttpResponseRedirect(reverse("admin:merger_merger_execute", args=[merger.pk]))
 
     def has_propose_permission(self, request):
@@ -511,10 +507,7 @@ class MergerAdmin(MergerRecordAdmin):
 
     def report_view(self, request, pk: int):
         merger = self._merger(request, pk, permission="merger.view_merger")
-        try:
-            year = int(request.GET.get("year") or timezone.localdate().year)
-        except ValueError:
-            year = timezone.localdate().year
+        year = parameters_read(ReportForm, request.GET)["year"] or timezone.localdate().year
         report = merger_report(merger=merger, year=year)
         file_format = request.GET.get("export")
         if file_format in CONTENT_TYPES:
@@ -604,7 +597,33 @@ class LateObjectionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReportForm(forms.Form):
+    """What the report's address may say: the year of the fees shown (this year by default)."""
+
+    year = YearField(required=False)
+
+
+class ProposalVersionField(forms.IntegerField):
+    """A proposal's version as the page that decides it showed it (a hidden field): the decision
+    is taken only if nobody decided meanwhile (:func:`merger.services.transfer_decide`). Missing
+    or unreadable, nothing is decided."""
+
+    def __init__(self, **kwargs):
+        message = gettext_lazy(
+            "La version de la proposition lue par la page manque ou est illisible : rien n’a "
+            "été décidé. Rechargez la page avant de décider."
+        )
+        kwargs["error_messages"] = dict.fromkeys(
+            ("required", "invalid", "min_value", "max_value"), message
+        )
+        # A version is a PositiveIntegerField: its largest value on every database.
+        super().__init__(min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput, **kwargs)
+
+
 class DecideForm(ReasonForm):
+    """The decision taken on a proposal's page."""
+
+    version = ProposalVersionField()
     decision = forms.ChoiceField(
         label=gettext_lazy("Décision"),
         choices=[
@@ -614,6 +633,31 @@ class DecideForm(ReasonForm):
         ],
         widget=forms.RadioSelect,
     )
+
+
+class DecideSelectedForm(ReasonForm):
+    """The bulk decision's page: the reason, and the version of each of the ``proposals`` as the
+    page showed it (``version_<id>``)."""
+
+    def __init__(self, *args, proposals: list[TransferProposal], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.proposals = proposals
+        for proposal in proposals:
+            self.fields[f"version_{proposal.pk}"] = ProposalVersionField()
+
+    def versions(self) -> dict[int, int]:
+        """Each proposal's version as the page showed it, by proposal id."""
+        return {p.pk: self.cleaned_data[f"version_{p.pk}"] for p in self.proposals}
+
+    def refusals(self) -> list[str]:
+        """What is missing: the reason, or a version, said with the proposal's organisation."""
+        said = []
+        if "reason" in self.errors:
+            said.append(_("Indiquez le motif : il est gardé dans l’historique."))
+        for proposal in self.proposals:
+            for error in self.errors.get(f"version_{proposal.pk}", []):
+                said.append(f"{proposal.organisation} : {error}")
+        return said
 
 
 @admin.register(TransferProposal)
@@ -726,22 +770,23 @@ class TransferProposalAdmin(MergerRecordAdmin):
 
     def _decide_selected(self, request, queryset, decision: Decision):
         proposals = list(queryset.select_related("organisation").order_by("organisation__name"))
-        form = ReasonForm(request.POST if "reason" in request.POST else None)
+        form = DecideSelectedForm(
+            request.POST if "reason" in request.POST else None, proposals=proposals
+        )
         if form.is_bound:
-            reason = _reason_or_error(request, form)
-            if reason is not None:
-                versions = {
-                    p.pk: int(request.POST.get(f"version_{p.pk}", p.version)) for p in proposals
-                }
+            if form.is_valid():
+                versions = form.versions()
                 result = transfer_decide(
                     proposal_ids=list(versions),
                     decision=decision,
                     by=request.user,
-                    reason=reason,
+                    reason=form.cleaned_data["reason"],
                     versions=versions,
                 )
                 self._decision_messages(request, result, decision)
                 return None
+            for message in form.refusals():
+                messages.error(request, message)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -790,7 +835,7 @@ class TransferProposalAdmin(MergerRecordAdmin):
                     decision=form.cleaned_data["decision"],
                     by=request.user,
                     reason=form.cleaned_data["reason"],
-                    versions={proposal.pk: int(request.POST.get("version", -1))},
+                    versions={proposal.pk: form.cleaned_data["version"]},
                 )
                 self._decision_messages(request, result, Decision(form.cleaned_data["decision"]))
                 return HttpResponseRedirect(request.path)
