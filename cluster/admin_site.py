@@ -19,6 +19,10 @@ one; staff keep their page.
 
 With ``MFA_REQUIRED_FOR_SUPERUSERS``, a superuser without an authenticator app is sent to set
 one up before any admin page opens.
+
+Parameters that Django's admin hands to the database unread, and that answered 500, are checked
+before any admin page opens (:func:`admin_parameters_check`): the 400 page says which one is
+wrong and why.
 """
 
 import datetime as dt
@@ -34,9 +38,11 @@ from allauth.core import ratelimit
 from allauth.core.internal import ratelimit as ratelimit_state
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView
@@ -46,8 +52,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
+
+from cluster.errors import MalformedRequest, YearField, parameters_read, shown
 
 # allauth's rate limits of sign-in are those of its account app.
 RATE_LIMITED_APP = "allauth.account"
@@ -198,10 +207,75 @@ def superuser_lacks_required_mfa(user) -> bool:
     )
 
 
+def date_hierarchy_form(field_name: str) -> type[forms.Form]:
+    """The form reading the date hierarchy's parameters of a list by ``field_name``."""
+    return type(
+        "DateHierarchyForm",
+        (forms.Form,),
+        {
+            f"{field_name}__year": YearField(required=False),
+            f"{field_name}__month": forms.IntegerField(
+                required=False,
+                min_value=1,
+                max_value=12,
+                error_messages=dict.fromkeys(
+                    ("invalid", "min_value", "max_value"),
+                    _("Le mois doit être un nombre entier de 1 à 12."),
+                ),
+            ),
+            f"{field_name}__day": forms.IntegerField(
+                required=False,
+                min_value=1,
+                max_value=31,
+                error_messages=dict.fromkeys(
+                    ("invalid", "min_value", "max_value"),
+                    _("Le jour doit être un nombre entier de 1 à 31."),
+                ),
+            ),
+        },
+    )
+
+
+def admin_parameters_check(request: HttpRequest, view) -> None:
+    """Raise :class:`MalformedRequest` for a parameter of ``request`` to the admin's ``view`` that
+    Django's admin would hand to the database unread, answering 500 (seen on PostgreSQL):
+
+    - a NUL character in the name or a value of any parameter, in the query or the form:
+      PostgreSQL refuses it in any text, and a list passes its filters to its query as they
+      come (a search, the forms, are checked by Django; the filters, the autocomplete are not);
+    - a row selected for a list's action that is not an identifier of the list's model;
+    - a year, month or day of a list's date hierarchy that no date has.
+    """
+    for parameters in (request.GET, request.POST):
+        for name, values in parameters.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                raise MalformedRequest.parameter(
+                    name,
+                    gettext("Il contient un caractère nul, qu’aucune valeur ne peut contenir."),
+                )
+    model_admin = getattr(view, "__self__", None)
+    if not isinstance(model_admin, admin.ModelAdmin):
+        return
+    if request.method == "POST":
+        key = model_admin.opts.pk
+        for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+            try:
+                key.to_python(value)
+            except ValidationError as error:
+                raise MalformedRequest.parameter(
+                    ACTION_CHECKBOX_NAME,
+                    gettext("« %(value)s » n’est l’identifiant d’aucune ligne de la liste.")
+                    % {"value": shown(value)},
+                ) from error
+    if model_admin.date_hierarchy and view.__name__ == "changelist_view":
+        parameters_read(date_hierarchy_form(model_admin.date_hierarchy), request.GET)
+
+
 class AdminSite(admin.AdminSite):
     """The project's admin site (``admin.site``): sign-in through allauth
     (:class:`AdminLoginView`), an authenticator app required of superusers when
-    ``MFA_REQUIRED_FOR_SUPERUSERS`` is on."""
+    ``MFA_REQUIRED_FOR_SUPERUSERS`` is on, malformed parameters answered with a 400 page
+    (:func:`admin_parameters_check`)."""
 
     @method_decorator(never_cache)
     @login_not_required
@@ -224,8 +298,8 @@ class AdminSite(admin.AdminSite):
 
     def admin_view(self, view, cacheable=False):
         """Django's wrapper of admin views (staff only, not cached, CSRF), which first sends a
-        superuser who lacks the required authenticator app to set one up; signing out stays
-        open."""
+        superuser who lacks the required authenticator app to set one up (signing out stays
+        open), then refuses malformed parameters (:func:`admin_parameters_check`)."""
 
         def view_unless_mfa_is_missing(request, *args, **kwargs):
             if superuser_lacks_required_mfa(request.user) and request.path != reverse(
@@ -240,6 +314,7 @@ class AdminSite(admin.AdminSite):
                     ),
                 )
                 return redirect("mfa_activate_totp")
+            admin_parameters_check(request, view)
             return view(request, *args, **kwargs)
 
         return super().admin_view(update_wrapper(view_unless_mfa_is_missing, view), cacheable)

@@ -10,6 +10,7 @@ what ``list_select_related``, an annotation or a prefetch already loaded.
 """
 
 from django.contrib import admin
+from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -97,6 +98,37 @@ def limit_plans_to_cluster(form_class, cluster_id: int) -> None:
         field.queryset = field.queryset.filter(cluster_id=cluster_id)
 
 
+def is_key(field: models.Field, value) -> bool:
+    """Whether ``value``, as posted, can be a value of the key ``field``."""
+    try:
+        field.to_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+class ReadableValuesAutocompleteMixin:
+    """Django's autocomplete widget shows a posted form again with the records its values name,
+    looked up as they were posted (``AutocompleteMixin.optgroups``): letters posted for an
+    identifier turned the form's errors into a 500. This one looks up only the values that can
+    be keys; the field's own validation says what is wrong with the others."""
+
+    def optgroups(self, name, value, attr=None):
+        opts = self.field.remote_field.model._meta
+        key = opts.get_field(getattr(self.field.remote_field, "field_name", opts.pk.attname))
+        return super().optgroups(name, [v for v in value if is_key(key, v)], attr)
+
+
+class AutocompleteSelect(ReadableValuesAutocompleteMixin, widgets.AutocompleteSelect):
+    pass
+
+
+class AutocompleteSelectMultiple(
+    ReadableValuesAutocompleteMixin, widgets.AutocompleteSelectMultiple
+):
+    pass
+
+
 class ClusterScopedAdminMixin:
     """Limits a model admin or an inline to the clusters its user may see and change.
 
@@ -104,6 +136,8 @@ class ClusterScopedAdminMixin:
     form, autocomplete) hold the rows of the clusters the user sees; an object of another cluster
     is a 404 even if its URL is typed; change and delete permissions are refused on rows outside
     the clusters the user manages; foreign key choices of the forms are limited to them too.
+    Autocomplete fields show a posted form again whatever was posted in them
+    (:class:`ReadableValuesAutocompleteMixin`).
     """
 
     cluster_lookup = "cluster"
@@ -163,6 +197,10 @@ class ClusterScopedAdminMixin:
         return answers[key]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = AutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
         related_model = db_field.related_model
         if "queryset" not in kwargs and self.admin_site.is_registered(related_model):
             related_admin = self.admin_site.get_model_admin(related_model)
@@ -178,6 +216,13 @@ class ClusterScopedAdminMixin:
             field.queryset = with_cluster_labels(field.queryset)
             field.label_from_instance = choice_label
         return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = AutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class ClusterScopedRelatedFilter(admin.RelatedFieldListFilter):
