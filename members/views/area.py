@@ -153,9 +153,11 @@ def _managed_organisation(request: HttpRequest, organisation_id: int):
 
 
 def _next_url(request: HttpRequest) -> str:
-    """Where to go back after a change: ``next`` if it is a page of this site, else the area."""
+    """Where to go back after a change: ``next`` if it is the path of a page of this site, else
+    the area."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
+    # A path, not a word: redirect() would take "abc" for the name of a view.
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return candidate
