@@ -12,7 +12,7 @@ what ``list_select_related``, an annotation or a prefetch already loaded.
 from django.contrib import admin
 from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.forms import BaseInlineFormSet, ModelChoiceField, ModelForm
 from django.forms.formsets import DELETION_FIELD_NAME
@@ -99,11 +99,17 @@ def limit_plans_to_cluster(form_class, cluster_id: int) -> None:
 
 
 def is_key(field: models.Field, value) -> bool:
-    """Whether ``value``, as posted, can be a value of the key ``field``."""
+    """Whether ``value``, as posted, can be a value of the key ``field``: of its type, and for a
+    number, one that its column can hold."""
     try:
-        field.to_python(value)
+        key = field.to_python(value)
     except ValidationError:
         return False
+    if key is None:
+        return False
+    if isinstance(key, int):
+        low, high = connection.ops.integer_field_range(field.get_internal_type())
+        return (low is None or key >= low) and (high is None or key <= high)
     return True
 
 
@@ -251,7 +257,7 @@ class MembershipPlanFilter(admin.SimpleListFilter):
         return [(str(plan.pk), choice_label(plan)) for plan in with_cluster_labels(plans)]
 
     def queryset(self, request, queryset):
-        if not (self.value() or "").isdigit():
+        if not is_key(Plan._meta.pk, self.value()):
             return queryset
         latest_plan = (
             Term.objects.filter(membership=OuterRef("pk"))

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.core import checks
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.models import IntegerField
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +32,11 @@ class MembersConfig(AppConfig):
             rate_limit_cache_check,
             site_url_check,
         )
+        from members.db import IntegerIn
         from members.roles import roles_ensure
+
+        # Identifiers too large for any column match nothing, on SQLite too (members.db).
+        IntegerField.register_lookup(IntegerIn)
 
         checks.register(rate_limit_cache_check, checks.Tags.caches, deploy=True)
         checks.register(card_payment_webhook_check, deploy=True)

@@ -22,6 +22,27 @@ class AddDays(models.Func):
         return f"date({day_sql}, ({days_sql}) || ' days')", (*day_params, *days_params)
 
 
+class IntegerIn(models.lookups.In):
+    """``in`` on an integer field, leaving out the values that no integer column holds: they match
+    no row. Django does so for ``=``, ``<``, ``>`` and the like (``IntegerFieldOverflow``), not
+    for ``in``, where SQLite raised ``OverflowError``: an admin list's action on a selected row
+    ``99999999999999999999``, a posted choice among several, was a 500. Registered on
+    ``IntegerField`` (and so on the identifiers) by :class:`members.apps.MembersConfig`."""
+
+    def process_rhs(self, compiler, connection):
+        if self.rhs_is_direct_value():
+            low, high = connection.ops.integer_field_range(
+                self.lhs.output_field.get_internal_type()
+            )
+            self.rhs = [
+                value
+                for value in self.rhs
+                if not isinstance(value, int)
+                or ((low is None or value >= low) and (high is None or value <= high))
+            ]
+        return super().process_rhs(compiler, connection)
+
+
 def term_overlap_guard_install(schema_editor) -> None:
     """Make the database refuse two overlapping terms in one membership.
 
