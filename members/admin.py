@@ -602,7 +602,9 @@ class ContactAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     search_help_text = _("E-mail, nom, prénom, raison sociale, SIRET ou SIREN.")
     show_full_result_count = False
     autocomplete_fields = ("organisation",)
-    raw_id_fields = ("user",)
+    # A contact's account is linked by its own sign-in, once it has proven the contact's address
+    # (members.services.accounts): picked by staff, it could be anyone's, and its address shown.
+    readonly_fields = ("user",)
 
     @admin.display(description=_("compte"), boolean=True, ordering="user")
     def has_account(self, contact: Contact) -> bool:

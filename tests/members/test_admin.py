@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -499,3 +500,32 @@ def test_plan_filter_lists_memberships_by_the_plan_of_their_latest_term(client, 
     offered = {label for _value, label in plan_filter.lookup_choices}
     assert "DigitalPlace · Startup" in offered
     assert not any(label.startswith("FrenchSouth") for label in offered)
+
+
+def test_staff_cannot_link_a_contact_to_an_account_nor_read_its_address(client, dp_staff, members):
+    # An account is linked to a contact by its own sign-in, once it proved the contact's address:
+    # staff picking an account by its id would reach any account, another cluster's or a
+    # superuser's, and the form re-shown would print its address.
+    contact = ContactFactory(organisation=members["dp_only"].organisation, last_name="Durand")
+    account = get_user_model().objects.create_user(
+        username="inconnu@ailleurs.example", email="inconnu@ailleurs.example"
+    )
+    client.force_login(dp_staff)
+    data = {
+        "organisation": contact.organisation_id,
+        "first_name": contact.first_name,
+        "last_name": "",  # an error, so that the form is shown again
+        "email": contact.email,
+        "role": contact.role,
+        "language": contact.language,
+        "user": account.pk,
+    }
+
+    response = client.post(url("contact", "change", contact.pk), data)
+
+    assert "inconnu@ailleurs.example" not in response.content.decode()
+    data["last_name"] = "Durand"
+    client.post(url("contact", "change", contact.pk), data)
+    contact.refresh_from_db()
+    assert contact.user_id is None
+    assert 'name="user"' not in client.get(url("contact", "change", contact.pk)).content.decode()
