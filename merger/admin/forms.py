@@ -1,0 +1,134 @@
+"""The forms of the merger’s admin: a reason kept in the history, the merger’s status and date,
+the decisions on proposals, the report’s year, the merge of two records."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from cluster.errors import YearField
+
+from ..models import (
+    Decision,
+    DuplicatePair,
+    Merger,
+    TransferProposal,
+)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Motif"),
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=gettext_lazy("Gardé dans l’historique avec votre nom et la date."),
+    )
+
+
+class MergerForm(forms.ModelForm):
+    reason = forms.CharField(
+        label=gettext_lazy("Motif du changement"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=gettext_lazy(
+            "Obligatoire quand le statut ou la date changent : gardé dans l’historique (un "
+            "report de la date y figure comme tel)."
+        ),
+    )
+
+    class Meta:
+        model = Merger
+        fields = ("status", "planned_date")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.status != Merger.Status.EFFECTIVE:
+            # The execution makes the merger effective, nobody else.
+            self.fields["status"].choices = [
+                choice for choice in Merger.Status.choices if choice[0] != Merger.Status.EFFECTIVE
+            ]
+
+    def clean(self):
+        data = super().clean()
+        if self.changed_data and not (data.get("reason") or "").strip():
+            self.add_error("reason", _("Indiquez le motif : il est gardé dans l’historique."))
+        if self.changed_data and self.instance.status == Merger.Status.EFFECTIVE:
+            raise ValidationError(
+                _("La fusion est effective : sa date et son statut ne changent plus.")
+            )
+        return data
+
+
+class ReportForm(forms.Form):
+    """What the report's address may say: the year of the fees shown (this year by default)."""
+
+    year = YearField(required=False)
+
+
+class ProposalVersionField(forms.IntegerField):
+    """A proposal's version as the page that decides it showed it (a hidden field): the decision
+    is taken only if nobody decided meanwhile (:func:`merger.services.transfer_decide`). Missing
+    or unreadable, nothing is decided."""
+
+    def __init__(self, **kwargs):
+        message = gettext_lazy(
+            "La version de la proposition lue par la page manque ou est illisible : rien n’a "
+            "été décidé. Rechargez la page avant de décider."
+        )
+        kwargs["error_messages"] = dict.fromkeys(
+            ("required", "invalid", "min_value", "max_value"), message
+        )
+        # A version is a PositiveIntegerField: its largest value on every database.
+        super().__init__(min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput, **kwargs)
+
+
+class DecideForm(ReasonForm):
+    """The decision taken on a proposal's page."""
+
+    version = ProposalVersionField()
+    decision = forms.ChoiceField(
+        label=gettext_lazy("Décision"),
+        choices=[
+            (Decision.APPROVED, gettext_lazy("Approuver le transfert")),
+            (Decision.REJECTED, gettext_lazy("Refuser le transfert")),
+            (Decision.DEFERRED, gettext_lazy("Ajourner")),
+        ],
+        widget=forms.RadioSelect,
+    )
+
+
+class DecideSelectedForm(ReasonForm):
+    """The bulk decision's page: the reason, and the version of each of the ``proposals`` as the
+    page showed it (``version_<id>``)."""
+
+    def __init__(self, *args, proposals: list[TransferProposal], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.proposals = proposals
+        for proposal in proposals:
+            self.fields[f"version_{proposal.pk}"] = ProposalVersionField()
+
+    def versions(self) -> dict[int, int]:
+        """Each proposal's version as the page showed it, by proposal id."""
+        return {p.pk: self.cleaned_data[f"version_{p.pk}"] for p in self.proposals}
+
+    def refusals(self) -> list[str]:
+        """What is missing: the reason, or a version, said with the proposal's organisation."""
+        said = []
+        if "reason" in self.errors:
+            said.append(_("Indiquez le motif : il est gardé dans l’historique."))
+        for proposal in self.proposals:
+            for error in self.errors.get(f"version_{proposal.pk}", []):
+                said.append(f"{proposal.organisation} : {error}")
+        return said
+
+
+class MergeForm(ReasonForm):
+    survivor = forms.ChoiceField(
+        label=gettext_lazy("Fiche à conserver"), widget=forms.RadioSelect, choices=()
+    )
+
+    def __init__(self, *args, pair: DuplicatePair, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["survivor"].choices = [
+            (str(o.pk), f"{o.name} · {o.siret or o.siren or _('sans SIRET')}")
+            for o in (pair.organisation_a, pair.organisation_b)
+        ]

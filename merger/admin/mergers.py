@@ -1,0 +1,431 @@
+"""*Fusions*: the merger’s status and planned date (changed with a reason, logged), the plan
+mapping, its history; actions and buttons to establish the proposals, inform the members,
+execute the transfers (a confirmation page showing the successor as it would be) and the
+report, exportable."""
+
+from datetime import date
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import (
+    Count,
+    Q,
+)
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from cluster.errors import parameters_read
+from members.models import (
+    Plan,
+)
+
+from ..exports import CONTENT_TYPES, report_export
+from ..models import (
+    Decision,
+    Merger,
+    MergerEvent,
+    MergerNotice,
+    PlanMapping,
+    TransferProposal,
+)
+from ..selectors import (
+    merger_current,
+    merger_report,
+    notices_objected_after_execution,
+)
+from ..services import (
+    merger_execute,
+    merger_update,
+    notices_queue,
+    plan_mapping_update,
+    proposals_refresh,
+)
+from .base import MergerRecordAdmin, admin_url
+from .forms import MergerForm, ReportForm
+
+#: Rows of the successor shown on the execution's confirmation page (all are executed).
+PREVIEW_ROWS = 300
+
+
+class PlanMappingInline(admin.TabularInline):
+    model = PlanMapping
+    fields = ("source", "successor_plan")
+    readonly_fields = ("source",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Once the transfers are executed, the mapping they followed is history.
+        effective = obj is not None and obj.status == Merger.Status.EFFECTIVE
+        return not effective and super().has_change_permission(request, obj)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("source_plan__cluster")
+
+    @admin.display(description=gettext_lazy("formule source"))
+    def source(self, mapping: PlanMapping) -> str:
+        plan = mapping.source_plan
+        return f"{plan.cluster} · {plan} ({plan.annual_fee} €)"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "successor_plan":
+            merger = merger_current()
+            kwargs["queryset"] = Plan.objects.filter(
+                cluster=merger.successor_id if merger else None
+            ).order_by("position")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class MergerEventInline(admin.TabularInline):
+    model = MergerEvent
+    fields = ("at", "kind", "by", "change", "reason", "figures")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = gettext_lazy("historique")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("by")
+
+    @admin.display(description=gettext_lazy("changement"))
+    def change(self, event: MergerEvent) -> str:
+        parts = []
+        if event.status_before != event.status_after and event.status_after:
+            before = event.get_status_before_display() or "–"
+            parts.append(f"{before} → {event.get_status_after_display()}")
+        if event.date_after and event.date_before != event.date_after:
+            before = f"{event.date_before:%d/%m/%Y}" if event.date_before else "–"
+            parts.append(f"{before} → {event.date_after:%d/%m/%Y}")
+        return " · ".join(parts) or "–"
+
+    @admin.display(description=gettext_lazy("détails"))
+    def figures(self, event: MergerEvent) -> str:
+        parts = []
+        for key, label in EVENT_DETAILS.items():
+            value = event.details.get(key)
+            if value in ("", None):
+                continue
+            if isinstance(value, list):
+                value = len(value)
+            elif key == "as_of":
+                value = f"{date.fromisoformat(value):%d/%m/%Y}"
+            parts.append(f"{label} : {value}")
+        return " · ".join(parts) or "–"
+
+
+#: What the figures of the merger's history are called.
+EVENT_DETAILS = {
+    "as_of": gettext_lazy("établies au"),
+    "proposals": gettext_lazy("propositions"),
+    "created": gettext_lazy("créées"),
+    "updated": gettext_lazy("mises à jour"),
+    "removed": gettext_lazy("retirées"),
+    "members_of_both": gettext_lazy("membres des deux"),
+    "flagged": gettext_lazy("signalées"),
+    "organisations": gettext_lazy("organisations"),
+    "requeued": gettext_lazy("remises en file"),
+    "executed": gettext_lazy("exécutées"),
+    "skipped": gettext_lazy("déjà transférées"),
+    "failed": gettext_lazy("en échec"),
+    "source_plan": gettext_lazy("formule source"),
+    "before": gettext_lazy("avant"),
+    "after": gettext_lazy("après"),
+}
+
+
+@admin.register(Merger)
+class MergerAdmin(MergerRecordAdmin):
+    form = MergerForm
+    list_display = ("name", "status", "planned_date", "effective_date", "proposals_summary")
+    readonly_fields = (
+        "name",
+        "successor",
+        "sources_list",
+        "effective_date",
+        "proposals_summary",
+        "late_objections",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "successor", "sources_list")}),
+        (
+            gettext_lazy("Date d’effet"),
+            {"fields": ("status", "planned_date", "reason", "effective_date")},
+        ),
+        (gettext_lazy("Propositions"), {"fields": ("proposals_summary", "late_objections")}),
+    )
+    inlines = (PlanMappingInline, MergerEventInline)
+    actions = ("propose_action", "notify_action", "execute_action")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("successor")
+            .prefetch_related("sources")
+            .annotate(
+                proposals_count=Count("proposals"),
+                undecided_count=Count(
+                    "proposals",
+                    filter=Q(proposals__decision__in=[Decision.PENDING, Decision.DEFERRED]),
+                ),
+                executed_count=Count("proposals", filter=Q(proposals__decision=Decision.EXECUTED)),
+            )
+        )
+
+    @admin.display(description=gettext_lazy("clusters sources"))
+    def sources_list(self, merger: Merger) -> str:
+        return ", ".join(cluster.name for cluster in merger.sources.all())
+
+    @admin.display(description=gettext_lazy("propositions"))
+    def proposals_summary(self, merger: Merger) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:merger_transferproposal_changelist"),
+            _("%(count)d en tout, %(undecided)d à décider, %(executed)d exécutées")
+            % {
+                "count": merger.proposals_count,
+                "undecided": merger.undecided_count,
+                "executed": merger.executed_count,
+            },
+        )
+
+    @admin.display(description=gettext_lazy("oppositions après exécution"))
+    def late_objections(self, merger: Merger) -> str:
+        count = notices_objected_after_execution(merger=merger).count()
+        if not count:
+            return _("Aucune")
+        return format_html(
+            '<a href="{}?late_objection=yes" class="merger-late-objection">{}</a>',
+            reverse("admin:merger_mergernotice_changelist"),
+            ngettext(
+                "%(count)d opposition reçue après l’exécution",
+                "%(count)d oppositions reçues après l’exécution",
+                count,
+            )
+            % {"count": count},
+        )
+
+    def save_model(self, request, obj, form, change):
+        merger_update(
+            merger=obj,
+            by=request.user,
+            reason=form.cleaned_data.get("reason", ""),
+            # A date moved later with the status left as it was is a postponement.
+            status=form.cleaned_data["status"] if "status" in form.changed_data else None,
+            planned_date=form.cleaned_data["planned_date"],
+        )
+
+    def save_formset(self, request, form, formset, change):
+        # The history is read-only; a mapping changes through its service, which logs it. The
+        # admin's own change message reads what a formset's save() would have recorded.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if formset.model is not PlanMapping:
+            return
+        for mapping_form in formset.forms:
+            if mapping_form.has_changed() and plan_mapping_update(
+                mapping=mapping_form.instance,
+                successor_plan=mapping_form.cleaned_data["successor_plan"],
+                by=request.user,
+            ):
+                formset.changed_objects.append((mapping_form.instance, mapping_form.changed_data))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/propose/", view(self.propose_view), name="merger_merger_propose"),
+            path("<int:pk>/notify/", view(self.notify_view), name="merger_merger_notify"),
+            path("<int:pk>/execute/", view(self.execute_view), name="merger_merger_execute"),
+            path("<int:pk>/report/", view(self.report_view), name="merger_merger_report"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_propose": request.user.has_perm("merger.change_transferproposal"),
+            "can_notify": request.user.has_perm("merger.add_mergernotice"),
+            "can_execute": request.user.has_perm("merger.execute_merger"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # Actions of the list, and the buttons of the merger's page, lead to the same views.
+
+    @admin.action(
+        description=gettext_lazy("Établir ou actualiser les propositions de transfert"),
+        permissions=["propose"],
+    )
+    def propose_action(self, request, queryset):
+        for merger in queryset:
+            self._propose(request, merger)
+
+    @admin.action(
+        description=gettext_lazy("Informer les membres (e-mail avec lien d’opposition)"),
+        permissions=["notify"],
+    )
+    def notify_action(self, request, queryset):
+        for merger in queryset:
+            self._notify(request, merger)
+
+    @admin.action(
+        description=gettext_lazy("Exécuter les transferts approuvés…"), permissions=["execute"]
+    )
+    def execute_action(self, request, queryset):
+        merger = queryset.first()
+        if merger is None:  # the rows selected are no longer there
+            return None
+        return HttpResponseRedirect(reverse("admin:merger_merger_execute", args=[merger.pk]))
+
+    def has_propose_permission(self, request):
+        return request.user.has_perm("merger.change_transferproposal")
+
+    def has_notify_permission(self, request):
+        return request.user.has_perm("merger.add_mergernotice")
+
+    def has_execute_permission(self, request):
+        return request.user.has_perm("merger.execute_merger")
+
+    def _propose(self, request, merger: Merger) -> None:
+        result = proposals_refresh(merger=merger, by=request.user)
+        messages.success(
+            request,
+            _(
+                "Propositions établies au %(date)s : %(proposals)d en tout, %(created)d "
+                "nouvelle(s), %(updated)d mise(s) à jour, %(removed)d retirée(s) ; %(both)d "
+                "membre(s) des deux clusters, %(flagged)d signalée(s)."
+            )
+            % {
+                "date": f"{result.as_of:%d/%m/%Y}",
+                "proposals": result.proposals,
+                "created": result.created,
+                "updated": result.updated,
+                "removed": result.removed,
+                "both": result.members_of_both,
+                "flagged": result.flagged,
+            },
+        )
+
+    def _notify(self, request, merger: Merger) -> None:
+        run = notices_queue(merger=merger, by=request.user)
+        messages.success(
+            request,
+            _(
+                "%(created)d e-mail(s) d’information mis en file pour les contacts de "
+                "%(organisations)d organisation(s) ; les contacts déjà informés ne le sont pas "
+                "deux fois."
+            )
+            % run.as_json(),
+        )
+
+    def _merger(self, request, pk: int, *, permission: str) -> Merger:
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        return get_object_or_404(self.get_queryset(request), pk=pk)
+
+    def propose_view(self, request, pk: int):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        merger = self._merger(request, pk, permission="merger.change_transferproposal")
+        self._propose(request, merger)
+        return HttpResponseRedirect(reverse("admin:merger_transferproposal_changelist"))
+
+    def notify_view(self, request, pk: int):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        merger = self._merger(request, pk, permission="merger.add_mergernotice")
+        self._notify(request, merger)
+        return HttpResponseRedirect(admin_url(merger))
+
+    def execute_view(self, request, pk: int):
+        """GET: the successor as the execution would make it (a dry run) and a confirmation;
+        POST: execute."""
+        merger = self._merger(request, pk, permission="merger.execute_merger")
+        try:
+            result = merger_execute(
+                merger=merger, by=request.user, dry_run=request.method != "POST"
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return HttpResponseRedirect(admin_url(merger))
+        if request.method == "POST":
+            message = _(
+                "Transferts exécutés au %(date)s : %(executed)d adhésion(s) au successeur "
+                "créée(s), %(skipped)d déjà transférée(s), %(failed)d en échec."
+            ) % {
+                "date": f"{result.effective_date:%d/%m/%Y}",
+                "executed": len(result.executed),
+                "skipped": result.skipped,
+                "failed": len(result.failed),
+            }
+            messages.add_message(
+                request, messages.WARNING if result.failed else messages.SUCCESS, message
+            )
+            for failure in result.failed:
+                messages.error(request, f"{failure.organisation} : {failure.message}")
+            return HttpResponseRedirect(admin_url(merger))
+        informed = MergerNotice.objects.filter(proposal__merger=merger).values("proposal_id")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Exécuter les transferts"),
+            "merger": merger,
+            "result": result,
+            "rows": result.executed[:PREVIEW_ROWS],
+            "more_rows": max(0, len(result.executed) - PREVIEW_ROWS),
+            "paid": sum(1 for row in result.executed if row.is_paid),
+            "with_credit": sum(1 for row in result.executed if row.credit),
+            "not_informed": TransferProposal.objects.filter(
+                merger=merger, decision=Decision.APPROVED
+            )
+            .exclude(pk__in=informed)
+            .count(),
+        }
+        return TemplateResponse(request, "admin/merger/merger/execute.html", context)
+
+    def report_view(self, request, pk: int):
+        merger = self._merger(request, pk, permission="merger.view_merger")
+        year = parameters_read(ReportForm, request.GET)["year"] or timezone.localdate().year
+        report = merger_report(merger=merger, year=year)
+        file_format = request.GET.get("export")
+        if file_format in CONTENT_TYPES:
+            name = f"rapport-fusion-{timezone.localdate():%Y-%m-%d}.{file_format}"
+            return HttpResponse(
+                report_export(report, file_format=file_format),
+                content_type=CONTENT_TYPES[file_format],
+                headers={
+                    "Content-Disposition": content_disposition_header(
+                        as_attachment=True, filename=name
+                    )
+                },
+            )
+        labels = dict(report.origins)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Rapport de la fusion"),
+            "merger": merger,
+            "report": report,
+            "by_origin": [(labels[key], count) for key, count in report.by_origin.items()],
+            "revenue": [(labels[key], amount) for key, amount in report.revenue_by_origin.items()],
+            "revenue_total": sum(report.revenue_by_origin.values()),
+            "proposals": [
+                (Decision(key).label, key, count) for key, count in report.proposals.items()
+            ],
+            "years": range(timezone.localdate().year + 1, timezone.localdate().year - 11, -1),
+        }
+        return TemplateResponse(request, "admin/merger/merger/report.html", context)

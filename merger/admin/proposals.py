@@ -1,0 +1,305 @@
+"""*Propositions de transfert*: filters (decision, origin, flags, members of both), search (name,
+SIRET, SIREN, old member numbers), bulk approve / reject / defer with a reason; a proposal’s
+page sets its source records side by side and takes the decision."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import (
+    Case,
+    CharField,
+    OuterRef,
+    Prefetch,
+    Subquery,
+    Value,
+    When,
+)
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from members.models import (
+    Cluster,
+    Membership,
+    MembershipStatus,
+    Term,
+)
+from members.selectors import memberships_with_status
+
+from ..models import (
+    FLAGS,
+    Decision,
+    TransferProposal,
+)
+from ..selectors import (
+    BOTH,
+    merger_current,
+    merger_origins,
+)
+from ..services import (
+    transfer_decide,
+)
+from .base import MergerRecordAdmin
+from .filters import FlagFilter, LateObjectionFilter, OriginFilter
+from .forms import DecideForm, DecideSelectedForm
+
+
+@admin.register(TransferProposal)
+class TransferProposalAdmin(MergerRecordAdmin):
+    list_display = (
+        "organisation",
+        "origin_label",
+        "old_member_numbers",
+        "member_since",
+        "paid_through",
+        "credit_display",
+        "flags_display",
+        "decision_display",
+        "late_objection_display",
+    )
+    list_filter = ("decision", OriginFilter, FlagFilter, "members_of_both", LateObjectionFilter)
+    list_select_related = ("organisation",)
+    search_fields = (
+        "organisation__name",
+        "organisation__siret",
+        "organisation__siren",
+        "old_member_numbers",
+        "successor_membership__member_number",
+    )
+    search_help_text = gettext_lazy(
+        "Raison sociale, SIRET, SIREN, ancien ou nouveau n° d’adhérent."
+    )
+    list_per_page = 50
+    show_full_result_count = False
+    ordering = ("organisation__name", "pk")
+    actions = ("approve_selected", "reject_selected", "defer_selected")
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm("merger.decide_transferproposal")
+
+    def get_queryset(self, request):
+        # The origin's label in SQL: the source cluster's name, or "both" said in words.
+        source_name = Cluster.objects.filter(slug=OuterRef("origin")).values("name")[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                origin_name=Case(
+                    When(origin=BOTH, then=Value(str(_("Membres des deux")))),
+                    default=Subquery(source_name),
+                    output_field=CharField(),
+                )
+            )
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        merger = merger_current()
+        extra_context = {
+            "title": _("Propositions de transfert"),
+            **(extra_context or {}),
+            "merger": merger,
+            "can_propose": request.user.has_perm("merger.change_transferproposal"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=gettext_lazy("origine"), ordering="origin")
+    def origin_label(self, proposal: TransferProposal) -> str:
+        return proposal.origin_name or proposal.origin
+
+    @admin.display(description=gettext_lazy("avoir"), ordering="credit")
+    def credit_display(self, proposal: TransferProposal) -> str:
+        return f"{proposal.credit} €" if proposal.credit else "–"
+
+    @admin.display(description=gettext_lazy("signalements"))
+    def flags_display(self, proposal: TransferProposal) -> str:
+        return format_html_join(
+            " ", '<span class="merger-flag merger-flag-{}">{}</span>', _flags(proposal)
+        )
+
+    @admin.display(description=gettext_lazy("décision"), ordering="decision")
+    def decision_display(self, proposal: TransferProposal) -> str:
+        return format_html(
+            '<span class="merger-decision merger-decision-{}">{}</span>',
+            proposal.decision,
+            proposal.get_decision_display(),
+        )
+
+    @admin.display(
+        description=gettext_lazy("opposition après exécution"),
+        ordering="objection_after_execution",
+    )
+    def late_objection_display(self, proposal: TransferProposal) -> str:
+        if proposal.objection_after_execution is None:
+            return "–"
+        return format_html(
+            '<span class="merger-flag merger-late-objection">{}</span>',
+            date_format(
+                timezone.localtime(proposal.objection_after_execution), "SHORT_DATETIME_FORMAT"
+            ),
+        )
+
+    # Bulk decisions: a page asks for the reason, the proposals' versions travel with it.
+
+    @admin.action(description=gettext_lazy("Approuver la sélection…"), permissions=["decide"])
+    def approve_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, Decision.APPROVED)
+
+    @admin.action(description=gettext_lazy("Refuser la sélection…"), permissions=["decide"])
+    def reject_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, Decision.REJECTED)
+
+    @admin.action(description=gettext_lazy("Ajourner la sélection…"), permissions=["decide"])
+    def defer_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, Decision.DEFERRED)
+
+    def _decide_selected(self, request, queryset, decision: Decision):
+        proposals = list(queryset.select_related("organisation").order_by("organisation__name"))
+        form = DecideSelectedForm(
+            request.POST if "reason" in request.POST else None, proposals=proposals
+        )
+        if form.is_bound:
+            if form.is_valid():
+                versions = form.versions()
+                result = transfer_decide(
+                    proposal_ids=list(versions),
+                    decision=decision,
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    versions=versions,
+                )
+                self._decision_messages(request, result, decision)
+                return None
+            for message in form.refusals():
+                messages.error(request, message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("%(decision)s : %(count)d proposition(s)")
+            % {"decision": decision.label, "count": len(proposals)},
+            "decision": decision,
+            "proposals": proposals,
+            "form": form,
+            "action": request.POST.get("action"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "flagged": [p for p in proposals if _flags(p)],
+            "executed": [p for p in proposals if p.decision == Decision.EXECUTED],
+        }
+        return TemplateResponse(request, "admin/merger/transferproposal/decide.html", context)
+
+    def _decision_messages(self, request, result, decision: Decision) -> None:
+        if result.decided:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d proposition : %(decision)s.",
+                    "%(count)d propositions : %(decision)s.",
+                    len(result.decided),
+                )
+                % {"count": len(result.decided), "decision": decision.label.lower()},
+            )
+        for conflict in result.conflicts:
+            messages.error(request, f"{conflict.proposal.organisation} : {conflict.message}")
+
+    # A proposal's page: its source records side by side, its decision and history.
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        proposal = self.get_object(request, object_id)
+        if proposal is None:
+            raise Http404(_("Aucune proposition ne correspond à cette adresse."))
+        if not self.has_view_permission(request, proposal):
+            raise PermissionDenied
+        can_decide = self.has_decide_permission(request) and proposal.decision != Decision.EXECUTED
+        form = DecideForm(request.POST or None, initial={"decision": proposal.decision})
+        if request.method == "POST":
+            if not can_decide:
+                raise PermissionDenied
+            if form.is_valid():
+                result = transfer_decide(
+                    proposal_ids=[proposal.pk],
+                    decision=form.cleaned_data["decision"],
+                    by=request.user,
+                    reason=form.cleaned_data["reason"],
+                    versions={proposal.pk: form.cleaned_data["version"]},
+                )
+                self._decision_messages(request, result, Decision(form.cleaned_data["decision"]))
+                return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Transfert de « %(organisation)s »")
+            % {"organisation": proposal.organisation},
+            "original": proposal,
+            "proposal": proposal,
+            "origin": dict(merger_origins(proposal.merger)).get(proposal.origin, proposal.origin),
+            "flags": _flags(proposal),
+            "columns": _source_columns(proposal),
+            "organisation": proposal.organisation,
+            "contacts": proposal.organisation.contacts.order_by("role", "last_name", "email"),
+            "decisions": proposal.decisions.select_related("by"),
+            "notices": proposal.notices.order_by("email"),
+            "form": form,
+            "can_decide": can_decide,
+            "has_view_permission": True,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/merger/transferproposal/compare.html", context)
+
+    def get_object(self, request, object_id, from_field=None):
+        return (
+            self.get_queryset(request)
+            .select_related("merger__successor", "organisation", "successor_membership")
+            .filter(pk=object_id)
+            .first()
+            if str(object_id).isdigit()
+            else None
+        )
+
+
+def _flags(proposal: TransferProposal) -> list[tuple[str, str]]:
+    """(flag, label) of the flags raised on ``proposal``."""
+    return [
+        (name, TransferProposal._meta.get_field(name).verbose_name)
+        for name in FLAGS
+        if getattr(proposal, name)
+    ]
+
+
+def _source_columns(proposal: TransferProposal) -> list[dict]:
+    """The source memberships of ``proposal`` (and, once executed, its successor membership),
+    each with its status as of the proposal's date and its terms with their invoices."""
+    terms = Prefetch(
+        "terms", queryset=Term.objects.select_related("plan", "invoice").order_by("-start_date")
+    )
+    memberships = list(
+        memberships_with_status(
+            on=proposal.as_of,
+            queryset=proposal.source_memberships.select_related("cluster", "site"),
+        )
+        .prefetch_related(terms)
+        .order_by("cluster__name")
+    )
+    columns = [
+        {"membership": m, "status": MembershipStatus(m.status).label, "successor": False}
+        for m in memberships
+    ]
+    if proposal.successor_membership_id:
+        successor = (
+            memberships_with_status(
+                queryset=Membership.objects.filter(
+                    pk=proposal.successor_membership_id
+                ).select_related("cluster", "site")
+            )
+            .prefetch_related(terms)
+            .get()
+        )
+        columns.append(
+            {
+                "membership": successor,
+                "status": MembershipStatus(successor.status).label,
+                "successor": True,
+            }
+        )
+    return columns
