@@ -1,4 +1,5 @@
-"""Reads of the merger: the facts a transfer proposal is made of, and the merger's report.
+"""Reads of the merger: the facts a transfer proposal is made of, the merger's report, and what
+the admin's pages show (a proposal's source records, a duplicate's records, counts).
 
 The facts of every organisation are computed together, in a constant number of queries (the
 memberships with their status from :func:`members.selectors.memberships_with_status`, their
@@ -11,17 +12,39 @@ from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.utils.translation import gettext as _
 
-from members.models import Cluster, Membership, MembershipStatus, Term
+from members.models import (
+    Cluster,
+    Contact,
+    Membership,
+    MembershipStatus,
+    Organisation,
+    Plan,
+    Term,
+)
 from members.selectors import memberships_with_status
 
 from .models import (
     UNDECIDED,
     Decision,
+    DuplicatePair,
     Merger,
     MergerNotice,
+    OrganisationMerge,
     PlanMapping,
     TransferProposal,
 )
@@ -314,3 +337,127 @@ def merger_report(*, merger: Merger, year: int) -> MergerReport:
         pending_decisions=undecided.count(),
         pending_flagged=proposals_flagged(undecided).count(),
     )
+
+
+# --- The admin's pages ----------------------------------------------------------------------------
+
+
+def mergers_with_counts(queryset: QuerySet[Merger]) -> QuerySet[Merger]:
+    """``queryset`` with each merger's successor and sources, and its proposals counted:
+    ``proposals_count``, ``undecided_count`` (pending or deferred), ``executed_count``."""
+    return (
+        queryset.select_related("successor")
+        .prefetch_related("sources")
+        .annotate(
+            proposals_count=Count("proposals"),
+            undecided_count=Count(
+                "proposals",
+                filter=Q(proposals__decision__in=[Decision.PENDING, Decision.DEFERRED]),
+            ),
+            executed_count=Count("proposals", filter=Q(proposals__decision=Decision.EXECUTED)),
+        )
+    )
+
+
+def successor_plans(*, merger: Merger | None) -> QuerySet[Plan]:
+    """The plans of ``merger``'s successor, in their order (none without a merger): what a source
+    plan may be mapped to."""
+    return Plan.objects.filter(cluster=merger.successor_id if merger else None).order_by("position")
+
+
+def proposals_not_informed(*, merger: Merger) -> int:
+    """How many approved proposals of ``merger`` have no notice: members the execution would
+    transfer without having told them."""
+    informed = MergerNotice.objects.filter(proposal__merger=merger).values("proposal_id")
+    return (
+        TransferProposal.objects.filter(merger=merger, decision=Decision.APPROVED)
+        .exclude(pk__in=informed)
+        .count()
+    )
+
+
+def proposals_with_origin_name(
+    queryset: QuerySet[TransferProposal],
+) -> QuerySet[TransferProposal]:
+    """``queryset`` with ``origin_name``, the origin's label in SQL: the source cluster's name,
+    or "both" said in words."""
+    source_name = Cluster.objects.filter(slug=OuterRef("origin")).values("name")[:1]
+    return queryset.annotate(
+        origin_name=Case(
+            When(origin=BOTH, then=Value(str(_("Membres des deux")))),
+            default=Subquery(source_name),
+            output_field=CharField(),
+        )
+    )
+
+
+def proposal_source_columns(*, proposal: TransferProposal) -> list[dict]:
+    """The source memberships of ``proposal`` (and, once executed, its successor membership),
+    each with its status as of the proposal's date and its terms with their invoices."""
+    terms = Prefetch(
+        "terms", queryset=Term.objects.select_related("plan", "invoice").order_by("-start_date")
+    )
+    memberships = list(
+        memberships_with_status(
+            on=proposal.as_of,
+            queryset=proposal.source_memberships.select_related("cluster", "site"),
+        )
+        .prefetch_related(terms)
+        .order_by("cluster__name")
+    )
+    columns = [
+        {"membership": m, "status": MembershipStatus(m.status).label, "successor": False}
+        for m in memberships
+    ]
+    if proposal.successor_membership_id:
+        successor = (
+            memberships_with_status(
+                queryset=Membership.objects.filter(
+                    pk=proposal.successor_membership_id
+                ).select_related("cluster", "site")
+            )
+            .prefetch_related(terms)
+            .get()
+        )
+        columns.append(
+            {
+                "membership": successor,
+                "status": MembershipStatus(successor.status).label,
+                "successor": True,
+            }
+        )
+    return columns
+
+
+def proposal_records(*, proposal: TransferProposal) -> dict:
+    """What a proposal's page shows beside its decision: the source records side by side
+    (``columns``), the organisation's ``contacts``, the ``decisions`` taken and the ``notices``
+    sent."""
+    return {
+        "columns": proposal_source_columns(proposal=proposal),
+        "contacts": proposal.organisation.contacts.order_by("role", "last_name", "email"),
+        "decisions": proposal.decisions.select_related("by"),
+        "notices": proposal.notices.order_by("email"),
+    }
+
+
+def duplicate_pair_merge(*, pair: DuplicatePair) -> OrganisationMerge | None:
+    """The merge of ``pair``'s records that stands (not undone), if any."""
+    return pair.merges.filter(undone_at__isnull=True).select_related("by").first()
+
+
+def organisation_review_column(*, organisation: Organisation) -> dict:
+    """An organisation record as the duplicate review shows it: its details, memberships (with
+    status) and contacts, wherever they are now."""
+    memberships = memberships_with_status(
+        queryset=Membership.objects.filter(
+            Q(organisation=organisation) | Q(organisation=organisation.merged_into_id)
+            if organisation.merged_into_id
+            else Q(organisation=organisation)
+        ).select_related("cluster", "organisation")
+    ).order_by("cluster__name")
+    return {
+        "organisation": organisation,
+        "memberships": list(memberships),
+        "contacts": list(Contact.objects.filter(organisation=organisation).order_by("email")),
+    }

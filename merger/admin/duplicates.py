@@ -3,31 +3,17 @@ undo a merge, or say “not a duplicate”."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import (
-    Q,
-)
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from members.models import (
-    Contact,
-    Membership,
-    Organisation,
-)
-from members.selectors import memberships_with_status
+from members.models import Organisation
 
-from ..models import (
-    DuplicatePair,
-)
-from ..services import (
-    duplicate_dismiss,
-    duplicate_merge,
-    duplicate_merge_undo,
-    duplicates_refresh,
-)
+from ..models import DuplicatePair
+from ..selectors import duplicate_pair_merge, organisation_review_column
+from ..services import duplicate_dismiss, duplicate_merge, duplicate_merge_undo, duplicates_refresh
 from .base import MergerRecordAdmin
 from .forms import MergeForm, ReasonForm
 
@@ -101,7 +87,7 @@ class DuplicatePairAdmin(MergerRecordAdmin):
         if not self.has_view_permission(request, pair):
             raise PermissionDenied
         can_review = request.user.has_perm("merger.change_duplicatepair")
-        merge = pair.merges.filter(undone_at__isnull=True).select_related("by").first()
+        merge = duplicate_pair_merge(pair=pair)
         merge_form = MergeForm(
             request.POST if request.POST.get("do") == "merge" else None, pair=pair
         )
@@ -127,7 +113,7 @@ class DuplicatePairAdmin(MergerRecordAdmin):
             "original": pair,
             "pair": pair,
             "merge": merge,
-            "records": [_record_column(record) for record in records],
+            "records": [organisation_review_column(organisation=record) for record in records],
             "merge_form": merge_form,
             "reason_form": reason_form,
             "can_review": can_review,
@@ -138,7 +124,7 @@ class DuplicatePairAdmin(MergerRecordAdmin):
     def _review(self, request, pair, merge, merge_form, reason_form) -> bool:
         action = request.POST.get("do")
         if action == "merge" and merge_form.is_valid():
-            survivor = Organisation.objects.get(pk=merge_form.cleaned_data["survivor"])
+            survivor = merge_form.cleaned_data["survivor"]
             duplicate_merge(
                 pair=pair,
                 survivor=survivor,
@@ -174,20 +160,3 @@ def _record_label(organisation: Organisation) -> str:
         else _("sans SIRET")
     )
     return f"{organisation.name} · {identifier} · {organisation.postcode or '–'}"
-
-
-def _record_column(organisation: Organisation) -> dict:
-    """An organisation record as the duplicate review shows it: its details, memberships (with
-    status) and contacts, wherever they are now."""
-    memberships = memberships_with_status(
-        queryset=Membership.objects.filter(
-            Q(organisation=organisation) | Q(organisation=organisation.merged_into_id)
-            if organisation.merged_into_id
-            else Q(organisation=organisation)
-        ).select_related("cluster", "organisation")
-    ).order_by("cluster__name")
-    return {
-        "organisation": organisation,
-        "memberships": list(memberships),
-        "contacts": list(Contact.objects.filter(organisation=organisation).order_by("email")),
-    }

@@ -5,15 +5,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..models import (
-    FLAGS,
-    TransferProposal,
-)
-from ..selectors import (
-    merger_current,
-    merger_origins,
-    proposals_flagged,
-)
+from ..models import FLAGS, TransferProposal
+from ..selectors import merger_current, merger_origins, proposals_flagged
 
 
 class OriginFilter(admin.SimpleListFilter):

@@ -7,13 +7,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cluster.errors import YearField
+from members.models import Organisation
 
-from ..models import (
-    Decision,
-    DuplicatePair,
-    Merger,
-    TransferProposal,
-)
+from ..models import Decision, DuplicatePair, Merger, TransferProposal
 
 
 class ReasonForm(forms.Form):
@@ -128,7 +124,12 @@ class MergeForm(ReasonForm):
 
     def __init__(self, *args, pair: DuplicatePair, **kwargs):
         super().__init__(*args, **kwargs)
+        self.records = {str(o.pk): o for o in (pair.organisation_a, pair.organisation_b)}
         self.fields["survivor"].choices = [
-            (str(o.pk), f"{o.name} · {o.siret or o.siren or _('sans SIRET')}")
-            for o in (pair.organisation_a, pair.organisation_b)
+            (pk, f"{o.name} · {o.siret or o.siren or _('sans SIRET')}")
+            for pk, o in self.records.items()
         ]
+
+    def clean_survivor(self) -> Organisation:
+        """The record chosen (one of the pair's two, as the choices say)."""
+        return self.records[self.cleaned_data["survivor"]]

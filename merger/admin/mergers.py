@@ -7,10 +7,6 @@ from datetime import date
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import (
-    Count,
-    Q,
-)
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -22,23 +18,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from cluster.errors import parameters_read
-from members.models import (
-    Plan,
-)
 
 from ..exports import CONTENT_TYPES, report_export
-from ..models import (
-    Decision,
-    Merger,
-    MergerEvent,
-    MergerNotice,
-    PlanMapping,
-    TransferProposal,
-)
+from ..models import Decision, Merger, MergerEvent, PlanMapping
 from ..selectors import (
     merger_current,
     merger_report,
+    mergers_with_counts,
     notices_objected_after_execution,
+    proposals_not_informed,
+    successor_plans,
 )
 from ..services import (
     merger_execute,
@@ -79,10 +68,7 @@ class PlanMappingInline(admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "successor_plan":
-            merger = merger_current()
-            kwargs["queryset"] = Plan.objects.filter(
-                cluster=merger.successor_id if merger else None
-            ).order_by("position")
+            kwargs["queryset"] = successor_plans(merger=merger_current())
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -173,20 +159,7 @@ class MergerAdmin(MergerRecordAdmin):
     actions = ("propose_action", "notify_action", "execute_action")
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("successor")
-            .prefetch_related("sources")
-            .annotate(
-                proposals_count=Count("proposals"),
-                undecided_count=Count(
-                    "proposals",
-                    filter=Q(proposals__decision__in=[Decision.PENDING, Decision.DEFERRED]),
-                ),
-                executed_count=Count("proposals", filter=Q(proposals__decision=Decision.EXECUTED)),
-            )
-        )
+        return mergers_with_counts(super().get_queryset(request))
 
     @admin.display(description=gettext_lazy("clusters sources"))
     def sources_list(self, merger: Merger) -> str:
@@ -378,7 +351,6 @@ class MergerAdmin(MergerRecordAdmin):
             for failure in result.failed:
                 messages.error(request, f"{failure.organisation} : {failure.message}")
             return HttpResponseRedirect(admin_url(merger))
-        informed = MergerNotice.objects.filter(proposal__merger=merger).values("proposal_id")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -389,11 +361,7 @@ class MergerAdmin(MergerRecordAdmin):
             "more_rows": max(0, len(result.executed) - PREVIEW_ROWS),
             "paid": sum(1 for row in result.executed if row.is_paid),
             "with_credit": sum(1 for row in result.executed if row.credit),
-            "not_informed": TransferProposal.objects.filter(
-                merger=merger, decision=Decision.APPROVED
-            )
-            .exclude(pk__in=informed)
-            .count(),
+            "not_informed": proposals_not_informed(merger=merger),
         }
         return TemplateResponse(request, "admin/merger/merger/execute.html", context)
 

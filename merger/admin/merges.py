@@ -2,9 +2,7 @@
 
 from django.contrib import admin
 
-from ..models import (
-    OrganisationMerge,
-)
+from ..models import OrganisationMerge
 from .base import MergerHistoryAdmin
 
 

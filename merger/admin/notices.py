@@ -3,13 +3,9 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy
 
-from members.models import (
-    Organisation,
-)
+from members.models import Organisation
 
-from ..models import (
-    MergerNotice,
-)
+from ..models import MergerNotice
 from .base import MergerHistoryAdmin
 from .filters import NoticeLateObjectionFilter, ObjectionFilter
 

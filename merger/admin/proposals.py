@@ -4,15 +4,6 @@ page sets its source records side by side and takes the decision."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import (
-    Case,
-    CharField,
-    OuterRef,
-    Prefetch,
-    Subquery,
-    Value,
-    When,
-)
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -21,27 +12,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from members.models import (
-    Cluster,
-    Membership,
-    MembershipStatus,
-    Term,
-)
-from members.selectors import memberships_with_status
-
-from ..models import (
-    FLAGS,
-    Decision,
-    TransferProposal,
-)
-from ..selectors import (
-    BOTH,
-    merger_current,
-    merger_origins,
-)
-from ..services import (
-    transfer_decide,
-)
+from ..models import FLAGS, Decision, TransferProposal
+from ..selectors import merger_current, merger_origins, proposal_records, proposals_with_origin_name
+from ..services import transfer_decide
 from .base import MergerRecordAdmin
 from .filters import FlagFilter, LateObjectionFilter, OriginFilter
 from .forms import DecideForm, DecideSelectedForm
@@ -81,19 +54,7 @@ class TransferProposalAdmin(MergerRecordAdmin):
         return request.user.has_perm("merger.decide_transferproposal")
 
     def get_queryset(self, request):
-        # The origin's label in SQL: the source cluster's name, or "both" said in words.
-        source_name = Cluster.objects.filter(slug=OuterRef("origin")).values("name")[:1]
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                origin_name=Case(
-                    When(origin=BOTH, then=Value(str(_("Membres des deux")))),
-                    default=Subquery(source_name),
-                    output_field=CharField(),
-                )
-            )
-        )
+        return proposals_with_origin_name(super().get_queryset(request))
 
     def changelist_view(self, request, extra_context=None):
         merger = merger_current()
@@ -235,11 +196,8 @@ class TransferProposalAdmin(MergerRecordAdmin):
             "proposal": proposal,
             "origin": dict(merger_origins(proposal.merger)).get(proposal.origin, proposal.origin),
             "flags": _flags(proposal),
-            "columns": _source_columns(proposal),
+            **proposal_records(proposal=proposal),
             "organisation": proposal.organisation,
-            "contacts": proposal.organisation.contacts.order_by("role", "last_name", "email"),
-            "decisions": proposal.decisions.select_related("by"),
-            "notices": proposal.notices.order_by("email"),
             "form": form,
             "can_decide": can_decide,
             "has_view_permission": True,
@@ -265,41 +223,3 @@ def _flags(proposal: TransferProposal) -> list[tuple[str, str]]:
         for name in FLAGS
         if getattr(proposal, name)
     ]
-
-
-def _source_columns(proposal: TransferProposal) -> list[dict]:
-    """The source memberships of ``proposal`` (and, once executed, its successor membership),
-    each with its status as of the proposal's date and its terms with their invoices."""
-    terms = Prefetch(
-        "terms", queryset=Term.objects.select_related("plan", "invoice").order_by("-start_date")
-    )
-    memberships = list(
-        memberships_with_status(
-            on=proposal.as_of,
-            queryset=proposal.source_memberships.select_related("cluster", "site"),
-        )
-        .prefetch_related(terms)
-        .order_by("cluster__name")
-    )
-    columns = [
-        {"membership": m, "status": MembershipStatus(m.status).label, "successor": False}
-        for m in memberships
-    ]
-    if proposal.successor_membership_id:
-        successor = (
-            memberships_with_status(
-                queryset=Membership.objects.filter(
-                    pk=proposal.successor_membership_id
-                ).select_related("cluster", "site")
-            )
-            .prefetch_related(terms)
-            .get()
-        )
-        columns.append(
-            {
-                "membership": successor,
-                "status": MembershipStatus(successor.status).label,
-                "successor": True,
-            }
-        )
-    return columns
