@@ -3,6 +3,7 @@ the decisions on proposals, the report’s year, the merge of two records."""
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -10,6 +11,7 @@ from cluster.errors import YearField
 from members.models import Organisation
 
 from ..models import Decision, DuplicatePair, Merger, TransferProposal
+from ..services import merger_update
 
 
 class ReasonForm(forms.Form):
@@ -43,14 +45,27 @@ class MergerForm(forms.ModelForm):
                 choice for choice in Merger.Status.choices if choice[0] != Merger.Status.EFFECTIVE
             ]
 
+    def update_arguments(self) -> dict:
+        """What :func:`merger.services.merger_update` is asked: the status only when it is
+        changed, since a date moved later with the status left as it was is a postponement."""
+        data = self.cleaned_data
+        return {
+            "reason": data.get("reason", ""),
+            "status": data.get("status") if "status" in self.changed_data else None,
+            "planned_date": data.get("planned_date"),
+        }
+
     def clean(self):
+        """The service's rules, and only them: the change is tried in a savepoint rolled back at
+        once, its refusals become the form's errors. The change itself is made once, by the
+        admin's ``save_model``, when the whole page is valid."""
         data = super().clean()
-        if self.changed_data and not (data.get("reason") or "").strip():
-            self.add_error("reason", _("Indiquez le motif : il est gardé dans l’historique."))
-        if self.changed_data and self.instance.status == Merger.Status.EFFECTIVE:
-            raise ValidationError(
-                _("La fusion est effective : sa date et son statut ne changent plus.")
-            )
+        try:
+            with transaction.atomic():
+                merger_update(merger=self.instance, by=None, **self.update_arguments())
+                transaction.set_rollback(True)
+        except ValidationError as error:
+            self.add_error(None, error)
         return data
 
 

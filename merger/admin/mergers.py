@@ -195,14 +195,7 @@ class MergerAdmin(MergerRecordAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        merger_update(
-            merger=obj,
-            by=request.user,
-            reason=form.cleaned_data.get("reason", ""),
-            # A date moved later with the status left as it was is a postponement.
-            status=form.cleaned_data["status"] if "status" in form.changed_data else None,
-            planned_date=form.cleaned_data["planned_date"],
-        )
+        merger_update(merger=obj, by=request.user, **form.update_arguments())
 
     def save_formset(self, request, form, formset, change):
         # The history is read-only; a mapping changes through its service, which logs it. The

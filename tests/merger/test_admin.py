@@ -507,6 +507,54 @@ def test_once_effective_the_plan_mapping_is_history_and_the_page_still_saves(
     assert MergerEvent.objects.filter(merger=merger, kind="mapping").count() == 0
 
 
+def test_once_effective_a_new_date_is_refused_and_the_page_says_since_when(
+    client, merger, committee, approved
+):
+    client.force_login(committee)
+    client.post(url("merger_merger_execute", merger.pk))
+    events = MergerEvent.objects.count()
+    data = form_data(client.get(url("merger_merger_change", merger.pk)), id="merger_form")
+    data.update(planned_date="01/07/2027", reason="Report demandé")
+
+    response = client.post(url("merger_merger_change", merger.pk), data)
+
+    assert response.status_code == 200
+    assert (
+        "La fusion est effective depuis le 01/01/2027 : sa date et son statut ne changent plus."
+        in text(response)
+    )
+    merger.refresh_from_db()
+    assert (merger.status, merger.planned_date) == (Merger.Status.EFFECTIVE, NEW_YEAR)
+    assert MergerEvent.objects.count() == events
+
+
+def test_a_change_of_date_is_logged_once(client, merger, merger_page):
+    events = MergerEvent.objects.count()
+    data = form_data(merger_page, id="merger_form")
+    data.update(planned_date="01/03/2027", reason="Assemblée repoussée")
+
+    response = client.post(url("merger_merger_change", merger.pk), data)
+
+    assert response.status_code == 302
+    assert MergerEvent.objects.count() == events + 1
+    merger.refresh_from_db()
+    assert (merger.status, merger.planned_date) == (Merger.Status.POSTPONED, dt.date(2027, 3, 1))
+
+
+def test_a_change_refused_by_the_plan_mapping_changes_nothing(client, merger, merger_page):
+    events = MergerEvent.objects.count()
+    data = form_data(merger_page, id="merger_form")
+    data.update(planned_date="01/07/2027", reason="Budget commun pas encore voté")
+    data["plan_mappings-0-successor_plan"] = "999999"
+
+    response = client.post(url("merger_merger_change", merger.pk), data)
+
+    assert response.status_code == 200
+    merger.refresh_from_db()
+    assert (merger.status, merger.planned_date) == (Merger.Status.SCHEDULED, NEW_YEAR)
+    assert MergerEvent.objects.count() == events
+
+
 def test_an_unknown_proposal_or_pair_is_not_found(client, committee):
     client.force_login(committee)
 
