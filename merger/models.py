@@ -333,7 +333,7 @@ class TransferDecision(models.Model):
 
 class DuplicatePair(models.Model):
     """Two organisation records that may be one company, found by
-    :func:`merger.services.duplicates_find`, with a score and its reasons, and what the committee
+    :func:`merger.services.duplicates_refresh`, with a score and its reasons, and what the committee
     made of them: merged, or "not a duplicate" (never proposed again)."""
 
     class State(models.TextChoices):

@@ -268,23 +268,7 @@ class MergerAdmin(MergerRecordAdmin):
 
     def _propose(self, request, merger: Merger) -> None:
         result = proposals_refresh(merger=merger, by=request.user)
-        messages.success(
-            request,
-            _(
-                "Propositions établies au %(date)s : %(proposals)d en tout, %(created)d "
-                "nouvelle(s), %(updated)d mise(s) à jour, %(removed)d retirée(s) ; %(both)d "
-                "membre(s) des deux clusters, %(flagged)d signalée(s)."
-            )
-            % {
-                "date": f"{result.as_of:%d/%m/%Y}",
-                "proposals": result.proposals,
-                "created": result.created,
-                "updated": result.updated,
-                "removed": result.removed,
-                "both": result.members_of_both,
-                "flagged": result.flagged,
-            },
-        )
+        messages.success(request, result.summary())
 
     def _notify(self, request, merger: Merger) -> None:
         run = notices_queue(merger=merger, by=request.user)

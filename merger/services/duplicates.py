@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from members.models import Contact, Membership, Organisation
 
-from ..duplicates import Candidate, duplicate_candidates
+from ..matching import Candidate, duplicate_candidates
 from ..models import (
     Decision,
     DuplicatePair,
@@ -57,7 +57,7 @@ class DuplicateRefresh:
 
 @transaction.atomic
 def duplicates_refresh() -> DuplicateRefresh:
-    """Find the possible duplicates afresh (:func:`merger.duplicates.duplicate_candidates`) and
+    """Find the possible duplicates afresh (:func:`merger.matching.duplicate_candidates`) and
     store them for review: new pairs are added, open ones get their new score and reasons, open
     ones no longer found are removed. Pairs merged or judged "not a duplicate" stay as they are
     and are never proposed again."""
@@ -144,6 +144,18 @@ def _proposals_refresh(organisations: list[Organisation], *, by: AbstractBaseUse
         )
 
 
+def _pair_open_locked(pair: DuplicatePair) -> DuplicatePair:
+    """``pair`` read again and locked for its review; a :class:`ValidationError` unless it is
+    still open (somebody may have decided meanwhile)."""
+    pair = DuplicatePair.objects.select_for_update().get(pk=pair.pk)
+    if pair.state != State.OPEN:
+        raise ValidationError(
+            _("Ce doublon n’est plus à examiner (%(state)s).")
+            % {"state": pair.get_state_display().lower()}
+        )
+    return pair
+
+
 @transaction.atomic
 def duplicate_merge(
     *, pair: DuplicatePair, survivor: Organisation, by: AbstractBaseUser, reason: str
@@ -158,12 +170,7 @@ def duplicate_merge(
     one cluster (an organisation has one membership per cluster), or a transfer is executed.
     """
     reason = reason_required(reason)
-    pair = DuplicatePair.objects.select_for_update().get(pk=pair.pk)
-    if pair.state != State.OPEN:
-        raise ValidationError(
-            _("Ce doublon n’est plus à examiner (%(state)s).")
-            % {"state": pair.get_state_display().lower()}
-        )
+    pair = _pair_open_locked(pair)
     ids = {pair.organisation_a_id, pair.organisation_b_id}
     if survivor.pk not in ids:
         raise ValidationError({"survivor": _("Choisissez l’une des deux fiches du doublon.")})
@@ -274,12 +281,7 @@ def duplicate_merge_undo(
 def duplicate_dismiss(*, pair: DuplicatePair, by: AbstractBaseUser, reason: str) -> DuplicatePair:
     """Record that ``pair`` is not one company: it is never proposed again."""
     reason = reason_required(reason)
-    pair = DuplicatePair.objects.select_for_update().get(pk=pair.pk)
-    if pair.state != State.OPEN:
-        raise ValidationError(
-            _("Ce doublon n’est plus à examiner (%(state)s).")
-            % {"state": pair.get_state_display().lower()}
-        )
+    pair = _pair_open_locked(pair)
     pair.state = State.NOT_DUPLICATE
     pair.decided_by, pair.decided_at, pair.decision_reason = by, timezone.now(), reason
     pair.save(update_fields=["state", "decided_by", "decided_at", "decision_reason", "updated_at"])

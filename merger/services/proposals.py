@@ -68,6 +68,22 @@ class ProposalRefresh:
             "flagged": self.flagged,
         }
 
+    def summary(self) -> str:
+        """What was done, in a sentence: the admin's message and the command's output."""
+        return _(
+            "Propositions établies au %(date)s : %(proposals)d en tout, %(created)d "
+            "nouvelle(s), %(updated)d mise(s) à jour, %(removed)d retirée(s) ; %(both)d "
+            "membre(s) des deux clusters, %(flagged)d signalée(s)."
+        ) % {
+            "date": f"{self.as_of:%d/%m/%Y}",
+            "proposals": self.proposals,
+            "created": self.created,
+            "updated": self.updated,
+            "removed": self.removed,
+            "both": self.members_of_both,
+            "flagged": self.flagged,
+        }
+
 
 def _facts_apply(proposal: TransferProposal, facts: TransferFacts | None) -> bool:
     """Give ``proposal`` ``facts`` (none: nothing left to transfer); return whether they

@@ -9,7 +9,7 @@ from stdnum import luhn
 
 from members.imports.services import import_members
 from members.models import Contact, Invoice, Membership, Organisation, Term
-from merger.duplicates import name_key
+from merger.matching import name_key
 from merger.models import Decision, DuplicatePair, OrganisationMerge, TransferProposal
 from merger.services import (
     duplicate_dismiss,

@@ -73,7 +73,7 @@ def test_the_text_output_says_the_counts(samples):
     status, out, _error = run("propose", "--as-of", SAMPLES_DAY)
 
     assert status == 0
-    assert out.startswith("Propositions au 01/01/2017 : 64 en tout, 64 créée(s)")
+    assert out.startswith("Propositions établies au 01/01/2017 : 64 en tout, 64 nouvelle(s)")
 
 
 def test_members_who_lapsed_or_resigned_get_no_proposal(merger):

@@ -116,23 +116,7 @@ class Command(BaseCommand):
 
     def _propose(self, merger, *, as_of, **options):
         result = proposals_refresh(merger=merger, as_of=day_from_argument(as_of) if as_of else None)
-        self._print(
-            result.as_json(),
-            _(
-                "Propositions au %(date)s : %(proposals)d en tout, %(created)d créée(s), "
-                "%(updated)d mise(s) à jour, %(removed)d retirée(s) ; %(both)d membre(s) des "
-                "deux clusters, %(flagged)d signalée(s)."
-            )
-            % {
-                "date": _date(result.as_of),
-                "proposals": result.proposals,
-                "created": result.created,
-                "updated": result.updated,
-                "removed": result.removed,
-                "both": result.members_of_both,
-                "flagged": result.flagged,
-            },
-        )
+        self._print(result.as_json(), result.summary())
 
     def _duplicates(self, merger, **options):
         result = duplicates_refresh()
