@@ -25,15 +25,14 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.imports.readers import UnreadableFile
+from members.imports.resources import PROFILES
+from members.imports.services import ImportFailed, ImportUnusable, record_file, run_import
+from members.imports.tables import read_table
 from members.models import Cluster, ImportRecord
 from members.selectors import clusters_managed_by
 from members.tasks import import_run
-
-from .readers import UnreadableFile
-from .resources import PROFILES
-from .services import ImportFailed, ImportUnusable, record_file, run_import
-from .tables import read_table
 
 Status = ImportRecord.Status
 #: Rows of changes shown on the preview page (all are kept in the record).

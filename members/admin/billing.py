@@ -1,5 +1,5 @@
 """The billing admin: invoices, the payments staff record on them, and the issuing of a term's
-invoice. Registered from :mod:`members.admin` (imported at its end), on its cluster scoping.
+invoice, on the cluster scoping of :mod:`members.admin.scoping`.
 
 An invoice never changes once issued: every field of its page is read-only. Its page takes new
 payments in an inline that goes through :func:`members.services.billing.invoice_payment_record`,
@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members import documents
-from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter, term_invoiced_note
+from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import Invoice, Payment, Term
 from members.selectors import invoices_with_balance
 from members.services.billing import (
@@ -84,6 +84,14 @@ class InvoiceStatusFilter(admin.SimpleListFilter):
 
 
 # --- The invoice of a term, in the memberships' and terms' pages --------------------------------
+
+
+def term_invoiced_note(number: str) -> str:
+    """What the admin says beside an invoiced term: why its fee, plan and period are disabled."""
+    return _(
+        "Facturée sous le n° %(number)s : le montant, la formule et la période ne peuvent plus "
+        "changer ; une correction passe par un avoir."
+    ) % {"number": number}
 
 
 def _term_invoice(term: Term, *, may_issue: bool, note: bool = False) -> str:
