@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from members.imports.services import ImportFailed, ImportUnusable, run_import
+from members.imports.services import ImportFailed, ImportUnusable, import_record_run
 from members.models import ImportRecord, Invoice
 from members.services import billing, reminders
 
@@ -27,7 +27,7 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
         self.update_state(state="PROGRESS", meta={"done": done, "total": total})
 
     try:
-        report = run_import(record, dry_run=dry_run, progress=progress)
+        report = import_record_run(record=record, dry_run=dry_run, progress=progress)
     except (ImportUnusable, ImportFailed) as exc:
         # Recorded in the record, with its reason; nothing to retry.
         return {"status": record.status, "message": str(exc)}
