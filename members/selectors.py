@@ -155,13 +155,6 @@ def invoices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Invoice]:
     return Invoice.objects.filter(term__membership__organisation__in=organisations_of(user))
 
 
-def contact_for(
-    user: AbstractBaseUser | AnonymousUser, organisation: Organisation
-) -> Contact | None:
-    """``user``'s contact record in ``organisation``, or ``None``."""
-    return contacts_of(user).filter(organisation=organisation).first()
-
-
 def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
     """Who receives ``organisation``'s e-mails (invoices, confirmations, reminders): its primary
     and billing contacts, or all its contacts when none has either role. One query."""

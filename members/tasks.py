@@ -36,7 +36,7 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
 
 # An SMTP server down or refusing for a while: eight retries with exponential backoff (up to 1, 2,
 # 4 … minutes, jittered), at most half an hour apart: a retry waits with the worker, unacknowledged,
-# and Redis would deliver it a second time past its one-hour visibility timeout (PITFALLS.md).
+# and Redis would deliver it a second time past its one-hour visibility timeout.
 MAIL_RETRY = {
     "autoretry_for": (smtplib.SMTPException, ConnectionError, TimeoutError),
     "retry_backoff": settings.MAIL_RETRY_BACKOFF,

@@ -25,7 +25,7 @@ from members.imports.services import (
 )
 from members.models import Contact, ImportRecord, Membership, Organisation, Term
 from tests.factories import MembershipFactory, OrganisationFactory, cluster, make_siret
-from tests.samples import EXPECTED, FILES, SAMPLES, SHARED
+from tests.samples import EXPECTED, FILES
 
 pytestmark = pytest.mark.django_db
 
@@ -447,13 +447,6 @@ def test_every_import_is_recorded_with_its_file_kept(tmp_path):
     with record.file.open("rb") as kept:
         assert kept.read() == path.read_bytes()
     assert record.rows == EXPECTED["frenchsouth"]["data_rows"]
-
-
-def test_the_sample_copies_match_the_shared_originals():
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared samples are not beside this checkout ({SHARED})")
-    for name in ("digitalplace.xlsx", "frenchsouth.csv", "expected.json", "README.md"):
-        assert (SAMPLES / name).read_bytes() == (SHARED / name).read_bytes(), name
 
 
 def test_a_dry_run_of_a_clean_file_exits_0(tmp_path):
