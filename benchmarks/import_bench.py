@@ -100,7 +100,7 @@ def phase_import(path: Path) -> dict:
     django.setup()
     from django.db import connection
 
-    from members.imports.services import import_members
+    from members.imports.services import import_file_run
     from members.models import Cluster
 
     queries = 0
@@ -113,7 +113,7 @@ def phase_import(path: Path) -> dict:
     cluster = Cluster.objects.get(slug="digitalplace")
     with connection.execute_wrapper(count):
         start = time.perf_counter()
-        _, report = import_members(path, cluster=cluster, profile="digitalplace")
+        _, report = import_file_run(path=path, cluster=cluster, profile="digitalplace")
         seconds = time.perf_counter() - start
     return {
         "seconds": seconds,

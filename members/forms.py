@@ -10,50 +10,49 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from members.models import ContactRole, Plan
+from members.models import ContactRole, Organisation, Plan
 from members.services.accounts import contact_account_open, email_owner
+from members.services.organisations import ORGANISATION_EDITABLE_FIELDS
 
 # --- Member area: the organisation's details, its contacts, the renewal steps -------------------
 
 
-class OrganisationForm(forms.Form):
-    """The details of an organisation that its primary contacts keep up to date."""
+class OrganisationForm(forms.ModelForm):
+    """The details of an organisation that its primary contacts keep up to date: the model's
+    fields (their lengths and rules), labelled for members."""
 
-    address_line1 = forms.CharField(
-        label=_("Numéro et voie"),
-        max_length=200,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "address-line1"}),
-    )
-    address_line2 = forms.CharField(
-        label=_("Complément d’adresse"),
-        max_length=200,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "address-line2"}),
-    )
-    postcode = forms.CharField(
-        label=_("Code postal"),
-        max_length=10,
-        required=False,
-        help_text=_("5 chiffres"),
-        widget=forms.TextInput(
-            attrs={"autocomplete": "postal-code", "inputmode": "numeric", "size": 6}
-        ),
-    )
-    city = forms.CharField(
-        label=_("Ville"),
-        max_length=100,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "address-level2"}),
-    )
-    headcount = forms.IntegerField(
-        label=_("Effectif"),
-        min_value=0,
-        required=False,
-        help_text=_("Nombre de personnes dans l’organisation : il oriente le choix de la formule."),
-        widget=forms.NumberInput(attrs={"size": 6}),
-    )
-    sector = forms.CharField(label=_("Secteur d’activité"), max_length=200, required=False)
+    class Meta:
+        model = Organisation
+        fields = ORGANISATION_EDITABLE_FIELDS
+        labels = {
+            "address_line1": _("Numéro et voie"),
+            "address_line2": _("Complément d’adresse"),
+            "postcode": _("Code postal"),
+            "city": _("Ville"),
+            "headcount": _("Effectif"),
+            "sector": _("Secteur d’activité"),
+        }
+        help_texts = {
+            "postcode": _("5 chiffres"),
+            "headcount": _(
+                "Nombre de personnes dans l’organisation : il oriente le choix de la formule."
+            ),
+        }
+        error_messages = {
+            # "31 000" is longer than a postcode: what is wrong is the same as for "3100".
+            "postcode": {
+                "max_length": _("Le code postal doit comporter 5 chiffres, par exemple 31000.")
+            },
+        }
+        widgets = {
+            "address_line1": forms.TextInput(attrs={"autocomplete": "address-line1"}),
+            "address_line2": forms.TextInput(attrs={"autocomplete": "address-line2"}),
+            "postcode": forms.TextInput(
+                attrs={"autocomplete": "postal-code", "inputmode": "numeric", "size": 6}
+            ),
+            "city": forms.TextInput(attrs={"autocomplete": "address-level2"}),
+            "headcount": forms.NumberInput(attrs={"size": 6}),
+        }
 
 
 class ContactForm(forms.Form):

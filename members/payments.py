@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members.models import CheckoutSession, CheckoutStatus, Invoice, Payment, PaymentMethod
-from members.selectors import invoices_with_balance
+from members.selectors import invoice_with_balance
 from members.services.billing import (
     checkout_session_close,
     checkout_session_record,
@@ -40,10 +40,8 @@ CHECKOUT_REUSE_MARGIN = dt.timedelta(minutes=15)
 
 
 def _amount_left(invoice: Invoice) -> Decimal:
-    """What is still to be paid on ``invoice`` as it stands now, nothing once it is paid. A
-    query of its own: made after the invoice is locked, it sees every payment committed before
-    the lock was granted."""
-    now = invoices_with_balance(Invoice.objects.filter(pk=invoice.pk)).get()
+    """What is still to be paid on ``invoice`` as it stands now, nothing once it is paid."""
+    now = invoice_with_balance(invoice=invoice)
     return Decimal("0.00") if now.is_paid else now.amount_left
 
 

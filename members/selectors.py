@@ -30,6 +30,7 @@ from members.models import (
     Contact,
     ContactRole,
     Invoice,
+    InvoiceStatus,
     Membership,
     MembershipStatus,
     Organisation,
@@ -154,13 +155,6 @@ def invoices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Invoice]:
     return Invoice.objects.filter(term__membership__organisation__in=organisations_of(user))
 
 
-def contact_for(
-    user: AbstractBaseUser | AnonymousUser, organisation: Organisation
-) -> Contact | None:
-    """``user``'s contact record in ``organisation``, or ``None``."""
-    return contacts_of(user).filter(organisation=organisation).first()
-
-
 def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
     """Who receives ``organisation``'s e-mails (invoices, confirmations, reminders): its primary
     and billing contacts, or all its contacts when none has either role. One query."""
@@ -179,11 +173,13 @@ def invoices_with_balance(queryset: QuerySet[Invoice] | None = None) -> QuerySet
     - ``paid_amount``: what their payments add up to (0 without any);
     - ``amount_left``: what is still to be paid (never negative);
     - ``overpaid_amount``: what was paid beyond the invoice's amount, to refund to the member
-      (0 if nothing was; a card payment and a transfer, or two card payments, can add up to more).
+      (0 if nothing was; a card payment and a transfer, or two card payments, can add up to more);
+    - ``status``: an :class:`~members.models.InvoiceStatus` (over-paid, else paid once its
+      payments reached its amount, else partially paid, else due), to show and to filter on.
 
     The one place where these are derived, so that the invoices' admin (its list, its filter and
-    the invoice's page), the member's invoice page and the card payment agree. One subquery per
-    figure and row, on the payments' index of their invoice.
+    the invoice's page), the member's invoice page, the card payment and the payment services
+    agree. One subquery per figure and row, on the payments' index of their invoice.
     """
     queryset = Invoice.objects.all() if queryset is None else queryset
     money = DecimalField(max_digits=12, decimal_places=2)
@@ -204,7 +200,21 @@ def invoices_with_balance(queryset: QuerySet[Invoice] | None = None) -> QuerySet
         paid_amount=paid,
         amount_left=Greatest(F("amount") - paid, zero, output_field=money),
         overpaid_amount=Greatest(paid - F("amount"), zero, output_field=money),
+        status=Case(
+            When(overpaid_amount__gt=0, then=Value(InvoiceStatus.OVERPAID)),
+            When(paid_on__isnull=False, then=Value(InvoiceStatus.PAID)),
+            When(paid_amount__gt=0, then=Value(InvoiceStatus.PARTIAL)),
+            default=Value(InvoiceStatus.DUE),
+            output_field=CharField(),
+        ),
     )
+
+
+def invoice_with_balance(*, invoice: Invoice) -> Invoice:
+    """``invoice`` as it stands now, annotated as by :func:`invoices_with_balance`. A query of
+    its own: made after the invoice is locked, it sees every payment committed before the lock
+    was granted."""
+    return invoices_with_balance(Invoice.objects.filter(pk=invoice.pk)).get()
 
 
 # --- Reminders ----------------------------------------------------------------------------------

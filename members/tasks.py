@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from members.imports.services import ImportFailed, ImportUnusable, run_import
+from members.imports.services import ImportFailed, ImportUnusable, import_record_run
 from members.models import ImportRecord, Invoice
 from members.services import billing, reminders
 
@@ -27,7 +27,7 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
         self.update_state(state="PROGRESS", meta={"done": done, "total": total})
 
     try:
-        report = run_import(record, dry_run=dry_run, progress=progress)
+        report = import_record_run(record=record, dry_run=dry_run, progress=progress)
     except (ImportUnusable, ImportFailed) as exc:
         # Recorded in the record, with its reason; nothing to retry.
         return {"status": record.status, "message": str(exc)}
@@ -36,7 +36,7 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
 
 # An SMTP server down or refusing for a while: eight retries with exponential backoff (up to 1, 2,
 # 4 … minutes, jittered), at most half an hour apart: a retry waits with the worker, unacknowledged,
-# and Redis would deliver it a second time past its one-hour visibility timeout (PITFALLS.md).
+# and Redis would deliver it a second time past its one-hour visibility timeout.
 MAIL_RETRY = {
     "autoretry_for": (smtplib.SMTPException, ConnectionError, TimeoutError),
     "retry_backoff": settings.MAIL_RETRY_BACKOFF,

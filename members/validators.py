@@ -1,4 +1,4 @@
-"""Validators of French company identifiers and phone numbers, with French messages."""
+"""Validators of French company identifiers, postcodes and phone numbers, with French messages."""
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -45,6 +45,14 @@ def validate_siret(value: str) -> None:
 def validate_siren(value: str) -> None:
     """A SIREN must be 9 digits with a valid Luhn key."""
     _validate(stdnum_siren, value, "SIREN")
+
+
+def validate_postcode(value: str) -> None:
+    """A French postcode: 5 digits."""
+    if not (len(value) == 5 and value.isascii() and value.isdigit()):
+        raise ValidationError(
+            _("Le code postal doit comporter 5 chiffres, par exemple 31000."), code="postcode"
+        )
 
 
 def clean_siret(value: str) -> str:

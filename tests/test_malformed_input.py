@@ -25,7 +25,7 @@ from django.test import Client, RequestFactory
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from members.imports.services import record_file, run_import
+from members.imports.services import import_record_create, import_record_run
 from members.models import (
     ImportRecord,
     Organisation,
@@ -127,7 +127,7 @@ class World:
 
 def imported(slug: str, *, analysed: bool) -> ImportRecord:
     path = FILES[slug]
-    record = record_file(
+    record = import_record_create(
         cluster=cluster(slug),
         profile=slug,
         file=SimpleUploadedFile(path.name, path.read_bytes()),
@@ -135,7 +135,7 @@ def imported(slug: str, *, analysed: bool) -> ImportRecord:
         source=ImportRecord.Source.ADMIN,
     )
     if analysed:
-        run_import(record, dry_run=True)
+        import_record_run(record=record, dry_run=True)
     return record
 
 

@@ -1,19 +1,29 @@
-"""Importing a member spreadsheet: the one service the admin, the Celery task and the
+"""Importing a member spreadsheet: the services the admin, the Celery task and the
 ``import_members`` command call.
 
-Semantics (../shared/samples/README.md): all or nothing by default, in one transaction; with
+Semantics (tests/samples/README.md): all or nothing by default, in one transaction; with
 ``skip_invalid`` the valid rows are written and the refused ones reported; a dry run writes
 nothing and reports exactly what the import would do. Every run is an :class:`ImportRecord`,
 with the file kept privately.
+
+The admin's workflow is a record's states: :func:`import_record_create` (queued), then
+:func:`import_record_analyse` (a dry run: analysed, or unusable), :func:`import_record_confirm`
+(imported, or refused) or :func:`import_record_cancel`. Files of more than
+``IMPORT_BACKGROUND_ROWS`` data rows are analysed and imported by the Celery task
+:func:`members.tasks.import_run`, which calls :func:`import_record_run`; smaller ones in the
+caller's request. The command line records and runs a file in one call,
+:func:`import_file_run`.
 """
 
 import hashlib
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
@@ -70,7 +80,7 @@ class ImportReport:
         return bool(self.refused_rows) and not self.skip_invalid
 
 
-def record_file(
+def import_record_create(
     *,
     cluster: Cluster,
     profile: str,
@@ -83,7 +93,7 @@ def record_file(
 ) -> ImportRecord:
     """A new record of an import of ``file`` (a path or a Django ``File``), the file kept in the
     private import storage. A file over ``IMPORT_MAX_FILE_SIZE`` is recorded as unusable and not
-    kept; :func:`run_import` then refuses it before reading it."""
+    kept; :func:`import_record_run` then refuses it before reading it."""
     if profile not in PROFILES:
         raise ImportUnusable(
             _("Profil d’import inconnu « %(profile)s » (profils : %(profiles)s).")
@@ -114,9 +124,9 @@ def record_file(
     return record
 
 
-def run_import(
-    record: ImportRecord,
+def import_record_run(
     *,
+    record: ImportRecord,
     dry_run: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
@@ -213,9 +223,9 @@ def _finish(record: ImportRecord, status: str, *, report=None, message: str = ""
         record.save(update_fields=fields)
 
 
-def import_members(
-    path,
+def import_file_run(
     *,
+    path,
     cluster: Cluster,
     profile: str,
     dry_run: bool = False,
@@ -224,7 +234,7 @@ def import_members(
     source: str = ImportRecord.Source.COMMAND,
 ) -> tuple[ImportRecord, ImportReport]:
     """Record and run an import of the file at ``path`` in one call (the command line's way)."""
-    record = record_file(
+    record = import_record_create(
         cluster=cluster,
         profile=profile,
         file=path,
@@ -234,4 +244,84 @@ def import_members(
         dry_run=dry_run,
         skip_invalid=skip_invalid,
     )
-    return record, run_import(record)
+    return record, import_record_run(record=record)
+
+
+def import_record_analyse(*, record: ImportRecord) -> ImportReport | None:
+    """Analyse the file of a new record (a dry run): in the background for a file of more than
+    ``IMPORT_BACKGROUND_ROWS`` data rows (returns ``None``), else now (returns the report).
+
+    Raises :class:`ImportUnusable` for a file that cannot be read (the record says so), and what
+    :func:`import_record_run` raises."""
+    try:
+        table = read_table(record.file.path, PROFILES[record.profile], filename=record.file_name)
+    except UnreadableFile as exc:
+        _finish(record, Status.UNUSABLE, message=str(exc))
+        raise ImportUnusable(str(exc)) from exc
+    return _import_record_start(record=record, dry_run=True, rows=len(table.dataset))
+
+
+def import_record_confirm(
+    *, record: ImportRecord, skip_invalid: bool = False
+) -> ImportReport | None:
+    """Import the file of an analysed record, as its analysis showed; with ``skip_invalid``, the
+    valid rows even if others are refused. In the background for a large file (returns
+    ``None``), else now (returns the report).
+
+    Raises :class:`ValidationError` when the record is no longer to confirm (code
+    ``"not_analysed"``: confirmed or cancelled meanwhile) or has refused rows and
+    ``skip_invalid`` is not asked for (code ``"refused_rows"``), and what
+    :func:`import_record_run` raises."""
+    with transaction.atomic():
+        record = (
+            ImportRecord.objects.select_for_update(of=("self",))
+            .select_related("cluster")
+            .get(pk=record.pk)
+        )
+        if record.status != Status.ANALYSED:
+            raise ValidationError(
+                _("Cet import n’est plus à confirmer (état : %(status)s).")
+                % {"status": record.get_status_display()},
+                code="not_analysed",
+            )
+        record.skip_invalid = record.skip_invalid or skip_invalid
+        if record.refused_rows and not record.skip_invalid:
+            raise ValidationError(
+                _(
+                    "Des lignes sont refusées : corrigez le fichier, ou cochez « importer "
+                    "les lignes valides »."
+                ),
+                code="refused_rows",
+            )
+        record.status = Status.IMPORTING
+        record.save(update_fields=["status", "skip_invalid"])
+    return _import_record_start(record=record, dry_run=False, rows=record.rows)
+
+
+def import_record_cancel(*, record: ImportRecord) -> bool:
+    """Cancel an analysed record (nothing was written); whether it was still to confirm."""
+    with transaction.atomic():
+        locked = ImportRecord.objects.select_for_update().get(pk=record.pk)
+        if locked.status != Status.ANALYSED:
+            return False
+        locked.status = Status.CANCELLED
+        locked.save(update_fields=["status"])
+    record.status = locked.status
+    return True
+
+
+def _import_record_start(*, record: ImportRecord, dry_run: bool, rows: int) -> ImportReport | None:
+    """Run the import of ``record`` now, or queue it for a Celery worker when its file has more
+    than ``IMPORT_BACKGROUND_ROWS`` data rows."""
+    if rows <= settings.IMPORT_BACKGROUND_ROWS:
+        return import_record_run(record=record, dry_run=dry_run)
+    # The task calls this module's services: imported when one is queued.
+    from members.tasks import import_run
+
+    record.status = Status.QUEUED
+    record.task_id = str(uuid.uuid4())
+    record.save(update_fields=["status", "task_id"])
+    transaction.on_commit(
+        lambda: import_run.apply_async((record.pk,), {"dry_run": dry_run}, task_id=record.task_id)
+    )
+    return None

@@ -1,6 +1,6 @@
 """Initial data: the two source clusters, their sites and plans, and the successor.
 
-The plans of the source clusters are those of their spreadsheets (shared/samples/README.md); the
+The plans of the source clusters are those of their spreadsheets (tests/samples/README.md); the
 successor's are a proposal for the merger committee. All of it is editable by staff afterwards.
 """
 

@@ -5,6 +5,7 @@ from .billing import (
     CheckoutStatus,
     Invoice,
     InvoiceSequence,
+    InvoiceStatus,
     Payment,
     PaymentMethod,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "ImportRecord",
     "Invoice",
     "InvoiceSequence",
+    "InvoiceStatus",
     "Membership",
     "MembershipStatus",
     "Organisation",

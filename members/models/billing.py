@@ -109,6 +109,17 @@ class Invoice(models.Model):
         return self.paid_on is not None
 
 
+class InvoiceStatus(models.TextChoices):
+    """Where an invoice stands, from its payments: the ``status`` annotation of
+    :func:`members.selectors.invoices_with_balance`. Each invoice has one: an over-paid invoice is
+    paid, and shown as over-paid, its amount to refund."""
+
+    DUE = "due", _("À payer")
+    PARTIAL = "partial", _("Partiellement payée")
+    PAID = "paid", _("Payée")
+    OVERPAID = "overpaid", _("Trop-perçu")
+
+
 class PaymentMethod(models.TextChoices):
     TRANSFER = "transfer", _("Virement")
     CARD = "card", _("Carte bancaire")

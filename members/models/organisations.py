@@ -6,7 +6,12 @@ from django.db import models
 from django.db.models.functions import Left, Lower
 from django.utils.translation import gettext_lazy as _
 
-from members.validators import normalise_phone, validate_siren, validate_siret
+from members.validators import (
+    normalise_phone,
+    validate_postcode,
+    validate_siren,
+    validate_siret,
+)
 
 
 class Organisation(models.Model):
@@ -35,7 +40,9 @@ class Organisation(models.Model):
     legal_form = models.CharField(_("forme juridique"), max_length=100, blank=True)
     address_line1 = models.CharField(_("adresse"), max_length=200, blank=True)
     address_line2 = models.CharField(_("complément d’adresse"), max_length=200, blank=True)
-    postcode = models.CharField(_("code postal"), max_length=5, blank=True)
+    postcode = models.CharField(
+        _("code postal"), max_length=5, blank=True, validators=[validate_postcode]
+    )
     city = models.CharField(_("ville"), max_length=100, blank=True)
     headcount = models.PositiveIntegerField(_("effectif"), null=True, blank=True)
     sector = models.CharField(_("secteur d’activité"), max_length=200, blank=True)

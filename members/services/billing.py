@@ -12,7 +12,6 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -30,7 +29,7 @@ from members.models import (
     PaymentMethod,
     Term,
 )
-from members.selectors import contacts_to_notify
+from members.selectors import contacts_to_notify, invoice_with_balance
 
 
 def invoice_number(*, prefix: str, year: int, sequence: int) -> str:
@@ -116,11 +115,6 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
     )
 
 
-def invoice_paid_amount(*, invoice: Invoice) -> Decimal:
-    """What the payments of ``invoice`` add up to."""
-    return invoice.payments.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-
-
 @transaction.atomic
 def invoice_payment_record(
     *,
@@ -161,7 +155,7 @@ def invoice_payment_record(
         checkout_session_close(
             provider_reference=provider_reference, status=CheckoutStatus.COMPLETE
         )
-    if invoice.paid_on is None and invoice_paid_amount(invoice=invoice) >= invoice.amount:
+    if invoice.paid_on is None and invoice_with_balance(invoice=invoice).amount_left == 0:
         invoice.paid_on = received_on
         invoice.save(update_fields=["paid_on"])
         term = invoice.term
@@ -183,7 +177,7 @@ def invoice_payment_cancel(*, payment: Payment) -> None:
     confirmation already sent, if any, is not sent again when the invoice is paid anew."""
     invoice = Invoice.objects.select_for_update().select_related("term").get(pk=payment.invoice_id)
     Payment.objects.filter(pk=payment.pk).delete()
-    if invoice.paid_on is None or invoice_paid_amount(invoice=invoice) >= invoice.amount:
+    if invoice.paid_on is None or invoice_with_balance(invoice=invoice).amount_left == 0:
         return
     invoice.paid_on = None
     invoice.save(update_fields=["paid_on"])

@@ -1,8 +1,6 @@
 """What a member organisation's primary contacts change from the member area: the organisation's
 details and its contacts (colleagues who may then sign in)."""
 
-import re
-
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,8 +20,6 @@ ORGANISATION_EDITABLE_FIELDS = (
     "headcount",
     "sector",
 )
-
-POSTCODE = re.compile(r"[0-9]{5}")
 
 
 def organisation_managed_by(*, organisation: Organisation, user: AbstractBaseUser) -> bool:
@@ -46,8 +42,8 @@ def organisation_update(
     """Change the details of ``organisation`` listed in ``ORGANISATION_EDITABLE_FIELDS`` (address,
     headcount, sector) on behalf of ``by``, one of its primary contacts.
 
-    Text is stripped; the values are checked as the model checks them (a postcode of 5 digits, a
-    headcount that is a whole number, lengths): a :class:`ValidationError` by field, nothing
+    Text is stripped; the values are checked by the model (a postcode of 5 digits, lengths) and
+    a headcount must be a whole number: a :class:`ValidationError` by field, nothing
     saved. Raise :class:`PermissionDenied` if ``by`` is not a primary contact.
     """
     _require_manager(organisation=organisation, by=by)
@@ -62,8 +58,6 @@ def organisation_update(
         if name == "headcount" and value == "":
             value = None
         setattr(organisation, name, value)
-    if organisation.postcode and not POSTCODE.fullmatch(organisation.postcode):
-        errors["postcode"] = _("Le code postal doit comporter 5 chiffres, par exemple 31000.")
     headcount = organisation.headcount
     if headcount is not None and (not isinstance(headcount, int) or headcount < 0):
         errors["headcount"] = _("L’effectif est un nombre entier de personnes, 0 ou plus.")

@@ -35,7 +35,6 @@ from members.services import contact_add as contact_add_service
 from members.services import contact_remove as contact_remove_service
 from members.services import organisation_update
 from members.services.organisations import (
-    ORGANISATION_EDITABLE_FIELDS,
     contact_removal_refusal,
     organisation_managed_by,
 )
@@ -171,7 +170,7 @@ def organisation_edit(request: HttpRequest, organisation_id: int) -> HttpRespons
     organisation = _managed_organisation(request, organisation_id)
     next_url = _next_url(request)
     if request.method == "POST":
-        form = OrganisationForm(request.POST)
+        form = OrganisationForm(request.POST, instance=organisation)
         if form.is_valid():
             try:
                 organisation_update(organisation=organisation, by=request.user, **form.cleaned_data)
@@ -185,9 +184,7 @@ def organisation_edit(request: HttpRequest, organisation_id: int) -> HttpRespons
                 )
                 return redirect(next_url)
     else:
-        form = OrganisationForm(
-            initial={name: getattr(organisation, name) for name in ORGANISATION_EDITABLE_FIELDS}
-        )
+        form = OrganisationForm(instance=organisation)
     return render(
         request,
         "members/organisation_edit.html",

@@ -13,7 +13,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from members.admin import MembershipPlanFilter
+from members.admin.memberships import MembershipPlanFilter
 from members.models import (
     Cluster,
     Contact,

@@ -12,13 +12,17 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from cluster.celery import app as celery_app
-from members.models import ContactRole, Invoice, MembershipStatus, Payment, Term
-from members.selectors import contacts_to_notify, memberships_with_status
+from members.models import ContactRole, Invoice, InvoiceStatus, MembershipStatus, Payment, Term
+from members.selectors import (
+    contacts_to_notify,
+    invoice_with_balance,
+    invoices_with_balance,
+    memberships_with_status,
+)
 from members.services.billing import (
     invoice_confirmation_send,
     invoice_issue,
     invoice_notice_send,
-    invoice_paid_amount,
     invoice_payment_cancel,
     invoice_payment_record,
 )
@@ -141,7 +145,7 @@ def test_partial_payments_add_up_and_the_last_one_pays(django_capture_on_commit_
 
     assert invoice.paid_on == term.paid_on == D(2027, 3, 9)
     assert term.is_paid
-    assert invoice_paid_amount(invoice=invoice) == Decimal("300.00")
+    assert invoice_with_balance(invoice=invoice).paid_amount == Decimal("300.00")
     assert status(term, D(2027, 3, 10)) == MembershipStatus.CURRENT
     assert len(callbacks) == 1, "the confirmation is sent once the invoice is paid"
 
@@ -153,7 +157,36 @@ def test_an_overpayment_pays_and_is_kept_whole():
     invoice.refresh_from_db()
 
     assert invoice.paid_on == D(2027, 3, 5)
-    assert invoice_paid_amount(invoice=invoice) == Decimal("350.00")
+    assert invoice_with_balance(invoice=invoice).paid_amount == Decimal("350.00")
+
+
+def test_each_invoice_has_one_status_from_its_payments_in_one_query(django_assert_num_queries):
+    due, partial, paid, overpaid = (
+        invoice_issue(term=unpaid_term(organisation__name=name), on=ISSUED)
+        for name in ("Due", "Partial", "Paid", "Overpaid")
+    )
+    for invoice, amount in ((partial, "100.00"), (paid, "300.00"), (overpaid, "350.00")):
+        invoice_payment_record(invoice=invoice, amount=Decimal(amount), received_on=ISSUED)
+
+    with django_assert_num_queries(1):
+        figures = {
+            invoice.pk: (
+                invoice.status,
+                invoice.paid_amount,
+                invoice.amount_left,
+                invoice.overpaid_amount,
+            )
+            for invoice in invoices_with_balance()
+        }
+
+    assert figures == {
+        due.pk: (InvoiceStatus.DUE, Decimal("0.00"), Decimal("300.00"), Decimal("0.00")),
+        partial.pk: (InvoiceStatus.PARTIAL, Decimal("100.00"), Decimal("200.00"), Decimal("0.00")),
+        paid.pk: (InvoiceStatus.PAID, Decimal("300.00"), Decimal("0.00"), Decimal("0.00")),
+        overpaid.pk: (InvoiceStatus.OVERPAID, Decimal("350.00"), Decimal("0.00"), Decimal("50.00")),
+    }
+    # The status is a column: the admin's filter asks the database.
+    assert list(invoices_with_balance().filter(status=InvoiceStatus.PARTIAL)) == [partial]
 
 
 def test_a_provider_reference_recorded_twice_makes_one_payment():
@@ -176,7 +209,7 @@ def test_a_provider_reference_recorded_twice_makes_one_payment():
 
     assert second.pk == first.pk
     assert Payment.objects.count() == 1
-    assert invoice_paid_amount(invoice=invoice) == Decimal("300.00")
+    assert invoice_with_balance(invoice=invoice).paid_amount == Decimal("300.00")
 
 
 def test_a_payment_must_be_positive():

@@ -27,7 +27,7 @@ from members.imports.export import (
     export_memberships,
 )
 from members.imports.resources import StandardResource
-from members.imports.services import import_members
+from members.imports.services import import_file_run
 from members.models import Contact, ContactRole, Membership, Organisation, Plan, Site, Term
 from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from members.services import staff_user_ensure
@@ -77,8 +77,8 @@ def as_dicts(content: bytes, file_format: str) -> list[dict[str, str]]:
 def reimport(content: bytes, *, slug: str, file_format: str, tmp_path: Path):
     path = tmp_path / export_filename(cluster=cluster(slug), file_format=file_format)
     path.write_bytes(content)
-    _record, report = import_members(
-        path, cluster=cluster(slug), profile="standard", skip_invalid=True
+    _record, report = import_file_run(
+        path=path, cluster=cluster(slug), profile="standard", skip_invalid=True
     )
     return report
 
@@ -102,8 +102,8 @@ def stored() -> dict[str, list[tuple]]:
 @pytest.fixture
 def samples_imported():
     for slug, path in SAMPLE_FILES.items():
-        _record, report = import_members(
-            path, cluster=cluster(slug), profile=slug, skip_invalid=True
+        _record, report = import_file_run(
+            path=path, cluster=cluster(slug), profile=slug, skip_invalid=True
         )
         assert report.written and report.new
 

@@ -11,14 +11,21 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
 
 from members.imports.resources import PROFILES
+from members.imports.services import (
+    import_record_analyse,
+    import_record_cancel,
+    import_record_confirm,
+    import_record_create,
+)
 from members.models import Contact, ImportRecord, Membership, Organisation, Term
 from tests.factories import MembershipFactory, OrganisationFactory, cluster, make_siret
-from tests.samples import EXPECTED, FILES, SAMPLES, SHARED
+from tests.samples import EXPECTED, FILES
 
 pytestmark = pytest.mark.django_db
 
@@ -442,13 +449,6 @@ def test_every_import_is_recorded_with_its_file_kept(tmp_path):
     assert record.rows == EXPECTED["frenchsouth"]["data_rows"]
 
 
-def test_the_sample_copies_match_the_shared_originals():
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared samples are not beside this checkout ({SHARED})")
-    for name in ("digitalplace.xlsx", "frenchsouth.csv", "expected.json", "README.md"):
-        assert (SAMPLES / name).read_bytes() == (SHARED / name).read_bytes(), name
-
-
 def test_a_dry_run_of_a_clean_file_exits_0(tmp_path):
     path = _digitalplace_workbook(
         tmp_path / "propre.xlsx", [_row("DP-1", "Alpha", make_siret(1), "a@alpha.fr")]
@@ -458,3 +458,40 @@ def test_a_dry_run_of_a_clean_file_exits_0(tmp_path):
     )
     assert (status, report["new"], report["written"], report["dry_run"]) == (0, 1, False, True)
     assert counts() == (0, 0, 0, 0)
+
+
+def test_the_import_workflow_runs_from_its_services_without_the_admin():
+    def analysed() -> ImportRecord:
+        record = import_record_create(
+            cluster=cluster("digitalplace"),
+            profile="digitalplace",
+            file=FILES["digitalplace"],
+            file_name=FILES["digitalplace"].name,
+            source=ImportRecord.Source.COMMAND,
+        )
+        report = import_record_analyse(record=record)
+        assert report.dry_run and record.status == ImportRecord.Status.ANALYSED
+        return record
+
+    record = analysed()
+    assert Organisation.objects.count() == 0
+    # Refused rows stop the import unless the valid rows are asked for.
+    with pytest.raises(ValidationError) as refused:
+        import_record_confirm(record=record)
+    assert refused.value.code == "refused_rows" and Organisation.objects.count() == 0
+
+    report = import_record_confirm(record=record, skip_invalid=True)
+
+    record.refresh_from_db()
+    assert report.written and record.status == ImportRecord.Status.IMPORTED
+    assert Organisation.objects.count() == EXPECTED["digitalplace"]["organisations"]
+    # Confirmed once: a second confirmation, or a cancellation, changes nothing.
+    with pytest.raises(ValidationError) as again:
+        import_record_confirm(record=record, skip_invalid=True)
+    assert again.value.code == "not_analysed"
+    assert import_record_cancel(record=record) is False
+
+    other = analysed()
+    assert import_record_cancel(record=other) is True
+    other.refresh_from_db()
+    assert other.status == ImportRecord.Status.CANCELLED

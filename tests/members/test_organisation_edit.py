@@ -111,6 +111,16 @@ def test_a_primary_contact_updates_the_details(client, organisation, primary):
     assert "Les coordonnées de Octo Sud sont à jour." in client.get(AREA).content.decode()
 
 
+def test_the_details_form_takes_its_fields_from_the_model(client, organisation, primary):
+    signed_in(client, primary)
+    page = client.get(edit_url(organisation)).content.decode()
+
+    # The model's lengths: a postcode has 5 characters, not 10.
+    assert re.search(r'<input[^>]+name="postcode"[^>]+maxlength="5"', page)
+    assert re.search(r'<input[^>]+name="city"[^>]+maxlength="100"', page)
+    assert not re.search(r'<input[^>]+name="postcode"[^>]+maxlength="10"', page)
+
+
 def test_after_editing_the_member_goes_back_to_a_page_of_the_site_only(
     client, organisation, primary
 ):

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from members.imports.services import import_members
+from members.imports.services import import_file_run
 from members.models import Cluster
 from merger.selectors import merger_current
 from merger.services import merger_update
@@ -40,8 +40,8 @@ def samples(settings, tmp_path):
     """Both clusters' sample files imported (their valid rows), as staff would."""
     settings.IMPORT_FILES_ROOT = tmp_path / "kept"
     for profile, path in FILES.items():
-        _record, report = import_members(
-            path, cluster=Cluster.objects.get(slug=profile), profile=profile, skip_invalid=True
+        _record, report = import_file_run(
+            path=path, cluster=Cluster.objects.get(slug=profile), profile=profile, skip_invalid=True
         )
         assert report.written
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from stdnum import luhn
 
-from members.imports.services import import_members
+from members.imports.services import import_file_run
 from members.models import Contact, Invoice, Membership, Organisation, Term
 from merger.matching import name_key
 from merger.models import Decision, DuplicatePair, OrganisationMerge, TransferProposal
@@ -301,8 +301,8 @@ def test_the_clusters_files_import_again_unchanged_after_their_duplicates_are_me
     )
 
     for profile, path in FILES.items():
-        _record, report = import_members(
-            path, cluster=cluster(profile), profile=profile, skip_invalid=True
+        _record, report = import_file_run(
+            path=path, cluster=cluster(profile), profile=profile, skip_invalid=True
         )
         expected = EXPECTED[profile]
         assert report.new == report.updated == 0, report.as_json()

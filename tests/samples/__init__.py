@@ -1,6 +1,5 @@
-"""The clusters' sample spreadsheets and what a correct import of them yields, copied from the
-project's shared folder (``../shared/samples``) so that a clone is self-contained;
-``tests/members/test_import.py`` checks that the copy has not drifted from the original."""
+"""The clusters' sample spreadsheets and what a correct import of them yields (``README.md``
+here describes them)."""
 
 import json
 from pathlib import Path
@@ -9,5 +8,3 @@ SAMPLES = Path(__file__).resolve().parent
 EXPECTED = json.loads((SAMPLES / "expected.json").read_text())
 #: The sample file of each profile (the profile is the cluster's slug).
 FILES = {"digitalplace": SAMPLES / "digitalplace.xlsx", "frenchsouth": SAMPLES / "frenchsouth.csv"}
-#: The original, when this checkout sits beside the shared folder.
-SHARED = SAMPLES.parents[2] / "shared" / "samples"

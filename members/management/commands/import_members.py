@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from members.imports.resources import PROFILES
-from members.imports.services import ImportFailed, ImportUnusable, import_members
+from members.imports.services import ImportFailed, ImportUnusable, import_file_run
 from members.management.clusters import EXIT_UNUSABLE, cluster_from_slug
 
 #: Exit statuses: written (or a dry run that found nothing refused); refused rows stopped it (or a
@@ -57,8 +57,8 @@ class Command(BaseCommand):
                 returncode=EXIT_UNUSABLE,
             )
         try:
-            record, report = import_members(
-                file,
+            record, report = import_file_run(
+                path=file,
                 cluster=cluster_obj,
                 profile=profile,
                 dry_run=dry_run,

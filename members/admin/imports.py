@@ -2,20 +2,18 @@
 
 A cluster's staff import into the clusters they manage, from the memberships list ("Importer un
 fichier"). The upload is kept privately and analysed (a dry run); the record's page then shows
-what the import would do, row by row, and asks for confirmation. Files of more than
-``IMPORT_BACKGROUND_ROWS`` data rows are analysed and imported by a Celery task, whose progress
-the page shows; smaller ones during the request. django-import-export's own admin import is not
-used: it dry-runs and imports again in the request, holding every row's diff (PITFALLS.md).
+what the import would do, row by row, and asks for confirmation. The record's states, and whether
+a file is run in the request or by a Celery task (files of more than ``IMPORT_BACKGROUND_ROWS``
+data rows, whose progress the page shows), are the services' of :mod:`members.imports.services`.
+django-import-export's own admin import is not used: it dry-runs and imports again in the
+request, holding every row's diff.
 """
-
-import uuid
 
 from celery.result import AsyncResult
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
@@ -25,15 +23,18 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.imports.resources import PROFILES
+from members.imports.services import (
+    ImportFailed,
+    ImportUnusable,
+    import_record_analyse,
+    import_record_cancel,
+    import_record_confirm,
+    import_record_create,
+)
 from members.models import Cluster, ImportRecord
 from members.selectors import clusters_managed_by
-from members.tasks import import_run
-
-from .readers import UnreadableFile
-from .resources import PROFILES
-from .services import ImportFailed, ImportUnusable, record_file, run_import
-from .tables import read_table
 
 Status = ImportRecord.Status
 #: Rows of changes shown on the preview page (all are kept in the record).
@@ -158,7 +159,7 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and form.is_valid():
-            record = record_file(
+            record = import_record_create(
                 cluster=form.cleaned_data["cluster"],
                 profile=form.cleaned_data["profile"],
                 file=form.cleaned_data["file"],
@@ -168,19 +169,13 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 skip_invalid=form.cleaned_data["skip_invalid"],
             )
             try:
-                table = read_table(
-                    record.file.path, PROFILES[record.profile], filename=record.file_name
-                )
-            except UnreadableFile as exc:
-                record.status = Status.UNUSABLE
-                record.message = str(exc)
-                record.save(update_fields=["status", "message"])
+                import_record_analyse(record=record)
+            except ImportUnusable as exc:
                 form.add_error("file", str(exc))
+            except ImportFailed as exc:
+                messages.error(request, str(exc))
+                return HttpResponseRedirect(self._record_url(record))
             else:
-                if len(table.dataset) > settings.IMPORT_BACKGROUND_ROWS:
-                    self._queue(record, dry_run=True)
-                else:
-                    self._run(request, record, dry_run=True)
                 return HttpResponseRedirect(self._record_url(record))
         context = {
             **self.admin_site.each_context(request),
@@ -223,43 +218,33 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     def confirm_view(self, request, pk):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        with transaction.atomic():
-            record = self._record_for_update(request, pk)
-            if record.status != Status.ANALYSED:
-                messages.warning(
-                    request,
-                    _("Cet import n’est plus à confirmer (état : %(status)s).")
-                    % {"status": record.get_status_display()},
-                )
-                return HttpResponseRedirect(self._record_url(record))
-            if request.POST.get("skip_invalid"):
-                record.skip_invalid = True
-            if record.refused_rows and not record.skip_invalid:
-                messages.error(
+        record = self._record_managed(request, pk)
+        try:
+            report = import_record_confirm(
+                record=record, skip_invalid=bool(request.POST.get("skip_invalid"))
+            )
+        except ValidationError as error:
+            level = messages.WARNING if error.code == "not_analysed" else messages.ERROR
+            messages.add_message(request, level, error.messages[0])
+        except (ImportUnusable, ImportFailed) as exc:
+            messages.error(request, str(exc))
+        else:
+            if report is not None and report.written:
+                messages.success(
                     request,
                     _(
-                        "Des lignes sont refusées : corrigez le fichier, ou cochez « importer "
-                        "les lignes valides »."
-                    ),
+                        "Import terminé. Lignes nouvelles : %(new)s ; modifiées : %(updated)s ; "
+                        "inchangées : %(unchanged)s."
+                    )
+                    % {"new": report.new, "updated": report.updated, "unchanged": report.unchanged},
                 )
-                return HttpResponseRedirect(self._record_url(record))
-            record.status = Status.IMPORTING
-            record.save(update_fields=["status", "skip_invalid"])
-        if record.rows > settings.IMPORT_BACKGROUND_ROWS:
-            self._queue(record, dry_run=False)
-        else:
-            self._run(request, record, dry_run=False)
         return HttpResponseRedirect(self._record_url(record))
 
     def cancel_view(self, request, pk):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        with transaction.atomic():
-            record = self._record_for_update(request, pk)
-            if record.status == Status.ANALYSED:
-                record.status = Status.CANCELLED
-                record.save(update_fields=["status"])
-                messages.info(request, _("Import annulé : rien n’a été écrit."))
+        if import_record_cancel(record=self._record_managed(request, pk)):
+            messages.info(request, _("Import annulé : rien n’a été écrit."))
         return HttpResponseRedirect(reverse("admin:members_importrecord_changelist"))
 
     def file_view(self, request, pk):
@@ -270,9 +255,8 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     # Helpers
 
-    def _record_for_update(self, request, pk) -> ImportRecord:
-        scoped = self.get_queryset(request).select_for_update(of=("self",))
-        record = get_object_or_404(scoped, pk=pk)
+    def _record_managed(self, request, pk) -> ImportRecord:
+        record = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self._manages(request, record):
             raise PermissionDenied
         return record
@@ -285,32 +269,6 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     def _record_url(self, record) -> str:
         return reverse("admin:members_importrecord_change", args=[record.pk])
-
-    def _queue(self, record, *, dry_run: bool) -> None:
-        record.status = Status.QUEUED
-        record.task_id = str(uuid.uuid4())
-        record.save(update_fields=["status", "task_id"])
-        transaction.on_commit(
-            lambda: import_run.apply_async(
-                (record.pk,), {"dry_run": dry_run}, task_id=record.task_id
-            )
-        )
-
-    def _run(self, request, record, *, dry_run: bool) -> None:
-        try:
-            run_import(record, dry_run=dry_run)
-        except (ImportUnusable, ImportFailed) as exc:
-            messages.error(request, str(exc))
-        else:
-            if not dry_run and record.status == Status.IMPORTED:
-                messages.success(
-                    request,
-                    _(
-                        "Import terminé. Lignes nouvelles : %(new)s ; modifiées : %(updated)s ; "
-                        "inchangées : %(unchanged)s."
-                    )
-                    % {"new": record.new, "updated": record.updated, "unchanged": record.unchanged},
-                )
 
 
 admin.site.register(ImportRecord, ImportRecordAdmin)

@@ -1,5 +1,5 @@
 """The billing admin: invoices, the payments staff record on them, and the issuing of a term's
-invoice. Registered from :mod:`members.admin` (imported at its end), on its cluster scoping.
+invoice, on the cluster scoping of :mod:`members.admin.scoping`.
 
 An invoice never changes once issued: every field of its page is read-only. Its page takes new
 payments in an inline that goes through :func:`members.services.billing.invoice_payment_record`,
@@ -15,7 +15,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db import models
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpResponseRedirect
@@ -27,8 +26,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members import documents
-from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter, term_invoiced_note
-from members.models import Invoice, Payment, Term
+from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.models import Invoice, InvoiceStatus, Payment, Term
 from members.selectors import invoices_with_balance
 from members.services.billing import (
     invoice_issue,
@@ -39,32 +38,13 @@ from members.tasks import invoice_notice_send
 from members.views.billing import pdf_response
 
 
-class InvoiceStatus(models.TextChoices):
-    """Where an invoice stands, from its payments (see :func:`with_payments`). Each invoice has
-    one: an over-paid invoice is paid, and shown as over-paid, its amount to refund."""
-
-    DUE = "due", gettext_lazy("À payer")
-    PARTIAL = "partial", gettext_lazy("Partiellement payée")
-    PAID = "paid", gettext_lazy("Payée")
-    OVERPAID = "overpaid", gettext_lazy("Trop-perçu")
-
-
 def with_payments(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
-    """``queryset`` annotated with ``paid_amount``, ``amount_left`` and ``overpaid_amount``
-    (:func:`members.selectors.invoices_with_balance`), and ``customer_name`` (from the frozen
-    customer details, to sort on)."""
+    """``queryset`` annotated with ``paid_amount``, ``amount_left``, ``overpaid_amount`` and
+    ``status`` (:func:`members.selectors.invoices_with_balance`), and ``customer_name`` (from the
+    frozen customer details, to sort on)."""
     return invoices_with_balance(queryset).annotate(
         customer_name=KeyTextTransform("name", "customer_details"),
     )
-
-
-def invoice_status(invoice: Invoice) -> InvoiceStatus:
-    """The status of an invoice annotated by :func:`with_payments`."""
-    if invoice.overpaid_amount > 0:
-        return InvoiceStatus.OVERPAID
-    if invoice.paid_on is not None:
-        return InvoiceStatus.PAID
-    return InvoiceStatus.PARTIAL if invoice.paid_amount > 0 else InvoiceStatus.DUE
 
 
 class InvoiceStatusFilter(admin.SimpleListFilter):
@@ -75,15 +55,20 @@ class InvoiceStatusFilter(admin.SimpleListFilter):
         return InvoiceStatus.choices
 
     def queryset(self, request, queryset):
-        return {
-            InvoiceStatus.OVERPAID: queryset.filter(overpaid_amount__gt=0),
-            InvoiceStatus.PAID: queryset.filter(paid_on__isnull=False, overpaid_amount=0),
-            InvoiceStatus.PARTIAL: queryset.filter(paid_on__isnull=True, paid_amount__gt=0),
-            InvoiceStatus.DUE: queryset.filter(paid_on__isnull=True, paid_amount=0),
-        }.get(self.value(), queryset)
+        if self.value() in InvoiceStatus.values:
+            return queryset.filter(status=self.value())
+        return queryset
 
 
 # --- The invoice of a term, in the memberships' and terms' pages --------------------------------
+
+
+def term_invoiced_note(number: str) -> str:
+    """What the admin says beside an invoiced term: why its fee, plan and period are disabled."""
+    return _(
+        "Facturée sous le n° %(number)s : le montant, la formule et la période ne peuvent plus "
+        "changer ; une correction passe par un avoir."
+    ) % {"number": number}
 
 
 def _term_invoice(term: Term, *, may_issue: bool, note: bool = False) -> str:
@@ -323,7 +308,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("statut"))
     def status(self, invoice: Invoice) -> str:
-        return invoice_status(invoice).label
+        return InvoiceStatus(invoice.status).label
 
     @admin.display(description=gettext_lazy("PDF"))
     def pdf_link(self, invoice: Invoice) -> str:

@@ -1,6 +1,5 @@
 """The reminders' admin: each cluster's reminder policy with its steps, and the ledger of the
-reminders recorded by the daily pass. Registered from :mod:`members.admin` (imported at its end),
-on its cluster scoping.
+reminders recorded by the daily pass, on the cluster scoping of :mod:`members.admin.scoping`.
 
 Superusers (the operator) alone change a policy; membership staff read their clusters' policy
 and the merger committee every cluster's. A policy's page lists what its texts may name and shows
@@ -27,7 +26,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from members.admin import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import Cluster, Reminder, ReminderPolicy, ReminderStep, Term
 from members.models.reminders import REMINDER_PLACEHOLDERS, offset_label
 from members.selectors import clusters_managed_by
