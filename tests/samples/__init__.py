@@ -1,6 +1,5 @@
-"""The clusters' sample spreadsheets and what a correct import of them yields, copied from the
-project's shared folder (``../shared/samples``) so that a clone is self-contained;
-``tests/members/test_import.py`` checks that the copy has not drifted from the original."""
+"""The clusters' sample spreadsheets and what a correct import of them yields (described in
+``tests/samples/README.md``), kept in the repository so that a clone is self-contained."""
 
 import json
 from pathlib import Path
