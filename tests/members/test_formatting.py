@@ -114,9 +114,12 @@ def test_the_certificate_and_its_e_mail_write_1er_janvier(mailbox):
 
 @pytest.fixture
 def english_staff(client, superuser):
+    """The admin in English; the language the requests activate is put back afterwards, as the
+    middleware leaves it active in the thread."""
     client.force_login(superuser)
     client.cookies["django_language"] = "en"
-    return client
+    with translation.override(translation.get_language()):
+        yield client
 
 
 def test_the_english_admin_writes_the_reminders_dates_day_first(english_staff):
