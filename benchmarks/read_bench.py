@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cluster.settings")
 
-# The header row of DigitalPlace's export, as in shared/samples/digitalplace.xlsx.
+# The header row of DigitalPlace's export, as in tests/samples/digitalplace.xlsx.
 HEADER = [
     "N° adhérent",
     "Raison sociale",

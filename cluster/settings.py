@@ -176,7 +176,8 @@ MFA_REQUIRED_FOR_SUPERUSERS = env.bool("MFA_REQUIRED_FOR_SUPERUSERS", default=no
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("Français")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-# Dates written out in full in English too ("December 31, 2026"): see cluster/formats/en.
+# English dates written out in full ("December 31, 2026") and never month first in numbers
+# ("5 Dec 2026"; date fields read "05/12/2026" as in French): see cluster/formats/en.
 FORMAT_MODULE_PATH = ["cluster.formats"]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True

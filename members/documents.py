@@ -14,7 +14,6 @@ label included.
 import functools
 from collections.abc import Iterable
 from datetime import date
-from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -22,7 +21,6 @@ from xml.sax.saxutils import escape
 import reportlab
 from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
-from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
@@ -40,9 +38,10 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
-from stdnum import iban as stdnum_iban
 
-from members.models import Cluster, Invoice, Term
+from members.formatting import iban as format_iban
+from members.formatting import long_date, money
+from members.models import Invoice, Term
 
 FONT = "Vera"
 FONT_BOLD = "Vera-Bold"
@@ -62,9 +61,6 @@ MARGIN = 18 * mm
 FRAME_PADDING = 6
 WIDTH = A4[0] - 2 * (MARGIN + FRAME_PADDING)
 
-#: Where the euro sign goes, per language; French puts it after the number, past a no-break space.
-CURRENCY_PATTERNS = {"fr": "{amount}\xa0€", "en": "€{amount}"}
-
 
 @functools.cache
 def fonts_register() -> None:
@@ -82,20 +78,6 @@ def fonts_register() -> None:
     )
 
 
-def money(amount: Decimal) -> str:
-    """``amount`` in euros the way the active language writes it: "1 200,00 €" in French (with
-    no-break spaces), "€1,200.00" in English."""
-    number = number_format(amount, decimal_pos=2, use_l10n=True, force_grouping=True)
-    language = (translation.get_language() or "fr").split("-")[0]
-    return CURRENCY_PATTERNS.get(language, CURRENCY_PATTERNS["fr"]).format(amount=number)
-
-
-def long_date(day: date) -> str:
-    """``day`` written out in the active language: "15 mars 2027", "March 15, 2027"
-    (cluster/formats)."""
-    return date_format(day, "DATE_FORMAT")
-
-
 def invoice_filename(invoice: Invoice) -> str:
     """``facture-DP-2027-00001.pdf``."""
     return f"facture-{invoice.number}.pdf"
@@ -104,21 +86,6 @@ def invoice_filename(invoice: Invoice) -> str:
 def certificate_filename(term: Term) -> str:
     """``attestation-<member number>-<year of the term's start>.pdf``."""
     return f"attestation-{term.membership.member_number}-{term.start_date.year}.pdf"
-
-
-def cluster_issuer_details(cluster: Cluster) -> dict[str, str]:
-    """What ``cluster``'s documents print about it: legal name, SIREN, address, e-mail, web site,
-    VAT mention and bank details. An invoice keeps a copy; a certificate reads them afresh."""
-    return {
-        "name": cluster.legal_name or cluster.name,
-        "siren": cluster.siren,
-        "address": cluster.address,
-        "email": cluster.email,
-        "website": cluster.website,
-        "vat_mention": cluster.vat_mention,
-        "iban": cluster.iban,
-        "bic": cluster.bic,
-    }
 
 
 # --- Layout -------------------------------------------------------------------------------------
@@ -369,7 +336,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
             Paragraph(
                 _lines(
                     escape(_("À régler avant le %(date)s") % {"date": long_date(invoice.due_on)}),
-                    _labelled(_("IBAN"), stdnum_iban.format(iban) if iban else ""),
+                    _labelled(_("IBAN"), format_iban(iban)),
                     _labelled(_("BIC"), issuer.get("bic", "")),
                     _labelled(_("Référence à indiquer"), invoice.number),
                 ),
@@ -392,7 +359,7 @@ def certificate_pdf(term: Term, *, on: date | None = None) -> bytes:
     styles = _styles()
     membership = term.membership
     organisation = membership.organisation
-    issuer = cluster_issuer_details(membership.cluster)
+    issuer = membership.cluster.issuer_details()
     title = _("Attestation d’adhésion")
 
     town = " ".join(part for part in (organisation.postcode, organisation.city) if part)

@@ -23,6 +23,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from members import formatting
 from members.models import CheckoutSession, CheckoutStatus, Invoice, Payment, PaymentMethod
 from members.selectors import invoice_with_balance
 from members.services.billing import (
@@ -62,13 +63,6 @@ class PaymentProvider(Protocol):
         ...
 
 
-def iban_format(iban: str) -> str:
-    """``FR76 3000 6000 0112 3456 7890 189``: upper case, in groups of four, as printed on
-    French bank details."""
-    compact = "".join(iban.split()).upper()
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
-
-
 class BankTransfer:
     """Payment by bank transfer to the issuing cluster, the invoice number as reference.
 
@@ -87,7 +81,7 @@ class BankTransfer:
         issuer = invoice.issuer_details
         return {
             "beneficiary": issuer.get("name", ""),
-            "iban": iban_format(issuer["iban"]),
+            "iban": formatting.iban(issuer["iban"]),
             "bic": "".join(issuer.get("bic", "").split()).upper(),
             "reference": invoice.number,
         }

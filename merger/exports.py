@@ -2,9 +2,9 @@
 proposal) or CSV (the proposals), text that could run as a formula escaped (CSV injection)."""
 
 import tablib
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.formatting import short_datetime
 from members.imports.export import CONTENT_TYPES, CSV_DELIMITER
 from members.imports.widgets import escape_formula
 
@@ -51,11 +51,7 @@ def _proposals_sheet(report: MergerReport) -> tablib.Dataset:
             for name in FLAGS
             if getattr(proposal, name)
         ]
-        decided_at = (
-            timezone.localtime(proposal.decided_at).strftime("%d/%m/%Y %H:%M")
-            if proposal.decided_at
-            else ""
-        )
+        decided_at = short_datetime(proposal.decided_at) if proposal.decided_at else ""
         sheet.append(
             [
                 _cell(value)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from members.formatting import short_datetime
 from members.models import Cluster, Contact, Membership, Organisation, Plan
 
 
@@ -114,7 +115,7 @@ class MergerEvent(models.Model):
         ordering = ["merger", "-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} · {self.at:%d/%m/%Y %H:%M}"
+        return f"{self.get_kind_display()} · {short_datetime(self.at)}"
 
 
 class PlanMapping(models.Model):
@@ -328,7 +329,7 @@ class TransferDecision(models.Model):
         ordering = ["proposal", "-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.get_decision_display()} · {self.at:%d/%m/%Y %H:%M}"
+        return f"{self.get_decision_display()} · {short_datetime(self.at)}"
 
 
 class DuplicatePair(models.Model):

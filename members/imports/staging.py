@@ -27,6 +27,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.formatting import short_date
 from members.models import Contact, ContactRole, Membership, Organisation, Plan, Term
 from members.validators import normalise_phone
 
@@ -160,7 +161,7 @@ def _shown(value) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, dt.date):
-        return f"{value:%d/%m/%Y}"
+        return short_date(value)
     return str(value)
 
 

@@ -26,6 +26,8 @@ _NUMBER_SPACES = re.compile(r"[ \u00a0\u202f\u2009]")
 _FORMULA = re.compile(r"^(=|[+\-@][^\s\d]*\()")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _CENT = Decimal("0.01")
+#: How the clusters' files write a date, whatever the language of who reads or writes them.
+FILE_DATE_FORMAT = "%d/%m/%Y"
 
 
 def normalise_label(value: object) -> str:
@@ -46,7 +48,7 @@ def cell_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, dt.datetime | dt.date):
-        return value.strftime("%d/%m/%Y")
+        return value.strftime(FILE_DATE_FORMAT)
     return str(value).strip()
 
 
@@ -316,7 +318,7 @@ class FrenchDateWidget(widgets.DateWidget):
     _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
     def __init__(self):
-        super().__init__(format="%d/%m/%Y")
+        super().__init__(format=FILE_DATE_FORMAT)
 
     def clean(self, value, row=None, **kwargs):
         if value is None or value == "":
@@ -353,7 +355,7 @@ class FrenchDateWidget(widgets.DateWidget):
         )
 
     def render(self, value, obj=None, **kwargs):
-        return "" if value is None else value.strftime("%d/%m/%Y")
+        return "" if value is None else value.strftime(FILE_DATE_FORMAT)
 
 
 class OuiNonWidget(widgets.BooleanWidget):

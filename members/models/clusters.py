@@ -89,6 +89,21 @@ class Cluster(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def issuer_details(self) -> dict[str, str]:
+        """What the cluster's documents print about it: legal name, SIREN, address, e-mail, web
+        site, VAT mention and bank details. An invoice keeps a copy; a certificate reads them
+        afresh."""
+        return {
+            "name": self.legal_name or self.name,
+            "siren": self.siren,
+            "address": self.address,
+            "email": self.email,
+            "website": self.website,
+            "vat_mention": self.vat_mention,
+            "iban": self.iban,
+            "bic": self.bic,
+        }
+
 
 class Site(models.Model):
     """A place where a cluster welcomes its members (Toulouse, Montpellier, Nîmes, …)."""

@@ -5,6 +5,8 @@ from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from members.formatting import short_datetime
+
 from .clusters import Cluster
 
 
@@ -99,7 +101,7 @@ class ImportRecord(models.Model):
         indexes = [models.Index(fields=["cluster", "-created_at"], name="import_cluster_date_idx")]
 
     def __str__(self) -> str:
-        return f"{self.file_name} → {self.cluster} ({self.created_at:%d/%m/%Y %H:%M})"
+        return f"{self.file_name} → {self.cluster} ({short_datetime(self.created_at)})"
 
     @property
     def written(self) -> bool:

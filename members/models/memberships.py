@@ -7,6 +7,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from members.formatting import short_date
+
 from .clusters import Cluster, Plan, Site
 from .organisations import Organisation
 
@@ -173,7 +175,7 @@ class Term(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.start_date:%d/%m/%Y} – {self.end_date:%d/%m/%Y}"
+        return f"{short_date(self.start_date)} – {short_date(self.end_date)}"
 
     def clean(self) -> None:
         errors = {}
@@ -202,8 +204,8 @@ class Term(models.Model):
                 errors["start_date"] = _(
                     "Cette période chevauche la période du %(start)s au %(end)s."
                 ) % {
-                    "start": f"{overlapping.start_date:%d/%m/%Y}",
-                    "end": f"{overlapping.end_date:%d/%m/%Y}",
+                    "start": short_date(overlapping.start_date),
+                    "end": short_date(overlapping.end_date),
                 }
         if errors:
             raise ValidationError(errors)

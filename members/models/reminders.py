@@ -10,6 +10,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, validat
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from members.formatting import short_date
+
 from .clusters import Cluster
 from .memberships import Term
 
@@ -250,4 +252,4 @@ class Reminder(models.Model):
         permissions = [("resend_reminder", _("Renvoyer une relance en échec"))]
 
     def __str__(self) -> str:
-        return f"{offset_label(self.offset_days)} · {self.due_on:%d/%m/%Y}"
+        return f"{offset_label(self.offset_days)} · {short_date(self.due_on)}"

@@ -16,10 +16,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from stdnum import iban as stdnum_iban
 
-from members import documents
-from members.documents import cluster_issuer_details
+from members import documents, formatting
 from members.models import (
     CheckoutSession,
     CheckoutStatus,
@@ -88,8 +86,8 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
         description = _("Cotisation %(cluster)s, formule %(plan)s, du %(start)s au %(end)s") % {
             "cluster": cluster.name,
             "plan": term.plan.name,
-            "start": f"{term.start_date:%d/%m/%Y}",
-            "end": f"{term.end_date:%d/%m/%Y}",
+            "start": formatting.short_date(term.start_date),
+            "end": formatting.short_date(term.end_date),
         }
     return Invoice.objects.create(
         cluster=cluster,
@@ -101,7 +99,7 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
         due_on=on + timedelta(days=settings.INVOICE_PAYMENT_DAYS),
         amount=term.fee,
         description=description,
-        issuer_details=cluster_issuer_details(cluster),
+        issuer_details=cluster.issuer_details(),
         customer_details={
             "name": organisation.name,
             "siret": organisation.siret,
@@ -253,8 +251,8 @@ def _invoice_email_send(
                 "organisation_name": invoice.customer_details.get("name") or organisation.name,
                 "cluster_name": invoice.cluster.name,
                 "issuer": issuer,
-                "iban": stdnum_iban.format(issuer["iban"]) if issuer.get("iban") else "",
-                "amount": documents.money(invoice.amount),
+                "iban": formatting.iban(issuer.get("iban", "")),
+                "amount": formatting.money(invoice.amount),
                 "member_area_url": settings.SITE_URL.rstrip("/") + reverse("members:area"),
             }
             subject = render_to_string(f"members/email/{template}_subject.txt", context)

@@ -26,7 +26,7 @@ from django.utils import timezone, translation
 from kombu.exceptions import OperationalError
 
 from members import reminder_defaults
-from members.documents import cluster_issuer_details, long_date
+from members.formatting import long_date
 from members.models import (
     Cluster,
     Contact,
@@ -312,7 +312,7 @@ def _reminder_message(reminder: Reminder, contact: Contact) -> EmailMultiAlterna
             "body": _placeholders_fill(body, values).strip(),
             "renewal_url": link,
             "cluster_name": cluster.name,
-            "issuer": cluster_issuer_details(cluster),
+            "issuer": cluster.issuer_details(),
             "member_area_url": settings.SITE_URL.rstrip("/") + reverse("members:area"),
         }
         message = EmailMultiAlternatives(

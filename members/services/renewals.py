@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.formatting import short_date
 from members.models import Invoice, Membership, Plan, Term
 
 from .billing import invoice_issue
@@ -152,7 +153,7 @@ def _renewal_refusal(outlook: RenewalOutlook) -> str:
         )
     if outlook.state == RenewalState.CANCELLED:
         return _("Cette adhésion est résiliée : contactez le cluster.")
-    return _("Le renouvellement ouvrira le %(date)s.") % {"date": f"{outlook.opens_on:%d/%m/%Y}"}
+    return _("Le renouvellement ouvrira le %(date)s.") % {"date": short_date(outlook.opens_on)}
 
 
 @transaction.atomic

@@ -1,16 +1,42 @@
-"""Template filters of the member area: amounts written the way the active language writes them."""
+"""Template filters of the site, the e-mails and the admin: amounts, dates and bank details
+written the way the active language writes them (``members.formatting``, as in the PDFs).
+A missing value (``None``, "") gives "", so that ``|default:"–"`` can follow."""
 
+from datetime import date, datetime
 from decimal import Decimal
 
 from django import template
 
-from members.documents import money as money_format
+from members import formatting
 
 register = template.Library()
 
 
 @register.filter
 def money(amount: Decimal | None) -> str:
-    """``{{ invoice.amount|money }}``: "1 200,00 €" in French, "€1,200.00" in English (the same
-    formatting as the PDFs)."""
-    return "" if amount is None else money_format(amount)
+    """``{{ invoice.amount|money }}``: "1 200,00 €" in French, "€1,200.00" in English."""
+    return "" if amount is None or amount == "" else formatting.money(amount)
+
+
+@register.filter(expects_localtime=True)
+def long_date(day: date | None) -> str:
+    """``{{ term.start_date|long_date }}``: "1er janvier 2027", "January 1, 2027"."""
+    return formatting.long_date(day) if day else ""
+
+
+@register.filter(expects_localtime=True)
+def short_date(day: date | None) -> str:
+    """``{{ term.start_date|short_date }}``: "01/01/2027", "1 Jan 2027"."""
+    return formatting.short_date(day) if day else ""
+
+
+@register.filter(expects_localtime=True)
+def short_datetime(moment: datetime | None) -> str:
+    """``{{ record.created_at|short_datetime }}``: "05/12/2026 14:30", "5 Dec 2026 14:30"."""
+    return formatting.short_datetime(moment) if moment else ""
+
+
+@register.filter
+def iban(value: str | None) -> str:
+    """``{{ issuer.iban|iban }}``: "FR76 3000 6000 0112 3456 7890 189"."""
+    return formatting.iban(value or "")

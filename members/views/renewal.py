@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
+from members.formatting import short_date
 from members.forms import LOGIN_EMAIL_SESSION_KEY, RenewalConfirmForm, RenewalPlanForm
 from members.models import ContactRole, Membership, Plan, Term
 from members.selectors import memberships_of, memberships_with_status, terms_of
@@ -226,7 +227,7 @@ def renewal_link(request: HttpRequest, token: str) -> HttpResponse:
     messages.info(
         request,
         _("Cette adhésion a déjà été renouvelée pour la période du %(start)s au %(end)s.")
-        % {"start": f"{later.start_date:%d/%m/%Y}", "end": f"{later.end_date:%d/%m/%Y}"},
+        % {"start": short_date(later.start_date), "end": short_date(later.end_date)},
     )
     if invoice is None:
         return redirect("members:area")

@@ -9,10 +9,11 @@ from decimal import Decimal
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from members.formatting import money, short_date
 from members.models import Membership, Plan, Site, Term
 from members.services.renewals import renewal_period
 
@@ -310,7 +311,7 @@ def _proposal_check(
                     "Plus aucune adhésion à jour, en grâce ou en attente au %(date)s : rien à "
                     "transférer. Décidez à nouveau."
                 )
-                % {"date": f"{effective:%d/%m/%Y}"}
+                % {"date": short_date(effective)}
             )
         return failure(
             _("Les faits ont changé depuis la décision (%(changes)s) : approuvez-la à nouveau.")
@@ -372,11 +373,11 @@ def _successor_write(
 
 def _transfer_note(*, facts: TransferFacts, effective: date) -> str:
     note = _("Transférée par la fusion le %(date)s ; anciens n° d’adhérent : %(numbers)s.") % {
-        "date": f"{effective:%d/%m/%Y}",
+        "date": short_date(effective),
         "numbers": facts.old_member_numbers,
     }
     if facts.credit:
-        note += " " + _("Avoir de %(credit)s € : payé aux deux clusters pour la même période.") % {
-            "credit": formats.number_format(facts.credit, 2, use_l10n=True)
+        note += " " + _("Avoir de %(credit)s : payé aux deux clusters pour la même période.") % {
+            "credit": money(facts.credit)
         }
     return note

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from members.formatting import short_date
 from members.models import Plan
 
 from ..models import Merger, MergerEvent, PlanMapping
@@ -62,7 +63,7 @@ def merger_update(
                 "La fusion est effective depuis le %(date)s : sa date et son statut ne "
                 "changent plus."
             )
-            % {"date": f"{merger.effective_date:%d/%m/%Y}"}
+            % {"date": short_date(merger.effective_date)}
         )
     if status == Status.EFFECTIVE:
         raise ValidationError(

@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
-from members.documents import cluster_issuer_details, long_date
+from members.formatting import long_date
 from members.models import Contact
 from members.services.reminders import smtp_error_is_transient
 
@@ -228,7 +228,7 @@ def notice_message(*, notice: MergerNotice) -> EmailMultiAlternatives:
             "paid_through": long_date(proposal.paid_through) if proposal.paid_through else "",
             "objection_url": objection_url(notice=notice),
             "cluster_name": successor.name,
-            "issuer": cluster_issuer_details(successor),
+            "issuer": successor.issuer_details(),
         }
         subject = " ".join(render_to_string("merger/email/notice_subject.txt", context).split())
         message = EmailMultiAlternatives(

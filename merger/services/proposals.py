@@ -10,8 +10,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from members.formatting import short_datetime
 
 from ..models import (
     DECISIONS,
@@ -221,10 +223,6 @@ class DecisionResult:
     conflicts: list[DecisionConflict] = field(default_factory=list)
 
 
-def _when(moment) -> str:
-    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
-
-
 @transaction.atomic
 def transfer_decide(
     *,
@@ -278,7 +276,7 @@ def transfer_decide(
                     )
                     % {
                         "by": proposal.decided_by,
-                        "at": _when(proposal.decided_at),
+                        "at": short_datetime(proposal.decided_at),
                         "decision": proposal.get_decision_display().lower(),
                         "reason": proposal.decision_reason,
                     },

@@ -294,7 +294,7 @@ def test_the_confirmation_goes_once_with_the_certificate_in_each_language(mailbo
     text = mailbox.text(french)
     assert "Garonne & Fils" in text and "&amp;" not in text
     assert "300,00\xa0€" in text
-    assert "du 1 janvier 2027 au 31 décembre 2027" in text
+    assert "du 1er janvier 2027 au 31 décembre 2027" in text
     assert "/espace/" in text
     html = french.get_body(preferencelist=("html",)).get_content()
     assert "Garonne &amp; Fils" in html and 'lang="fr"' in html

@@ -119,9 +119,9 @@ def test_a_contact_of_two_organisations_sees_what_it_needs(client, two_organisat
         "FS-7",
         "DP-0100",
         "GC-0001",
-        "1 mars 2019",
-        "Période en cours du 1 janvier 2026 au 31 décembre 2026",
-        "Transférée le 1 septembre 2026",
+        "1er mars 2019",
+        "Période en cours du 1er janvier 2026 au 31 décembre 2026",
+        "Transférée le 1er septembre 2026",
     ):
         assert expected in text, expected
     assert 'class="badge badge-current">À jour<' in page
@@ -158,7 +158,7 @@ def test_renew_button_or_when_renewal_opens(client, two_organisations):
     assert reverse("members:renewal_details", args=[gc.pk]) not in page
     assert reverse("members:renewal_details", args=[old.pk]) not in page
     assert "Le renouvellement ouvrira le 2 juin 2027." in text_of(client.get(AREA))
-    assert "transférée au cluster successeur le 1 septembre 2026" in text_of(client.get(AREA))
+    assert "transférée au cluster successeur le 1er septembre 2026" in text_of(client.get(AREA))
 
 
 def test_a_renewal_waiting_for_payment_links_to_its_invoice(client, two_organisations):
@@ -170,7 +170,7 @@ def test_a_renewal_waiting_for_payment_links_to_its_invoice(client, two_organisa
     renewal = membership_renew(membership=dp, after=latest, plan=latest.plan)
     response = client.get(AREA)
     text = text_of(response)
-    assert "Votre adhésion du 1 janvier 2027 au 31 décembre 2027 est enregistrée" in text
+    assert "Votre adhésion du 1er janvier 2027 au 31 décembre 2027 est enregistrée" in text
     detail = reverse("members:invoice_detail", args=[renewal.invoice.pk])
     assert f'href="{detail}"' in response.content.decode()
     assert reverse("members:renewal_details", args=[dp.pk]) not in response.content.decode()

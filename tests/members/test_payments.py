@@ -23,8 +23,9 @@ from django.utils import timezone
 from stripe import WebhookSignature
 
 from cluster.celery import app as celery_app
+from members.formatting import iban as iban_format
 from members.models import CheckoutSession, CheckoutStatus, MembershipStatus, Payment, PaymentMethod
-from members.payments import BankTransfer, StripeCheckout, iban_format, providers_for
+from members.payments import BankTransfer, StripeCheckout, providers_for
 from members.selectors import memberships_with_status
 from members.services import contact_login_ensure
 from members.services.billing import invoice_payment_record

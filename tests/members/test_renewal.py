@@ -221,7 +221,7 @@ def test_step_3_sums_up_and_renewing_leads_to_the_invoice(client, member):
     page = client.get(urls(term.membership_id)["confirm"], {"plan": sme.pk}).content.decode()
     for text in (
         "DigitalPlace",
-        "du 1 janvier 2027 au 31 décembre 2027",
+        "du 1er janvier 2027 au 31 décembre 2027",
         "PME",
         "600,00",
         "Octo Sud",
@@ -364,7 +364,7 @@ def test_transferred(client, member):
     term = latest_term(member)
     term.membership.transferred_on = D(2026, 10, 1)
     term.membership.save()
-    assert_every_step_says(client, term, "transférée au cluster successeur le 1 octobre 2026")
+    assert_every_step_says(client, term, "transférée au cluster successeur le 1er octobre 2026")
     confirm(client, term)
     assert latest_term(member) == term
 

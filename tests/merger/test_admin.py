@@ -395,7 +395,7 @@ def test_a_proposal_page_sets_both_memberships_side_by_side(client, committee, p
     for label in ("DigitalPlace", "FrenchSouth.digital", "DP-0101", "FS-0202", "Membres des deux"):
         assert label in page
     assert page.count("01/01/2027 – 31/12/2027") == 2
-    assert "250,00 €" in page and "300,00 €" in page
+    assert "250,00\xa0€" in page and "300,00\xa0€" in page
 
 
 def test_a_decision_on_a_proposal_page_is_taken_and_logged(client, committee, proposals):
@@ -605,7 +605,7 @@ def test_the_report_shows_the_figures(client, merger, committee, proposals):
     assert report.successor_members == 1
     assert report.by_origin == {"digitalplace": 0, "frenchsouth": 0, "both": 1}
     assert "Cotisations payées en 2027, par origine des membres" in page
-    assert "550,00 €" in page  # the 2027 terms of the member of both
+    assert "550,00\xa0€" in page  # the 2027 terms of the member of both
 
 
 def test_the_report_exports_an_xlsx_workbook(client, merger, committee, proposals):

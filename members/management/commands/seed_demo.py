@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from members.demo import demo_seed
+from members.formatting import short_date
 from members.models import MembershipStatus
 
 
@@ -48,7 +49,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Nothing created: the demo data was already there.")
 
-        self.stdout.write(f"\nMemberships on {report.today:%d/%m/%Y}:")
+        self.stdout.write(f"\nMemberships on {short_date(report.today)}:")
         for cluster, statuses in report.statuses.items():
             counts = ", ".join(
                 f"{statuses[status]} {status}" for status in MembershipStatus if status in statuses

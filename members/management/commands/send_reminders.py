@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
+from members.formatting import short_date
 from members.management.clusters import day_from_argument
 from members.services.reminders import reminders_schedule
 
@@ -46,7 +47,7 @@ class Command(BaseCommand):
             self.stdout.write(_json_dumps(result.as_json()))
             return
         values = {
-            "today": result.today.strftime("%d/%m/%Y"),
+            "today": short_date(result.today),
             "due": result.due,
             "scheduled": result.scheduled,
             "already_sent": result.already_sent,

@@ -19,9 +19,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.formatting import money, short_date
 from members.management.clusters import EXIT_UNUSABLE, day_from_argument
 from merger.models import UNDECIDED, Decision, TransferProposal
 from merger.selectors import merger_current, merger_report
@@ -39,12 +40,8 @@ EXIT_INCOMPLETE = 1
 VERBS = {"approve": Decision.APPROVED, "reject": Decision.REJECTED, "defer": Decision.DEFERRED}
 
 
-def _money(amount) -> str:
-    return formats.number_format(amount, 2, use_l10n=True, force_grouping=True) + " €"
-
-
 def _date(value: date | None) -> str:
-    return f"{value:%d/%m/%Y}" if value else "–"
+    return short_date(value) if value else "–"
 
 
 class Command(BaseCommand):
@@ -228,9 +225,9 @@ class Command(BaseCommand):
                 }
             ]
         for row in result.executed:
-            paid = _("payée") if row.is_paid else _("à payer %(fee)s") % {"fee": _money(row.fee)}
+            paid = _("payée") if row.is_paid else _("à payer %(fee)s") % {"fee": money(row.fee)}
             credit = (
-                " · " + _("avoir %(credit)s") % {"credit": _money(row.credit)} if row.credit else ""
+                " · " + _("avoir %(credit)s") % {"credit": money(row.credit)} if row.credit else ""
             )
             lines.append(
                 f"{row.member_number}  {row.organisation} · {row.plan} · "
@@ -261,7 +258,7 @@ class Command(BaseCommand):
             *(f"  {decisions[key]} : {count}" for key, count in report.proposals.items()),
             _("Cotisations payées en %(year)d, par origine des membres :") % {"year": report.year},
             *(
-                f"  {labels[origin]} : {_money(amount)}"
+                f"  {labels[origin]} : {money(amount)}"
                 for origin, amount in report.revenue_by_origin.items()
             ),
             _("Décisions en attente : %(count)d, dont %(flagged)d signalée(s).")
