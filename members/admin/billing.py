@@ -25,7 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from members import documents
+from members import documents, formatting
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import Invoice, InvoiceStatus, Payment, Term
 from members.selectors import invoices_with_balance
@@ -268,7 +268,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             messages.warning(
                 request,
                 _("Trop-perçu de %(amount)s sur la facture %(number)s.")
-                % {"amount": documents.money(invoice.overpaid_amount), "number": invoice.number},
+                % {"amount": formatting.money(invoice.overpaid_amount), "number": invoice.number},
             )
         elif invoice.is_paid:
             messages.info(
@@ -283,7 +283,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             messages.info(
                 request,
                 _("Reste à payer sur la facture %(number)s : %(amount)s.")
-                % {"amount": documents.money(invoice.amount_left), "number": invoice.number},
+                % {"amount": formatting.money(invoice.amount_left), "number": invoice.number},
             )
 
     # --- Columns and fields ---
@@ -294,17 +294,17 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("montant"), ordering="amount")
     def amount_display(self, invoice: Invoice) -> str:
-        return documents.money(invoice.amount)
+        return formatting.money(invoice.amount)
 
     @admin.display(description=gettext_lazy("payé à ce jour"), ordering="paid_amount")
     def paid_amount_display(self, invoice: Invoice) -> str:
-        return documents.money(invoice.paid_amount)
+        return formatting.money(invoice.paid_amount)
 
     @admin.display(description=gettext_lazy("trop-perçu à rembourser"))
     def overpaid_display(self, invoice: Invoice) -> str:
         if not invoice.overpaid_amount:
             return "–"
-        return format_html("<strong>{}</strong>", documents.money(invoice.overpaid_amount))
+        return format_html("<strong>{}</strong>", formatting.money(invoice.overpaid_amount))
 
     @admin.display(description=gettext_lazy("statut"))
     def status(self, invoice: Invoice) -> str:
@@ -347,7 +347,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 ("", details.get("address")),
                 (_("E-mail"), details.get("email")),
                 (_("Mention de TVA"), details.get("vat_mention")),
-                (_("IBAN"), details.get("iban")),
+                (_("IBAN"), formatting.iban(details.get("iban", ""))),
                 (_("BIC"), details.get("bic")),
             ]
         )
@@ -435,7 +435,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             "opts": self.opts,
             "term": term,
             "membership": term.membership,
-            "fee": documents.money(term.fee),
+            "fee": formatting.money(term.fee),
             "title": _("Émettre la facture"),
         }
         return TemplateResponse(request, "admin/members/invoice/issue_confirm.html", context)
@@ -504,7 +504,7 @@ class PaymentAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("montant"), ordering="amount")
     def amount_display(self, payment: Payment) -> str:
-        return documents.money(payment.amount)
+        return formatting.money(payment.amount)
 
 
 admin.site.register(Invoice, InvoiceAdmin)

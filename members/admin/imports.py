@@ -19,11 +19,11 @@ from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.formatting import short_datetime
 from members.imports.resources import PROFILES
 from members.imports.services import (
     ImportFailed,
@@ -130,7 +130,7 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("déposé le"), ordering="created_at")
     def uploaded(self, record: ImportRecord) -> str:
-        return formats.date_format(timezone.localtime(record.created_at), "SHORT_DATETIME_FORMAT")
+        return short_datetime(record.created_at)
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -27,6 +27,7 @@ from members.admin.scoping import (
     with_cluster_labels,
     with_status,
 )
+from members.formatting import short_date
 from members.imports.export import CONTENT_TYPES, export_filename, export_memberships
 from members.models import Cluster, Membership, MembershipStatus, Plan, Reminder, Term
 from members.selectors import clusters_visible_to, user_sees_all_clusters
@@ -165,7 +166,7 @@ class TermInlineFormSet(BaseInlineFormSet):
                     form.add_error(
                         "start_date",
                         _("Cette période chevauche la période du %(start)s au %(end)s.")
-                        % {"start": f"{other_start:%d/%m/%Y}", "end": f"{other_end:%d/%m/%Y}"},
+                        % {"start": short_date(other_start), "end": short_date(other_end)},
                     )
                     break
             else:

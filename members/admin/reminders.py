@@ -19,14 +19,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
+from members.formatting import short_date, short_datetime
 from members.models import Cluster, Reminder, ReminderPolicy, ReminderStep, Term
 from members.models.reminders import REMINDER_PLACEHOLDERS, offset_label
 from members.selectors import clusters_managed_by
@@ -358,19 +357,19 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     # Dates in figures, so that a row of the list stays on one line.
     @admin.display(description=Reminder._meta.get_field("due_on").verbose_name, ordering="due_on")
     def due_on_short(self, reminder: Reminder) -> str:
-        return date_format(reminder.due_on, "SHORT_DATE_FORMAT")
+        return short_date(reminder.due_on)
 
     @admin.display(
         description=Reminder._meta.get_field("scheduled_on").verbose_name, ordering="scheduled_on"
     )
     def scheduled_on_short(self, reminder: Reminder) -> str:
-        return date_format(reminder.scheduled_on, "SHORT_DATE_FORMAT")
+        return short_date(reminder.scheduled_on)
 
     @admin.display(description=Reminder._meta.get_field("sent_at").verbose_name, ordering="sent_at")
     def sent_at_short(self, reminder: Reminder) -> str:
         if reminder.sent_at is None:
             return "–"
-        return date_format(timezone.localtime(reminder.sent_at), "SHORT_DATETIME_FORMAT")
+        return short_datetime(reminder.sent_at)
 
     @admin.display(description=gettext_lazy("état"), ordering="state")
     def state_badge(self, reminder: Reminder) -> str:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from cluster.errors import parameters_read
+from members.formatting import money, short_date
 
 from ..exports import CONTENT_TYPES, report_export
 from ..models import Decision, Merger, MergerEvent, PlanMapping
@@ -64,7 +65,7 @@ class PlanMappingInline(admin.TabularInline):
     @admin.display(description=gettext_lazy("formule source"))
     def source(self, mapping: PlanMapping) -> str:
         plan = mapping.source_plan
-        return f"{plan.cluster} · {plan} ({plan.annual_fee} €)"
+        return f"{plan.cluster} · {plan} ({money(plan.annual_fee)})"
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "successor_plan":
@@ -96,8 +97,8 @@ class MergerEventInline(admin.TabularInline):
             before = event.get_status_before_display() or "–"
             parts.append(f"{before} → {event.get_status_after_display()}")
         if event.date_after and event.date_before != event.date_after:
-            before = f"{event.date_before:%d/%m/%Y}" if event.date_before else "–"
-            parts.append(f"{before} → {event.date_after:%d/%m/%Y}")
+            before = short_date(event.date_before) if event.date_before else "–"
+            parts.append(f"{before} → {short_date(event.date_after)}")
         return " · ".join(parts) or "–"
 
     @admin.display(description=gettext_lazy("détails"))
@@ -110,7 +111,7 @@ class MergerEventInline(admin.TabularInline):
             if isinstance(value, list):
                 value = len(value)
             elif key == "as_of":
-                value = f"{date.fromisoformat(value):%d/%m/%Y}"
+                value = short_date(date.fromisoformat(value))
             parts.append(f"{label} : {value}")
         return " · ".join(parts) or "–"
 
@@ -317,7 +318,7 @@ class MergerAdmin(MergerRecordAdmin):
                 "Transferts exécutés au %(date)s : %(executed)d adhésion(s) au successeur "
                 "créée(s), %(skipped)d déjà transférée(s), %(failed)d en échec."
             ) % {
-                "date": f"{result.effective_date:%d/%m/%Y}",
+                "date": short_date(result.effective_date),
                 "executed": len(result.executed),
                 "skipped": result.skipped,
                 "failed": len(result.failed),

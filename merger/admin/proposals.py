@@ -6,11 +6,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+
+from members.formatting import money, short_datetime
 
 from ..models import FLAGS, Decision, TransferProposal
 from ..selectors import merger_current, merger_origins, proposal_records, proposals_with_origin_name
@@ -72,7 +72,7 @@ class TransferProposalAdmin(MergerRecordAdmin):
 
     @admin.display(description=gettext_lazy("avoir"), ordering="credit")
     def credit_display(self, proposal: TransferProposal) -> str:
-        return f"{proposal.credit} €" if proposal.credit else "–"
+        return money(proposal.credit) if proposal.credit else "–"
 
     @admin.display(description=gettext_lazy("signalements"))
     def flags_display(self, proposal: TransferProposal) -> str:
@@ -97,9 +97,7 @@ class TransferProposalAdmin(MergerRecordAdmin):
             return "–"
         return format_html(
             '<span class="merger-flag merger-late-objection">{}</span>',
-            date_format(
-                timezone.localtime(proposal.objection_after_execution), "SHORT_DATETIME_FORMAT"
-            ),
+            short_datetime(proposal.objection_after_execution),
         )
 
     # Bulk decisions: a page asks for the reason, the proposals' versions travel with it.

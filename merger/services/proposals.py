@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.formatting import short_datetime
+from members.formatting import short_date, short_datetime
 
 from ..models import (
     DECISIONS,
@@ -77,7 +77,7 @@ class ProposalRefresh:
             "nouvelle(s), %(updated)d mise(s) à jour, %(removed)d retirée(s) ; %(both)d "
             "membre(s) des deux clusters, %(flagged)d signalée(s)."
         ) % {
-            "date": f"{self.as_of:%d/%m/%Y}",
+            "date": short_date(self.as_of),
             "proposals": self.proposals,
             "created": self.created,
             "updated": self.updated,

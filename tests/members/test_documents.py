@@ -1,7 +1,6 @@
 """The invoice and certificate PDFs, read back with pypdf, and the member area's downloads."""
 
 import datetime as dt
-from decimal import Decimal
 from io import BytesIO
 
 import pypdf
@@ -46,13 +45,6 @@ def customer_term(**membership):
         member_number="DP-0042",
         **membership,
     )
-
-
-def test_money_the_french_and_the_english_way():
-    amount = Decimal("1200.5")
-    assert documents.money(amount) == "1\xa0200,50\xa0€"
-    with translation.override("en"):
-        assert documents.money(amount) == "€1,200.50"
 
 
 def test_the_invoice_prints_every_mention_and_how_to_pay():

@@ -19,6 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from members.formatting import money
 from members.models import Membership, Organisation, Plan, Term
 from merger.models import (
     Decision,
@@ -149,6 +150,15 @@ def test_the_merger_form_carries_both_inlines(merger_page):
     assert data["status"] == "scheduled" and data["planned_date"] == "01/01/2027"
     assert int(data["plan_mappings-TOTAL_FORMS"]) == PlanMapping.objects.count() == 10
     assert "events-TOTAL_FORMS" in data
+
+
+def test_the_plan_mapping_writes_the_source_fees_as_the_rest_of_the_site(merger_page):
+    # Not "2500.00 €": amounts are written the same way everywhere.
+    plan = PlanMapping.objects.select_related("source_plan").first().source_plan
+    page = text(merger_page)
+
+    assert f"({money(plan.annual_fee)})" in page
+    assert f"({plan.annual_fee} €)" not in page
 
 
 def test_a_later_date_with_a_reason_is_a_postponement_logged(
