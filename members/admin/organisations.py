@@ -14,16 +14,7 @@ class ContactInline(admin.TabularInline):
     """The organisation's contacts; their user account is linked from the contact's own page."""
 
     model = Contact
-    fields = (
-        "civility",
-        "first_name",
-        "last_name",
-        "job_title",
-        "email",
-        "phone",
-        "role",
-        "language",
-    )
+    fields = Contact.DETAILS
     extra = 0
 
 

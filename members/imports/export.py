@@ -28,7 +28,15 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from members.models import Cluster, Contact, ContactRole, Membership, MembershipStatus, Term
+from members.models import (
+    Cluster,
+    Contact,
+    ContactRole,
+    Membership,
+    MembershipStatus,
+    Organisation,
+    Term,
+)
 from members.selectors import memberships_with_status
 
 from .resources import MemberRow, StandardResource
@@ -102,16 +110,7 @@ def membership_rows(memberships: Iterable[Membership]) -> Iterator[MemberRow]:
         values = {
             "cluster": membership.cluster.slug,
             "member_number": membership.member_number,
-            "name": organisation.name,
-            "siret": organisation.siret,
-            "siren": organisation.siren,
-            "legal_form": organisation.legal_form,
-            "address_line1": organisation.address_line1,
-            "address_line2": organisation.address_line2,
-            "postcode": organisation.postcode,
-            "city": organisation.city,
-            "headcount": organisation.headcount,
-            "sector": organisation.sector,
+            **{name: getattr(organisation, name) for name in Organisation.DETAILS},
             "site": membership.site,
             "member_since": membership.member_since,
             "status": MembershipStatus(membership.status).label,
@@ -131,14 +130,7 @@ def membership_rows(memberships: Iterable[Membership]) -> Iterator[MemberRow]:
         for contact in organisation.export_contacts:
             yield MemberRow.of(
                 **values,
-                contact1_civility=contact.civility,
-                contact1_first_name=contact.first_name,
-                contact1_last_name=contact.last_name,
-                contact1_job_title=contact.job_title,
-                contact1_email=contact.email,
-                contact1_phone=contact.phone,
-                contact1_role=contact.role,
-                contact1_language=contact.language,
+                **{f"contact1_{name}": getattr(contact, name) for name in Contact.DETAILS},
             )
 
 

@@ -31,21 +31,11 @@ from members.formatting import short_date
 from members.models import Contact, ContactRole, Membership, Organisation, Plan, Term
 from members.validators import normalise_phone
 
-ORGANISATION_FIELDS = (
-    "name",
-    "siret",
-    "siren",
-    "legal_form",
-    "address_line1",
-    "address_line2",
-    "postcode",
-    "city",
-    "headcount",
-    "sector",
-)
+ORGANISATION_FIELDS = Organisation.DETAILS
 MEMBERSHIP_FIELDS = ("member_since", "site_id")
 TERM_FIELDS = ("start_date", "plan_id", "fee", "is_paid", "paid_on")
-CONTACT_FIELDS = ("civility", "first_name", "last_name", "job_title", "phone", "role", "language")
+# A contact is found by its e-mail; these are the details written beside it.
+CONTACT_FIELDS = tuple(name for name in Contact.DETAILS if name != "email")
 CONTACT_SLOTS = (1, 2)
 
 #: Key of the PostgreSQL advisory lock that serialises imports (they share organisations).

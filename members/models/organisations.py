@@ -22,6 +22,21 @@ class Organisation(models.Model):
     are for the merger committee to judge, never merged silently.
     """
 
+    #: What the record says of the organisation: what imports write, exports read and the
+    #: merger compares.
+    DETAILS = (
+        "name",
+        "siret",
+        "siren",
+        "legal_form",
+        "address_line1",
+        "address_line2",
+        "postcode",
+        "city",
+        "headcount",
+        "sector",
+    )
+
     name = models.CharField(_("raison sociale"), max_length=200)
     siret = models.CharField(
         _("SIRET"),
@@ -125,6 +140,19 @@ class Contact(models.Model):
     The e-mail is stored lower-cased (allauth matches addresses lower-cased) and is unique within
     its organisation; the same person may be a contact of several organisations.
     """
+
+    #: What the record says of the person: what staff edit with the organisation, imports write,
+    #: exports read and a merge of records keeps.
+    DETAILS = (
+        "civility",
+        "first_name",
+        "last_name",
+        "job_title",
+        "email",
+        "phone",
+        "role",
+        "language",
+    )
 
     class Civility(models.TextChoices):
         MR = "M.", _("M.")

@@ -29,17 +29,7 @@ from .proposals import proposals_refresh
 
 State = DuplicatePair.State
 #: The fields of a contact that a merge keeps, to put it back if the merge is undone.
-CONTACT_FIELDS = (
-    "civility",
-    "first_name",
-    "last_name",
-    "job_title",
-    "email",
-    "phone",
-    "role",
-    "language",
-    "user_id",
-)
+CONTACT_FIELDS = (*Contact.DETAILS, "user_id")
 
 
 @dataclass(frozen=True)
