@@ -9,7 +9,6 @@ django-import-export's own admin import is not used: it dry-runs and imports aga
 request, holding every row's diff.
 """
 
-from celery.result import AsyncResult
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -25,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.formatting import short_datetime
 from members.imports.resources import PROFILES
+from members.imports.selectors import WORKING, import_record_progress
 from members.imports.services import (
     ImportFailed,
     ImportUnusable,
@@ -193,11 +193,6 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         record = self.get_object(request, object_id)
         if not self.has_view_permission(request, record):
             raise PermissionDenied
-        progress = None
-        if record.status in (Status.QUEUED, Status.ANALYSING, Status.IMPORTING) and record.task_id:
-            info = AsyncResult(record.task_id).info
-            if isinstance(info, dict) and info.get("total"):
-                progress = {**info, "percent": int(100 * info["done"] / info["total"])}
         can_confirm = record.status == Status.ANALYSED and self._manages(request, record)
         context = {
             **self.admin_site.each_context(request),
@@ -205,8 +200,8 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             "title": _("Import de « %(file)s »") % {"file": record.file_name},
             "record": record,
             "original": record,
-            "progress": progress,
-            "working": record.status in (Status.QUEUED, Status.ANALYSING, Status.IMPORTING),
+            "progress": import_record_progress(record=record),
+            "working": record.status in WORKING,
             "can_confirm": can_confirm,
             "changes": record.changes[:PREVIEW_ROWS],
             "more_changes": max(0, record.new + record.updated - PREVIEW_ROWS),
