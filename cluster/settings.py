@@ -238,7 +238,7 @@ vars().update(env.email_url("EMAIL_URL", default=f"filemail:///{VAR_DIR / 'mail'
 # Seconds an SMTP connection may hang before the sending task gives up and retries later.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # First delay, in seconds, before an e-mail task retries after an SMTP failure; it doubles at each
-# retry (jittered), up to 30 minutes, eight times (members.tasks.MAIL_RETRY).
+# retry (jittered), up to 30 minutes, eight times (members.mailing.MAIL_RETRY).
 MAIL_RETRY_BACKOFF = 60
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Grand Cluster <adhesions@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)

@@ -1,12 +1,9 @@
 """Celery tasks of the domain core."""
 
-import smtplib
-
 from celery import shared_task
-from celery.utils.time import get_exponential_backoff_interval
-from django.conf import settings
 
 from members.imports.services import ImportFailed, ImportUnusable, import_record_run
+from members.mailing import MAIL_BATCH_TASK, MAIL_RETRY, mail_task_run
 from members.models import ImportRecord, Invoice
 from members.services import billing, reminders
 
@@ -34,18 +31,6 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
     return {"status": record.status, "rows": report.rows, "refused": report.refused_rows}
 
 
-# An SMTP server down or refusing for a while: eight retries with exponential backoff (up to 1, 2,
-# 4 … minutes, jittered), at most half an hour apart: a retry waits with the worker, unacknowledged,
-# and Redis would deliver it a second time past its one-hour visibility timeout.
-MAIL_RETRY = {
-    "autoretry_for": (smtplib.SMTPException, ConnectionError, TimeoutError),
-    "retry_backoff": settings.MAIL_RETRY_BACKOFF,
-    "retry_backoff_max": 1800,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
-
-
 @shared_task(acks_late=True, reject_on_worker_lost=True, **MAIL_RETRY)
 def invoice_confirmation_send(invoice_id: int) -> bool:
     """Send the payment confirmation of a paid invoice, with the membership certificate, once
@@ -70,38 +55,13 @@ def reminders_pass() -> dict:
     return reminders.reminders_schedule().as_json()
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=MAIL_RETRY["max_retries"],
-    # The ledger records the outcome; queuing needs the broker only, not the result store.
-    ignore_result=True,
-)
+@shared_task(**MAIL_BATCH_TASK)
 def reminders_send(self, reminder_ids: list[int]) -> int:
     """Send a batch of recorded reminders (:func:`members.services.reminders.reminders_send`).
 
     Redelivered after a lost worker (``acks_late``), it sends only what is still pending. When the
     SMTP server fails, the rest of the batch is retried with the same backoff as the invoice
-    e-mails (:data:`MAIL_RETRY`); after the last try the entries show the error in the admin.
+    e-mails (:data:`members.mailing.MAIL_RETRY`); after the last try the entries show the error
+    in the admin.
     """
-    return mail_batch_send(self, reminders.reminders_send, reminder_ids=reminder_ids)
-
-
-def mail_batch_send(task, send, **ids: list[int]) -> int:
-    """Run ``send(<ids>=…, last_try=…)`` for a batch task bound as ``task``, and retry what it
-    returns (those the SMTP server failed for a while) with the backoff of :data:`MAIL_RETRY`,
-    as the same task on those ids only; return how many ids the batch had."""
-    [(name, batch)] = ids.items()
-    retry_ids = send(**{name: batch}, last_try=task.request.retries >= task.max_retries)
-    if retry_ids:
-        raise task.retry(
-            args=(retry_ids,),
-            countdown=get_exponential_backoff_interval(
-                factor=settings.MAIL_RETRY_BACKOFF,
-                retries=task.request.retries,
-                maximum=MAIL_RETRY["retry_backoff_max"],
-                full_jitter=MAIL_RETRY["retry_jitter"],
-            ),
-        )
-    return len(batch)
+    return mail_task_run(self, ledger=reminders.REMINDERS, entry_ids=reminder_ids)

@@ -11,21 +11,18 @@ nothing twice, except the one e-mail a worker killed between the SMTP server's a
 commit was sending.
 """
 
-import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-from kombu.exceptions import OperationalError
 
-from members import reminder_defaults
+from members import mailing, reminder_defaults
 from members.formatting import long_date
 from members.models import (
     Cluster,
@@ -43,13 +40,9 @@ from members.models.reminders import PLACEHOLDER
 from members.selectors import contacts_to_notify, reminders_due
 from members.services.renewals import renewal_url
 
-# How many reminders one task sends, on one SMTP connection.
-BATCH_SIZE = 100
-# A pending entry queued longer ago than this was lost with its task (a broker emptied, a task
-# dropped): the next pass queues it again, as it does an entry that could not be queued (the
-# broker was unreachable: no queued_at). Longer than the longest retry backoff (30 minutes) and
-# than Redis's visibility timeout (one hour), after which Redis redelivers a task by itself.
-REQUEUE_AFTER = timedelta(hours=2)
+# How many reminders one task sends, on one SMTP connection; when a pending one lost its task.
+BATCH_SIZE = mailing.BATCH_SIZE
+REQUEUE_AFTER = mailing.REQUEUE_AFTER
 
 
 @dataclass(frozen=True)
@@ -109,43 +102,14 @@ def reminders_schedule(*, today: date | None = None, dry_run: bool = False) -> R
         )
         for term_id, end_date, step_id, offset in new
     )
-    lost = list(
-        Reminder.objects.filter(
-            Q(queued_at__isnull=True) | Q(queued_at__lt=now - REQUEUE_AFTER),
-            state=ReminderState.PENDING,
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    if lost:
-        Reminder.objects.filter(pk__in=lost).update(queued_at=now)
+    lost = mailing.mail_requeue(ledger=REMINDERS, entries=Reminder.objects.all(), now=now)
     reminders_queue(reminder_ids=[reminder.pk for reminder in created] + lost)
     return ReminderPass(today, len(due), len(new), len(due) - len(new), requeued=len(lost))
 
 
 def reminders_queue(*, reminder_ids: list[int]) -> None:
     """Queue ``reminder_ids`` for sending, :data:`BATCH_SIZE` per task, after the commit."""
-    # Imported here: the task module imports the services (tasks wrap services).
-    from members.tasks import reminders_send as send_task
-
-    if not reminder_ids:
-        return
-    batches = [
-        reminder_ids[start : start + BATCH_SIZE]
-        for start in range(0, len(reminder_ids), BATCH_SIZE)
-    ]
-
-    def send() -> None:
-        for position, batch in enumerate(batches):
-            try:
-                send_task.delay(batch)
-            except OperationalError:
-                # The broker is unreachable: whatever pass runs next queues these again.
-                unsent = [reminder_id for rest in batches[position:] for reminder_id in rest]
-                Reminder.objects.filter(pk__in=unsent).update(queued_at=None)
-                raise
-
-    transaction.on_commit(send)
+    mailing.mail_queue(ledger=REMINDERS, entry_ids=reminder_ids)
 
 
 @transaction.atomic
@@ -186,81 +150,73 @@ def reminder_policy_ensure(*, cluster: Cluster) -> ReminderPolicy:
 # --- Sending ------------------------------------------------------------------------------------
 
 
-def smtp_error_is_transient(error: Exception) -> bool:
-    """A connection problem or a 4xx answer is worth retrying; a 5xx answer is not."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return any(400 <= code < 500 for code, _message in error.recipients.values())
-    if isinstance(error, smtplib.SMTPResponseException):
-        return 400 <= error.smtp_code < 500
-    return True
+class ReminderLedger(mailing.MailLedger):
+    """The reminders' ledger for :mod:`members.mailing`: an entry is cancelled when it is no
+    longer needed, fails when its organisation has nobody to notify, and goes to each contact to
+    notify (``recipients``: those written to already, whom a try after a partial one skips)."""
+
+    model = Reminder
+    pending = ReminderState.PENDING
+    sent = ReminderState.SENT
+    task = "members.tasks.reminders_send"
+
+    def entry_lock(self, entry_id: int) -> Reminder | None:
+        return (
+            Reminder.objects.select_for_update(of=("self",))
+            .select_related(
+                "term__membership__organisation", "term__membership__cluster", "step__policy"
+            )
+            .filter(pk=entry_id)
+            .first()
+        )
+
+    def entry_messages(self, entry: Reminder) -> list[EmailMultiAlternatives] | None:
+        reason = _reminder_obsolete(entry)
+        if reason:
+            _reminder_close(entry, state=ReminderState.CANCELLED, reason=reason)
+            return None
+        contacts = list(contacts_to_notify(entry.term.membership.organisation))
+        if not contacts:
+            _reminder_close(entry, state=ReminderState.FAILED, reason=ReminderReason.NO_CONTACT)
+            return None
+        entry.attempts += 1
+        return [
+            _reminder_message(entry, contact)
+            for contact in contacts
+            if contact.email not in entry.recipients  # Not again after a partial try.
+        ]
+
+    def entry_delivered(self, entry: Reminder, message: EmailMultiAlternatives) -> None:
+        entry.recipients.extend(message.to)
+
+    def entry_sent(self, entry: Reminder, messages: list[EmailMultiAlternatives]) -> None:
+        entry.detail = ""
+        entry.save(update_fields=["state", "sent_at", "recipients", "attempts", "detail"])
+
+    def entry_retry(self, entry: Reminder, *, error: str) -> None:
+        entry.detail = error
+        entry.save(update_fields=["attempts", "detail", "queued_at", "recipients"])
+
+    def entry_failed(self, entry: Reminder, *, error: str) -> None:
+        entry.detail = error
+        _reminder_close(entry, state=ReminderState.FAILED, reason=ReminderReason.SMTP_ERROR)
+
+
+REMINDERS = ReminderLedger()
 
 
 def reminders_send(*, reminder_ids: list[int], last_try: bool = False) -> list[int]:
     """Send the pending reminders among ``reminder_ids``, one SMTP connection for all, and
-    return those to try again later.
+    return those to try again later (:func:`members.mailing.mail_batch_send`).
 
-    Each entry is sent in a transaction of its own that locks it, so that a task run twice
-    sends it once, and a worker killed midway loses nothing: what it had not committed is still
-    pending for the redelivered task. An entry no longer needed (the membership was renewed,
-    cancelled or transferred meanwhile, its step withdrawn) is cancelled instead. At the first
-    transient SMTP error the batch stops and that entry and the rest are returned, to retry with
-    backoff; on the ``last_try`` each such entry fails, with the error, for staff to see and
-    resend. A permanent SMTP error (5xx) fails the entry at once.
+    A task run twice sends each once, and a worker killed midway loses nothing. An entry no
+    longer needed (the membership was renewed, cancelled or transferred meanwhile, its step
+    withdrawn) is cancelled instead. At the first transient SMTP error the batch stops and that
+    entry and the rest are returned, to retry with backoff; on the ``last_try`` each such entry
+    fails, with the error, for staff to see and resend. A permanent SMTP error (5xx) fails the
+    entry at once.
     """
-    connection = get_connection()
-    try:
-        for position, reminder_id in enumerate(reminder_ids):
-            if not _reminder_send(reminder_id, connection=connection, last_try=last_try):
-                return reminder_ids[position:]
-    finally:
-        connection.close()
-    return []
-
-
-@transaction.atomic
-def _reminder_send(reminder_id: int, *, connection, last_try: bool) -> bool:
-    """Send one reminder if it is pending and still needed; return ``False`` when the SMTP
-    server failed in a way worth retrying (the attempt, its error and the contacts already
-    written to, whom the next try skips, are recorded)."""
-    reminder = (
-        Reminder.objects.select_for_update(of=("self",))
-        .select_related(
-            "term__membership__organisation", "term__membership__cluster", "step__policy"
-        )
-        .filter(pk=reminder_id)
-        .first()
-    )
-    if reminder is None or reminder.state != ReminderState.PENDING:
-        return True
-    reason = _reminder_obsolete(reminder)
-    if reason:
-        _reminder_close(reminder, state=ReminderState.CANCELLED, reason=reason)
-        return True
-    contacts = list(contacts_to_notify(reminder.term.membership.organisation))
-    if not contacts:
-        _reminder_close(reminder, state=ReminderState.FAILED, reason=ReminderReason.NO_CONTACT)
-        return True
-    reminder.attempts += 1
-    try:
-        connection.open()  # Once for the batch; send_messages() would open one per call.
-        for contact in contacts:
-            if contact.email not in reminder.recipients:  # Not again after a partial try.
-                connection.send_messages([_reminder_message(reminder, contact)])
-                reminder.recipients.append(contact.email)
-    except (smtplib.SMTPException, OSError) as error:
-        connection.close()  # Opened afresh for the next entry, if any.
-        reminder.detail = f"{type(error).__name__}: {error}"
-        if smtp_error_is_transient(error) and not last_try:
-            reminder.queued_at = timezone.now()
-            reminder.save(update_fields=["attempts", "detail", "queued_at", "recipients"])
-            return False
-        _reminder_close(reminder, state=ReminderState.FAILED, reason=ReminderReason.SMTP_ERROR)
-        return True
-    reminder.state = ReminderState.SENT
-    reminder.sent_at = timezone.now()
-    reminder.detail = ""
-    reminder.save(update_fields=["state", "sent_at", "recipients", "attempts", "detail"])
-    return True
+    return mailing.mail_batch_send(ledger=REMINDERS, entry_ids=reminder_ids, last_try=last_try)
 
 
 def _reminder_obsolete(reminder: Reminder) -> ReminderReason | None:

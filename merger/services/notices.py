@@ -4,34 +4,26 @@ the successor, with a signed link to object. Each notice is kept as proof (to wh
 text sent); an objection flags the proposal for the committee, as a late objection once the
 proposal is executed."""
 
-import smtplib
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from kombu.exceptions import OperationalError
 
+from members import mailing
 from members.formatting import long_date
 from members.models import Contact
-from members.services.reminders import smtp_error_is_transient
 
 from ..models import Decision, Merger, MergerEvent, MergerNotice, TransferProposal
 from ..selectors import FACT_FLAGS
 from .mergers import merger_log
 
-#: Notices one task sends, on one SMTP connection.
-BATCH_SIZE = 100
-#: A notice still pending this long after it was queued lost its task: queued again.
-REQUEUE_AFTER = timedelta(hours=2)
 #: The proposals whose organisations are told: all but those refused or already executed.
 INFORMED = (Decision.PENDING, Decision.APPROVED, Decision.DEFERRED)
 OBJECTION_LINK_SALT = "merger.objection-link"
@@ -88,8 +80,9 @@ class NoticeRun:
 @transaction.atomic
 def notices_queue(*, merger: Merger, by: AbstractBaseUser | None) -> NoticeRun:
     """Record a notice for every contact of every transferring organisation of ``merger`` that
-    has none yet, and queue them for the workers after the commit, :data:`BATCH_SIZE` per task;
-    pending notices whose task was lost are queued again. Running it twice tells nobody twice.
+    has none yet, and queue them for the workers after the commit, in batches
+    (:func:`members.mailing.mail_queue`); pending notices whose task was lost are queued again.
+    Running it twice tells nobody twice.
     """
     merger = Merger.objects.select_for_update().get(pk=merger.pk)
     proposals = dict(
@@ -113,14 +106,9 @@ def notices_queue(*, merger: Merger, by: AbstractBaseUser | None) -> NoticeRun:
         if (proposals[contact.organisation_id], contact.email) not in told
     ]
     created = MergerNotice.objects.bulk_create(new)
-    lost = list(
-        MergerNotice.objects.filter(
-            Q(queued_at__isnull=True) | Q(queued_at__lt=now - REQUEUE_AFTER),
-            proposal__merger=merger,
-            state=MergerNotice.State.PENDING,
-        ).values_list("pk", flat=True)
+    lost = mailing.mail_requeue(
+        ledger=NOTICES, entries=MergerNotice.objects.filter(proposal__merger=merger), now=now
     )
-    MergerNotice.objects.filter(pk__in=lost).update(queued_at=now)
     run = NoticeRun(
         created=len(created),
         organisations=len({notice.proposal_id for notice in created}),
@@ -128,75 +116,55 @@ def notices_queue(*, merger: Merger, by: AbstractBaseUser | None) -> NoticeRun:
     )
     if created or lost:
         merger_log(merger=merger, kind=MergerEvent.Kind.NOTIFIED, by=by, **run.as_json())
-    _queue([notice.pk for notice in created] + lost)
+    mailing.mail_queue(ledger=NOTICES, entry_ids=[notice.pk for notice in created] + lost)
     return run
 
 
-def _queue(notice_ids: list[int]) -> None:
-    # Imported here: the task module imports the services (tasks wrap services).
-    from merger.tasks import notices_send as send_task
+class NoticeLedger(mailing.MailLedger):
+    """The notices' ledger for :mod:`members.mailing`: one e-mail per notice, whose subject and
+    text are kept once sent, as proof."""
 
-    batches = [notice_ids[i : i + BATCH_SIZE] for i in range(0, len(notice_ids), BATCH_SIZE)]
+    model = MergerNotice
+    pending = MergerNotice.State.PENDING
+    sent = MergerNotice.State.SENT
+    task = "merger.tasks.notices_send"
 
-    def send() -> None:
-        for position, batch in enumerate(batches):
-            try:
-                send_task.delay(batch)
-            except OperationalError:
-                # The broker is unreachable: the next run queues these again.
-                rest = [pk for later in batches[position:] for pk in later]
-                MergerNotice.objects.filter(pk__in=rest).update(queued_at=None)
-                raise
+    def entry_lock(self, entry_id: int) -> MergerNotice | None:
+        return (
+            MergerNotice.objects.select_for_update(of=("self",))
+            .select_related("proposal__organisation", "proposal__merger__successor", "contact")
+            .filter(pk=entry_id)
+            .first()
+        )
 
-    if batches:
-        transaction.on_commit(send)
+    def entry_messages(self, entry: MergerNotice) -> list[EmailMultiAlternatives]:
+        return [notice_message(notice=entry)]
+
+    def entry_sent(self, entry: MergerNotice, messages: list[EmailMultiAlternatives]) -> None:
+        [message] = messages
+        entry.subject = message.subject
+        entry.body = message.body
+        entry.error = ""
+        entry.save(update_fields=["state", "sent_at", "subject", "body", "error"])
+
+    def entry_retry(self, entry: MergerNotice, *, error: str) -> None:
+        entry.error = error
+        entry.save(update_fields=["error", "queued_at"])
+
+    def entry_failed(self, entry: MergerNotice, *, error: str) -> None:
+        entry.error = error
+        entry.state = MergerNotice.State.FAILED
+        entry.save(update_fields=["error", "state"])
+
+
+NOTICES = NoticeLedger()
 
 
 def notices_send(*, notice_ids: list[int], last_try: bool = False) -> list[int]:
     """Send the pending notices among ``notice_ids`` on one SMTP connection; return those to try
     again later (from the first transient SMTP error on). Each is sent under its row lock, once:
-    a task run twice sends nothing twice."""
-    connection = get_connection()
-    try:
-        for position, notice_id in enumerate(notice_ids):
-            if not _notice_send(notice_id, connection=connection, last_try=last_try):
-                return notice_ids[position:]
-    finally:
-        connection.close()
-    return []
-
-
-@transaction.atomic
-def _notice_send(notice_id: int, *, connection, last_try: bool) -> bool:
-    notice = (
-        MergerNotice.objects.select_for_update(of=("self",))
-        .select_related("proposal__organisation", "proposal__merger__successor", "contact")
-        .filter(pk=notice_id)
-        .first()
-    )
-    if notice is None or notice.state != MergerNotice.State.PENDING:
-        return True
-    message = notice_message(notice=notice)
-    try:
-        connection.open()
-        connection.send_messages([message])
-    except (smtplib.SMTPException, OSError) as error:
-        connection.close()
-        notice.error = f"{type(error).__name__}: {error}"
-        if smtp_error_is_transient(error) and not last_try:
-            notice.queued_at = timezone.now()
-            notice.save(update_fields=["error", "queued_at"])
-            return False
-        notice.state = MergerNotice.State.FAILED
-        notice.save(update_fields=["error", "state"])
-        return True
-    notice.state = MergerNotice.State.SENT
-    notice.sent_at = timezone.now()
-    notice.subject = message.subject
-    notice.body = message.body
-    notice.error = ""
-    notice.save(update_fields=["state", "sent_at", "subject", "body", "error"])
-    return True
+    a task run twice sends nothing twice (:func:`members.mailing.mail_batch_send`)."""
+    return mailing.mail_batch_send(ledger=NOTICES, entry_ids=notice_ids, last_try=last_try)
 
 
 def names_joined(names: list[str]) -> str:

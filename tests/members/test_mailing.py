@@ -1,0 +1,151 @@
+"""The mailing machinery (members.mailing) that every ledger of e-mails sent once goes through,
+here with both of its ledgers (renewal reminders and merger notices), a real Celery worker on
+the real Redis broker and a real local SMTP server: a batch delivered twice sends each e-mail
+once, a server refusing for a while is tried again with backoff, a refusal for good is recorded
+with the server's answer, and a batch lost with the broker is queued again."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from cluster.celery import app as celery_app
+from cluster.tasks import health_check
+from members import mailing
+from members.services.reminders import REMINDERS, reminders_schedule
+from merger.selectors import merger_current
+from merger.services import notices_queue, proposals_refresh
+from merger.services.notices import NOTICES
+from tests.factories import ContactFactory, MembershipFactory, OrganisationFactory, TermFactory
+from tests.members.test_reminders_worker import embedded_worker, wait_until
+
+LEDGERS = {"reminders": REMINDERS, "notices": NOTICES}
+REMINDER_DAY = dt.date(2026, 12, 1)  # J−30 of the terms ending on 31 December 2026
+MERGER_DAY = dt.date(2027, 1, 1)  # those terms in grace: their organisations are transferred
+
+
+def recorded(kind: str, count: int) -> list[str]:
+    """``count`` entries recorded in the ledger ``kind`` by its own service (and queued after
+    its commit, if any), each for an organisation with one contact; their addresses in order."""
+    contacts = []
+    for _ in range(count):
+        organisation = OrganisationFactory()
+        TermFactory(membership=MembershipFactory(organisation=organisation), year=2026)
+        contacts.append(ContactFactory(organisation=organisation))
+    if kind == "reminders":
+        reminders_schedule(today=REMINDER_DAY)
+    else:
+        proposals_refresh(merger=merger_current(), as_of=MERGER_DAY)
+        notices_queue(merger=merger_current(), by=None)
+    return [contact.email for contact in contacts]
+
+
+def entries(kind: str) -> list:
+    return list(LEDGERS[kind].model.objects.order_by("pk"))
+
+
+def error_of(entry) -> str:
+    """The SMTP error the ledger recorded with ``entry``."""
+    return getattr(entry, "detail", None) or getattr(entry, "error", "")
+
+
+def none_pending(kind: str) -> bool:
+    ledger = LEDGERS[kind]
+    return not ledger.model.objects.filter(state=ledger.pending).exists()
+
+
+@pytest.mark.parametrize("kind", LEDGERS)
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_delivered_twice_sends_each_e_mail_once(kind, redis_broker, mailbox):
+    addresses = recorded(kind, 3)  # queued once, after the commit
+    ids = [entry.pk for entry in entries(kind)]
+
+    with embedded_worker():
+        mailing.mail_queue(ledger=LEDGERS[kind], entry_ids=ids)  # and twice more
+        mailing.mail_queue(ledger=LEDGERS[kind], entry_ids=ids)
+        mailbox.wait_for(3)
+        wait_until(lambda: none_pending(kind), timeout=10, what="the ledger records the sending")
+        assert health_check.delay().get(timeout=10)["status"] == "pong"  # the queue is empty
+
+    assert sorted(message["To"] for message in mailbox.messages) == sorted(addresses)
+    assert len({message["X-Peer"] for message in mailbox.messages}) == 1, "one SMTP connection"
+    assert [entry.state for entry in entries(kind)] == [LEDGERS[kind].sent] * 3
+    assert all(entry.sent_at is not None for entry in entries(kind))
+
+
+@pytest.mark.parametrize("kind", LEDGERS)
+@pytest.mark.django_db(transaction=True)
+def test_a_server_refusing_for_a_while_is_tried_again_with_backoff_then_each_e_mail_sent_once(
+    kind, redis_broker, mailbox, settings
+):
+    settings.MAIL_RETRY_BACKOFF = 1
+    mailbox.refuse("451 4.7.1 Greylisted, try again later", times=2)
+
+    addresses = recorded(kind, 2)
+    with embedded_worker():
+        wait_until(lambda: none_pending(kind), timeout=15, what="all e-mails sent")
+
+    assert mailbox.refused == [addresses[0]] * 2
+    assert sorted(message["To"] for message in mailbox.messages) == sorted(addresses)
+    assert [entry.state for entry in entries(kind)] == [LEDGERS[kind].sent] * 2
+    assert [error_of(entry) for entry in entries(kind)] == ["", ""]
+
+
+@pytest.mark.parametrize("kind", LEDGERS)
+@pytest.mark.django_db
+def test_a_refusal_for_good_fails_the_entry_alone_with_the_servers_answer(
+    kind, mailbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        refused, accepted = recorded(kind, 2)
+    mailbox.refuse("550 5.1.1 No such user here", to=refused)
+
+    retry = mailing.mail_batch_send(
+        ledger=LEDGERS[kind], entry_ids=[entry.pk for entry in entries(kind)]
+    )
+
+    assert retry == []
+    failed, sent = entries(kind)
+    assert failed.state == "failed" and failed.sent_at is None
+    assert "550" in error_of(failed) and "No such user here" in error_of(failed)
+    assert sent.state == LEDGERS[kind].sent
+    assert [message["To"] for message in mailbox.messages] == [accepted]
+    # Sent again later (a task redelivered), neither changes.
+    assert mailing.mail_batch_send(ledger=LEDGERS[kind], entry_ids=[failed.pk, sent.pk]) == []
+    assert [entry.state for entry in entries(kind)] == ["failed", LEDGERS[kind].sent]
+    assert len(mailbox.messages) == 1
+
+
+@pytest.mark.parametrize("kind", LEDGERS)
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_lost_with_the_broker_is_queued_again_and_sent_once(kind, redis_broker, mailbox):
+    lost_address, _waiting = recorded(kind, 2)
+    celery_app.control.purge()  # the broker emptied: both tasks lost
+    lost, waiting = entries(kind)
+    now = timezone.now()
+    model = LEDGERS[kind].model
+    model.objects.filter(pk=lost.pk).update(queued_at=now - dt.timedelta(hours=2, minutes=1))
+    model.objects.filter(pk=waiting.pk).update(queued_at=now - dt.timedelta(hours=1))
+
+    again = mailing.mail_requeue(ledger=LEDGERS[kind], entries=model.objects.all(), now=now)
+    with embedded_worker():
+        mailing.mail_queue(ledger=LEDGERS[kind], entry_ids=again)
+        mailbox.wait_for(1)
+        wait_until(
+            lambda: model.objects.get(pk=lost.pk).state == LEDGERS[kind].sent,
+            timeout=10,
+            what="the lost entry sent",
+        )
+        assert health_check.delay().get(timeout=10)["status"] == "pong"
+
+    assert again == [lost.pk]
+    assert [message["To"] for message in mailbox.messages] == [lost_address]
+    waiting.refresh_from_db()
+    # Still within its time in the queue: the next pass leaves it to its task.
+    assert waiting.state == LEDGERS[kind].pending
+    assert waiting.queued_at < now
+    # Once its time is out, it is queued again too, and nothing else.
+    later = now + dt.timedelta(hours=1, minutes=1)
+    assert mailing.mail_requeue(ledger=LEDGERS[kind], entries=model.objects.all(), now=later) == [
+        waiting.pk
+    ]
