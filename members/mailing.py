@@ -16,15 +16,19 @@ backoff of what the SMTP server refused for a while.
 import smtplib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.mail import EmailMessage, get_connection
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from kombu.exceptions import OperationalError
+
+from members.models import Contact, Mail, MailState
 
 # How many entries one task sends, on one SMTP connection.
 BATCH_SIZE = 100
@@ -151,22 +155,30 @@ def mail_queue(*, ledger: MailLedger, entry_ids: list[int]) -> None:
 
 
 def mail_batch_send(
-    *, ledger: MailLedger, entry_ids: Iterable[int], last_try: bool = False
+    *,
+    ledger: MailLedger,
+    entry_ids: Iterable[int],
+    last_try: bool = False,
+    raise_transient: bool = False,
 ) -> list[int]:
     """Send the pending entries of ``ledger`` among ``entry_ids``, one SMTP connection for all,
     and return those to try again later.
 
     Each entry is sent in a transaction of its own that locks it, so that a batch run twice
     sends it once. At the first transient SMTP error (a connection problem, a 4xx answer) the
-    batch stops and that entry and the rest are returned, to retry with backoff; on the
-    ``last_try`` each such entry fails, with the error, for staff to see. A permanent SMTP error
-    (5xx) fails the entry at once.
+    batch stops and that entry and the rest are returned, to retry with backoff (or, if
+    ``raise_transient``, the error is raised once recorded, for a task that retries itself); on
+    the ``last_try`` each such entry fails, with the error, for staff to see. A permanent SMTP
+    error (5xx) fails the entry at once.
     """
     entry_ids = list(entry_ids)
     connection = get_connection()
     try:
         for position, entry_id in enumerate(entry_ids):
-            if not _entry_send(ledger, entry_id, connection=connection, last_try=last_try):
+            error = _entry_send(ledger, entry_id, connection=connection, last_try=last_try)
+            if error is not None:
+                if raise_transient:
+                    raise error
                 return entry_ids[position:]
     finally:
         connection.close()
@@ -174,15 +186,17 @@ def mail_batch_send(
 
 
 @transaction.atomic
-def _entry_send(ledger: MailLedger, entry_id: int, *, connection, last_try: bool) -> bool:
-    """Send one entry if it is pending (and still needed); return ``False`` when the SMTP server
-    failed in a way worth retrying (the error is recorded)."""
+def _entry_send(
+    ledger: MailLedger, entry_id: int, *, connection, last_try: bool
+) -> Exception | None:
+    """Send one entry if it is pending (and still needed); return the SMTP error when the server
+    failed in a way worth retrying (the error is recorded), else ``None``."""
     entry = ledger.entry_lock(entry_id)
     if entry is None or entry.state != ledger.pending:
-        return True
+        return None
     messages = ledger.entry_messages(entry)
     if messages is None:
-        return True
+        return None
     try:
         connection.open()  # Once for the batch; send_messages() would open one per call.
         for message in messages:
@@ -194,13 +208,13 @@ def _entry_send(ledger: MailLedger, entry_id: int, *, connection, last_try: bool
         if smtp_error_is_transient(exception) and not last_try:
             entry.queued_at = timezone.now()
             ledger.entry_retry(entry, error=error)
-            return False
+            return exception
         ledger.entry_failed(entry, error=error)
-        return True
+        return None
     entry.state = ledger.sent
     entry.sent_at = timezone.now()
     ledger.entry_sent(entry, messages)
-    return True
+    return None
 
 
 def mail_task_run(task, *, ledger: MailLedger, entry_ids: list[int]) -> int:
@@ -222,3 +236,82 @@ def mail_task_run(task, *, ledger: MailLedger, entry_ids: list[int]) -> int:
             ),
         )
     return len(entry_ids)
+
+
+# --- The ledger of e-mails without one of their own ---------------------------------------------
+
+
+class MailPurposeWriter(Protocol):
+    """How the e-mails of one purpose of :class:`Mails` are written and recorded."""
+
+    def message(self, entry: Mail) -> EmailMessage:
+        """The e-mail of ``entry``, to ``entry.email``, in ``entry.language``."""
+
+    def sent(self, entry: Mail) -> None:
+        """``entry`` was sent (and recorded as such): what else records it, if anything."""
+
+
+class Mails(MailLedger):
+    """The ledger of :class:`members.models.Mail`: one entry per recipient, purpose and object,
+    for the e-mails that have no ledger of their own (the invoice e-mails; dunning and
+    convocations next). Each purpose registers its writer with :meth:`purpose_register`."""
+
+    model = Mail
+    pending = MailState.PENDING
+    sent = MailState.SENT
+    task = "members.tasks.mails_send"
+
+    def __init__(self) -> None:
+        self.writers: dict[str, MailPurposeWriter] = {}
+
+    def purpose_register(self, purpose: str, writer: MailPurposeWriter) -> None:
+        self.writers[purpose] = writer
+
+    def entry_messages(self, entry: Mail) -> list[EmailMessage]:
+        entry.attempts += 1
+        return [self.writers[entry.purpose].message(entry)]
+
+    def entry_sent(self, entry: Mail, messages: list[EmailMessage]) -> None:
+        entry.error = ""
+        entry.save(update_fields=["state", "sent_at", "attempts", "error"])
+        self.writers[entry.purpose].sent(entry)
+
+    def entry_retry(self, entry: Mail, *, error: str) -> None:
+        entry.error = error
+        entry.save(update_fields=["attempts", "error", "queued_at"])
+
+    def entry_failed(self, entry: Mail, *, error: str) -> None:
+        entry.error = error
+        entry.state = MailState.FAILED
+        entry.save(update_fields=["attempts", "error", "state"])
+
+
+MAILS = Mails()
+
+
+@transaction.atomic
+def mails_record(
+    *, purpose: str, about: models.Model, recipients: Iterable[Contact], now: datetime
+) -> list[int]:
+    """The pending entries of :data:`MAILS` for ``purpose`` about ``about``, recorded first, one
+    per contact of ``recipients`` (in its language), when there is none yet: an e-mail goes out
+    once to those it was first meant for, a contact added later does not make it go again.
+    Nothing is recorded when ``recipients`` is empty. The caller holds a lock on ``about``."""
+    content_type = ContentType.objects.get_for_model(about)
+    entries = Mail.objects.filter(purpose=purpose, content_type=content_type, object_id=about.pk)
+    if not entries.exists():
+        Mail.objects.bulk_create(
+            (
+                Mail(
+                    purpose=purpose,
+                    content_type=content_type,
+                    object_id=about.pk,
+                    email=contact.email,
+                    contact=contact,
+                    language=contact.language or settings.LANGUAGE_CODE,
+                    queued_at=now,
+                )
+                for contact in {contact.email: contact for contact in recipients}.values()
+            ),
+        )
+    return list(entries.filter(state=MailState.PENDING).order_by("pk").values_list("pk", flat=True))

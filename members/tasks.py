@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from members.imports.services import ImportFailed, ImportUnusable, import_record_run
-from members.mailing import MAIL_BATCH_TASK, MAIL_RETRY, mail_task_run
+from members.mailing import MAIL_BATCH_TASK, MAIL_RETRY, MAILS, mail_task_run
 from members.models import ImportRecord, Invoice
 from members.services import billing, reminders
 
@@ -34,8 +34,9 @@ def import_run(self, record_id: int, *, dry_run: bool) -> dict:
 @shared_task(acks_late=True, reject_on_worker_lost=True, **MAIL_RETRY)
 def invoice_confirmation_send(invoice_id: int) -> bool:
     """Send the payment confirmation of a paid invoice, with the membership certificate, once
-    (:func:`members.services.billing.invoice_confirmation_send` records it under a lock, so a
-    redelivered task sends nothing)."""
+    to each contact (:func:`members.services.billing.invoice_confirmation_send` records it in
+    the ledger of e-mails and sends each entry under its lock, so a redelivered task sends
+    nothing twice)."""
     return billing.invoice_confirmation_send(invoice=Invoice.objects.get(pk=invoice_id))
 
 
@@ -65,3 +66,10 @@ def reminders_send(self, reminder_ids: list[int]) -> int:
     in the admin.
     """
     return mail_task_run(self, ledger=reminders.REMINDERS, entry_ids=reminder_ids)
+
+
+@shared_task(**MAIL_BATCH_TASK)
+def mails_send(self, mail_ids: list[int]) -> int:
+    """Send a batch of the ledger of e-mails (:data:`members.mailing.MAILS`), as the batches of
+    reminders are sent (:func:`members.mailing.mail_task_run`)."""
+    return mail_task_run(self, ledger=MAILS, entry_ids=mail_ids)

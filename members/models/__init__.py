@@ -11,6 +11,7 @@ from .billing import (
 )
 from .clusters import Cluster, Plan, PlanCategory, Site
 from .imports import ImportRecord
+from .mailing import Mail, MailPurpose, MailState
 from .memberships import Membership, MembershipStatus, Term
 from .organisations import Contact, ContactRole, Organisation
 from .reminders import Reminder, ReminderPolicy, ReminderReason, ReminderState, ReminderStep
@@ -25,6 +26,9 @@ __all__ = [
     "Invoice",
     "InvoiceSequence",
     "InvoiceStatus",
+    "Mail",
+    "MailPurpose",
+    "MailState",
     "Membership",
     "MembershipStatus",
     "Organisation",

@@ -2,27 +2,29 @@
 the card payment pages opened for it, and the e-mails that go with them (the invoice, the
 confirmation of payment)."""
 
-from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from members import documents, formatting
+from members import documents, formatting, mailing
 from members.models import (
     CheckoutSession,
     CheckoutStatus,
     Invoice,
     InvoiceSequence,
+    Mail,
+    MailPurpose,
     Payment,
     PaymentMethod,
     Term,
@@ -228,23 +230,25 @@ def checkout_session_close(*, provider_reference: str, status: str) -> bool:
 # --- E-mails ------------------------------------------------------------------------------------
 
 
-def _invoice_email_send(
-    *, invoice: Invoice, template: str, attachment: Callable[[], tuple[str, bytes]]
-) -> int:
-    """Send the e-mail ``template`` (``templates/members/email/<template>_subject.txt``,
-    ``_message.txt`` and ``_message.html``) about ``invoice`` to the contacts to notify of its
-    organisation: one message per language, in that language, with the PDF that ``attachment``
-    returns (file name, content) rendered in it too. Return the number of messages sent; an SMTP
-    error propagates (the task retries)."""
-    term = invoice.term
-    organisation = term.membership.organisation
-    issuer = invoice.issuer_details
-    by_language: dict[str, list[str]] = defaultdict(list)
-    for contact in contacts_to_notify(organisation):
-        by_language[contact.language or settings.LANGUAGE_CODE].append(contact.email)
-    messages = []
-    for language, addresses in by_language.items():
-        with translation.override(language):
+@dataclass(frozen=True)
+class _InvoiceEmail:
+    """How an e-mail about an invoice is written (:class:`members.mailing.MailPurposeWriter`):
+    ``template`` (``templates/members/email/<template>_subject.txt``, ``_message.txt`` and
+    ``_message.html``) with the PDF that ``attachment`` returns (file name, content) for the
+    invoice; ``record``, the invoice's field that keeps the date of the first one sent."""
+
+    template: str
+    record: str
+    attachment: Callable[[Invoice], tuple[str, bytes]]
+
+    def message(self, entry: Mail) -> EmailMultiAlternatives:
+        """The e-mail of ``entry`` to its recipient, in its language, with the PDF rendered in
+        that language too."""
+        invoice = _invoice_for_email(Invoice(pk=entry.object_id), lock=False)
+        term = invoice.term
+        organisation = term.membership.organisation
+        issuer = invoice.issuer_details
+        with translation.override(entry.language):
             context = {
                 "invoice": invoice,
                 "term": term,
@@ -255,24 +259,50 @@ def _invoice_email_send(
                 "amount": formatting.money(invoice.amount),
                 "member_area_url": settings.SITE_URL.rstrip("/") + reverse("members:area"),
             }
+            template = self.template
             subject = render_to_string(f"members/email/{template}_subject.txt", context)
             message = EmailMultiAlternatives(
                 subject=" ".join(subject.split()),
                 body=render_to_string(f"members/email/{template}_message.txt", context),
-                to=addresses,
+                to=[entry.email],
                 reply_to=[issuer["email"]] if issuer.get("email") else None,
-                headers={"Content-Language": language},
+                headers={"Content-Language": entry.language},
             )
             message.attach_alternative(
                 render_to_string(f"members/email/{template}_message.html", context), "text/html"
             )
-            filename, content = attachment()
+            filename, content = self.attachment(invoice)
             message.attach(filename, content, "application/pdf")
-        messages.append(message)
-    if not messages:
-        return 0
-    with get_connection() as connection:
-        return connection.send_messages(messages) or 0
+        return message
+
+    def sent(self, entry: Mail) -> None:
+        Invoice.objects.filter(pk=entry.object_id, **{f"{self.record}__isnull": True}).update(
+            **{self.record: entry.sent_at}
+        )
+
+
+mailing.MAILS.purpose_register(
+    MailPurpose.INVOICE_NOTICE,
+    _InvoiceEmail(
+        template="invoice_notice",
+        record="notice_sent_at",
+        attachment=lambda issued: (
+            documents.invoice_filename(issued),
+            documents.invoice_pdf(issued),
+        ),
+    ),
+)
+mailing.MAILS.purpose_register(
+    MailPurpose.INVOICE_CONFIRMATION,
+    _InvoiceEmail(
+        template="payment_confirmation",
+        record="confirmation_sent_at",
+        attachment=lambda paid: (
+            documents.certificate_filename(paid.term),
+            documents.certificate_pdf(paid.term),
+        ),
+    ),
+)
 
 
 def _invoice_for_email(invoice: Invoice, *, lock: bool) -> Invoice:
@@ -286,57 +316,45 @@ def _invoice_for_email(invoice: Invoice, *, lock: bool) -> Invoice:
     return invoices.get(pk=invoice.pk)
 
 
-def _invoice_email_once(
-    invoice: Invoice,
-    *,
-    record: str,
-    template: str,
-    attachment: Callable[[Invoice], tuple[str, bytes]],
-    paid_only: bool = False,
-) -> bool:
-    """Send the e-mail ``template`` about ``invoice`` (if paid, when ``paid_only``) unless its
-    field ``record`` says it went already, then record it. The invoice is locked meanwhile, so
-    that a task delivered twice (or two at once) sends one e-mail. Nothing is recorded when there
-    was nobody to send it to."""
+@transaction.atomic
+def _invoice_emails_record(invoice: Invoice, *, purpose: MailPurpose, paid_only: bool) -> list[int]:
+    """The entries of the e-mail ``purpose`` about ``invoice`` still to send, one per contact to
+    notify of its organisation, recorded the first time (if paid, when ``paid_only``), under
+    the invoice's lock: two tasks at once record them once."""
     invoice = _invoice_for_email(invoice, lock=True)
-    if getattr(invoice, record) is not None or (paid_only and invoice.paid_on is None):
+    if paid_only and invoice.paid_on is None:
+        return []
+    return mailing.mails_record(
+        purpose=purpose,
+        about=invoice,
+        recipients=contacts_to_notify(invoice.term.membership.organisation),
+        now=timezone.now(),
+    )
+
+
+def _invoice_email_once(invoice: Invoice, *, purpose: MailPurpose, paid_only: bool = False) -> bool:
+    """Send the e-mail ``purpose`` about ``invoice`` (if paid, when ``paid_only``) to each
+    contact to notify once, through the ledger of e-mails (:data:`members.mailing.MAILS`):
+    each entry is sent under its row lock, so that a task delivered twice (or two at once)
+    sends each e-mail once. Return whether there was any to send. Nothing is recorded when
+    there was nobody to send it to; an SMTP error worth retrying propagates, once recorded
+    (the task retries, and sends what is still pending)."""
+    entry_ids = _invoice_emails_record(invoice, purpose=purpose, paid_only=paid_only)
+    if not entry_ids:
         return False
-    if not _invoice_email_send(
-        invoice=invoice, template=template, attachment=lambda: attachment(invoice)
-    ):
-        return False
-    setattr(invoice, record, timezone.now())
-    invoice.save(update_fields=[record])
+    mailing.mail_batch_send(ledger=mailing.MAILS, entry_ids=entry_ids, raise_transient=True)
     return True
 
 
-@transaction.atomic
 def invoice_confirmation_send(*, invoice: Invoice) -> bool:
     """E-mail the confirmation that ``invoice`` is paid, with the membership certificate of its
-    term, to the organisation's contacts to notify, once (``confirmation_sent_at``); return
-    whether it was sent. Nothing is sent for an unpaid invoice."""
-    return _invoice_email_once(
-        invoice,
-        record="confirmation_sent_at",
-        template="payment_confirmation",
-        paid_only=True,
-        attachment=lambda paid: (
-            documents.certificate_filename(paid.term),
-            documents.certificate_pdf(paid.term),
-        ),
-    )
+    term, to the organisation's contacts to notify, once (``confirmation_sent_at`` keeps the
+    date); return whether it was sent. Nothing is sent for an unpaid invoice."""
+    return _invoice_email_once(invoice, purpose=MailPurpose.INVOICE_CONFIRMATION, paid_only=True)
 
 
-@transaction.atomic
 def invoice_notice_send(*, invoice: Invoice) -> bool:
     """E-mail ``invoice``, as a PDF, with how to pay it (or that it is paid already), to the
-    organisation's contacts to notify, once (``notice_sent_at``); return whether it was sent."""
-    return _invoice_email_once(
-        invoice,
-        record="notice_sent_at",
-        template="invoice_notice",
-        attachment=lambda issued: (
-            documents.invoice_filename(issued),
-            documents.invoice_pdf(issued),
-        ),
-    )
+    organisation's contacts to notify, once (``notice_sent_at`` keeps the date); return whether
+    it was sent."""
+    return _invoice_email_once(invoice, purpose=MailPurpose.INVOICE_NOTICE)

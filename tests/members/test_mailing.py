@@ -1,25 +1,37 @@
 """The mailing machinery (members.mailing) that every ledger of e-mails sent once goes through,
-here with both of its ledgers (renewal reminders and merger notices), a real Celery worker on
+here with each of its ledgers (renewal reminders, merger notices, and the ledger of e-mails
+that have none of their own: the invoice e-mails), a real Celery worker on
 the real Redis broker and a real local SMTP server: a batch delivered twice sends each e-mail
 once, a server refusing for a while is tried again with backoff, a refusal for good is recorded
 with the server's answer, and a batch lost with the broker is queued again."""
 
 import datetime as dt
+import importlib
+import smtplib
 
 import pytest
+from django.apps import apps
 from django.utils import timezone
 
 from cluster.celery import app as celery_app
 from cluster.tasks import health_check
 from members import mailing
+from members.models import ContactRole, Invoice, Mail, MailPurpose, MailState
+from members.services.billing import (
+    invoice_confirmation_send,
+    invoice_issue,
+    invoice_notice_send,
+    invoice_payment_record,
+)
 from members.services.reminders import REMINDERS, reminders_schedule
 from merger.selectors import merger_current
 from merger.services import notices_queue, proposals_refresh
 from merger.services.notices import NOTICES
 from tests.factories import ContactFactory, MembershipFactory, OrganisationFactory, TermFactory
+from tests.members.billing_helpers import ISSUED, contact, unpaid_term
 from tests.members.test_reminders_worker import embedded_worker, wait_until
 
-LEDGERS = {"reminders": REMINDERS, "notices": NOTICES}
+LEDGERS = {"reminders": REMINDERS, "notices": NOTICES, "mails": mailing.MAILS}
 REMINDER_DAY = dt.date(2026, 12, 1)  # J−30 of the terms ending on 31 December 2026
 MERGER_DAY = dt.date(2027, 1, 1)  # those terms in grace: their organisations are transferred
 
@@ -30,10 +42,26 @@ def recorded(kind: str, count: int) -> list[str]:
     contacts = []
     for _ in range(count):
         organisation = OrganisationFactory()
-        TermFactory(membership=MembershipFactory(organisation=organisation), year=2026)
+        # An unpaid term for an invoice to send; a paid one for a reminder or a notice.
+        TermFactory(
+            membership=MembershipFactory(organisation=organisation),
+            year=2026,
+            is_paid=kind != "mails",
+        )
         contacts.append(ContactFactory(organisation=organisation))
     if kind == "reminders":
         reminders_schedule(today=REMINDER_DAY)
+    elif kind == "mails":
+        ids = []
+        for recipient in contacts:
+            term = recipient.organisation.memberships.get().terms.get()
+            ids += mailing.mails_record(
+                purpose=MailPurpose.INVOICE_NOTICE,
+                about=invoice_issue(term=term, on=ISSUED),
+                recipients=[recipient],
+                now=timezone.now(),
+            )
+        mailing.mail_queue(ledger=mailing.MAILS, entry_ids=ids)
     else:
         proposals_refresh(merger=merger_current(), as_of=MERGER_DAY)
         notices_queue(merger=merger_current(), by=None)
@@ -149,3 +177,72 @@ def test_a_batch_lost_with_the_broker_is_queued_again_and_sent_once(kind, redis_
     assert mailing.mail_requeue(ledger=LEDGERS[kind], entries=model.objects.all(), now=later) == [
         waiting.pk
     ]
+
+
+# --- The invoice e-mails, one entry per recipient -----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_invoice_e_mail_refused_for_a_while_to_one_contact_goes_once_to_each(mailbox):
+    term = unpaid_term()
+    first = contact(term, "camille@garonne.example")
+    greylisting = contact(term, "compta@garonne.example", role=ContactRole.BILLING)
+    invoice = invoice_issue(term=term, on=ISSUED)
+    mailbox.refuse("451 4.7.1 Greylisted, try again later", to=greylisting.email)
+
+    with pytest.raises(smtplib.SMTPDataError):  # the task retries with backoff
+        invoice_notice_send(invoice=invoice)
+
+    assert [message["To"] for message in mailbox.messages] == [first.email]
+    ledger = {mail.email: mail for mail in Mail.objects.all()}
+    assert ledger[first.email].state == MailState.SENT
+    assert ledger[greylisting.email].state == MailState.PENDING
+    assert "451" in ledger[greylisting.email].error
+    invoice.refresh_from_db()
+    assert invoice.notice_sent_at == ledger[first.email].sent_at
+
+    assert invoice_notice_send(invoice=invoice) is True  # the retry
+    assert invoice_notice_send(invoice=invoice) is False  # and a task delivered twice
+
+    assert sorted(message["To"] for message in mailbox.messages) == sorted(
+        [first.email, greylisting.email]
+    )
+    assert set(Mail.objects.values_list("state", "attempts")) == {
+        (MailState.SENT, 1),
+        (MailState.SENT, 2),
+    }
+    # A contact added afterwards does not make the invoice go out again.
+    contact(term, "nouveau@garonne.example")
+    assert invoice_notice_send(invoice=invoice) is False
+    assert len(mailbox.messages) == 2
+
+
+@pytest.mark.django_db
+def test_the_migration_keeps_the_invoice_e_mails_sent_before_it_from_going_again(mailbox):
+    sent_before = invoice_issue(term=unpaid_term(), on=ISSUED)
+    contact(sent_before.term, "camille@garonne.example")
+    notice_sent, confirmation_sent = timezone.now() - dt.timedelta(days=9), timezone.now()
+    Invoice.objects.filter(pk=sent_before.pk).update(
+        notice_sent_at=notice_sent, confirmation_sent_at=confirmation_sent
+    )
+    invoice_payment_record(
+        invoice=sent_before, amount=sent_before.amount, received_on=ISSUED
+    )  # paid: its confirmation would be due
+    not_yet = invoice_issue(term=unpaid_term(), on=ISSUED)
+    contact(not_yet.term, "dev@autre.example")
+    migration = importlib.import_module("members.migrations.0013_mail_ledger")
+
+    migration.invoice_dates_to_mails(apps, None)
+    migration.invoice_dates_to_mails(apps, None)  # run again: nothing twice either
+
+    assert sorted(Mail.objects.values_list("purpose", "object_id", "state", "sent_at")) == sorted(
+        [
+            (MailPurpose.INVOICE_NOTICE, sent_before.pk, MailState.SENT, notice_sent),
+            (MailPurpose.INVOICE_CONFIRMATION, sent_before.pk, MailState.SENT, confirmation_sent),
+        ]
+    )
+    assert invoice_notice_send(invoice=sent_before) is False
+    assert invoice_confirmation_send(invoice=sent_before) is False
+    assert mailbox.messages == []
+    assert invoice_notice_send(invoice=not_yet) is True
+    assert [message["To"] for message in mailbox.messages] == ["dev@autre.example"]
