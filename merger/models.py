@@ -11,7 +11,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from members.formatting import short_datetime
-from members.models import Cluster, Contact, Membership, Organisation, Plan
+from members.models import Cluster, Contact, MailState, Membership, Organisation, Plan
 
 
 class Merger(models.Model):
@@ -468,10 +468,8 @@ class MergerNotice(models.Model):
     it is recorded as late (``objected_after_execution``) and flags the executed proposal
     (:attr:`TransferProposal.objection_after_execution`) for the committee."""
 
-    class State(models.TextChoices):
-        PENDING = "pending", _("À envoyer")
-        SENT = "sent", _("Envoyée")
-        FAILED = "failed", _("Échec")
+    # The states of every ledger of e-mails sent once (members.mailing).
+    State = MailState
 
     proposal = models.ForeignKey(
         TransferProposal,
