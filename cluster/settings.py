@@ -284,6 +284,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.reminders_pass",
         "schedule": crontab(hour=8, minute=0),
     },
+    # The invoice e-mails whose task was lost or ran out of retries, queued again every hour
+    # (members.mailing.mails_requeue); each is still sent once.
+    "mails-hourly": {
+        "task": "members.tasks.mails_pass",
+        "schedule": crontab(minute=20),
+    },
 }
 
 # --- Security (production) ------------------------------------------------------------------------

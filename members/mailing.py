@@ -315,3 +315,14 @@ def mails_record(
             ),
         )
     return list(entries.filter(state=MailState.PENDING).order_by("pk").values_list("pk", flat=True))
+
+
+@transaction.atomic
+def mails_requeue(*, now: datetime | None = None) -> list[int]:
+    """Queue again the pending entries of :data:`MAILS` whose task was lost, or ran out of
+    retries, :data:`REQUEUE_AFTER` ago (or which the broker never took); return their ids. Run
+    every hour by Celery beat (``CELERY_BEAT_SCHEDULE``): the reminders and the merger's notices
+    are queued again by their own passes, the ledger of e-mails has no other."""
+    lost = mail_requeue(ledger=MAILS, entries=Mail.objects.all(), now=now or timezone.now())
+    mail_queue(ledger=MAILS, entry_ids=lost)
+    return lost

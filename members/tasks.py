@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from members.imports.services import ImportFailed, ImportUnusable, import_record_run
-from members.mailing import MAIL_BATCH_TASK, MAIL_RETRY, MAILS, mail_task_run
+from members.mailing import MAIL_BATCH_TASK, MAIL_RETRY, MAILS, mail_task_run, mails_requeue
 from members.models import ImportRecord, Invoice
 from members.services import billing, reminders
 
@@ -73,3 +73,11 @@ def mails_send(self, mail_ids: list[int]) -> int:
     """Send a batch of the ledger of e-mails (:data:`members.mailing.MAILS`), as the batches of
     reminders are sent (:func:`members.mailing.mail_task_run`)."""
     return mail_task_run(self, ledger=MAILS, entry_ids=mail_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def mails_pass() -> int:
+    """Queue again the e-mails of the ledger (the invoice e-mails) whose task was lost or ran
+    out of retries (:func:`members.mailing.mails_requeue`), every hour (``CELERY_BEAT_SCHEDULE``);
+    return how many. Run twice, it queues nothing twice: each entry is sent once, under its lock."""
+    return len(mails_requeue())

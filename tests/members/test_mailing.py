@@ -11,6 +11,7 @@ import smtplib
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.utils import timezone
 
 from cluster.celery import app as celery_app
@@ -246,3 +247,36 @@ def test_the_migration_keeps_the_invoice_e_mails_sent_before_it_from_going_again
     assert mailbox.messages == []
     assert invoice_notice_send(invoice=not_yet) is True
     assert [message["To"] for message in mailbox.messages] == ["dev@autre.example"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invoice_e_mail_whose_retries_ran_out_goes_with_the_hourly_pass_once(
+    redis_broker, mailbox
+):
+    term = unpaid_term()
+    first = contact(term, "camille@garonne.example")
+    refused = contact(term, "compta@garonne.example", role=ContactRole.BILLING)
+    invoice = invoice_issue(term=term, on=ISSUED)
+    mailbox.refuse("451 4.7.1 Greylisted, try again later", to=refused.email)
+    with pytest.raises(smtplib.SMTPDataError):  # its task's last try: nobody sends it again
+        invoice_notice_send(invoice=invoice)
+    celery_app.control.purge()
+    later = timezone.now() + mailing.REQUEUE_AFTER + dt.timedelta(minutes=1)
+
+    assert mailing.mails_requeue(now=timezone.now()) == []  # its task may still be retrying
+    with embedded_worker():
+        again = mailing.mails_requeue(now=later)
+        wait_until(
+            lambda: Mail.objects.get(email=refused.email).state == MailState.SENT,
+            timeout=10,
+            what="the e-mail sent by the pass",
+        )
+        assert mailing.mails_requeue(now=later + mailing.REQUEUE_AFTER * 2) == []
+
+    assert again == [Mail.objects.get(email=refused.email).pk]
+    assert sorted(message["To"] for message in mailbox.messages) == sorted(
+        [first.email, refused.email]
+    )
+    assert "members.tasks.mails_pass" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
