@@ -35,6 +35,7 @@ from members.models import (
     MembershipStatus,
     Organisation,
     Payment,
+    Plan,
     Reminder,
     ReminderStep,
     Term,
@@ -162,6 +163,26 @@ def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
     contacts = Contact.objects.filter(organisation=organisation)
     with_role = contacts.filter(role__in=roles)
     return contacts.filter(Q(role__in=roles) | ~Exists(with_role)).order_by("pk")
+
+
+def plans_offered(*, cluster_id: int) -> QuerySet[Plan]:
+    """The plans a member of the cluster ``cluster_id`` may renew on: its active ones, in the
+    cluster's order."""
+    return Plan.objects.filter(cluster=cluster_id, is_active=True).order_by("position", "name")
+
+
+def memberships_on_plan(queryset: QuerySet[Membership], *, plan_id: int) -> QuerySet[Membership]:
+    """The memberships of ``queryset`` whose latest term (the one ending last) is on the plan
+    ``plan_id``: the plan they are or were on."""
+    latest_plan = (
+        Term.objects.filter(membership=OuterRef("pk")).order_by("-end_date").values("plan_id")[:1]
+    )
+    return queryset.alias(latest_plan=Subquery(latest_plan)).filter(latest_plan=plan_id)
+
+
+def membership_reminders(*, membership: Membership) -> QuerySet[Reminder]:
+    """The reminder ledger's entries of ``membership``'s terms, latest first."""
+    return Reminder.objects.filter(term__membership=membership).order_by("-due_on", "-pk")
 
 
 # --- Invoices -----------------------------------------------------------------------------------

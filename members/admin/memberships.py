@@ -29,8 +29,13 @@ from members.admin.scoping import (
 )
 from members.formatting import short_date
 from members.imports.export import CONTENT_TYPES, export_filename, export_memberships
-from members.models import Cluster, Membership, MembershipStatus, Plan, Reminder, Term
-from members.selectors import clusters_visible_to, user_sees_all_clusters
+from members.models import Cluster, Membership, MembershipStatus, Plan, Term
+from members.selectors import (
+    clusters_visible_to,
+    membership_reminders,
+    memberships_on_plan,
+    user_sees_all_clusters,
+)
 from members.services.terms import term_delete, term_delete_check, term_save
 
 
@@ -50,14 +55,7 @@ class MembershipPlanFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not is_key(Plan._meta.pk, self.value()):
             return queryset
-        latest_plan = (
-            Term.objects.filter(membership=OuterRef("pk"))
-            .order_by("-end_date")
-            .values("plan_id")[:1]
-        )
-        return queryset.alias(latest_plan=Subquery(latest_plan)).filter(
-            latest_plan=int(self.value())
-        )
+        return memberships_on_plan(queryset, plan_id=int(self.value()))
 
 
 class MembershipStatusFilter(admin.SimpleListFilter):
@@ -309,7 +307,7 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("relances"))
     def reminders(self, membership: Membership) -> str:
         """The membership's ledger entries, latest first, each linked to its page."""
-        entries = Reminder.objects.filter(term__membership=membership).order_by("-due_on", "-pk")
+        entries = membership_reminders(membership=membership)
         lines = [
             (
                 reverse("admin:members_reminder_change", args=[entry.pk]),

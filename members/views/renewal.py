@@ -14,7 +14,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from members.formatting import short_date
 from members.forms import LOGIN_EMAIL_SESSION_KEY, RenewalConfirmForm, RenewalPlanForm
 from members.models import ContactRole, Membership, Plan, Term
-from members.selectors import memberships_of, memberships_with_status, terms_of
+from members.selectors import memberships_of, memberships_with_status, plans_offered, terms_of
 from members.services.organisations import organisation_managed_by
 from members.services.renewals import (
     RenewalOutlook,
@@ -73,12 +72,6 @@ def _renewal_context(request: HttpRequest, membership_id: int) -> RenewalContext
     )
 
 
-def _active_plans(membership: Membership) -> QuerySet[Plan]:
-    return Plan.objects.filter(cluster=membership.cluster_id, is_active=True).order_by(
-        "position", "name"
-    )
-
-
 def plan_band(plan: Plan) -> str:
     """The headcount band of ``plan`` in words."""
     low, high = plan.headcount_min, plan.headcount_max
@@ -119,14 +112,16 @@ def renewal_details(request: HttpRequest, membership_id: int) -> HttpResponse:
 def renewal_plan(request: HttpRequest, membership_id: int) -> HttpResponse:
     """Step 2: the cluster's active plans, the one that fits the headcount suggested."""
     context = _renewal_context(request, membership_id)
-    plans = list(_active_plans(context.membership))
+    plans = list(plans_offered(cluster_id=context.membership.cluster_id))
     latest = context.outlook.latest
     suggested = plan_suggested(
         plans=plans,
         headcount=context.membership.organisation.headcount,
         current=latest.plan if latest else None,
     )
-    chosen = RenewalPlanForm(request.GET, plans=_active_plans(context.membership))
+    chosen = RenewalPlanForm(
+        request.GET, plans=plans_offered(cluster_id=context.membership.cluster_id)
+    )
     selected = chosen.cleaned_data["plan"] if chosen.is_valid() else suggested
     start, end = renewal_period(after=latest, today=context.today) if latest else (None, None)
     return render(
@@ -157,7 +152,7 @@ def renewal_confirm(request: HttpRequest, membership_id: int) -> HttpResponse:
         return _renew(request, membership, plan_step)
     context_data = context.as_dict() | {"step": 3}
     if context.outlook.is_open:
-        chosen = RenewalPlanForm(request.GET, plans=_active_plans(membership))
+        chosen = RenewalPlanForm(request.GET, plans=plans_offered(cluster_id=membership.cluster_id))
         if not chosen.is_valid():
             messages.error(request, _("Choisissez d’abord une formule."))
             return redirect(plan_step)
