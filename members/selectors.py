@@ -4,6 +4,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
     Case,
@@ -115,6 +116,15 @@ def clusters_managed_by(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Clus
     if not user.is_active or not user.is_staff:
         return Cluster.objects.none()
     return Cluster.objects.filter(staff=user)
+
+
+def user_active_by_login(*, login: str) -> AbstractBaseUser | None:
+    """The active user whose e-mail or username is ``login`` (either case), if any."""
+    return (
+        get_user_model()
+        .objects.filter(Q(email__iexact=login) | Q(username__iexact=login), is_active=True)
+        .first()
+    )
 
 
 # --- What a member contact may see --------------------------------------------------------------

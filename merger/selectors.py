@@ -7,6 +7,7 @@ terms, the plan mapping, the objections), never one query per organisation.
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -374,6 +375,17 @@ def proposals_not_informed(*, merger: Merger) -> int:
         .exclude(pk__in=informed)
         .count()
     )
+
+
+def merger_proposal_ids(*, merger: Merger, ids: Iterable[int] | None = None) -> list[int]:
+    """The ids of ``merger``'s proposals among ``ids``, or of its undecided ones (pending or
+    deferred) without ``ids``: what the ``merger decide`` command decides."""
+    proposals = TransferProposal.objects.filter(merger=merger)
+    if ids is None:
+        proposals = proposals.filter(decision__in=UNDECIDED)
+    else:
+        proposals = proposals.filter(pk__in=list(ids))
+    return list(proposals.values_list("pk", flat=True))
 
 
 def proposals_with_origin_name(

@@ -15,17 +15,16 @@ stderr.
 import json
 from datetime import date
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.formatting import money, short_date
 from members.management.clusters import EXIT_UNUSABLE, day_from_argument
-from merger.models import UNDECIDED, Decision, TransferProposal
-from merger.selectors import merger_current, merger_report
+from members.selectors import user_active_by_login
+from merger.models import Decision, TransferProposal
+from merger.selectors import merger_current, merger_proposal_ids, merger_report
 from merger.services import (
     duplicates_refresh,
     merger_execute,
@@ -130,24 +129,17 @@ class Command(BaseCommand):
         self._print(result.as_json(), "\n".join(lines))
 
     def _decide(self, merger, *, decision, all, ids, reason, by, **options):
-        user = (
-            get_user_model()
-            .objects.filter(Q(email__iexact=by) | Q(username__iexact=by), is_active=True)
-            .first()
-        )
+        user = user_active_by_login(login=by)
         if user is None or not user.has_perm("merger.decide_transferproposal"):
             raise CommandError(
                 _("« %(by)s » n’est pas un utilisateur autorisé à décider des transferts.")
                 % {"by": by},
                 returncode=EXIT_UNUSABLE,
             )
-        proposals = TransferProposal.objects.filter(merger=merger)
         if all:
-            proposal_ids = list(
-                proposals.filter(decision__in=UNDECIDED).values_list("pk", flat=True)
-            )
+            proposal_ids = merger_proposal_ids(merger=merger)
         else:
-            proposal_ids = list(proposals.filter(pk__in=ids).values_list("pk", flat=True))
+            proposal_ids = merger_proposal_ids(merger=merger, ids=ids)
             unknown = sorted(set(ids) - set(proposal_ids))
             if unknown:
                 raise CommandError(
