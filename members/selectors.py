@@ -95,6 +95,26 @@ def memberships_with_status(
     )
 
 
+def terms_with_membership_status(
+    queryset: QuerySet[Term], *, on: date | None = None
+) -> QuerySet[Term]:
+    """``queryset`` annotated with ``membership_status``, the status of each term's membership
+    on ``on`` (default: today), as :func:`memberships_with_status` derives it."""
+    status = memberships_with_status(
+        on=on, queryset=Membership.objects.filter(pk=OuterRef("membership_id")).order_by()
+    )
+    return queryset.annotate(membership_status=Subquery(status.values("status")[:1]))
+
+
+def terms_in_membership_status(
+    queryset: QuerySet[Term], *, status: str, on: date | None = None
+) -> QuerySet[Term]:
+    """The terms of ``queryset`` whose membership has ``status`` on ``on`` (default: today).
+    Each membership's status is derived once, not once per term."""
+    memberships = memberships_with_status(on=on).filter(status=status)
+    return queryset.filter(membership__in=memberships.values("pk"))
+
+
 def user_sees_all_clusters(user: AbstractBaseUser | AnonymousUser) -> bool:
     """Superusers and the merger committee read every cluster's data."""
     return user.is_active and (user.is_superuser or user.has_perm("members.view_all_clusters"))

@@ -8,7 +8,7 @@ what ``list_select_related``, an annotation or a prefetch already loaded.
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpResponse
@@ -34,6 +34,8 @@ from members.selectors import (
     clusters_visible_to,
     membership_reminders,
     memberships_on_plan,
+    terms_in_membership_status,
+    terms_with_membership_status,
     user_sees_all_clusters,
 )
 from members.services.terms import term_delete, term_delete_check, term_save
@@ -83,9 +85,7 @@ class TermMembershipStatusFilter(MembershipStatusFilter):
     parameter_name = "membership_status"
 
     def status_filter(self, queryset: QuerySet, status: str) -> QuerySet:
-        # Each membership's status is derived once, not once per term through the annotation.
-        memberships = with_status(Membership.objects.all()).filter(status=status)
-        return queryset.filter(membership__in=memberships.values("pk"))
+        return terms_in_membership_status(queryset, status=status)
 
 
 @admin.display(description=_("statut"), ordering="status")
@@ -403,14 +403,12 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ("membership",)
 
     def get_queryset(self, request):
-        status = with_status(Membership.objects.filter(pk=OuterRef("membership_id")).order_by())
-        return (
+        return terms_with_membership_status(
             super()
             .get_queryset(request)
             # The change form reads the invoice too (TermForm); a changelist whose queryset
             # selects some relations already does not add list_select_related.
             .select_related(*self.list_select_related)
-            .annotate(membership_status=Subquery(status.values("status")[:1]))
         )
 
     def get_list_display(self, request):
