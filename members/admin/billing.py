@@ -14,7 +14,7 @@ shows as over-paid ("Trop-perçu", a filter of its own) with the amount to refun
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpResponseRedirect
@@ -31,6 +31,7 @@ from members.models import Invoice, InvoiceStatus, Payment, Term
 from members.selectors import invoices_with_balance
 from members.services.billing import (
     invoice_issue,
+    invoice_issue_check,
     invoice_payment_cancel,
     invoice_payment_record,
 )
@@ -412,17 +413,15 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             and term_admin.has_change_permission(request, term)
         ):
             raise PermissionDenied
-        existing = Invoice.objects.filter(term=term).first()
-        if existing is not None:
-            return HttpResponseRedirect(reverse("admin:members_invoice_change", args=[existing.pk]))
-        if term.is_paid:
-            messages.error(
-                request,
-                _("Cette période est déjà payée : elle n’a pas besoin de facture."),
-            )
+        try:
+            existing = invoice_issue_check(term=term)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
             return HttpResponseRedirect(
                 reverse("admin:members_membership_change", args=[term.membership_id])
             )
+        if existing is not None:
+            return HttpResponseRedirect(reverse("admin:members_invoice_change", args=[existing.pk]))
         if request.method == "POST":
             invoice = invoice_issue(term=term)
             if request.POST.get("notify"):

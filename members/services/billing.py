@@ -50,6 +50,18 @@ def _next_sequence(*, cluster_id: int, year: int) -> int:
     return counter.last_sequence
 
 
+def invoice_issue_check(*, term: Term) -> Invoice | None:
+    """The invoice ``term`` has already, or ``None`` when one may be issued for it.
+
+    Raise :class:`ValidationError` for a paid term without an invoice: paid before invoices were
+    issued here (an import), an invoice dated today would ask for money already received.
+    """
+    existing = Invoice.objects.filter(term=term).first()
+    if existing is None and term.is_paid:
+        raise ValidationError(_("Cette période est déjà payée : elle n’a pas besoin de facture."))
+    return existing
+
+
 @transaction.atomic
 def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
     """The invoice of ``term``, issued by its cluster on ``on`` (default: today) if it has none.
@@ -69,13 +81,9 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
         .select_related("plan", "membership__cluster", "membership__organisation")
         .get(pk=term.pk)
     )
-    existing = Invoice.objects.filter(term=term).first()
+    existing = invoice_issue_check(term=term)
     if existing:
         return existing
-    if term.is_paid:
-        # Paid before invoices were issued here (an import): an invoice dated today would ask
-        # for money already received.
-        raise ValidationError(_("Cette période est déjà payée : elle n’a pas besoin de facture."))
     on = on or timezone.localdate()
     membership = term.membership
     cluster = membership.cluster
