@@ -215,6 +215,16 @@ def membership_reminders(*, membership: Membership) -> QuerySet[Reminder]:
     return Reminder.objects.filter(term__membership=membership).order_by("-due_on", "-pk")
 
 
+def email_addresses_of(user: AbstractBaseUser) -> QuerySet[EmailAddress]:
+    """``user``'s e-mail addresses, the primary one first."""
+    return EmailAddress.objects.filter(user=user).order_by("-primary", "email")
+
+
+def contacts_primary(*, organisation: Organisation) -> QuerySet[Contact]:
+    """``organisation``'s primary contacts, by last name: who may change its details."""
+    return organisation.contacts.filter(role=ContactRole.PRIMARY).order_by("last_name")
+
+
 # --- Invoices -----------------------------------------------------------------------------------
 
 

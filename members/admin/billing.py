@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy
 from members import documents, formatting
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import Invoice, InvoiceStatus, Payment, Term
-from members.selectors import invoices_with_balance
+from members.selectors import invoice_with_balance, invoices_with_balance
 from members.services.billing import (
     invoice_issue,
     invoice_issue_check,
@@ -264,7 +264,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             self._payments_message(request, invoice)
 
     def _payments_message(self, request, invoice: Invoice) -> None:
-        invoice = invoices_with_balance(Invoice.objects.filter(pk=invoice.pk)).get()
+        invoice = invoice_with_balance(invoice=invoice)
         if invoice.overpaid_amount:
             messages.warning(
                 request,

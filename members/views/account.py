@@ -8,14 +8,13 @@ there by its real owner's first sign-in), so this page only shows the address an
 change it; it adds, changes, removes and makes primary nothing, whatever is posted.
 """
 
-from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from members.selectors import organisations_of
+from members.selectors import email_addresses_of, organisations_of
 
 
 @login_required
@@ -36,9 +35,7 @@ def email_addresses(request: HttpRequest) -> HttpResponse:
         request,
         "account/email.html",
         {
-            "addresses": EmailAddress.objects.filter(user=request.user).order_by(
-                "-primary", "email"
-            ),
+            "addresses": email_addresses_of(request.user),
             "organisations": organisations_of(request.user).order_by("name"),
         },
         status=status,

@@ -24,8 +24,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from members.formatting import short_date
 from members.forms import LOGIN_EMAIL_SESSION_KEY, RenewalConfirmForm, RenewalPlanForm
-from members.models import ContactRole, Membership, Plan, Term
-from members.selectors import memberships_of, memberships_with_status, plans_offered, terms_of
+from members.models import Membership, Plan, Term
+from members.selectors import (
+    contacts_primary,
+    memberships_of,
+    memberships_with_status,
+    plans_offered,
+    terms_of,
+)
 from members.services.organisations import organisation_managed_by
 from members.services.renewals import (
     RenewalOutlook,
@@ -95,11 +101,7 @@ def renewal_details(request: HttpRequest, membership_id: int) -> HttpResponse:
     context = _renewal_context(request, membership_id)
     organisation = context.membership.organisation
     managed = organisation_managed_by(organisation=organisation, user=request.user)
-    primary_contacts = (
-        []
-        if managed
-        else list(organisation.contacts.filter(role=ContactRole.PRIMARY).order_by("last_name"))
-    )
+    primary_contacts = [] if managed else list(contacts_primary(organisation=organisation))
     return render(
         request,
         "members/renewal_details.html",
