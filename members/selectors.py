@@ -14,6 +14,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -184,6 +185,40 @@ def terms_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Term]:
 def invoices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Invoice]:
     """The invoices of the organisations ``user`` is a contact of."""
     return Invoice.objects.filter(term__membership__organisation__in=organisations_of(user))
+
+
+#: Orders contacts by role: primary, then billing, then the others.
+CONTACT_ROLE_RANK = Case(
+    When(role=ContactRole.PRIMARY, then=Value(0)),
+    When(role=ContactRole.BILLING, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def organisations_for_area(
+    user: AbstractBaseUser | AnonymousUser, *, on: date
+) -> QuerySet[Organisation]:
+    """The organisations ``user`` is a contact of, by name, with what the member area shows of
+    them prefetched, in a fixed number of queries whatever their number: their memberships with
+    their status on ``on``, by cluster, each with its terms, latest first, with plan and invoice;
+    and their contacts, by role (:data:`CONTACT_ROLE_RANK`), then name and e-mail."""
+    terms = Term.objects.select_related("plan", "invoice").order_by("-start_date")
+    memberships = (
+        memberships_with_status(on=on)
+        .select_related("cluster")
+        .prefetch_related(Prefetch("terms", queryset=terms))
+        .order_by("cluster__kind", "cluster__name")
+    )
+    contacts = Contact.objects.order_by(CONTACT_ROLE_RANK, "last_name", "first_name", "email")
+    return (
+        organisations_of(user)
+        .prefetch_related(
+            Prefetch("memberships", queryset=memberships),
+            Prefetch("contacts", queryset=contacts),
+        )
+        .order_by("name")
+    )
 
 
 def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:

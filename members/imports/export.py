@@ -20,7 +20,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 import tablib
-from django.db.models import Case, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value, When
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -31,13 +31,12 @@ from openpyxl.utils import get_column_letter
 from members.models import (
     Cluster,
     Contact,
-    ContactRole,
     Membership,
     MembershipStatus,
     Organisation,
     Term,
 )
-from members.selectors import memberships_with_status
+from members.selectors import CONTACT_ROLE_RANK, memberships_with_status
 
 from .resources import MemberRow, StandardResource
 from .widgets import escape_formula
@@ -78,19 +77,13 @@ def memberships_for_export(
         .order_by("-end_date")
         .values("pk")[:1]
     )
-    contact_rank = Case(
-        When(role=ContactRole.PRIMARY, then=Value(0)),
-        When(role=ContactRole.BILLING, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
     return (
         memberships_with_status(on=on, queryset=queryset)
         .select_related("cluster", "organisation", "site")
         .prefetch_related(
             Prefetch(
                 "organisation__contacts",
-                queryset=Contact.objects.order_by(contact_rank, "email"),
+                queryset=Contact.objects.order_by(CONTACT_ROLE_RANK, "email"),
                 to_attr="export_contacts",
             ),
             Prefetch(

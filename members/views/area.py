@@ -11,7 +11,6 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Case, IntegerField, Prefetch, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,7 +29,7 @@ from members.models import (
     Organisation,
     Term,
 )
-from members.selectors import memberships_with_status, organisations_of
+from members.selectors import organisations_for_area, organisations_of
 from members.services import contact_add as contact_add_service
 from members.services import contact_remove as contact_remove_service
 from members.services import organisation_update
@@ -66,14 +65,6 @@ class OrganisationPanel:
     managed: bool
 
 
-CONTACT_ROLE_ORDER = Case(
-    When(role=ContactRole.PRIMARY, then=0),
-    When(role=ContactRole.BILLING, then=1),
-    default=2,
-    output_field=IntegerField(),
-)
-
-
 def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
     terms = list(membership.terms.all())  # prefetched, latest first
     latest = terms[0] if terms else None
@@ -99,22 +90,7 @@ def _organisation_panels(request: HttpRequest) -> list[OrganisationPanel]:
     """The user's organisations with all they show, in a fixed number of queries whatever the
     number of organisations, memberships, terms and contacts."""
     today = timezone.localdate()
-    terms = Term.objects.select_related("plan", "invoice").order_by("-start_date")
-    memberships = (
-        memberships_with_status(on=today)
-        .select_related("cluster")
-        .prefetch_related(Prefetch("terms", queryset=terms))
-        .order_by("cluster__kind", "cluster__name")
-    )
-    contacts = Contact.objects.order_by(CONTACT_ROLE_ORDER, "last_name", "first_name", "email")
-    organisations = (
-        organisations_of(request.user)
-        .prefetch_related(
-            Prefetch("memberships", queryset=memberships),
-            Prefetch("contacts", queryset=contacts),
-        )
-        .order_by("name")
-    )
+    organisations = organisations_for_area(request.user, on=today)
     return [
         OrganisationPanel(
             organisation=organisation,
