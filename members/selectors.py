@@ -148,6 +148,11 @@ def user_active_by_login(*, login: str) -> AbstractBaseUser | None:
     )
 
 
+def clusters_without_reminder_policy() -> QuerySet[Cluster]:
+    """The clusters that have no reminder policy yet: those a new policy may be for."""
+    return Cluster.objects.filter(reminder_policy__isnull=True)
+
+
 # --- What a member contact may see --------------------------------------------------------------
 # Every member URL looks its object up in one of these querysets: an organisation the user is not
 # a contact of is simply not found (404), whatever identifiers are put in the URL.

@@ -28,7 +28,7 @@ from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedF
 from members.formatting import short_date, short_datetime
 from members.models import Cluster, Reminder, ReminderPolicy, ReminderStep, Term
 from members.models.reminders import REMINDER_PLACEHOLDERS, offset_label
-from members.selectors import clusters_managed_by
+from members.selectors import clusters_managed_by, clusters_without_reminder_policy
 from members.services.reminders import reminder_previews, reminders_resend
 
 # What each placeholder of REMINDER_PLACEHOLDERS becomes in a reminder, for the policy's page.
@@ -142,7 +142,7 @@ class ReminderPolicyAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "cluster":
-            kwargs["queryset"] = Cluster.objects.filter(reminder_policy__isnull=True)
+            kwargs["queryset"] = clusters_without_reminder_policy()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description=gettext_lazy("expéditeur"), ordering="sender")
