@@ -250,6 +250,19 @@ def memberships_on_plan(queryset: QuerySet[Membership], *, plan_id: int) -> Quer
     return queryset.alias(latest_plan=Subquery(latest_plan)).filter(latest_plan=plan_id)
 
 
+def memberships_in(*, cluster: Cluster | None) -> QuerySet[Membership]:
+    """The memberships of ``cluster``, or of every cluster without one."""
+    memberships = Membership.objects.all()
+    return memberships if cluster is None else memberships.filter(cluster=cluster)
+
+
+def memberships_cluster(queryset: QuerySet[Membership]) -> Cluster | None:
+    """The cluster of all the memberships of ``queryset`` when they are of one, else ``None``."""
+    cluster_ids = queryset.order_by().values("cluster_id").distinct()
+    clusters = list(Cluster.objects.filter(pk__in=cluster_ids)[:2])
+    return clusters[0] if len(clusters) == 1 else None
+
+
 def membership_reminders(*, membership: Membership) -> QuerySet[Reminder]:
     """The reminder ledger's entries of ``membership``'s terms, latest first."""
     return Reminder.objects.filter(term__membership=membership).order_by("-due_on", "-pk")

@@ -33,6 +33,7 @@ from members.models import Cluster, Membership, MembershipStatus, Plan, Term
 from members.selectors import (
     clusters_visible_to,
     membership_reminders,
+    memberships_cluster,
     memberships_on_plan,
     terms_in_membership_status,
     terms_with_membership_status,
@@ -352,9 +353,7 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 def export_download(queryset: QuerySet[Membership], *, file_format: str) -> HttpResponse:
     """The memberships of ``queryset`` (the admin's, so those the user may see) as a standard
     export file to download, named after their cluster when they are all of one."""
-    cluster_ids = queryset.order_by().values("cluster_id").distinct()
-    clusters = list(Cluster.objects.filter(pk__in=cluster_ids)[:2])
-    cluster = clusters[0] if len(clusters) == 1 else None
+    cluster = memberships_cluster(queryset)
     return HttpResponse(
         export_memberships(queryset, file_format=file_format),
         content_type=CONTENT_TYPES[file_format],

@@ -13,7 +13,7 @@ from members.imports.export import (
     render_dataset,
 )
 from members.management.clusters import EXIT_UNUSABLE, cluster_from_slug
-from members.models import Membership
+from members.selectors import memberships_in
 
 #: The --output that means standard output.
 STDOUT = "-"
@@ -53,10 +53,7 @@ class Command(BaseCommand):
                 returncode=EXIT_UNUSABLE,
             )
 
-        memberships = Membership.objects.all()
-        if cluster_obj is not None:
-            memberships = memberships.filter(cluster=cluster_obj)
-        dataset = memberships_dataset(memberships)
+        dataset = memberships_dataset(memberships_in(cluster=cluster_obj))
         content = render_dataset(dataset, file_format=file_format)
 
         if to_stdout:
