@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from members.formatting import money
+
 from .clusters import Cluster
 from .memberships import Term
 
@@ -180,7 +182,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} € · {self.invoice}"
+        return f"{money(self.amount)} · {self.invoice}"
 
 
 class CheckoutStatus(models.TextChoices):

@@ -177,6 +177,18 @@ class Term(models.Model):
     def __str__(self) -> str:
         return f"{short_date(self.start_date)} – {short_date(self.end_date)}"
 
+    # What a member may ask an invoice for: an unpaid term with a fee. One rule, written for the
+    # database (a query's filter) and for a term in memory (the member area's prefetched terms).
+
+    @staticmethod
+    def invoiceable() -> models.Q:
+        """The terms a member may have invoiced, as a filter (see :meth:`is_invoiceable`)."""
+        return models.Q(is_paid=False, fee__gt=0)
+
+    def is_invoiceable(self) -> bool:
+        """Whether a member may have this term invoiced: :meth:`invoiceable`, in memory."""
+        return not self.is_paid and self.fee > 0
+
     def clean(self) -> None:
         errors = {}
         if self.start_date and self.end_date and self.end_date < self.start_date:

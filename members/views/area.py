@@ -80,9 +80,7 @@ def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
         renewal_period=renewal_period(after=latest, today=today) if outlook.is_open else None,
         unpaid_invoices=[invoice for invoice in invoices if not invoice.is_paid],
         # Unpaid terms the cluster imported or entered without an invoice: the member gets it.
-        uninvoiced_terms=[
-            t for t in terms if not t.is_paid and t.fee > 0 and not hasattr(t, "invoice")
-        ],
+        uninvoiced_terms=[t for t in terms if t.is_invoiceable() and not hasattr(t, "invoice")],
     )
 
 

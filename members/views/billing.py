@@ -11,6 +11,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST, require_safe
 
 from members import documents
+from members.models import Term
 from members.selectors import invoices_of, terms_of
 from members.services.billing import invoice_issue
 
@@ -53,7 +54,7 @@ def term_invoice(request, term_id: int):
     """Issue the invoice of an unpaid term that has none (once: a second click finds it), and
     show it, with the ways to pay it."""
     term = get_object_or_404(
-        terms_of(request.user).filter(is_paid=False, fee__gt=0).select_related("membership"),
+        terms_of(request.user).filter(Term.invoiceable()).select_related("membership"),
         pk=term_id,
     )
     invoice = invoice_issue(term=term)

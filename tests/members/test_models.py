@@ -203,3 +203,21 @@ def test_deleting_an_organisation_with_memberships_is_refused():
     with pytest.raises(Exception, match="protected"):
         membership.organisation.delete()
     assert Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_the_invoiceable_terms_are_the_same_in_a_query_and_in_memory():
+    # The member area decides on prefetched terms, the invoice view with a query: one rule.
+    membership = MembershipFactory()
+    for year, fee, is_paid in [
+        (2021, Decimal("250.00"), False),
+        (2022, Decimal("250.00"), True),
+        (2023, Decimal("0.00"), False),
+        (2024, Decimal("0.00"), True),
+    ]:
+        TermFactory(membership=membership, year=year, fee=fee, is_paid=is_paid)
+    terms = Term.objects.filter(membership=membership)
+
+    in_query = set(terms.filter(Term.invoiceable()).values_list("start_date__year", flat=True))
+    in_memory = {term.start_date.year for term in terms if term.is_invoiceable()}
+
+    assert in_query == in_memory == {2021}
