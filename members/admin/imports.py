@@ -28,6 +28,7 @@ from members.imports.selectors import WORKING, import_record_progress
 from members.imports.services import (
     ImportFailed,
     ImportUnusable,
+    import_profile_check,
     import_record_analyse,
     import_record_cancel,
     import_record_confirm,
@@ -80,16 +81,11 @@ class UploadForm(forms.Form):
     def clean(self):
         data = super().clean()
         cluster, profile = data.get("cluster"), data.get("profile")
-        if cluster and profile in PROFILES and profile not in (cluster.slug, "standard"):
-            # The two clusters' formats carry their own plans and sites.
-            self.add_error(
-                "profile",
-                _(
-                    "Ce format est celui des fichiers de %(owner)s, pas de %(cluster)s : "
-                    "choisissez le format de %(cluster)s ou le format standard."
-                )
-                % {"owner": PROFILES[profile].label, "cluster": cluster},
-            )
+        if cluster and profile:
+            try:
+                import_profile_check(cluster=cluster, profile=profile)
+            except ImportUnusable as refusal:
+                self.add_error("profile", str(refusal))
         upload = data.get("file")
         if upload is not None and upload.size > settings.IMPORT_MAX_FILE_SIZE:
             self.add_error(

@@ -80,6 +80,25 @@ class ImportReport:
         return bool(self.refused_rows) and not self.skip_invalid
 
 
+def import_profile_check(*, cluster: Cluster, profile: str) -> None:
+    """Raise :class:`ImportUnusable` unless ``profile`` may import into ``cluster``: a known
+    format, and either the cluster's own files' or the standard one (the two clusters' formats
+    carry their own plans and sites)."""
+    if profile not in PROFILES:
+        raise ImportUnusable(
+            _("Profil d’import inconnu « %(profile)s » (profils : %(profiles)s).")
+            % {"profile": profile, "profiles": ", ".join(PROFILES)}
+        )
+    if profile not in (cluster.slug, "standard"):
+        raise ImportUnusable(
+            _(
+                "Ce format est celui des fichiers de %(owner)s, pas de %(cluster)s : "
+                "choisissez le format de %(cluster)s ou le format standard."
+            )
+            % {"owner": PROFILES[profile].label, "cluster": cluster}
+        )
+
+
 def import_record_create(
     *,
     cluster: Cluster,
@@ -93,12 +112,9 @@ def import_record_create(
 ) -> ImportRecord:
     """A new record of an import of ``file`` (a path or a Django ``File``), the file kept in the
     private import storage. A file over ``IMPORT_MAX_FILE_SIZE`` is recorded as unusable and not
-    kept; :func:`import_record_run` then refuses it before reading it."""
-    if profile not in PROFILES:
-        raise ImportUnusable(
-            _("Profil d’import inconnu « %(profile)s » (profils : %(profiles)s).")
-            % {"profile": profile, "profiles": ", ".join(PROFILES)}
-        )
+    kept; :func:`import_record_run` then refuses it before reading it. A profile that may not
+    import into ``cluster`` is refused first (:func:`import_profile_check`)."""
+    import_profile_check(cluster=cluster, profile=profile)
     if isinstance(file, str | os.PathLike):
         file = File(open(file, "rb"), name=os.path.basename(file))  # noqa: SIM115
     with file:

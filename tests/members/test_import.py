@@ -72,6 +72,24 @@ def counts() -> tuple[int, int, int, int]:
     )
 
 
+def test_another_clusters_format_is_refused_from_the_command_line_as_in_the_admin():
+    # DigitalPlace's file carries DigitalPlace's plans and sites: imported into FrenchSouth, its
+    # rows would take plans of the wrong cluster. The admin refused it; the command too now.
+    before = counts()
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "import_members",
+            "--cluster=frenchsouth",
+            "--profile=digitalplace",
+            str(FILES["digitalplace"]),
+        )
+
+    assert refused.value.returncode == 2
+    assert "pas de FrenchSouth" in str(refused.value)
+    assert counts() == before
+    assert not ImportRecord.objects.exists()
+
+
 @pytest.mark.parametrize("profile", FILES)
 def test_sample_file_refuses_exactly_the_expected_rows_and_writes_nothing(profile):
     expected = EXPECTED[profile]

@@ -8,7 +8,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from members.imports.resources import PROFILES
-from members.imports.services import ImportFailed, ImportUnusable, import_file_run
+from members.imports.services import (
+    ImportFailed,
+    ImportUnusable,
+    import_file_run,
+    import_profile_check,
+)
 from members.management.clusters import EXIT_UNUSABLE, cluster_from_slug
 
 #: Exit statuses: written (or a dry run that found nothing refused); refused rows stopped it (or a
@@ -45,12 +50,10 @@ class Command(BaseCommand):
     def handle(self, *args, file, cluster, profile, dry_run, skip_invalid, json: bool, **options):
         verbosity = options["verbosity"]
         cluster_obj = cluster_from_slug(cluster)
-        if profile not in PROFILES:
-            raise CommandError(
-                _("Profil d’import inconnu « %(profile)s » (profils : %(profiles)s).")
-                % {"profile": profile, "profiles": ", ".join(PROFILES)},
-                returncode=EXIT_UNUSABLE,
-            )
+        try:
+            import_profile_check(cluster=cluster_obj, profile=profile)
+        except ImportUnusable as exc:
+            raise CommandError(str(exc), returncode=EXIT_UNUSABLE) from None
         if not os.path.isfile(file) or not os.access(file, os.R_OK):
             raise CommandError(
                 _("Fichier introuvable ou illisible : %(file)s") % {"file": file},
