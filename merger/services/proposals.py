@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -239,8 +239,14 @@ def transfer_decide(
     a proposal decided meanwhile by somebody else is left as it is, and the conflict says who
     decided what and when. The rows are locked, so of two members deciding at once, the second
     sees the first's decision. Executed proposals never change. Raise :class:`ValidationError`
-    for an unknown decision or a missing reason.
+    for an unknown decision or a missing reason, :class:`PermissionDenied` when ``by`` may not
+    decide transfers (the committee's permission ``merger.decide_transferproposal``; the admin and
+    the command ask it first, to answer in their own way).
     """
+    if not by.has_perm("merger.decide_transferproposal"):
+        raise PermissionDenied(
+            _("« %(by)s » n’est pas un utilisateur autorisé à décider des transferts.") % {"by": by}
+        )
     if decision not in DECISIONS:
         raise ValidationError(
             _("Décision inconnue « %(decision)s » (décisions : %(known)s).")

@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 
 from merger.models import Decision, TransferDecision, TransferProposal
@@ -162,3 +163,19 @@ def test_two_members_deciding_at_once_one_wins_and_the_other_is_told(postgresql,
         1,
     )
     assert TransferDecision.objects.filter(proposal=proposal).count() == 1
+
+
+def test_the_service_itself_refuses_a_user_who_may_not_decide(proposals):
+    # Whatever calls it (a page, a command, a script): the committee's permission is checked there.
+    staff = staff_user()
+
+    with pytest.raises(PermissionDenied):
+        transfer_decide(
+            proposal_ids=[p.pk for p in proposals],
+            decision=Decision.APPROVED,
+            by=staff,
+            reason="Je passe",
+        )
+
+    assert not TransferDecision.objects.exists()
+    assert not TransferProposal.objects.exclude(decision=Decision.PENDING).exists()
