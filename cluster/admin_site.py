@@ -56,7 +56,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
-from cluster.errors import MalformedRequest, YearField, parameters_read, shown
+from cluster.errors import BoundedIntegerField, MalformedRequest, YearField, parameters_read, shown
 
 # allauth's rate limits of sign-in are those of its account app.
 RATE_LIMITED_APP = "allauth.account"
@@ -214,23 +214,17 @@ def date_hierarchy_form(field_name: str) -> type[forms.Form]:
         (forms.Form,),
         {
             f"{field_name}__year": YearField(required=False),
-            f"{field_name}__month": forms.IntegerField(
+            f"{field_name}__month": BoundedIntegerField(
                 required=False,
                 min_value=1,
                 max_value=12,
-                error_messages=dict.fromkeys(
-                    ("invalid", "min_value", "max_value"),
-                    _("Le mois doit être un nombre entier de 1 à 12."),
-                ),
+                message=_("Le mois doit être un nombre entier de 1 à 12."),
             ),
-            f"{field_name}__day": forms.IntegerField(
+            f"{field_name}__day": BoundedIntegerField(
                 required=False,
                 min_value=1,
                 max_value=31,
-                error_messages=dict.fromkeys(
-                    ("invalid", "min_value", "max_value"),
-                    _("Le jour doit être un nombre entier de 1 à 31."),
-                ),
+                message=_("Le jour doit être un nombre entier de 1 à 31."),
             ),
         },
     )

@@ -41,13 +41,25 @@ def shown(text: str) -> str:
     return text
 
 
-class YearField(forms.IntegerField):
-    """A year that dates can hold, from 1 to 9999; its one error message says so."""
+class BoundedIntegerField(forms.IntegerField):
+    """A whole number from ``min_value`` to ``max_value`` whose one error ``message`` says so,
+    whatever is wrong with it (not a number, too small, too large)."""
+
+    def __init__(self, *, min_value: int, max_value: int, message, **kwargs):
+        kwargs["error_messages"] = dict.fromkeys(("invalid", "min_value", "max_value"), message)
+        super().__init__(min_value=min_value, max_value=max_value, **kwargs)
+
+
+class YearField(BoundedIntegerField):
+    """A year that dates can hold, from 1 to 9999."""
 
     def __init__(self, **kwargs):
-        message = gettext_lazy("L’année doit être un nombre entier de 1 à 9999.")
-        kwargs["error_messages"] = dict.fromkeys(("invalid", "min_value", "max_value"), message)
-        super().__init__(min_value=1, max_value=9999, **kwargs)
+        super().__init__(
+            min_value=1,
+            max_value=9999,
+            message=gettext_lazy("L’année doit être un nombre entier de 1 à 9999."),
+            **kwargs,
+        )
 
 
 def parameters_read(form_class: type[forms.Form], data: QueryDict) -> dict:
