@@ -11,7 +11,6 @@ the list's number of queries does not grow with the rows, and an invoice paid be
 shows as over-paid ("Trop-perçu", a filter of its own) with the amount to refund.
 """
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,7 +19,6 @@ from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -123,20 +121,11 @@ def term_invoice_column(user, *, note: bool = False) -> object:
 # --- Payments -----------------------------------------------------------------------------------
 
 
-class PaymentForm(forms.ModelForm):
-    def clean_received_on(self):
-        received_on = self.cleaned_data["received_on"]
-        if received_on and received_on > timezone.localdate():
-            raise forms.ValidationError(_("Un paiement ne peut pas être reçu dans le futur."))
-        return received_on
-
-
 class PaymentInline(admin.TabularInline):
     """The payments of an invoice: staff of its cluster add some; none is changed; superusers
     alone delete one recorded by mistake."""
 
     model = Payment
-    form = PaymentForm
     fields = (
         "amount",
         "received_on",

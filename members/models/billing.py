@@ -4,7 +4,9 @@ payments that settle them (bank transfers recorded by staff, card payments throu
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from members.formatting import money
@@ -183,6 +185,12 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{money(self.amount)} · {self.invoice}"
+
+    def clean(self) -> None:
+        if self.received_on and self.received_on > timezone.localdate():
+            raise ValidationError(
+                {"received_on": _("Un paiement ne peut pas être reçu dans le futur.")}
+            )
 
 
 class CheckoutStatus(models.TextChoices):

@@ -150,7 +150,7 @@ def invoice_payment_record(
         already = Payment.objects.filter(provider_reference=provider_reference).first()
         if already:
             return already
-    payment = Payment.objects.create(
+    payment = Payment(
         invoice=invoice,
         amount=amount,
         received_on=received_on,
@@ -159,6 +159,8 @@ def invoice_payment_record(
         provider_reference=provider_reference,
         recorded_by=recorded_by,
     )
+    payment.full_clean(validate_unique=False, validate_constraints=False)
+    payment.save()
     if provider_reference:
         checkout_session_close(
             provider_reference=provider_reference, status=CheckoutStatus.COMPLETE

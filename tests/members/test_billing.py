@@ -127,6 +127,7 @@ def test_concurrent_issues_make_numbers_without_gap_or_repeat(postgresql):
 # --- Payments -----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_partial_payments_add_up_and_the_last_one_pays(django_capture_on_commit_callbacks):
     term = unpaid_term()
     invoice = invoice_issue(term=term, on=ISSUED)
@@ -150,6 +151,7 @@ def test_partial_payments_add_up_and_the_last_one_pays(django_capture_on_commit_
     assert len(callbacks) == 1, "the confirmation is sent once the invoice is paid"
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_an_overpayment_pays_and_is_kept_whole():
     invoice = invoice_issue(term=unpaid_term(), on=ISSUED)
 
@@ -160,6 +162,7 @@ def test_an_overpayment_pays_and_is_kept_whole():
     assert invoice_with_balance(invoice=invoice).paid_amount == Decimal("350.00")
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_each_invoice_has_one_status_from_its_payments_in_one_query(django_assert_num_queries):
     due, partial, paid, overpaid = (
         invoice_issue(term=unpaid_term(organisation__name=name), on=ISSUED)
@@ -189,6 +192,7 @@ def test_each_invoice_has_one_status_from_its_payments_in_one_query(django_asser
     assert list(invoices_with_balance().filter(status=InvoiceStatus.PARTIAL)) == [partial]
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_a_provider_reference_recorded_twice_makes_one_payment():
     invoice = invoice_issue(term=unpaid_term(), on=ISSUED)
 
@@ -212,6 +216,21 @@ def test_a_provider_reference_recorded_twice_makes_one_payment():
     assert invoice_with_balance(invoice=invoice).paid_amount == Decimal("300.00")
 
 
+def test_a_payment_cannot_be_received_in_the_future_whoever_records_it():
+    invoice = invoice_issue(term=unpaid_term(), on=ISSUED)
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+
+    with pytest.raises(ValidationError) as refused:
+        invoice_payment_record(invoice=invoice, amount=invoice.amount, received_on=tomorrow)
+
+    assert refused.value.message_dict == {
+        "received_on": ["Un paiement ne peut pas être reçu dans le futur."]
+    }
+    assert not Payment.objects.exists()
+    invoice.refresh_from_db()
+    assert not invoice.is_paid
+
+
 def test_a_payment_must_be_positive():
     invoice = invoice_issue(term=unpaid_term(), on=ISSUED)
 
@@ -220,6 +239,7 @@ def test_a_payment_must_be_positive():
     assert not Payment.objects.exists()
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_cancelling_a_payment_unpays_the_invoice_and_its_term_when_short():
     term = unpaid_term()
     invoice = invoice_issue(term=term, on=ISSUED)
@@ -276,6 +296,7 @@ def attachment(message) -> tuple[str, bytes]:
     return part.get_filename(), part.get_content()
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_the_confirmation_goes_once_with_the_certificate_in_each_language(mailbox):
     legal_details()
     invoice = paid_invoice(organisation__name="Garonne & Fils", member_number="DP-0042")
@@ -326,6 +347,7 @@ def test_no_confirmation_for_an_unpaid_invoice(mailbox):
     assert mailbox.messages == []
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_a_failed_sending_leaves_the_confirmation_to_send(settings, mailbox):
     invoice = paid_invoice()
     contact(invoice.term, "camille@example.org")

@@ -136,6 +136,7 @@ def test_a_payment_cannot_be_received_in_the_future(client, invoice):
     )
 
     assert response.status_code == 200
+    assert "Un paiement ne peut pas être reçu dans le futur." in response.content.decode()
     assert not Payment.objects.exists()
 
 

@@ -73,6 +73,7 @@ def test_the_invoice_prints_every_mention_and_how_to_pay():
     assert "Acquittée" not in text
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_a_paid_invoice_says_so_instead_of_how_to_pay():
     legal_details()
     invoice = invoice_issue(term=customer_term(), on=ISSUED)
@@ -126,6 +127,7 @@ def test_the_pdfs_embed_their_fonts():
     assert all("/FontFile2" in font["/FontDescriptor"] for font in vera)
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_the_certificate_of_a_paid_term():
     legal_details()
     term = customer_term()
@@ -177,7 +179,7 @@ def test_the_demo_clusters_get_valid_legal_details_once(settings):
 
 
 @pytest.fixture
-def paid_term():
+def paid_term(after_the_invoices):
     legal_details()
     term = customer_term()
     invoice = invoice_issue(term=term, on=ISSUED)

@@ -93,6 +93,7 @@ def test_the_cluster_gives_its_issuer_details():
     }
 
 
+@pytest.mark.usefixtures("after_the_invoices")
 def test_the_certificate_and_its_e_mail_write_1er_janvier(mailbox):
     legal_details()
     term = unpaid_term(organisation__name="Garonne Data", member_number="DP-0042")

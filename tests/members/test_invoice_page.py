@@ -2,8 +2,10 @@
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -75,7 +77,10 @@ def test_partially_paid_invoice_shows_what_was_received_and_what_is_left(client,
 def test_paid_invoice_links_the_certificate_and_offers_no_payment(client, member, settings):
     settings.STRIPE_SECRET_KEY = "sk_test_fake"
     invoice = member
-    invoice_payment_record(invoice=invoice, amount=invoice.amount, received_on=dt.date(2030, 2, 3))
+    with time_machine.travel(dt.datetime(2030, 2, 3, 10, tzinfo=ZoneInfo("Europe/Paris"))):
+        invoice_payment_record(
+            invoice=invoice, amount=invoice.amount, received_on=dt.date(2030, 2, 3)
+        )
     html = page_of(client, invoice)
     assert "Payée le 3 février 2030" in html
     assert reverse("members:certificate_pdf", args=[invoice.term.pk]) in html

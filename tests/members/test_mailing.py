@@ -219,6 +219,7 @@ def test_an_invoice_e_mail_refused_for_a_while_to_one_contact_goes_once_to_each(
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("after_the_invoices")
 def test_the_migration_keeps_the_invoice_e_mails_sent_before_it_from_going_again(mailbox):
     sent_before = invoice_issue(term=unpaid_term(), on=ISSUED)
     contact(sent_before.term, "camille@garonne.example")

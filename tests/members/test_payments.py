@@ -121,7 +121,7 @@ def test_providers_offered_for_an_unpaid_invoice(member, settings):
     assert [type(p) for p in providers_for(member)] == [BankTransfer]
     settings.STRIPE_SECRET_KEY = "sk_test_fake"
     assert [type(p) for p in providers_for(member)] == [BankTransfer, StripeCheckout]
-    invoice_payment_record(invoice=member, amount=member.amount, received_on=dt.date(2030, 1, 2))
+    invoice_payment_record(invoice=member, amount=member.amount, received_on=timezone.localdate())
     member.refresh_from_db()
     assert providers_for(member) == []
 
@@ -167,7 +167,7 @@ def test_checkout_asks_for_what_is_left_after_a_partial_transfer(client, member,
 
 
 def test_checkout_of_a_paid_invoice_goes_back_to_it(client, member, stripe_api):
-    invoice_payment_record(invoice=member, amount=member.amount, received_on=dt.date(2030, 1, 2))
+    invoice_payment_record(invoice=member, amount=member.amount, received_on=timezone.localdate())
     response = client.post(reverse("members:card_checkout", args=[member.pk]), follow=True)
     assert response.redirect_chain == [(reverse("members:invoice_detail", args=[member.pk]), 302)]
     assert messages_of(response) == ["Cette facture est déjà réglée."]
