@@ -386,11 +386,11 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     def certificate_view(self, request, object_id: str):
         term = self._viewable(request, object_id).term
-        if not term.is_paid:
-            raise PermissionDenied
-        return pdf_response(
-            documents.certificate_pdf(term), filename=documents.certificate_filename(term)
-        )
+        try:
+            content = documents.certificate_pdf(term)
+        except ValidationError:  # an unpaid term
+            raise PermissionDenied from None
+        return pdf_response(content, filename=documents.certificate_filename(term))
 
     def issue_view(self, request, term_id: int):
         """Confirm, then issue the invoice of an unpaid term of a cluster the user manages, and

@@ -5,7 +5,8 @@ user's own (:func:`members.selectors.invoices_of`, :func:`members.selectors.term
 organisation's is not found."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST, require_safe
@@ -39,13 +40,13 @@ def invoice_pdf(request, invoice_id: int):
 @login_required
 @require_safe
 def certificate_pdf(request, term_id: int):
-    terms = terms_of(request.user).filter(is_paid=True)
-    term = get_object_or_404(
-        terms.select_related("membership__organisation", "membership__cluster"), pk=term_id
-    )
-    return pdf_response(
-        documents.certificate_pdf(term), filename=documents.certificate_filename(term)
-    )
+    terms = terms_of(request.user).select_related("membership__organisation", "membership__cluster")
+    term = get_object_or_404(terms, pk=term_id)
+    try:
+        content = documents.certificate_pdf(term)
+    except ValidationError:  # an unpaid term: there is no certificate to find
+        raise Http404 from None
+    return pdf_response(content, filename=documents.certificate_filename(term))
 
 
 @login_required
