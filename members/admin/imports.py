@@ -28,6 +28,7 @@ from members.imports.selectors import WORKING, import_record_progress
 from members.imports.services import (
     ImportFailed,
     ImportUnusable,
+    import_file_size_check,
     import_profile_check,
     import_record_analyse,
     import_record_cancel,
@@ -87,15 +88,11 @@ class UploadForm(forms.Form):
             except ImportUnusable as refusal:
                 self.add_error("profile", str(refusal))
         upload = data.get("file")
-        if upload is not None and upload.size > settings.IMPORT_MAX_FILE_SIZE:
-            self.add_error(
-                "file",
-                _("Le fichier fait %(size)s : la taille maximale est %(max)s.")
-                % {
-                    "size": filesizeformat(upload.size),
-                    "max": filesizeformat(settings.IMPORT_MAX_FILE_SIZE),
-                },
-            )
+        if upload is not None:
+            try:
+                import_file_size_check(file_name=upload.name, size=upload.size)
+            except ImportUnusable as refusal:
+                self.add_error("file", str(refusal))
         return data
 
 

@@ -99,6 +99,20 @@ def import_profile_check(*, cluster: Cluster, profile: str) -> None:
         )
 
 
+def import_file_size_check(*, file_name: str, size: int) -> None:
+    """Raise :class:`ImportUnusable` when a file of ``size`` bytes is over
+    ``IMPORT_MAX_FILE_SIZE``: it is not read, whatever brought it."""
+    if size > settings.IMPORT_MAX_FILE_SIZE:
+        raise ImportUnusable(
+            _("Le fichier « %(file)s » fait %(size)s : la taille maximale est %(max)s.")
+            % {
+                "file": os.path.basename(file_name),
+                "size": filesizeformat(size),
+                "max": filesizeformat(settings.IMPORT_MAX_FILE_SIZE),
+            }
+        )
+
+
 def import_record_create(
     *,
     cluster: Cluster,
@@ -133,7 +147,11 @@ def import_record_create(
             skip_invalid=skip_invalid,
             status=Status.QUEUED,
         )
-        if file.size <= settings.IMPORT_MAX_FILE_SIZE:
+        try:
+            import_file_size_check(file_name=record.file_name, size=file.size)
+        except ImportUnusable:
+            pass  # recorded without its file: the run refuses it with the reason
+        else:
             file.seek(0)
             record.file.save(record.file_name, file, save=False)
     record.save()
@@ -154,17 +172,9 @@ def import_record_run(
     record.finished_at = None
     record.save(update_fields=["status", "finished_at"])
     try:
-        if not record.file:
-            raise UnreadableFile(
-                _("Le fichier « %(file)s » fait %(size)s : la taille maximale est %(max)s.")
-                % {
-                    "file": record.file_name,
-                    "size": filesizeformat(record.file_size),
-                    "max": filesizeformat(settings.IMPORT_MAX_FILE_SIZE),
-                }
-            )
+        import_file_size_check(file_name=record.file_name, size=record.file_size)
         table = read_table(record.file.path, resource_class, filename=record.file_name)
-    except UnreadableFile as exc:
+    except (ImportUnusable, UnreadableFile) as exc:
         _finish(record, Status.UNUSABLE, message=str(exc))
         raise ImportUnusable(str(exc)) from exc
 

@@ -189,7 +189,9 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(client, settings):
     response = upload(client, "digitalplace")
 
     assert response.status_code == 200
-    assert "taille maximale" in response.context["form"].errors["file"][0]
+    assert response.context["form"].errors["file"] == [
+        "Le fichier « digitalplace.xlsx » fait 11,7\xa0Kio : la taille maximale est 1000\xa0octets."
+    ]
     assert not ImportRecord.objects.exists()
 
 
