@@ -1,5 +1,6 @@
 """Reads of the domain core: reusable querysets, above all the membership status."""
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
     Case,
     CharField,
+    Count,
     DecimalField,
     Exists,
     F,
@@ -21,16 +23,20 @@ from django.db.models import (
     Sum,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, RowNumber
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
 from members.db import AddDays
 from members.models import (
+    CheckoutSession,
+    CheckoutStatus,
     Cluster,
     Contact,
     ContactRole,
+    ImportRecord,
     Invoice,
     InvoiceStatus,
     Membership,
@@ -39,6 +45,7 @@ from members.models import (
     Payment,
     Plan,
     Reminder,
+    ReminderState,
     ReminderStep,
     Term,
 )
@@ -406,3 +413,205 @@ def reminders_due(*, on: date) -> QuerySet[Term]:
         )
         .order_by()
     )
+
+
+# --- The staff's dashboard ----------------------------------------------------------------------
+# Each figure of the admin's home page is read by one of these querysets, and the list its link
+# leads to filters with the same one (members.admin), so that the list shows as many rows as the
+# figure says.
+
+#: How many of a cluster's latest imports its dashboard lists.
+DASHBOARD_IMPORTS = 5
+
+
+def month_first_day(day: date) -> date:
+    """The first day of ``day``'s month."""
+    return day.replace(day=1)
+
+
+def month_last_day(day: date) -> date:
+    """The last day of ``day``'s month."""
+    return next_month_first_day(day) - timedelta(days=1)
+
+
+def next_month_first_day(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def memberships_renewal_due(
+    queryset: QuerySet[Membership], *, start: date, end: date
+) -> QuerySet[Membership]:
+    """The memberships of ``queryset`` to renew between ``start`` and ``end`` (both included):
+    their latest term (the one ending last, paid or not) ends then, and they are neither
+    cancelled nor transferred (whatever the date recorded), as for the reminders
+    (:func:`reminders_due`). ``renewal_due_on`` is the end of that term."""
+    latest_end = Subquery(
+        Term.objects.filter(membership=OuterRef("pk")).order_by("-end_date").values("end_date")[:1]
+    )
+    return (
+        queryset.filter(cancelled_on__isnull=True, transferred_on__isnull=True)
+        .alias(renewal_due_on=latest_end)
+        .filter(renewal_due_on__range=(start, end))
+    )
+
+
+def memberships_lapsed_between(*, start: date, on: date) -> QuerySet[Membership]:
+    """The memberships that lapsed from ``start`` to ``on``: lapsed on ``on`` and not yet on the
+    eve of ``start``, both statuses from :func:`memberships_with_status`."""
+    lapsed_before = memberships_with_status(on=start - timedelta(days=1)).filter(
+        status=MembershipStatus.LAPSED
+    )
+    return (
+        memberships_with_status(on=on)
+        .filter(status=MembershipStatus.LAPSED)
+        .exclude(pk__in=lapsed_before.values("pk"))
+    )
+
+
+def invoices_unpaid(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """The invoices of ``queryset`` still to be paid, in full or in part, annotated as by
+    :func:`invoices_with_balance` (``amount_left`` is what is left to pay)."""
+    return invoices_with_balance(queryset).filter(
+        status__in=[InvoiceStatus.DUE, InvoiceStatus.PARTIAL]
+    )
+
+
+def invoices_awaiting_transfer(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """The unpaid invoices of ``queryset`` (:func:`invoices_unpaid`) whose member has no card
+    payment page open: what is left to pay comes by bank transfer (or cheque), which staff
+    record on the invoice when the bank has it."""
+    card_page_open = CheckoutSession.objects.filter(
+        invoice=OuterRef("pk"), status=CheckoutStatus.OPEN, expires_at__gt=timezone.now()
+    )
+    return invoices_unpaid(queryset).exclude(Exists(card_page_open))
+
+
+@dataclass(frozen=True)
+class ClusterDashboard:
+    """What a cluster's staff have to do, at a glance, on ``today``: the renewals due this month
+    and the next, the invoices left to pay (how many, how much, the oldest), those awaiting a
+    bank transfer, the memberships lapsed this month, the reminders that failed, the latest
+    imports."""
+
+    cluster: Cluster
+    today: date
+    renewals_this_month: int
+    renewals_next_month: int
+    unpaid_invoices: int
+    unpaid_amount: Decimal
+    oldest_unpaid: Invoice | None
+    transfers_to_record: int
+    lapsed_this_month: int
+    reminders_failed: int
+    imports: int
+    last_imports: list[ImportRecord]
+
+    @property
+    def this_month(self) -> date:
+        return month_first_day(self.today)
+
+    @property
+    def next_month(self) -> date:
+        return next_month_first_day(self.today)
+
+
+def _by_cluster(rows, key: str = "cluster_id") -> dict[int, dict]:
+    return {row.pop(key): row for row in rows}
+
+
+def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[ClusterDashboard]:
+    """The dashboard of each of ``clusters``, by name. Eight queries, whatever the number of
+    clusters, memberships, invoices, reminders or imports: each figure is counted for every
+    cluster at once (grouped by cluster), the oldest invoices and latest imports are ranked per
+    cluster in SQL."""
+    clusters = list(clusters.order_by("name"))
+    ids = [cluster.pk for cluster in clusters]
+    this_month_end = month_last_day(today)
+    renewals = _by_cluster(
+        memberships_renewal_due(
+            Membership.objects.filter(cluster__in=ids),
+            start=month_first_day(today),
+            end=month_last_day(next_month_first_day(today)),
+        )
+        .order_by()
+        .values("cluster_id")
+        .annotate(
+            this_month=Count("pk", filter=Q(renewal_due_on__lte=this_month_end)),
+            next_month=Count("pk", filter=Q(renewal_due_on__gt=this_month_end)),
+        )
+    )
+    invoices = Invoice.objects.filter(cluster__in=ids)
+    unpaid = _by_cluster(
+        invoices_unpaid(invoices)
+        .order_by()
+        .values("cluster_id")
+        .annotate(count=Count("pk"), amount=Sum("amount_left"))
+    )
+    transfers = _by_cluster(
+        invoices_awaiting_transfer(invoices)
+        .order_by()
+        .values("cluster_id")
+        .annotate(count=Count("pk"))
+    )
+    oldest = {
+        invoice.cluster_id: invoice
+        for invoice in invoices_unpaid(invoices)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("cluster_id"),
+                order_by=(F("issued_on").asc(), F("pk").asc()),
+            )
+        )
+        .filter(rank=1)
+    }
+    lapsed = _by_cluster(
+        memberships_lapsed_between(start=month_first_day(today), on=today)
+        .filter(cluster__in=ids)
+        .order_by()
+        .values("cluster_id")
+        .annotate(count=Count("pk"))
+    )
+    failed = _by_cluster(
+        Reminder.objects.filter(state=ReminderState.FAILED, term__membership__cluster__in=ids)
+        .order_by()
+        .values("term__membership__cluster_id")
+        .annotate(count=Count("pk")),
+        key="term__membership__cluster_id",
+    )
+    imports: dict[int, list[ImportRecord]] = {pk: [] for pk in ids}
+    imports_count: dict[int, int] = {}
+    for record in (
+        ImportRecord.objects.filter(cluster__in=ids)
+        .select_related("created_by")
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("cluster_id"),
+                order_by=(F("created_at").desc(), F("pk").desc()),
+            ),
+            cluster_total=Window(Count("pk"), partition_by=F("cluster_id")),
+        )
+        .filter(rank__lte=DASHBOARD_IMPORTS)
+        .order_by("cluster_id", "rank")
+    ):
+        imports[record.cluster_id].append(record)
+        imports_count[record.cluster_id] = record.cluster_total
+    return [
+        ClusterDashboard(
+            cluster=cluster,
+            today=today,
+            renewals_this_month=renewals.get(cluster.pk, {}).get("this_month", 0),
+            renewals_next_month=renewals.get(cluster.pk, {}).get("next_month", 0),
+            unpaid_invoices=unpaid.get(cluster.pk, {}).get("count", 0),
+            unpaid_amount=unpaid.get(cluster.pk, {}).get("amount") or Decimal("0.00"),
+            oldest_unpaid=oldest.get(cluster.pk),
+            transfers_to_record=transfers.get(cluster.pk, {}).get("count", 0),
+            lapsed_this_month=lapsed.get(cluster.pk, {}).get("count", 0),
+            reminders_failed=failed.get(cluster.pk, {}).get("count", 0),
+            imports=imports_count.get(cluster.pk, 0),
+            last_imports=imports[cluster.pk],
+        )
+        for cluster in clusters
+    ]

@@ -17,6 +17,8 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    Exists,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -40,6 +42,7 @@ from members.models import (
 from members.selectors import memberships_with_status
 
 from .models import (
+    FLAGS,
     UNDECIDED,
     Decision,
     DuplicatePair,
@@ -239,15 +242,17 @@ def notices_objected_after_execution(*, merger: Merger) -> QuerySet[MergerNotice
 # --- Report ---------------------------------------------------------------------------------------
 
 
+def proposal_flagged_condition() -> Q:
+    """The condition "at least one flag raised" on proposals."""
+    condition = Q()
+    for name in FLAGS:
+        condition |= Q(**{name: True})
+    return condition
+
+
 def proposals_flagged(queryset: QuerySet[TransferProposal]) -> QuerySet[TransferProposal]:
     """The proposals of ``queryset`` with at least one flag raised."""
-    return queryset.filter(
-        Q(no_siret=True)
-        | Q(unpaid=True)
-        | Q(plan_unmapped=True)
-        | Q(objection=True)
-        | Q(facts_changed=True)
-    )
+    return queryset.filter(proposal_flagged_condition())
 
 
 @dataclass(frozen=True)
@@ -369,12 +374,19 @@ def successor_plans(*, merger: Merger | None) -> QuerySet[Plan]:
 def proposals_not_informed(*, merger: Merger) -> int:
     """How many approved proposals of ``merger`` have no notice: members the execution would
     transfer without having told them."""
-    informed = MergerNotice.objects.filter(proposal__merger=merger).values("proposal_id")
-    return (
+    return proposals_without_notice(
         TransferProposal.objects.filter(merger=merger, decision=Decision.APPROVED)
-        .exclude(pk__in=informed)
-        .count()
-    )
+    ).count()
+
+
+def proposal_has_notice() -> Exists:
+    """The condition "a notice was made for the proposal" (sent, pending or failed)."""
+    return Exists(MergerNotice.objects.filter(proposal=OuterRef("pk")))
+
+
+def proposals_without_notice(queryset: QuerySet[TransferProposal]) -> QuerySet[TransferProposal]:
+    """The proposals of ``queryset`` for which no notice was made: nobody was told."""
+    return queryset.exclude(proposal_has_notice())
 
 
 def merger_proposal_ids(*, merger: Merger, ids: Iterable[int] | None = None) -> list[int]:
@@ -473,3 +485,101 @@ def organisation_review_column(*, organisation: Organisation) -> dict:
         "memberships": list(memberships),
         "contacts": list(Contact.objects.filter(organisation=organisation).order_by("email")),
     }
+
+
+# --- The committee's dashboard ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MergerStep:
+    """A step of the merger on the committee's dashboard: ``key`` (duplicates, proposals,
+    decisions, notices, execution), whether it is ``done``, and how many things are ``left`` to
+    do in it."""
+
+    key: str
+    done: bool
+    left: int
+
+
+@dataclass(frozen=True)
+class MergerDashboard:
+    """Where the merger stands on ``today``: its steps, what is done and what is left; the
+    proposals by decision and by flag; the notices sent, failed and the objections; the days to
+    the effective date (``days_left``, None once effective)."""
+
+    merger: Merger
+    today: date
+    duplicates_open: int
+    proposals: int
+    proposals_as_of: date | None
+    by_decision: dict[str, int]
+    by_flag: dict[str, int]
+    flagged: int
+    approved_not_informed: int
+    notices: dict[str, int]
+    objections: int
+    late_objections: int
+
+    @property
+    def undecided(self) -> int:
+        return sum(self.by_decision[decision] for decision in UNDECIDED)
+
+    @property
+    def effective(self) -> bool:
+        return self.merger.status == Merger.Status.EFFECTIVE
+
+    @property
+    def days_left(self) -> int | None:
+        return None if self.effective else (self.merger.planned_date - self.today).days
+
+    @property
+    def steps(self) -> list[MergerStep]:
+        approved = self.by_decision[Decision.APPROVED]
+        informed_ones = approved + self.by_decision[Decision.EXECUTED]
+        return [
+            MergerStep("duplicates", self.duplicates_open == 0, self.duplicates_open),
+            MergerStep("proposals", self.proposals > 0, 0 if self.proposals else 1),
+            MergerStep("decisions", self.proposals > 0 and self.undecided == 0, self.undecided),
+            MergerStep(
+                "notices",
+                informed_ones > 0 and self.approved_not_informed == 0,
+                self.approved_not_informed,
+            ),
+            MergerStep("execution", self.effective and approved == 0, approved),
+        ]
+
+
+def merger_dashboard(*, merger: Merger, today: date) -> MergerDashboard:
+    """The committee's dashboard of ``merger`` on ``today``. Three queries, whatever the number
+    of proposals, notices and duplicates: the proposals' figures in one aggregate, the notices'
+    in another, the duplicates to review."""
+    proposals = TransferProposal.objects.filter(merger=merger).aggregate(
+        total=Count("pk"),
+        as_of=Max("as_of"),
+        flagged=Count("pk", filter=proposal_flagged_condition()),
+        not_informed=Count("pk", filter=Q(decision=Decision.APPROVED) & ~Q(proposal_has_notice())),
+        **{f"decision_{value}": Count("pk", filter=Q(decision=value)) for value in Decision.values},
+        **{f"flag_{name}": Count("pk", filter=Q(**{name: True})) for name in FLAGS},
+    )
+    notices = MergerNotice.objects.filter(proposal__merger=merger).aggregate(
+        objections=Count("pk", filter=Q(objected_at__isnull=False)),
+        late_objections=Count("pk", filter=Q(objected_after_execution__isnull=False)),
+        **{
+            f"state_{value}": Count("pk", filter=Q(state=value))
+            for value in MergerNotice.State.values
+        },
+    )
+    return MergerDashboard(
+        merger=merger,
+        today=today,
+        duplicates_open=DuplicatePair.objects.filter(state=DuplicatePair.State.OPEN).count(),
+        proposals=proposals["total"],
+        proposals_as_of=proposals["as_of"],
+        by_decision={value: proposals[f"decision_{value}"] for value in Decision.values},
+        by_flag={name: proposals[f"flag_{name}"] for name in FLAGS},
+        flagged=proposals["flagged"],
+        approved_not_informed=proposals["not_informed"],
+        notices={value: notices[f"state_{value}"] for value in MergerNotice.State.values},
+        objections=notices["objections"],
+        late_objections=notices["late_objections"],
+    )

@@ -26,7 +26,12 @@ from django.utils.translation import gettext_lazy
 from members import documents, formatting
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import Invoice, InvoiceStatus, Payment, Term
-from members.selectors import invoice_with_balance, invoices_with_balance
+from members.selectors import (
+    invoice_with_balance,
+    invoices_awaiting_transfer,
+    invoices_unpaid,
+    invoices_with_balance,
+)
 from members.services.billing import (
     invoice_issue,
     invoice_issue_check,
@@ -56,6 +61,30 @@ class InvoiceStatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() in InvoiceStatus.values:
             return queryset.filter(status=self.value())
+        return queryset
+
+
+class InvoiceToCollectFilter(admin.SimpleListFilter):
+    """Filters the invoices left to pay, in full or in part, and among them those awaiting a
+    bank transfer (no card payment page open). The dashboard's figures link here, counted by the
+    same selectors."""
+
+    title = gettext_lazy("à encaisser")
+    parameter_name = "to_collect"
+    UNPAID = "unpaid"
+    TRANSFER = "transfer"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.UNPAID, _("Reste à payer")),
+            (self.TRANSFER, _("Virement attendu")),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.UNPAID:
+            return queryset.filter(pk__in=invoices_unpaid().values("pk"))
+        if self.value() == self.TRANSFER:
+            return queryset.filter(pk__in=invoices_awaiting_transfer().values("pk"))
         return queryset
 
 
@@ -170,6 +199,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         ("cluster", ClusterScopedRelatedFilter),
         "year",
         InvoiceStatusFilter,
+        InvoiceToCollectFilter,
     )
     list_select_related = ("cluster",)
     search_fields = (

@@ -40,3 +40,9 @@ def short_datetime(moment: datetime | None) -> str:
 def iban(value: str | None) -> str:
     """``{{ issuer.iban|iban }}``: "FR76 3000 6000 0112 3456 7890 189"."""
     return formatting.iban(value or "")
+
+
+@register.filter(expects_localtime=True)
+def month(day: date | None) -> str:
+    """``{{ dashboard.this_month|month }}``: "décembre 2026", "December 2026"."""
+    return formatting.month(day) if day else ""

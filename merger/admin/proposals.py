@@ -16,7 +16,7 @@ from ..models import FLAGS, Decision, TransferProposal
 from ..selectors import merger_current, merger_origins, proposal_records, proposals_with_origin_name
 from ..services import transfer_decide
 from .base import MergerRecordAdmin
-from .filters import FlagFilter, LateObjectionFilter, OriginFilter
+from .filters import FlagFilter, InformedFilter, LateObjectionFilter, OriginFilter
 from .forms import DecideForm, DecideSelectedForm
 
 
@@ -33,7 +33,14 @@ class TransferProposalAdmin(MergerRecordAdmin):
         "decision_display",
         "late_objection_display",
     )
-    list_filter = ("decision", OriginFilter, FlagFilter, "members_of_both", LateObjectionFilter)
+    list_filter = (
+        "decision",
+        OriginFilter,
+        FlagFilter,
+        "members_of_both",
+        LateObjectionFilter,
+        InformedFilter,
+    )
     list_select_related = ("organisation",)
     search_fields = (
         "organisation__name",
