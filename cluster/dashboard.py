@@ -36,12 +36,13 @@ from merger.selectors import MergerDashboard, merger_current, merger_dashboard
 @dataclass(frozen=True)
 class Figure:
     """One figure of a dashboard: its ``label``, its ``value`` as shown, the ``url`` of the list
-    behind it, and maybe a ``note`` under it (linked to ``note_url``). ``alert`` draws the eye
-    (something failed); ``quiet`` dims it (nothing to do)."""
+    behind it, maybe a ``detail`` (an amount) and a ``note`` under it (linked to ``note_url``).
+    ``alert`` draws the eye (something failed); ``quiet`` dims it (nothing to do)."""
 
     label: str
     value: str
     url: str
+    detail: str = ""
     note: str = ""
     note_url: str = ""
     alert: bool = False
@@ -131,18 +132,15 @@ def cluster_section(dashboard: ClusterDashboard) -> Section:
                 _("Paiements"),
                 [
                     count_figure(
-                        ngettext(
-                            "facture impayée, %(amount)s à encaisser",
-                            "factures impayées, %(amount)s à encaisser",
-                            dashboard.unpaid_invoices,
-                        )
-                        % {"amount": money(dashboard.unpaid_amount)},
+                        ngettext("facture impayée", "factures impayées", dashboard.unpaid_invoices),
                         dashboard.unpaid_invoices,
                         list_url(
                             "members_invoice",
                             **{to_collect: InvoiceToCollectFilter.UNPAID},
                             **by_cluster,
                         ),
+                        detail=_("%(amount)s à encaisser")
+                        % {"amount": money(dashboard.unpaid_amount)},
                         note=unpaid_note,
                         note_url=unpaid_note_url,
                     ),

@@ -15,6 +15,7 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -108,10 +109,16 @@ def terms_with_membership_status(
 ) -> QuerySet[Term]:
     """``queryset`` annotated with ``membership_status``, the status of each term's membership
     on ``on`` (default: today), as :func:`memberships_with_status` derives it."""
+    return queryset.annotate(membership_status=term_membership_status(on=on))
+
+
+def term_membership_status(*, on: date | None = None) -> Subquery:
+    """The status on ``on`` (default: today) of a term's membership, as
+    :func:`memberships_with_status` derives it: a subquery to annotate terms with."""
     status = memberships_with_status(
         on=on, queryset=Membership.objects.filter(pk=OuterRef("membership_id")).order_by()
     )
-    return queryset.annotate(membership_status=Subquery(status.values("status")[:1]))
+    return Subquery(status.values("status")[:1])
 
 
 def terms_in_membership_status(
@@ -439,33 +446,56 @@ def next_month_first_day(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+def terms_renewal_due(*, start: date, end: date) -> QuerySet[Term]:
+    """The terms whose membership is to renew between ``start`` and ``end`` (both included):
+    each membership's latest term (no later term, paid or not) ending then, of a membership
+    neither cancelled nor transferred (whatever the date recorded), as for the reminders
+    (:func:`reminders_due`). Read by the end dates' index, not membership by membership."""
+    later_terms = Term.objects.filter(
+        membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
+    )
+    return Term.objects.filter(
+        end_date__range=(start, end),
+        membership__cancelled_on__isnull=True,
+        membership__transferred_on__isnull=True,
+    ).exclude(Exists(later_terms))
+
+
 def memberships_renewal_due(
     queryset: QuerySet[Membership], *, start: date, end: date
 ) -> QuerySet[Membership]:
-    """The memberships of ``queryset`` to renew between ``start`` and ``end`` (both included):
-    their latest term (the one ending last, paid or not) ends then, and they are neither
-    cancelled nor transferred (whatever the date recorded), as for the reminders
-    (:func:`reminders_due`). ``renewal_due_on`` is the end of that term."""
-    latest_end = Subquery(
-        Term.objects.filter(membership=OuterRef("pk")).order_by("-end_date").values("end_date")[:1]
-    )
+    """The memberships of ``queryset`` to renew between ``start`` and ``end``
+    (:func:`terms_renewal_due`)."""
+    return queryset.filter(pk__in=terms_renewal_due(start=start, end=end).values("membership_id"))
+
+
+def terms_lapsed_between(*, start: date, on: date) -> QuerySet[Term]:
+    """Terms of the memberships that lapsed from ``start`` to ``on``: lapsed on ``on`` and not
+    yet on the eve of ``start``, both statuses from :func:`memberships_with_status`.
+
+    Only a membership with a term that ended from the eve of ``start`` (less the longest grace
+    period of the clusters) to the day before ``on`` can have lapsed meanwhile: those terms are
+    read by the end dates' index, and the statuses derived for their memberships alone (one query
+    for the longest grace period). A membership may have more than one of them."""
+    eve = start - timedelta(days=1)
+    longest_grace = Cluster.objects.aggregate(days=Max("grace_days"))["days"] or 0
     return (
-        queryset.filter(cancelled_on__isnull=True, transferred_on__isnull=True)
-        .alias(renewal_due_on=latest_end)
-        .filter(renewal_due_on__range=(start, end))
+        Term.objects.filter(
+            end_date__range=(eve - timedelta(days=longest_grace), on - timedelta(days=1))
+        )
+        .alias(
+            status_on=term_membership_status(on=on),
+            status_before=term_membership_status(on=eve),
+        )
+        .filter(status_on=MembershipStatus.LAPSED)
+        .exclude(status_before=MembershipStatus.LAPSED)
     )
 
 
 def memberships_lapsed_between(*, start: date, on: date) -> QuerySet[Membership]:
-    """The memberships that lapsed from ``start`` to ``on``: lapsed on ``on`` and not yet on the
-    eve of ``start``, both statuses from :func:`memberships_with_status`."""
-    lapsed_before = memberships_with_status(on=start - timedelta(days=1)).filter(
-        status=MembershipStatus.LAPSED
-    )
-    return (
-        memberships_with_status(on=on)
-        .filter(status=MembershipStatus.LAPSED)
-        .exclude(pk__in=lapsed_before.values("pk"))
+    """The memberships that lapsed from ``start`` to ``on`` (:func:`terms_lapsed_between`)."""
+    return Membership.objects.filter(
+        pk__in=terms_lapsed_between(start=start, on=on).values("membership_id")
     )
 
 
@@ -521,7 +551,7 @@ def _by_cluster(rows, key: str = "cluster_id") -> dict[int, dict]:
 
 
 def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[ClusterDashboard]:
-    """The dashboard of each of ``clusters``, by name. Eight queries, whatever the number of
+    """The dashboard of each of ``clusters``, by name. Nine queries, whatever the number of
     clusters, memberships, invoices, reminders or imports: each figure is counted for every
     cluster at once (grouped by cluster), the oldest invoices and latest imports are ranked per
     cluster in SQL."""
@@ -529,17 +559,17 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
     ids = [cluster.pk for cluster in clusters]
     this_month_end = month_last_day(today)
     renewals = _by_cluster(
-        memberships_renewal_due(
-            Membership.objects.filter(cluster__in=ids),
-            start=month_first_day(today),
-            end=month_last_day(next_month_first_day(today)),
+        terms_renewal_due(
+            start=month_first_day(today), end=month_last_day(next_month_first_day(today))
         )
+        .filter(membership__cluster__in=ids)
         .order_by()
-        .values("cluster_id")
+        .values("membership__cluster_id")
         .annotate(
-            this_month=Count("pk", filter=Q(renewal_due_on__lte=this_month_end)),
-            next_month=Count("pk", filter=Q(renewal_due_on__gt=this_month_end)),
-        )
+            this_month=Count("pk", filter=Q(end_date__lte=this_month_end)),
+            next_month=Count("pk", filter=Q(end_date__gt=this_month_end)),
+        ),
+        key="membership__cluster_id",
     )
     invoices = Invoice.objects.filter(cluster__in=ids)
     unpaid = _by_cluster(
@@ -567,11 +597,12 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
         .filter(rank=1)
     }
     lapsed = _by_cluster(
-        memberships_lapsed_between(start=month_first_day(today), on=today)
-        .filter(cluster__in=ids)
+        terms_lapsed_between(start=month_first_day(today), on=today)
+        .filter(membership__cluster__in=ids)
         .order_by()
-        .values("cluster_id")
-        .annotate(count=Count("pk"))
+        .values("membership__cluster_id")
+        .annotate(count=Count("membership_id", distinct=True)),
+        key="membership__cluster_id",
     )
     failed = _by_cluster(
         Reminder.objects.filter(state=ReminderState.FAILED, term__membership__cluster__in=ids)
