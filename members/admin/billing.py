@@ -69,7 +69,7 @@ class InvoiceToCollectFilter(admin.SimpleListFilter):
     bank transfer (no card payment page open). The dashboard's figures link here, counted by the
     same selectors."""
 
-    title = gettext_lazy("à encaisser")
+    title = gettext_lazy("paiement attendu")
     parameter_name = "to_collect"
     UNPAID = "unpaid"
     TRANSFER = "transfer"
