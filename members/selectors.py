@@ -556,6 +556,8 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
     cluster at once (grouped by cluster), the oldest invoices and latest imports are ranked per
     cluster in SQL."""
     clusters = list(clusters.order_by("name"))
+    if not clusters:
+        return []
     ids = [cluster.pk for cluster in clusters]
     this_month_end = month_last_day(today)
     renewals = _by_cluster(
