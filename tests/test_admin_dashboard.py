@@ -230,11 +230,15 @@ def test_each_figure_of_the_staff_leads_to_a_list_of_as_many_rows(client):
     cluster_world("frenchsouth")
     client.force_login(staff_user("digitalplace"))
 
-    figures = shown(client.get("/admin/"))["DigitalPlace"]
+    response = client.get("/admin/")
 
+    figures = shown(response)["DigitalPlace"]
     assert [value for value, _url in figures.values()] == [4, 2, 2, 4, 2, 2]
     for label, (value, url) in figures.items():
         assert rows_listed(client, url) == value, label
+    imports = re.search(r'<a href="([^"]+)">(\d+) imports en tout</a>', response.text)
+    assert imports[2] == "2"
+    assert rows_listed(client, html.unescape(imports[1])) == 2
 
 
 def test_the_committee_sees_the_merger_s_steps_and_figures(client):
