@@ -26,8 +26,10 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.formatting import long_date
 from members.models import (
     Cluster,
     Contact,
@@ -40,6 +42,7 @@ from members.models import (
 from members.selectors import memberships_with_status
 
 from .models import (
+    FLAGS,
     UNDECIDED,
     Decision,
     DuplicatePair,
@@ -239,6 +242,24 @@ def notices_objected_after_execution(*, merger: Merger) -> QuerySet[MergerNotice
 # --- Report ---------------------------------------------------------------------------------------
 
 
+#: The flags that a proposal's date decides (a membership's status on that date), said with it.
+DATED_FLAGS = ("unpaid",)
+
+
+def proposal_flags(proposal: TransferProposal) -> list[tuple[str, str]]:
+    """(flag, label) of the flags raised on ``proposal``; a flag that depends on a date says
+    which one ("impayé au 1er janvier 2027": the proposal's date, not today)."""
+    flags = []
+    for name in FLAGS:
+        if not getattr(proposal, name):
+            continue
+        label = str(TransferProposal._meta.get_field(name).verbose_name)
+        if name in DATED_FLAGS:
+            label = _("%(flag)s au %(date)s") % {"flag": label, "date": long_date(proposal.as_of)}
+        flags.append((name, label))
+    return flags
+
+
 def proposals_flagged(queryset: QuerySet[TransferProposal]) -> QuerySet[TransferProposal]:
     """The proposals of ``queryset`` with at least one flag raised."""
     return queryset.filter(
@@ -405,7 +426,9 @@ def proposals_with_origin_name(
 
 def proposal_source_columns(*, proposal: TransferProposal) -> list[dict]:
     """The source memberships of ``proposal`` (and, once executed, its successor membership),
-    each with its status as of the proposal's date and its terms with their invoices."""
+    each with its terms and invoices, its ``status`` on ``status_on`` (the proposal's date for a
+    source, today for the successor) and, when that date is not today, ``status_today``."""
+    today = timezone.localdate()
     terms = Prefetch(
         "terms", queryset=Term.objects.select_related("plan", "invoice").order_by("-start_date")
     )
@@ -417,8 +440,25 @@ def proposal_source_columns(*, proposal: TransferProposal) -> list[dict]:
         .prefetch_related(terms)
         .order_by("cluster__name")
     )
+    statuses_today = (
+        dict(
+            memberships_with_status(
+                queryset=Membership.objects.filter(pk__in=[m.pk for m in memberships])
+            ).values_list("pk", "status")
+        )
+        if memberships and proposal.as_of != today
+        else {}
+    )
     columns = [
-        {"membership": m, "status": MembershipStatus(m.status).label, "successor": False}
+        {
+            "membership": m,
+            "status": MembershipStatus(m.status).label,
+            "status_on": proposal.as_of,
+            "status_today": (
+                MembershipStatus(statuses_today[m.pk]).label if m.pk in statuses_today else None
+            ),
+            "successor": False,
+        }
         for m in memberships
     ]
     if proposal.successor_membership_id:
@@ -435,6 +475,8 @@ def proposal_source_columns(*, proposal: TransferProposal) -> list[dict]:
             {
                 "membership": successor,
                 "status": MembershipStatus(successor.status).label,
+                "status_on": today,
+                "status_today": None,
                 "successor": True,
             }
         )
@@ -473,3 +515,42 @@ def organisation_review_column(*, organisation: Organisation) -> dict:
         "memberships": list(memberships),
         "contacts": list(Contact.objects.filter(organisation=organisation).order_by("email")),
     }
+
+
+@dataclass(frozen=True)
+class DecisionGroups:
+    """The proposals a bulk decision was asked for, as its confirmation shows them: the
+    ``flagged`` ones (each with its flags, to read one by one), the ``unflagged`` ones (summed up
+    by the successor's plan in ``unflagged_by_plan``), and how many are ``executed`` already (their
+    decision no longer changes)."""
+
+    flagged: list[TransferProposal]
+    unflagged: list[TransferProposal]
+    unflagged_by_plan: list[tuple[str, int]]
+    executed: int
+
+    @property
+    def proposals(self) -> list[TransferProposal]:
+        return [*self.flagged, *self.unflagged]
+
+
+def proposals_decision_groups(*, queryset: QuerySet[TransferProposal]) -> DecisionGroups:
+    """``queryset`` split into flagged and unflagged proposals (a flag as
+    :func:`proposals_flagged` says), by organisation name; two queries."""
+    flagged_ids = set(proposals_flagged(queryset).values_list("pk", flat=True))
+    proposals = list(
+        queryset.select_related("organisation", "successor_plan").order_by(
+            "organisation__name", "pk"
+        )
+    )
+    flagged = [p for p in proposals if p.pk in flagged_ids]
+    unflagged = [p for p in proposals if p.pk not in flagged_ids]
+    by_plan: dict[str, int] = defaultdict(int)
+    for proposal in unflagged:
+        by_plan[proposal.successor_plan.name if proposal.successor_plan else "–"] += 1
+    return DecisionGroups(
+        flagged=flagged,
+        unflagged=unflagged,
+        unflagged_by_plan=sorted(by_plan.items(), key=lambda item: (-item[1], item[0])),
+        executed=sum(1 for p in proposals if p.decision == Decision.EXECUTED),
+    )
