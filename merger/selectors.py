@@ -554,3 +554,43 @@ def proposals_decision_groups(*, queryset: QuerySet[TransferProposal]) -> Decisi
         unflagged_by_plan=sorted(by_plan.items(), key=lambda item: (-item[1], item[0])),
         executed=sum(1 for p in proposals if p.decision == Decision.EXECUTED),
     )
+
+
+def _organisation_review_fields(organisation: Organisation) -> list[tuple[str, str, str]]:
+    """(field, label, value as shown) of an organisation record in the duplicate review."""
+    address = ", ".join(
+        part for part in (organisation.address_line1, organisation.address_line2) if part
+    )
+    town = " ".join(part for part in (organisation.postcode, organisation.city) if part)
+    headcount = organisation.headcount
+    return [
+        ("name", _("Raison sociale"), organisation.name),
+        ("siret", _("SIRET"), organisation.siret),
+        ("siren", _("SIREN"), organisation.siren),
+        ("legal_form", _("Forme juridique"), organisation.legal_form),
+        ("address", _("Adresse"), address),
+        ("town", _("Code postal et ville"), town),
+        ("headcount", _("Effectif"), "" if headcount is None else str(headcount)),
+        ("sector", _("Secteur"), organisation.sector),
+        ("website", _("Site web"), organisation.website),
+    ]
+
+
+def duplicate_pair_review(*, pair: DuplicatePair) -> list[dict]:
+    """The two records of ``pair`` side by side, as :func:`organisation_review_column` gives
+    each, plus their ``fields`` (field, label, value, differs): ``differs`` when the two
+    records do not say the same (spaces around a value aside)."""
+    columns = [
+        organisation_review_column(organisation=record)
+        for record in (pair.organisation_a, pair.organisation_b)
+    ]
+    fields_a, fields_b = (_organisation_review_fields(c["organisation"]) for c in columns)
+    differs = {
+        key
+        for (key, _label, a), (_key, _label_b, b) in zip(fields_a, fields_b, strict=True)
+        if (a or "").strip() != (b or "").strip()
+    }
+    for column, fields in zip(columns, (fields_a, fields_b), strict=True):
+        column["fields"] = [(key, label, value, key in differs) for key, label, value in fields]
+        column["differs"] = len(differs)
+    return columns
