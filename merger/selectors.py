@@ -262,7 +262,12 @@ def proposal_flags(proposal: TransferProposal) -> list[tuple[str, str]]:
 
 def proposals_flagged(queryset: QuerySet[TransferProposal]) -> QuerySet[TransferProposal]:
     """The proposals of ``queryset`` with at least one flag raised."""
-    return queryset.filter(
+    return queryset.filter(_flagged())
+
+
+def _flagged() -> Q:
+    """A proposal with at least one flag raised, as a condition."""
+    return (
         Q(no_siret=True)
         | Q(unpaid=True)
         | Q(plan_unmapped=True)
@@ -594,3 +599,164 @@ def duplicate_pair_review(*, pair: DuplicatePair) -> list[dict]:
         column["fields"] = [(key, label, value, key in differs) for key, label, value in fields]
         column["differs"] = len(differs)
     return columns
+
+
+@dataclass(frozen=True)
+class MergerStep:
+    """A step of the merger as its page lists it: ``key`` (which step), ``state`` (``done``,
+    ``todo``, or ``blocked``: not yet possible) and ``detail``, what is done or left, or why it
+    is not yet possible."""
+
+    key: str
+    state: str
+    detail: str
+
+
+def merger_steps(*, merger: Merger) -> list[MergerStep]:
+    """The steps of ``merger``, in their order, each with its state: review the duplicates, fix
+    the effective date, establish the proposals, decide them, inform the members, execute the
+    transfers. Four queries."""
+    pairs = DuplicatePair.objects.aggregate(
+        total=Count("pk"), open=Count("pk", filter=Q(state=DuplicatePair.State.OPEN))
+    )
+    proposals = TransferProposal.objects.filter(merger=merger)
+    undecided = Q(decision__in=UNDECIDED)
+    counts = proposals.aggregate(
+        total=Count("pk"),
+        undecided=Count("pk", filter=undecided),
+        undecided_flagged=Count(
+            "pk",
+            filter=undecided & _flagged(),
+        ),
+        approved=Count("pk", filter=Q(decision=Decision.APPROVED)),
+        executed=Count("pk", filter=Q(decision=Decision.EXECUTED)),
+        stale=Count("pk", filter=~Q(decision=Decision.EXECUTED) & ~Q(as_of=merger.planned_date)),
+    )
+    not_informed = proposals_not_informed(merger=merger) if counts["approved"] else 0
+    effective = merger.status == Merger.Status.EFFECTIVE
+    date_fixed = merger.status in (Merger.Status.SCHEDULED, Merger.Status.EFFECTIVE)
+    planned = long_date(merger.planned_date)
+    steps = []
+
+    if pairs["open"]:
+        steps.append(
+            MergerStep(
+                "duplicates",
+                "todo",
+                _("%(count)d doublon(s) possible(s) à examiner.") % {"count": pairs["open"]},
+            )
+        )
+    elif pairs["total"]:
+        steps.append(
+            MergerStep(
+                "duplicates",
+                "done",
+                _("%(count)d doublon(s) possible(s) examiné(s).") % {"count": pairs["total"]},
+            )
+        )
+    else:
+        steps.append(
+            MergerStep(
+                "duplicates",
+                "todo",
+                _("Aucun doublon trouvé pour l’instant : lancez la recherche depuis la liste."),
+            )
+        )
+
+    if date_fixed:
+        steps.append(MergerStep("date", "done", _("Arrêtée au %(date)s.") % {"date": planned}))
+    else:
+        steps.append(
+            MergerStep(
+                "date",
+                "todo",
+                _("Prévue au %(date)s, pas encore arrêtée (statut « %(status)s »).")
+                % {"date": planned, "status": merger.get_status_display()},
+            )
+        )
+
+    if not counts["total"]:
+        steps.append(MergerStep("propose", "todo", _("Aucune proposition établie.")))
+    elif counts["stale"]:
+        steps.append(
+            MergerStep(
+                "propose",
+                "todo",
+                _(
+                    "%(count)d proposition(s) établie(s) à une autre date que la date d’effet "
+                    "prévue (%(date)s) : à actualiser."
+                )
+                % {"count": counts["stale"], "date": planned},
+            )
+        )
+    else:
+        steps.append(
+            MergerStep(
+                "propose",
+                "done",
+                _("%(count)d proposition(s) établie(s) au %(date)s.")
+                % {"count": counts["total"], "date": planned},
+            )
+        )
+
+    if not counts["total"]:
+        steps.append(MergerStep("decide", "blocked", _("Établissez d’abord les propositions.")))
+    elif counts["undecided"]:
+        steps.append(
+            MergerStep(
+                "decide",
+                "todo",
+                _("%(count)d proposition(s) à décider, dont %(flagged)d signalée(s).")
+                % {"count": counts["undecided"], "flagged": counts["undecided_flagged"]},
+            )
+        )
+    else:
+        steps.append(MergerStep("decide", "done", _("Toutes les propositions sont décidées.")))
+
+    if not counts["approved"] and not counts["executed"]:
+        steps.append(
+            MergerStep(
+                "notify", "blocked", _("Aucune proposition approuvée : personne à informer.")
+            )
+        )
+    elif not_informed:
+        steps.append(
+            MergerStep(
+                "notify",
+                "todo",
+                _("%(count)d proposition(s) approuvée(s) pas encore annoncée(s) aux membres.")
+                % {"count": not_informed},
+            )
+        )
+    else:
+        steps.append(
+            MergerStep("notify", "done", _("Chaque proposition approuvée a été annoncée."))
+        )
+
+    if effective and not counts["approved"]:
+        steps.append(
+            MergerStep(
+                "execute",
+                "done",
+                _("Transferts exécutés au %(date)s : %(count)d adhésion(s) au successeur.")
+                % {"date": long_date(merger.effective_date), "count": counts["executed"]},
+            )
+        )
+    elif not date_fixed:
+        steps.append(MergerStep("execute", "blocked", _("Arrêtez d’abord la date d’effet.")))
+    elif not counts["approved"]:
+        steps.append(
+            MergerStep(
+                "execute", "blocked", _("Aucune proposition approuvée à exécuter pour l’instant.")
+            )
+        )
+    else:
+        steps.append(
+            MergerStep(
+                "execute",
+                "todo",
+                _("%(count)d transfert(s) approuvé(s) à exécuter ; la page les montre d’abord.")
+                % {"count": counts["approved"]},
+            )
+        )
+    return steps

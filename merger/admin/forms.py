@@ -40,7 +40,8 @@ class MergerForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.status != Merger.Status.EFFECTIVE:
+        # A reader's page has no status field: nothing to narrow.
+        if "status" in self.fields and self.instance.status != Merger.Status.EFFECTIVE:
             # The execution makes the merger effective, nobody else.
             self.fields["status"].choices = [
                 choice for choice in Merger.Status.choices if choice[0] != Merger.Status.EFFECTIVE
