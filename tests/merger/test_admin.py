@@ -987,3 +987,18 @@ def test_the_notices_list_is_read_only(client, committee, proposals):
         == 403
     )
     assert MergerNotice.objects.filter(pk=notice.pk).exists()
+
+
+def test_the_bulk_confirmation_is_in_english_too(client, committee, proposals, settings):
+    client.force_login(committee)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    page = text(bulk(client, "approve_selected", proposals.values()))
+
+    for said in (
+        "1 flagged proposal",
+        "2 unflagged proposals",
+        "Only the unflagged proposals (2)",
+        "All, flagged ones included (3 proposals)",
+    ):
+        assert said in page
