@@ -18,6 +18,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from members.formatting import money
 from members.models import Cluster, Membership, Organisation, Plan, Term
@@ -993,7 +994,9 @@ def test_the_bulk_confirmation_is_in_english_too(client, committee, proposals, s
     client.force_login(committee)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
 
-    page = text(bulk(client, "approve_selected", proposals.values()))
+    # The page's language stays with the page: the tests after this one run in French.
+    with translation.override(settings.LANGUAGE_CODE):
+        page = text(bulk(client, "approve_selected", proposals.values()))
 
     for said in (
         "1 flagged proposal",
