@@ -145,6 +145,9 @@ class TransferProposalAdmin(MergerRecordAdmin):
             )
             return None
         groups = proposals_decision_groups(queryset=queryset)
+        if not groups.proposals:  # the rows selected are no longer there
+            messages.warning(request, _("Aucune des propositions sélectionnées n’existe encore."))
+            return None
         form = DecideSelectedForm(request.POST if "reason" in request.POST else None, groups=groups)
         if form.is_bound:
             if form.is_valid():

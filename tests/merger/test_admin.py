@@ -1005,3 +1005,17 @@ def test_the_bulk_confirmation_is_in_english_too(client, committee, proposals, s
         "All, flagged ones included (3 proposals)",
     ):
         assert said in page
+
+
+def test_a_bulk_decision_on_proposals_that_are_gone_decides_nothing(client, committee, proposals):
+    client.force_login(committee)
+
+    response = client.post(
+        url("merger_transferproposal_changelist"),
+        {"action": "approve_selected", "_selected_action": ["999999"], "reason": "Comité"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Aucune des propositions sélectionnées n’existe encore." in text(response)
+    assert not TransferDecision.objects.exists()
