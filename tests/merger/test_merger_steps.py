@@ -7,6 +7,8 @@ import re
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from members.models import Contact
@@ -155,3 +157,33 @@ def test_a_malformed_or_unknown_merger_is_not_a_500(client, committee, object_id
     response = client.get(f"/admin/merger/merger/{object_id}/change/")
 
     assert response.status_code in (302, 404)
+
+
+def test_the_steps_cost_the_same_queries_whatever_the_number_of_proposals(
+    client, merger, committee, members
+):
+    client.force_login(committee)
+    schedule(merger, NEW_YEAR)
+
+    def approve_all():
+        proposals_refresh(merger=merger)
+        transfer_decide(
+            proposal_ids=list(TransferProposal.objects.values_list("pk", flat=True)),
+            decision=Decision.APPROVED,
+            by=committee,
+            reason="Vu",
+        )
+
+    approve_all()
+    with CaptureQueriesContext(connection) as few:
+        merger_page(client, merger)
+    for number in range(30):
+        organisation = OrganisationFactory(name=f"Membre {number}")
+        TermFactory(membership=MembershipFactory(organisation=organisation), year=2027)
+    approve_all()
+
+    with CaptureQueriesContext(connection) as many:
+        response = merger_page(client, merger)
+
+    assert steps(response)["decide"][0] == "done"
+    assert len(many) == len(few)
