@@ -8,8 +8,8 @@ from members.formatting import short_datetime
 from members.imports.export import CONTENT_TYPES, CSV_DELIMITER
 from members.imports.widgets import escape_formula
 
-from .models import FLAGS, TransferProposal
-from .selectors import MergerReport
+from .models import TransferProposal
+from .selectors import MergerReport, proposal_flags
 
 __all__ = ["CONTENT_TYPES", "report_export"]
 
@@ -46,11 +46,7 @@ def _proposals_sheet(report: MergerReport) -> tablib.Dataset:
         .order_by("organisation__name", "pk")
     )
     for proposal in proposals.iterator(chunk_size=2000):
-        flags = [
-            str(TransferProposal._meta.get_field(name).verbose_name)
-            for name in FLAGS
-            if getattr(proposal, name)
-        ]
+        flags = [label for _name, label in proposal_flags(proposal)]
         decided_at = short_datetime(proposal.decided_at) if proposal.decided_at else ""
         sheet.append(
             [

@@ -1,7 +1,8 @@
 """The whole merger from the admin, in a real browser, on the demo data: the committee fixes the
 date, merges a duplicate pair, establishes the proposals, filters the members of both clusters,
-compares one side by side and approves it, approves the rest in bulk with a reason, reads the
-successor as the execution would make it, executes, and finds a member by its old number."""
+compares one side by side and approves it, approves the rest in bulk with a reason (the flagged
+ones included), reads the successor as the execution would make it, executes, and finds a member
+by its old number."""
 
 import pytest
 from django.utils import timezone
@@ -67,6 +68,7 @@ def test_the_committee_runs_the_merger_from_the_admin(live_server, page, setting
     page.locator(".actions .question a").click()
     page.locator("select[name=action]").select_option(label="Approuver la sélection…")
     page.get_by_role("button", name="Envoyer").click()
+    page.get_by_label("Toutes, signalées comprises").check()
     page.get_by_label("Motif").fill("Comité de fusion du 15 décembre")
     page.get_by_role("button", name="Confirmer : Approuvée").click()
     expect(page.get_by_text(f"{proposals - 1} propositions : approuvée.")).to_be_visible()

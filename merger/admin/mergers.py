@@ -25,6 +25,7 @@ from ..models import Decision, Merger, MergerEvent, PlanMapping
 from ..selectors import (
     merger_current,
     merger_report,
+    merger_steps,
     mergers_with_counts,
     notices_objected_after_execution,
     proposals_not_informed,
@@ -228,7 +229,11 @@ class MergerAdmin(MergerRecordAdmin):
             "can_propose": request.user.has_perm("merger.change_transferproposal"),
             "can_notify": request.user.has_perm("merger.add_mergernotice"),
             "can_execute": request.user.has_perm("merger.execute_merger"),
+            "can_change": request.user.has_perm("merger.change_merger"),
         }
+        merger = self.get_object(request, object_id) if str(object_id).isdigit() else None
+        if merger is not None:
+            extra_context["steps"] = merger_steps(merger=merger)
         return super().change_view(request, object_id, form_url, extra_context)
 
     # Actions of the list, and the buttons of the merger's page, lead to the same views.
