@@ -23,13 +23,18 @@ from members.forms import ContactForm, OrganisationForm
 from members.models import (
     Contact,
     ContactRole,
-    Invoice,
     Membership,
     MembershipStatus,
     Organisation,
     Term,
 )
-from members.selectors import organisations_for_area, organisations_of
+from members.selectors import (
+    NextStep,
+    NextStepKind,
+    membership_next_steps,
+    organisations_for_area,
+    organisations_of,
+)
 from members.services import contact_add as contact_add_service
 from members.services import contact_remove as contact_remove_service
 from members.services import organisation_update
@@ -50,8 +55,17 @@ class MembershipPanel:
     shown_term: Term | None
     outlook: RenewalOutlook
     renewal_period: tuple[date, date] | None
-    unpaid_invoices: list[Invoice]
-    uninvoiced_terms: list[Term]
+    next_steps: list[NextStep]
+
+    @property
+    def dues(self) -> list[NextStep]:
+        """The steps that pay what is due (the renewal aside)."""
+        return [step for step in self.next_steps if step.kind != NextStepKind.RENEW]
+
+    @property
+    def renewal_after_dues(self) -> bool:
+        """Whether renewals are open but what is due comes first."""
+        return self.outlook.is_open and bool(self.dues)
 
 
 @dataclass(frozen=True)
@@ -69,18 +83,16 @@ def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
     terms = list(membership.terms.all())  # prefetched, latest first
     latest = terms[0] if terms else None
     covering = next((t for t in terms if t.start_date <= today <= t.end_date), None)
-    invoices = [t.invoice for t in terms if hasattr(t, "invoice")]
     outlook = renewal_outlook(membership=membership, latest=latest, today=today)
+    period = renewal_period(after=latest, today=today) if outlook.is_open else None
     return MembershipPanel(
         membership=membership,
         status=MembershipStatus(membership.status),
         terms=terms,
         shown_term=covering or latest,
         outlook=outlook,
-        renewal_period=renewal_period(after=latest, today=today) if outlook.is_open else None,
-        unpaid_invoices=[invoice for invoice in invoices if not invoice.is_paid],
-        # Unpaid terms the cluster imported or entered without an invoice: the member gets it.
-        uninvoiced_terms=[t for t in terms if t.is_invoiceable() and not hasattr(t, "invoice")],
+        renewal_period=period,
+        next_steps=membership_next_steps(terms=terms, renewal_period=period),
     )
 
 
