@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from members.forms import ContactForm, OrganisationForm
+from members.forms import ContactDetailsForm, ContactForm, OrganisationForm
 from members.models import (
     Contact,
     ContactRole,
@@ -40,6 +40,7 @@ from members.services import contact_remove as contact_remove_service
 from members.services import organisation_update
 from members.services.organisations import (
     contact_removal_refusal,
+    contact_update,
     organisation_managed_by,
 )
 from members.services.renewals import RenewalOutlook, renewal_outlook, renewal_period
@@ -209,6 +210,45 @@ def contact_add(request: HttpRequest, organisation_id: int) -> HttpResponse:
     else:
         form = ContactForm()
     return render(request, "members/contact_add.html", {"organisation": organisation, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_edit(request: HttpRequest, organisation_id: int, contact_id: int) -> HttpResponse:
+    """A contact changes its own name and title; a primary contact those of its colleagues, and
+    their roles. The e-mail is shown, not changed: it is how the person signs in."""
+    organisation = get_object_or_404(organisations_of(request.user), pk=organisation_id)
+    contact = get_object_or_404(organisation.contacts.all(), pk=contact_id)
+    managed = organisation_managed_by(organisation=organisation, user=request.user)
+    own = contact.user_id is not None and contact.user_id == request.user.pk
+    if not managed and not own:
+        raise PermissionDenied(
+            _("Seuls les contacts principaux de l’organisation peuvent modifier vos collègues.")
+        )
+    back = reverse("members:area") + f"#organisation-{organisation.pk}"
+    initial = {"first_name": contact.first_name, "last_name": contact.last_name}
+    initial |= {"job_title": contact.job_title, "role": contact.role}
+    if request.method == "POST":
+        form = ContactDetailsForm(request.POST, initial=initial, role_editable=managed)
+        if form.is_valid():
+            try:
+                contact = contact_update(contact=contact, by=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request,
+                    _("Les informations de %(name)s sont à jour.")
+                    % {"name": contact.full_name or contact.email},
+                )
+                return redirect(back)
+    else:
+        form = ContactDetailsForm(initial=initial, role_editable=managed)
+    return render(
+        request,
+        "members/contact_edit.html",
+        {"organisation": organisation, "contact": contact, "form": form, "own": own, "back": back},
+    )
 
 
 @login_required
