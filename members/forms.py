@@ -35,7 +35,7 @@ class OrganisationForm(forms.ModelForm):
         help_texts = {
             "postcode": _("5 chiffres"),
             "headcount": _(
-                "Nombre de personnes dans l’organisation : il oriente le choix de la formule."
+                "Nombre de personnes dans l’organisation : il oriente le choix de la formule."
             ),
         }
         error_messages = {
