@@ -314,7 +314,9 @@ def card_of(response, membership) -> dict:
     return {"text": text(article), "steps": steps, "main": [text(label) for _tag, label in main]}
 
 
-def test_an_unpaid_invoice_comes_first_and_the_renewal_after_it(client, two_organisations):
+def test_an_unpaid_invoice_comes_first_and_the_renewal_after_it(
+    client, two_organisations, settings
+):
     octo, _lab = two_organisations
     fs = octo.memberships.get(member_number="FS-7")  # 2026 invoiced and unpaid; renewals open
 
@@ -324,8 +326,8 @@ def test_an_unpaid_invoice_comes_first_and_the_renewal_after_it(client, two_orga
     assert card["steps"] == [
         ("Facture FS-2026-00001 : 300,00\xa0€, échéance le 3 mars 2026 Payer", True),
         (
-            "Ensuite, le renouvellement pour la période du 1er janvier 2027 au 31 décembre 2027 "
-            ": il ajoutera sa propre facture, sans régler ce qui précède. Renouveler",
+            "Ensuite, le renouvellement pour la période du 1er janvier 2027 au 31 décembre "
+            "2027\xa0: il ajoutera sa propre facture, sans régler ce qui précède. Renouveler",
             False,
         ),
     ]
@@ -333,6 +335,14 @@ def test_an_unpaid_invoice_comes_first_and_the_renewal_after_it(client, two_orga
     assert "Le renouvellement est ouvert" not in card["text"]
     page = client.get(AREA).content.decode()
     assert reverse("members:renewal_details", args=[fs.pk]) in page  # offered, second
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    card = card_of(client.get(AREA), fs)
+    assert "To do, in this order" in card["text"]
+    assert card["steps"][1][0].startswith(
+        "Then the renewal for the term from January 1, 2027 to December 31, 2027: it will add "
+        "an invoice of its own"
+    )
 
 
 @pytest.fixture
@@ -415,7 +425,7 @@ def test_lapsed_nothing_due_says_so_and_renews_for_the_year_not_over(client, mem
     card = card_of(client.get(AREA), member_of)
     assert card["main"] == ["Renouveler"]
     assert (
-        "Votre adhésion a expiré : sa dernière période s’est terminée le 31 décembre 2025."
+        "Votre adhésion a expiré\xa0: sa dernière période s’est terminée le 31 décembre 2025."
         in card["text"]
     )
     assert "pour la période du 1er janvier 2026 au 31 décembre 2026." in card["text"]

@@ -578,3 +578,16 @@ def test_two_primary_contacts_giving_up_the_role_at_once_leave_one(postgresql):
             outcomes = list(pool.map(give_up, (first, second)))
         assert outcomes.count("changed") == 1, outcomes
         assert organisation.contacts.filter(role=ContactRole.PRIMARY).count() == 1
+
+
+def test_the_contact_page_in_english(client, organisation, primary, colleague, settings):
+    signed_in(client, primary)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = client.get(contact_edit_url(colleague)).content.decode()
+    assert "Edit Léa Blanc" in page
+    assert "The e-mail address is not changed here: it is the one used to sign in." in page
+    response = client.post(contact_edit_url(primary), RENAMED | {"role": ContactRole.MEMBER})
+    assert (
+        "Camille Roux is the last primary contact of Octo Sud: there must be at least one. Give "
+        "the role to another contact first." in response.content.decode()
+    )
