@@ -122,6 +122,15 @@ def contact_add(
 CONTACT_EDITABLE_FIELDS = ("first_name", "last_name", "job_title")
 
 
+def contact_editable_by(*, contact: Contact, user: AbstractBaseUser) -> bool:
+    """Whether ``user`` may change the name and title of ``contact``: the contact itself, or a
+    primary contact of its organisation (who also changes its role)."""
+    return (
+        organisation_managed_by(organisation=contact.organisation, user=user)
+        or contacts_of(user).filter(pk=contact.pk).exists()
+    )
+
+
 def contact_role_refusal(*, contact: Contact, role: str) -> str | None:
     """Why ``contact`` may not be given ``role``, or ``None`` if it may: an organisation keeps at
     least one primary contact."""
@@ -167,13 +176,12 @@ def contact_update(
     contact = Contact.objects.select_related("organisation").filter(pk=contact.pk).first()
     if contact is None:
         raise ValidationError(_("Ce contact ne fait plus partie de l’organisation."))
-    manager = organisation_managed_by(organisation=contact.organisation, user=by)
-    if not manager and not contacts_of(by).filter(pk=contact.pk).exists():
+    if not contact_editable_by(contact=contact, user=by):
         raise PermissionDenied(
             _("Seuls les contacts principaux de l’organisation peuvent modifier vos collègues.")
         )
     if role is not None and role != contact.role:
-        if not manager:
+        if not organisation_managed_by(organisation=contact.organisation, user=by):
             raise PermissionDenied(
                 _("Seuls les contacts principaux de l’organisation peuvent changer les rôles.")
             )

@@ -39,6 +39,7 @@ from members.services import contact_add as contact_add_service
 from members.services import contact_remove as contact_remove_service
 from members.services import organisation_update
 from members.services.organisations import (
+    contact_editable_by,
     contact_removal_refusal,
     contact_update,
     organisation_managed_by,
@@ -219,12 +220,12 @@ def contact_edit(request: HttpRequest, organisation_id: int, contact_id: int) ->
     their roles. The e-mail is shown, not changed: it is how the person signs in."""
     organisation = get_object_or_404(organisations_of(request.user), pk=organisation_id)
     contact = get_object_or_404(organisation.contacts.all(), pk=contact_id)
-    managed = organisation_managed_by(organisation=organisation, user=request.user)
-    own = contact.user_id is not None and contact.user_id == request.user.pk
-    if not managed and not own:
+    if not contact_editable_by(contact=contact, user=request.user):
         raise PermissionDenied(
             _("Seuls les contacts principaux de l’organisation peuvent modifier vos collègues.")
         )
+    managed = organisation_managed_by(organisation=organisation, user=request.user)
+    own = contact.user_id == request.user.pk  # the page's title: "my details"
     back = reverse("members:area") + f"#organisation-{organisation.pk}"
     initial = {"first_name": contact.first_name, "last_name": contact.last_name}
     initial |= {"job_title": contact.job_title, "role": contact.role}
