@@ -1,5 +1,7 @@
 """Reads of the domain core: reusable querysets, above all the membership status."""
 
+import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -238,6 +240,56 @@ def organisations_for_area(
         )
         .order_by("name")
     )
+
+
+class NextStepKind(enum.StrEnum):
+    """What a member has to do for a membership (see :func:`membership_next_steps`)."""
+
+    PAY = "pay"  # pay an unpaid invoice
+    GET_INVOICE = "get_invoice"  # get the invoice of an unpaid term entered without one, to pay it
+    RENEW = "renew"  # renew for the next membership year
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """One thing to do for a membership: its ``kind``, the ``term`` it is about (the term to pay
+    or to get the invoice of; for a renewal, the term it follows) and the ``period`` it is for
+    (the term's, or the one the renewal would cover)."""
+
+    kind: NextStepKind
+    term: Term
+    period: tuple[date, date]
+
+    @property
+    def invoice(self) -> Invoice | None:
+        """The invoice to pay (a :attr:`NextStepKind.PAY` step's), else ``None``."""
+        return self.term.invoice if self.kind == NextStepKind.PAY else None
+
+
+def membership_next_steps(
+    *, terms: Sequence[Term], renewal_period: tuple[date, date] | None
+) -> list[NextStep]:
+    """What a member has to do for a membership, in the order to do it, from its ``terms`` (each
+    with its invoice, as :func:`organisations_for_area` prefetches them: no query) and, when it
+    can be renewed today, ``renewal_period``, the period a renewal would cover.
+
+    What is due comes first, oldest first: each unpaid invoice to pay, each unpaid term entered
+    without invoice (an imported one) to get the invoice of. The renewal comes last: it adds an
+    invoice of its own and leaves the older ones due, so a member who renews first still owes
+    the earlier year and is not up to date. The first step is the one to take now; an empty
+    list, nothing to do.
+    """
+    dues = []
+    for term in sorted(terms, key=lambda term: term.start_date):
+        invoice = getattr(term, "invoice", None)
+        if invoice is not None and not invoice.is_paid:
+            dues.append(NextStep(NextStepKind.PAY, term, (term.start_date, term.end_date)))
+        elif invoice is None and term.is_invoiceable():
+            dues.append(NextStep(NextStepKind.GET_INVOICE, term, (term.start_date, term.end_date)))
+    if renewal_period is None or not terms:
+        return dues
+    latest = max(terms, key=lambda term: term.start_date)
+    return [*dues, NextStep(NextStepKind.RENEW, latest, renewal_period)]
 
 
 def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:

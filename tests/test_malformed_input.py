@@ -404,6 +404,15 @@ VIEWS: dict[str, View] = {
         post=lambda w: CONTACT_FIELDS,
         others=with_ids("members:contact_add", lambda w: w.other_organisation.pk),
     ),
+    "members:contact_edit": View(
+        "member",
+        to("members:contact_edit", lambda w: w.organisation.pk, lambda w: w.colleague.pk),
+        post=lambda w: CONTACT_FIELDS,
+        others=lambda w: [
+            *bad_ids("members:contact_edit", w.other_organisation.pk, w.other_colleague.pk),
+            reverse("members:contact_edit", args=[w.organisation.pk, w.other_colleague.pk]),
+        ],
+    ),
     "members:contact_remove": View(
         "member",
         to("members:contact_remove", lambda w: w.organisation.pk, lambda w: w.colleague.pk),

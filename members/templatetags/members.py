@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import template
 
 from members import formatting
+from members.services.accounts import login_code_validity_minutes
 
 register = template.Library()
 
@@ -46,3 +47,10 @@ def iban(value: str | None) -> str:
 def month(day: date | None) -> str:
     """``{{ dashboard.this_month|month }}``: "décembre 2026", "December 2026"."""
     return formatting.month(day) if day else ""
+
+
+@register.simple_tag
+def login_code_minutes() -> int:
+    """``{% login_code_minutes as minutes %}``: how many minutes a sign-in code stays valid, the
+    figure its e-mail gives too (:func:`~members.services.accounts.login_code_validity_minutes`)."""
+    return login_code_validity_minutes()
