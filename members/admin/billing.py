@@ -13,6 +13,8 @@ the rows, and an invoice paid beyond its amount shows as over-paid ("Trop-perçu
 own) with the amount to refund.
 """
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -190,7 +192,7 @@ class PaymentChangeForm(forms.Form):
         label=gettext_lazy("Montant (€)"),
         max_digits=12,
         decimal_places=2,
-        min_value=0.01,
+        min_value=Decimal("0.01"),
         required=False,
     )
     received_on = forms.DateField(

@@ -496,3 +496,24 @@ def test_malformed_values_are_form_errors(client, invoice, staff, field, value):
     payment.refresh_from_db()
     assert payment.amount == Decimal("300.00")
     assert not PaymentChange.objects.exists()
+
+
+def test_the_page_and_the_refusals_in_english(client, invoice, staff):
+    card = paid(invoice, "100.00", method=PaymentMethod.CARD, provider_reference="cs_test_en")
+    transfer = paid(invoice, "200.00")
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    client.force_login(staff)
+
+    invoice_page = text(client.get(reverse("admin:members_invoice_change", args=[invoice.pk])))
+    page = text(client.get(page_url(transfer)))
+    refused = text(client.post(page_url(card), removal()))
+    removed = client.post(page_url(transfer), removal())
+
+    assert "Correct or remove" in invoice_page
+    assert "it is not corrected or removed by hand" in invoice_page
+    assert "Save the correction" in page and "Remove this payment" in page
+    assert "A refund is made at the provider." in refused
+    assert "Payment removed; the reason is kept in the invoice's history." in messages(removed)
+    history = text(client.get(reverse("admin:members_invoice_change", args=[invoice.pk])))
+    assert "Payment corrections" in history
+    assert "€200.00 · 5 Mar 2027 · " in history
