@@ -143,16 +143,8 @@ class PaymentInline(admin.TabularInline):
     never in this list."""
 
     model = Payment
-    fields = (
-        "amount",
-        "received_on",
-        "method",
-        "reference",
-        "provider_reference",
-        "recorded_by",
-        "correction",
-    )
-    readonly_fields = ("provider_reference", "recorded_by", "correction")
+    fields = ("amount", "received_on", "method", "reference", "recording")
+    readonly_fields = ("recording",)
     verbose_name = gettext_lazy("paiement")
     verbose_name_plural = gettext_lazy("paiements reçus")
 
@@ -168,15 +160,30 @@ class PaymentInline(admin.TabularInline):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=gettext_lazy("correction"))
-    def correction(self, payment: Payment) -> str:
-        if not payment.pk or not self.request_user.has_perm("members.change_payment"):
+    @admin.display(description=gettext_lazy("enregistrement"))
+    def recording(self, payment: Payment) -> str:
+        """Who recorded the payment (or the provider's reference of a card payment), and the
+        link to correct or remove it, or why it cannot be: one column, so that the list fits
+        the window."""
+        if not payment.pk:
             return ""
-        refusal = payment_correction_refusal(payment)
-        if refusal:
-            return format_html('<span class="help">{}</span>', refusal)
-        url = reverse("admin:members_invoice_payment", args=[payment.invoice_id, payment.pk])
-        return format_html('<a href="{}">{}</a>', url, _("Corriger ou supprimer"))
+        lines = [
+            format_html("<div>{}</div>", payment.recorded_by or "–"),
+        ]
+        if payment.provider_reference:
+            lines.append(format_html('<div class="help">{}</div>', payment.provider_reference))
+        if self.request_user.has_perm("members.change_payment"):
+            refusal = payment_correction_refusal(payment)
+            if refusal:
+                lines.append(format_html('<div class="help">{}</div>', refusal))
+            else:
+                url = reverse(
+                    "admin:members_invoice_payment", args=[payment.invoice_id, payment.pk]
+                )
+                lines.append(
+                    format_html('<div><a href="{}">{}</a></div>', url, _("Corriger ou supprimer"))
+                )
+        return format_html_join("", "{}", ((line,) for line in lines))
 
     def get_formset(self, request, obj=None, **kwargs):
         # The column above depends on who reads the page.
@@ -398,11 +405,16 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     str(change.changed_by),
                     change.get_kind_display(),
                     was,
-                    _("enregistré le %(when)s par %(who)s")
-                    % {
-                        "when": formatting.short_datetime(change.old_recorded_at),
-                        "who": change.old_recorded_by or _("le prestataire ou un import"),
-                    },
+                    (
+                        _("enregistré le %(when)s par %(who)s")
+                        % {
+                            "when": formatting.short_datetime(change.old_recorded_at),
+                            "who": change.old_recorded_by,
+                        }
+                        if change.old_recorded_by
+                        else _("enregistré le %(when)s")
+                        % {"when": formatting.short_datetime(change.old_recorded_at)}
+                    ),
                     became,
                     change.reason,
                 )
