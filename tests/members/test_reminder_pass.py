@@ -12,6 +12,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cluster.celery import app as celery_app
@@ -363,3 +364,21 @@ def test_the_ledger_links_to_the_pass(client):
 
     assert f'href="{PASS}"' in ledger
     assert "Voir et lancer le passage des relances" in ledger
+
+
+def test_the_page_makes_as_many_queries_for_many_memberships_as_for_few(client, members):
+    client.force_login(staff_user("digitalplace"))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(PASS).status_code == 200
+        return len(captured)
+
+    few = queries()
+    for number in range(10):
+        due_member(
+            name=f"Membre {number}",
+            number=f"DP-1{number:03d}",
+            contacts=[(ContactRole.PRIMARY, "en"), (ContactRole.BILLING, "fr")],
+        )
+    assert queries() == few
