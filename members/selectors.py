@@ -7,9 +7,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
@@ -295,10 +297,18 @@ def membership_next_steps(
 def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
     """Who receives ``organisation``'s e-mails (invoices, confirmations, reminders): its primary
     and billing contacts, or all its contacts when none has either role. One query."""
+    return contacts_to_notify_in(organisation_ids=[organisation.pk])
+
+
+def contacts_to_notify_in(*, organisation_ids: list[int]) -> QuerySet[Contact]:
+    """:func:`contacts_to_notify` of each of ``organisation_ids`` at once, in one query."""
     roles = [ContactRole.PRIMARY, ContactRole.BILLING]
-    contacts = Contact.objects.filter(organisation=organisation)
-    with_role = contacts.filter(role__in=roles)
-    return contacts.filter(Q(role__in=roles) | ~Exists(with_role)).order_by("pk")
+    with_role = Contact.objects.filter(organisation=OuterRef("organisation"), role__in=roles)
+    return (
+        Contact.objects.filter(organisation_id__in=organisation_ids)
+        .filter(Q(role__in=roles) | ~Exists(with_role))
+        .order_by("pk")
+    )
 
 
 def plans_offered(*, cluster_id: int) -> QuerySet[Plan]:
@@ -400,7 +410,7 @@ def invoice_with_balance(*, invoice: Invoice) -> Invoice:
 # --- Reminders ----------------------------------------------------------------------------------
 
 
-def reminders_due(*, on: date) -> QuerySet[Term]:
+def reminders_due(*, on: date, cluster_ids: list[int] | None = None) -> QuerySet[Term]:
     """The terms with a renewal reminder due on ``on``, annotated with ``reminder_offset`` (the
     offset of that reminder, in days from the term's end), ``reminder_step`` (the id of its step)
     and ``reminder_recorded`` (whether the ledger holds it already).
@@ -411,22 +421,29 @@ def reminders_due(*, on: date) -> QuerySet[Term]:
     Its reminder is the most recent step of the policy that is due (``end + offset <= on``) and
     not older than the policy's maximal lateness (``on <= end + offset + lateness``): after days
     without a pass only that one goes out, and a first pass over old data writes to nobody who
-    lapsed long ago.
+    lapsed long ago. With ``cluster_ids``, only those clusters' terms.
 
     Two queries (the active steps, then the terms), whatever the number of memberships. Each step
     is a range of end dates, so the terms read are those ending in the window that the steps span
     (``term_end_idx``), and a term's reminder is the first of the steps, latest first, whose range
     holds its end.
     """
+    active = ReminderStep.objects.filter(policy__is_active=True)
+    if cluster_ids is not None:
+        active = active.filter(policy__cluster_id__in=cluster_ids)
     steps = list(
-        ReminderStep.objects.filter(policy__is_active=True)
-        .order_by("-offset_days")
-        .values_list(
+        active.order_by("-offset_days").values_list(
             "pk", "policy__cluster_id", "offset_days", "policy__max_lateness_days", named=True
         )
     )
     if not steps:
-        return Term.objects.none()
+        # Annotated all the same, for callers that read the annotations.
+        nothing = Value(None, output_field=IntegerField())
+        return Term.objects.none().annotate(
+            reminder_offset=nothing,
+            reminder_step=nothing,
+            reminder_recorded=Value(False, output_field=BooleanField()),
+        )
 
     def of_the_due_step(field: str) -> Case:
         # The first step, latest first, whose range of end dates holds the term's end.
@@ -699,4 +716,62 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
             last_imports=imports[cluster.pk],
         )
         for cluster in clusters
+    ]
+
+
+@dataclass(frozen=True)
+class ReminderStepDue:
+    """What a pass of one cluster would do for one ``step`` of its policy: ``memberships`` with
+    this reminder due, of which ``recorded`` by an earlier pass and ``to_send`` not yet (the pass
+    records and sends them); the e-mails those make, by the language they are written in
+    (``emails``: ``{"fr": 12, "en": 3}``), and the memberships among them with nobody to write to
+    (``without_contact``: their entries fail, for staff to see)."""
+
+    step: ReminderStep
+    memberships: int
+    recorded: int
+    to_send: int
+    emails: dict[str, int]
+    without_contact: int
+
+
+def reminders_due_by_step(*, on: date, cluster_id: int) -> list[ReminderStepDue]:
+    """For each step of the cluster ``cluster_id``'s active policy with reminders due on ``on``
+    (:func:`reminders_due`), what its pass would record and send, and to how many contacts in
+    each language (a contact whose language has no text gets the French one). Four queries,
+    whatever the number of memberships: the due terms, then the contacts of theirs still to
+    write to."""
+    due = list(
+        reminders_due(on=on, cluster_ids=[cluster_id]).values_list(
+            "membership__organisation_id", "reminder_step", "reminder_recorded"
+        )
+    )
+    if not due:
+        return []
+    steps = {step.pk: step for step in ReminderStep.objects.filter(policy__cluster_id=cluster_id)}
+    languages: dict[int, list[str]] = {}
+    for organisation_id, language in contacts_to_notify_in(
+        organisation_ids=[organisation for organisation, _step, recorded in due if not recorded]
+    ).values_list("organisation_id", "language"):
+        languages.setdefault(organisation_id, []).append(language or settings.LANGUAGE_CODE)
+    rows: dict[int, dict] = {}
+    for organisation_id, step_id, recorded in due:
+        row = rows.setdefault(
+            step_id,
+            {"memberships": 0, "recorded": 0, "to_send": 0, "emails": {}, "without_contact": 0},
+        )
+        row["memberships"] += 1
+        if recorded:
+            row["recorded"] += 1
+            continue
+        row["to_send"] += 1
+        contacts = languages.get(organisation_id, [])
+        if not contacts:
+            row["without_contact"] += 1
+        for language in contacts:
+            written_in = steps[step_id].text(language)[0]
+            row["emails"][written_in] = row["emails"].get(written_in, 0) + 1
+    return [
+        ReminderStepDue(step=steps[step_id], **row)
+        for step_id, row in sorted(rows.items(), key=lambda item: steps[item[0]].offset_days)
     ]

@@ -1,11 +1,16 @@
 """The merger's report as a file to download: XLSX (a sheet of figures and a sheet of every
-proposal) or CSV (the proposals), text that could run as a formula escaped (CSV injection)."""
+proposal) or CSV (the proposals), text that could run as a formula escaped (CSV injection).
+
+In the XLSX workbook dates and date-times are date cells (shown dd/mm/yyyy) and amounts numbers
+shown in euros (:func:`members.imports.export.xlsx_workbook`), which spreadsheet software sorts
+and sums; the CSV file is text."""
 
 import tablib
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.formatting import short_datetime
-from members.imports.export import CONTENT_TYPES, CSV_DELIMITER
+from members.imports.export import CONTENT_TYPES, CSV_DELIMITER, xlsx_workbook
 from members.imports.widgets import escape_formula
 
 from .models import TransferProposal
@@ -20,7 +25,9 @@ def _cell(value):
     return value
 
 
-def _proposals_sheet(report: MergerReport) -> tablib.Dataset:
+def _proposals_sheet(report: MergerReport, *, typed: bool = False) -> tablib.Dataset:
+    """Every proposal of ``report``'s merger, one row each; with ``typed``, the decision's
+    date-time as a value (in Paris time) rather than text."""
     labels = dict(report.origins)
     headers = [
         _("Organisation"),
@@ -47,7 +54,12 @@ def _proposals_sheet(report: MergerReport) -> tablib.Dataset:
     )
     for proposal in proposals.iterator(chunk_size=2000):
         flags = [label for _name, label in proposal_flags(proposal)]
-        decided_at = short_datetime(proposal.decided_at) if proposal.decided_at else ""
+        decided_at = ""
+        if proposal.decided_at and typed:
+            # Spreadsheet cells have no time zone: Paris time, as the admin shows it.
+            decided_at = timezone.localtime(proposal.decided_at).replace(tzinfo=None)
+        elif proposal.decided_at:
+            decided_at = short_datetime(proposal.decided_at)
         sheet.append(
             [
                 _cell(value)
@@ -104,8 +116,8 @@ def _figures_sheet(report: MergerReport) -> tablib.Dataset:
 
 def report_export(report: MergerReport, *, file_format: str) -> bytes:
     """``report`` as an XLSX workbook or a CSV file (``file_format``)."""
-    proposals = _proposals_sheet(report)
     if file_format == "csv":
+        proposals = _proposals_sheet(report)
         return proposals.export("csv", delimiter=CSV_DELIMITER).encode("utf-8-sig")
-    book = tablib.Databook([_figures_sheet(report), proposals])
-    return book.export("xlsx")
+    sheets = [_figures_sheet(report), _proposals_sheet(report, typed=True)]
+    return xlsx_workbook((sheet.title, sheet) for sheet in sheets)

@@ -568,6 +568,39 @@ VIEWS: dict[str, View] = {
         post=lambda w: {"notify": "on"},
         others=with_ids("admin:members_invoice_issue", lambda w: w.other_uninvoiced.pk),
     ),
+    "admin:members_invoice_payment": View(
+        "staff",
+        to(
+            "admin:members_invoice_payment",
+            lambda w: w.invoice.pk,
+            lambda w: w.invoice.payments.get().pk,
+        ),
+        post=lambda w: {
+            "amount": "250.00",
+            "received_on": "01/03/2027",
+            "method": "transfer",
+            "reference": "VIR",
+            "reason": "Relevé",
+            "version": "0",
+            "remove": "",
+        },
+        others=with_ids(
+            "admin:members_invoice_payment",
+            lambda w: w.other_invoice.pk,
+            lambda w: w.other_invoice.payments.get().pk,
+        ),
+    ),
+    "admin:members_reminder_pass": View(
+        "staff",
+        to("admin:members_reminder_pass"),
+        get=lambda w: {"cluster": str(w.membership.cluster_id), "page": "1", "confirm": "on"},
+        post=lambda w: {
+            "action": "test",
+            "step": str(ReminderStep.objects.filter(policy__cluster=w.membership.cluster)[0].pk),
+            "language": "fr",
+        },
+        foreign=lambda w: {"cluster": str(w.other_membership.cluster_id)},
+    ),
     # The imports' admin
     "admin:members_importrecord_confirm": View(
         "staff",
