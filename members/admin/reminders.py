@@ -30,6 +30,7 @@ from members.models import Cluster, Reminder, ReminderPolicy, ReminderStep, Term
 from members.models.reminders import REMINDER_PLACEHOLDERS, offset_label
 from members.selectors import clusters_managed_by, clusters_without_reminder_policy
 from members.services.reminders import reminder_previews, reminders_resend
+from members.texts import text_render
 
 # What each placeholder of REMINDER_PLACEHOLDERS becomes in a reminder, for the policy's page.
 PLACEHOLDER_HELP = {
@@ -252,7 +253,7 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "sent_at",
                     "recipients_list",
                     "reason",
-                    "detail",
+                    "detail_text",
                     "created_at",
                 )
             },
@@ -387,12 +388,15 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     def outcome(self, reminder: Reminder) -> str:
         if not reminder.reason and not reminder.detail:
             return "–"
+        text = text_render(reminder.detail)
         detail = format_html(
-            '<div class="reminder-detail" title="{}">{}</div>',
-            reminder.detail,
-            Truncator(reminder.detail).chars(90),
+            '<div class="reminder-detail" title="{}">{}</div>', text, Truncator(text).chars(90)
         )
         return format_html("{}{}", reminder.get_reason_display(), detail if reminder.detail else "")
+
+    @admin.display(description=gettext_lazy("détail"))
+    def detail_text(self, reminder: Reminder) -> str:
+        return text_render(reminder.detail) or "–"
 
     @admin.display(description=gettext_lazy("adhésion"))
     def membership_link(self, reminder: Reminder) -> str:

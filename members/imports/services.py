@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Cluster, ImportRecord
+from members.texts import text_render, text_store
 
 from .readers import UnreadableFile
 from .resources import PROFILES, MemberRowResource
@@ -69,7 +70,9 @@ class ImportReport:
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
-            "refused": self.refused,
+            "refused": [
+                {**refusal, "message": text_render(refusal["message"])} for refusal in self.refused
+            ],
             "dry_run": self.dry_run,
             "written": self.written,
         }
@@ -239,10 +242,11 @@ def _finish(record: ImportRecord, status: str, *, report=None, message: str = ""
         record.updated = report.updated
         record.unchanged = report.unchanged
         record.refused_rows = report.refused_rows
-        # Like the warnings and the preview, at most so many refusals are kept in the record.
-        record.refused = report.refused[: MemberRowResource.DETAILS_KEPT]
-        record.warnings = report.warnings[: MemberRowResource.DETAILS_KEPT]
-        record.changes = report.changes
+        # Like the warnings and the preview, at most so many refusals are kept in the record;
+        # their texts as codes and values, shown in the language of whoever reads the record.
+        record.refused = text_store(report.refused[: MemberRowResource.DETAILS_KEPT])
+        record.warnings = text_store(report.warnings[: MemberRowResource.DETAILS_KEPT])
+        record.changes = text_store(report.changes)
         fields += ["rows", "new", "updated", "unchanged", "refused_rows", "refused"]
         fields += ["warnings", "changes"]
     with transaction.atomic():

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import tablib
 from django.utils.translation import gettext as _
 
+from members.texts import Text
+
 from .readers import UnreadableFile, open_spreadsheet
 from .resources import PROFILES, ROW_NUMBER, MemberRowResource
 from .staging import SharedValues
@@ -33,7 +35,7 @@ class Table:
     header_row: int
     #: The file's own header of each attribute found.
     header_of: dict[str, str]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Text] = field(default_factory=list)
 
 
 def _header_key(value: object) -> str:
@@ -133,10 +135,7 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
         if index not in indexes and not _is_blank([cell])
     ]
     if ignored:
-        table.warnings.append(
-            _("Colonnes ignorées (inconnues du profil) : %(columns)s.")
-            % {"columns": ", ".join(ignored)}
-        )
+        table.warnings.append(Text("import.columns_ignored", columns=", ".join(ignored)))
     return table
 
 

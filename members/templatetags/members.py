@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django import template
 
-from members import formatting
+from members import formatting, texts
 
 register = template.Library()
 
@@ -40,3 +40,13 @@ def short_datetime(moment: datetime | None) -> str:
 def iban(value: str | None) -> str:
     """``{{ issuer.iban|iban }}``: "FR76 3000 6000 0112 3456 7890 189"."""
     return formatting.iban(value or "")
+
+
+@register.filter
+def text(value) -> str:
+    """``{{ refusal.message|text }}``: a text stored as a code and its values
+    (:mod:`members.texts`) in the reader's language; plain text stored before, as it is. A list of
+    them is joined by " ; "."""
+    if isinstance(value, list):
+        return " ; ".join(texts.texts_render(value))
+    return texts.text_render(value)
