@@ -76,6 +76,35 @@ def read_table(path, resource_class: type[MemberRowResource], *, filename: str) 
     """The dataset of ``path`` for ``resource_class``; raises :class:`UnreadableFile` (with a
     French sentence for staff) when the file cannot be imported with this profile."""
     sheets = open_spreadsheet(path, filename=filename)
+    header = header_find(sheets, resource_class)
+    if header is None:
+        raise UnreadableFile(_no_header_message(sheets, resource_class, filename))
+    return _table(
+        header.sheet.name,
+        header.number,
+        header.cells,
+        header.found,
+        header.rows,
+        resource_class,
+        filename,
+    )
+
+
+@dataclass
+class Header:
+    """The header row of a file for a profile: its sheet, its number and cells, the column of
+    each attribute found, and the rows below it, still to read."""
+
+    sheet: object
+    number: int
+    cells: list
+    found: dict[str, int]
+    rows: object
+
+
+def header_find(sheets, resource_class: type[MemberRowResource]) -> Header | None:
+    """The first row, within the first :data:`HEADER_SEARCH_ROWS` rows of a sheet, that holds
+    the profile's headers; ``None`` if no sheet has one."""
     for sheet in sheets:
         # Empty rows are passed over in the reader, where they cost least: a header followed by
         # a million blank lines is refused in a second or two.
@@ -85,8 +114,8 @@ def read_table(path, resource_class: type[MemberRowResource], *, filename: str) 
                 break
             found = match_headers(cells, resource_class)
             if len(found) >= min(MIN_HEADERS, len(resource_class.fields)):
-                return _table(sheet.name, number, cells, found, rows, resource_class, filename)
-    raise UnreadableFile(_no_header_message(sheets, resource_class, filename))
+                return Header(sheet, number, cells, found, rows)
+    return None
 
 
 def _table(sheet, header_row, headers, found, rows, resource_class, filename) -> Table:
