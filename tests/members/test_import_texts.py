@@ -21,6 +21,14 @@ from tests.samples import EXPECTED, FILES
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """Requests in English leave the language active in this thread: give the next test French."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 ADD_URL = reverse("admin:members_importrecord_add")
 
 
