@@ -86,6 +86,18 @@ class Text:
         return hash(self.code)
 
 
+class TextError(Exception):
+    """An error whose reason is one or more :class:`Text` (sentences that follow each other):
+    ``exc.texts`` to store them, ``str(exc)`` says them in the active language."""
+
+    def __init__(self, *texts):
+        super().__init__(*texts)
+        self.texts = list(texts)
+
+    def __str__(self) -> str:
+        return " ".join(str(text) for text in self.texts)
+
+
 def _param_store(value):
     if isinstance(value, Text | FieldLabel):
         return value.stored()
@@ -143,10 +155,13 @@ def _param_render(value):
 
 def text_render(value) -> str:
     """What is stored (a code with its values, or plain text stored before codes existed), as a
-    sentence in the active language. An unknown code (a text of a later version, read by an older
-    one) shows its code and values rather than breaking the page."""
+    sentence in the active language; a list of them as sentences that follow each other. An
+    unknown code (a text of a later version, read by an older one) shows its code and values
+    rather than breaking the page."""
     if isinstance(value, Text):
         value = value.stored()
+    if isinstance(value, list):
+        return " ".join(text_render(item) for item in value)
     if not isinstance(value, dict) or "code" not in value:
         return "" if value is None else str(value)
     params = {key: _param_render(item) for key, item in (value.get("params") or {}).items()}
@@ -256,6 +271,75 @@ register(
         "import.new_term": _("période du %(start)s au %(end)s"),
         "import.new_contact": _("nouveau contact %(email)s"),
         "import.changed": _("%(field)s : %(before)s → %(after)s"),
+        # Why a file could not be imported (ImportRecord.message: members.imports readers,
+        # tables and services).
+        "import.file_too_large": _(
+            "Le fichier « %(name)s » fait %(size)s Mo : la taille maximale est %(limit)s Mo."
+        ),
+        "import.file_empty": _("Le fichier « %(name)s » est vide."),
+        "import.file_not_ods": _(
+            "Le fichier « %(name)s » n’est pas un classeur OpenDocument valide "
+            "(ce n’est pas une archive zip)."
+        ),
+        "import.file_not_xls": _(
+            "Le fichier « %(name)s » n’est pas un classeur Excel valide (son contenu n’est pas "
+            "celui d’un fichier .xls) : ouvrez-le dans un tableur et enregistrez-le en .xlsx."
+        ),
+        "import.file_not_xlsx": _(
+            "Le fichier « %(name)s » n’est pas un classeur Excel valide "
+            "(ce n’est pas une archive zip)."
+        ),
+        "import.file_inflates_too_much": _(
+            "Le fichier « %(name)s » est refusé : une fois décompressé, son contenu "
+            "serait anormalement gros (%(size)s Mo)."
+        ),
+        "import.file_zip_without_workbook": _(
+            "Le fichier « %(name)s » est une archive zip qui ne contient pas de "
+            "classeur Excel (.xlsx) ou OpenDocument (.ods)."
+        ),
+        "import.file_zip_damaged": _(
+            "Le fichier « %(name)s » est endommagé : l’archive zip ne peut pas être lue."
+        ),
+        "import.file_password": _(
+            "Le fichier « %(name)s » est protégé par un mot de passe : enregistrez-en une "
+            "copie sans mot de passe."
+        ),
+        "import.file_damaged": _(
+            "Le fichier « %(name)s » est un classeur endommagé ou illisible (%(error)s)."
+        ),
+        "import.file_csv_unreadable": _(
+            "Le fichier « %(name)s » n’est pas un CSV lisible (ligne %(row)s : %(error)s)."
+        ),
+        "import.file_binary": _(
+            "Le fichier « %(name)s » n’est ni un classeur (.xlsx, .ods, .xls) "
+            "ni un fichier CSV : son contenu est binaire."
+        ),
+        "import.file_encoding": _(
+            "Le fichier « %(name)s » n’est pas un texte lisible : son encodage n’est ni UTF-8 ni "
+            "Windows-1252. Enregistrez-le en « CSV UTF-8 »."
+        ),
+        "import.file_size": _(
+            "Le fichier « %(file)s » fait %(size)s : la taille maximale est %(max)s."
+        ),
+        "import.columns_missing": _(
+            "Colonnes obligatoires absentes de « %(file)s » (en-têtes ligne %(row)d) : %(missing)s."
+        ),
+        "import.no_data_rows": _(
+            "Le fichier « %(file)s » n’a aucune ligne de données sous les en-têtes "
+            "(ligne %(row)d) : rien à importer."
+        ),
+        "import.no_header": _(
+            "Aucune ligne d’en-têtes du profil « %(profile)s » dans les %(rows)d premières lignes "
+            "de « %(file)s » (colonnes attendues : %(expected)s)."
+        ),
+        "import.looks_like": _("Ce fichier ressemble au profil « %(profile)s »."),
+        "import.profile_unknown": _(
+            "Profil d’import inconnu « %(profile)s » (profils : %(profiles)s)."
+        ),
+        "import.profile_of_another_cluster": _(
+            "Ce format est celui des fichiers de %(owner)s, pas de %(cluster)s : "
+            "choisissez le format de %(cluster)s ou le format standard."
+        ),
         # The reminder ledger's detail (Reminder.detail).
         "reminder.send_error": _("Erreur du serveur d’envoi : %(error)s"),
     }

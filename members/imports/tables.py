@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 
 import tablib
-from django.utils.translation import gettext as _
 
 from members.texts import Text
 
@@ -78,7 +77,7 @@ def read_table(path, resource_class: type[MemberRowResource], *, filename: str) 
     sheets = open_spreadsheet(path, filename=filename)
     header = header_find(sheets, resource_class)
     if header is None:
-        raise UnreadableFile(_no_header_message(sheets, resource_class, filename))
+        raise UnreadableFile(*_no_header_texts(sheets, resource_class, filename))
     return _table(
         header.sheet.name,
         header.number,
@@ -125,10 +124,15 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
         if attribute not in found
     ]
     if missing:
-        message = _(
-            "Colonnes obligatoires absentes de « %(file)s » (en-têtes ligne %(row)d) : %(missing)s."
-        ) % {"file": filename, "row": header_row, "missing": ", ".join(missing)}
-        raise UnreadableFile(message + _looks_like([headers], resource_class, len(found)))
+        raise UnreadableFile(
+            Text(
+                "import.columns_missing",
+                file=filename,
+                row=header_row,
+                missing=", ".join(missing),
+            ),
+            *_looks_like([headers], resource_class, len(found)),
+        )
     attributes = list(found)
     indexes = [found[attribute] for attribute in attributes]
     dataset = tablib.Dataset(
@@ -145,13 +149,7 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
         dataset.append([*shared([cells[index] for index in indexes]), number])
     if not dataset:
         # Nothing to import is not a successful import of nothing: the file is not the one meant.
-        raise UnreadableFile(
-            _(
-                "Le fichier « %(file)s » n’a aucune ligne de données sous les en-têtes "
-                "(ligne %(row)d) : rien à importer."
-            )
-            % {"file": filename, "row": header_row}
-        )
+        raise UnreadableFile(Text("import.no_data_rows", file=filename, row=header_row))
     table = Table(
         dataset=dataset,
         sheet=sheet,
@@ -168,37 +166,33 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
     return table
 
 
-def _no_header_message(sheets, resource_class, filename) -> str:
+def _no_header_texts(sheets, resource_class, filename) -> list[Text]:
     expected = ", ".join(
         resource_class.fields[name].column_name for name in resource_class.required_columns
     )
-    message = _(
-        "Aucune ligne d’en-têtes du profil « %(profile)s » dans les %(rows)d premières lignes de "
-        "« %(file)s » (colonnes attendues : %(expected)s)."
-    ) % {
-        "profile": resource_class.label,
-        "rows": HEADER_SEARCH_ROWS,
-        "file": filename,
-        "expected": expected,
-    }
+    message = Text(
+        "import.no_header",
+        profile=resource_class.label,
+        rows=HEADER_SEARCH_ROWS,
+        file=filename,
+        expected=expected,
+    )
     rows = []
     for sheet in sheets:
         for number, cells in sheet.rows():
             if number > HEADER_SEARCH_ROWS:
                 break
             rows.append(cells)
-    return message + _looks_like(rows, resource_class, 0)
+    return [message, *_looks_like(rows, resource_class, 0)]
 
 
-def _looks_like(rows: list[list], resource_class, matched: int) -> str:
-    """ " Ce fichier ressemble au profil « … »." when another profile knows clearly more of these
-    headers, else ""."""
+def _looks_like(rows: list[list], resource_class, matched: int) -> list[Text]:
+    """[« Ce fichier ressemble au profil « … ». »] when another profile knows clearly more of
+    these headers, else []."""
     for other in PROFILES.values():
         if other is resource_class:
             continue
         known = max((len(match_headers(cells, other)) for cells in rows), default=0)
         if known >= max(MIN_HEADERS * 2, matched + 3):
-            return " " + _("Ce fichier ressemble au profil « %(profile)s ».") % {
-                "profile": other.profile
-            }
-    return ""
+            return [Text("import.looks_like", profile=other.profile)]
+    return []

@@ -43,10 +43,10 @@ def iban(value: str | None) -> str:
 
 
 @register.filter
-def text(value) -> str:
+def text(value, separator: str = " ; ") -> str:
     """``{{ refusal.message|text }}``: a text stored as a code and its values
     (:mod:`members.texts`) in the reader's language; plain text stored before, as it is. A list of
-    them is joined by " ; "."""
+    them is joined by " ; ", or by the separator given (``|text:" "``)."""
     if isinstance(value, list):
-        return " ; ".join(texts.texts_render(value))
+        return separator.join(texts.texts_render(value))
     return texts.text_render(value)
