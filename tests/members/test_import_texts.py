@@ -357,3 +357,36 @@ def test_the_confirm_button_says_why_it_waits_for_the_box_and_the_server_says_it
 
     english = read_in(client, "en", record_url(record))
     assert "To confirm, first tick “Import the valid rows and skip the refused ones”" in english
+
+
+def test_why_a_file_is_unusable_reads_in_the_readers_language(client):
+    client.force_login(staff("digitalplace"))
+    response = upload(client, "digitalplace", "frenchsouth.csv", FILES["frenchsouth"].read_bytes())
+    assert response.status_code == 200  # the upload form again, with the reason
+    record = ImportRecord.objects.get()
+    assert record.status == ImportRecord.Status.UNUSABLE
+    assert [text["code"] for text in record.message] == ["import.no_header", "import.looks_like"]
+
+    french = read_in(client, "fr", record_url(record))
+    assert "Ce fichier ressemble au profil « frenchsouth »." in french
+    english = read_in(client, "en", record_url(record))
+    assert "This file looks like the “frenchsouth” profile." in english
+    assert "Ce fichier ressemble" not in english
+
+
+def test_a_message_stored_before_the_codes_shows_as_written(client):
+    record = ImportRecord.objects.create(
+        cluster=Cluster.objects.get(slug="digitalplace"),
+        profile="digitalplace",
+        source=ImportRecord.Source.COMMAND,
+        file_name="ancien.xlsx",
+        file_sha256="0" * 64,
+        file_size=10,
+        status=ImportRecord.Status.UNUSABLE,
+        message="Le fichier « ancien.xlsx » est vide.",
+    )
+    client.force_login(staff("digitalplace"))
+    for language in ("fr", "en"):
+        assert "Le fichier « ancien.xlsx » est vide." in read_in(
+            client, language, record_url(record)
+        )

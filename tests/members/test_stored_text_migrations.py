@@ -1,5 +1,5 @@
-"""The migration that stores the reminder ledger's detail as a text code keeps every row and what
-it said, both ways."""
+"""The migrations that store the reminder ledger's detail and an import's message as text codes
+keep every row and what it said, both ways."""
 
 import datetime as dt
 
@@ -7,12 +7,15 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from members.models import Reminder, ReminderReason, ReminderState, ReminderStep
+from members.models import ImportRecord, Reminder, ReminderReason, ReminderState, ReminderStep
 from members.texts import Text
 from tests.factories import TermFactory, cluster
 
+BEFORE_MESSAGE = [("members", "0014_reminder_detail_stored_text")]
+AFTER_MESSAGE = [("members", "0015_importrecord_message_stored_text")]
+
 BEFORE = [("members", "0013_mail_ledger")]
-AFTER = [("members", "0014_reminder_detail_stored_text")]
+AFTER = [("members", "0015_importrecord_message_stored_text")]
 
 
 def migrate(targets) -> None:
@@ -55,3 +58,36 @@ def test_the_details_survive_the_migration_both_ways():
         "params": {"error": "SMTPRecipientsRefused: 550"},
     }
     assert blank.detail == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_import_messages_survive_the_migration_both_ways():
+    def record(message):
+        return ImportRecord.objects.create(
+            cluster=cluster("digitalplace"),
+            profile="digitalplace",
+            source=ImportRecord.Source.COMMAND,
+            file_name="f.xlsx",
+            file_sha256="0" * 64,
+            file_size=1,
+            status=ImportRecord.Status.UNUSABLE,
+            message=message,
+        )
+
+    coded = record([Text("import.file_empty", name="f.xlsx").stored()])
+    blank = record("")
+    try:
+        migrate(BEFORE_MESSAGE)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, message FROM members_importrecord ORDER BY id")
+            assert cursor.fetchall() == [
+                (coded.pk, "Le fichier « f.xlsx » est vide."),
+                (blank.pk, ""),
+            ]
+    finally:
+        migrate(AFTER_MESSAGE)
+    # Written in French before the codes: kept as written.
+    assert list(ImportRecord.objects.order_by("pk").values_list("message", flat=True)) == [
+        "Le fichier « f.xlsx » est vide.",
+        "",
+    ]
