@@ -390,3 +390,25 @@ def test_a_message_stored_before_the_codes_shows_as_written(client):
         assert "Le fichier « ancien.xlsx » est vide." in read_in(
             client, language, record_url(record)
         )
+
+
+def test_formula_cells_of_the_download_never_run_in_a_spreadsheet(client):
+    content = (
+        "id_membre;nom_structure;siret;categorie;cotisation_montant;fin_adhesion\r\n"
+        '1;"=HYPERLINK(""http://evil.example"")";;Startup;-50,00;31/12/2026\r\n'
+    ).encode("cp1252")
+    client.force_login(staff("frenchsouth"))
+    upload(client, "frenchsouth", "adherents.csv", content)
+    record = ImportRecord.objects.get()
+    assert record.refused_rows == 1
+
+    text = client.get(record_url(record, "refused", "csv")).content.decode("utf-8-sig")
+    row = list(csv.reader(io.StringIO(text), delimiter=";"))[1]
+    assert row[1] == '\'=HYPERLINK("http://evil.example")'
+    assert row[4] == "-50,00"  # a signed number stays as uploaded
+
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(client.get(record_url(record, "refused", "xlsx")).content)
+    )
+    cell = workbook.active["B2"]
+    assert (cell.value, cell.data_type) == ('=HYPERLINK("http://evil.example")', "s")
