@@ -34,6 +34,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from members.formatting import short_date
+
 #: Every registered code → its French msgid (lazy).
 CODES: dict[str, object] = {}
 
@@ -136,8 +138,6 @@ def _param_render(value):
         if "code" in value:
             return text_render(value)
         if "date" in value:
-            from members.formatting import short_date
-
             return short_date(dt.date.fromisoformat(value["date"]))
         if "msgid" in value:
             return gettext(value["msgid"])
