@@ -8,6 +8,7 @@ class MergerConfig(AppConfig):
     verbose_name = _("Fusion")
 
     def ready(self) -> None:
+        from merger import texts  # noqa: F401  (registers the merger's stored texts)
         from merger.roles import merger_roles_ensure
 
         post_migrate.connect(merger_roles_ensure, sender=self, dispatch_uid="merger_roles_ensure")

@@ -392,6 +392,8 @@ class DuplicatePair(models.Model):
 
     @property
     def reason_labels(self) -> list[str]:
+        """The reasons, stored as codes (:class:`Reason`), in the reader's language: how every
+        page shows them."""
         labels = dict(self.Reason.choices)
         return [str(labels.get(reason, reason)) for reason in self.reasons]
 

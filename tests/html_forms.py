@@ -77,11 +77,15 @@ class _Forms(HTMLParser):
             self._textarea = None
 
 
+#: The forms of the admin's header, on every page: never the page's own form.
+HEADER_FORMS = ("logout-form", "language-form")
+
+
 def page_forms(response) -> list[PageForm]:
-    """The forms of the page, in order; the logout form never."""
+    """The forms of the page, in order; the header's (logout, language) never."""
     parser = _Forms()
     parser.feed(response.content.decode())
-    return [form for form in parser.forms if form.attrs.get("id") != "logout-form"]
+    return [form for form in parser.forms if form.attrs.get("id") not in HEADER_FORMS]
 
 
 def page_form(response, **attrs) -> PageForm:

@@ -619,6 +619,13 @@ VIEWS: dict[str, View] = {
         to("admin:members_importrecord_file", lambda w: w.record.pk),
         others=with_ids("admin:members_importrecord_file", lambda w: w.other_record.pk),
     ),
+    "admin:members_importrecord_refused": View(
+        "staff",
+        to("admin:members_importrecord_refused", lambda w: w.record.pk, lambda w: "xlsx"),
+        others=with_ids(
+            "admin:members_importrecord_refused", lambda w: w.other_record.pk, lambda w: "csv"
+        ),
+    ),
     # The merger's admin
     "admin:merger_merger_propose": View(
         "committee",

@@ -13,16 +13,29 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.formatting import short_datetime
+from members.imports.refused import (
+    CONTENT_TYPES,
+    refused_rows_file,
+    refused_rows_filename,
+    refused_rows_formats,
+)
 from members.imports.resources import PROFILES
 from members.imports.selectors import WORKING, import_record_progress
 from members.imports.services import (
@@ -142,6 +155,11 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             path("<int:pk>/confirm/", view(self.confirm_view), name=f"{prefix}_confirm"),
             path("<int:pk>/cancel/", view(self.cancel_view), name=f"{prefix}_cancel"),
             path("<int:pk>/file/", view(self.file_view), name=f"{prefix}_file"),
+            path(
+                "<int:pk>/refused.<str:file_format>",
+                view(self.refused_view),
+                name=f"{prefix}_refused",
+            ),
             *super().get_urls(),
         ]
 
@@ -199,6 +217,7 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             "changes": record.changes[:PREVIEW_ROWS],
             "more_changes": max(0, record.new + record.updated - PREVIEW_ROWS),
             "has_view_permission": True,
+            "refused_formats": refused_rows_formats(record=record),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/members/importrecord/detail.html", context)
@@ -240,6 +259,21 @@ class ImportRecordAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         if not self.has_view_permission(request, record) or not record.file:
             raise Http404
         return FileResponse(record.file.open("rb"), as_attachment=True, filename=record.file_name)
+
+    def refused_view(self, request, pk, file_format):
+        """The refused rows of the import, to fix and upload again (members.imports.refused)."""
+        record = get_object_or_404(self.get_queryset(request), pk=pk)
+        formats = refused_rows_formats(record=record)
+        if file_format not in formats:
+            if formats or file_format not in CONTENT_TYPES:
+                raise Http404
+            messages.info(request, _("Cet import n’a aucune ligne refusée : rien à télécharger."))
+            return HttpResponseRedirect(self._record_url(record))
+        content = refused_rows_file(record=record, file_format=file_format)
+        response = HttpResponse(content, content_type=CONTENT_TYPES[file_format])
+        filename = refused_rows_filename(record=record, file_format=file_format)
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+        return response
 
     # Helpers
 

@@ -48,6 +48,7 @@ from members.selectors import (
 )
 from members.services.reminders import reminder_previews, reminder_test_send, reminders_resend
 from members.tasks import reminders_pass
+from members.texts import text_render
 
 #: Memberships per page in the list of reminders due.
 PASS_PAGE_SIZE = 50
@@ -310,7 +311,7 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "sent_at",
                     "recipients_list",
                     "reason",
-                    "detail",
+                    "detail_text",
                     "created_at",
                 )
             },
@@ -587,12 +588,15 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     def outcome(self, reminder: Reminder) -> str:
         if not reminder.reason and not reminder.detail:
             return "–"
+        text = text_render(reminder.detail)
         detail = format_html(
-            '<div class="reminder-detail" title="{}">{}</div>',
-            reminder.detail,
-            Truncator(reminder.detail).chars(90),
+            '<div class="reminder-detail" title="{}">{}</div>', text, Truncator(text).chars(90)
         )
         return format_html("{}{}", reminder.get_reason_display(), detail if reminder.detail else "")
+
+    @admin.display(description=gettext_lazy("détail"))
+    def detail_text(self, reminder: Reminder) -> str:
+        return text_render(reminder.detail) or "–"
 
     @admin.display(description=gettext_lazy("adhésion"))
     def membership_link(self, reminder: Reminder) -> str:

@@ -28,8 +28,9 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.utils.formats import number_format
-from django.utils.translation import gettext as _
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetTypeEnum
+
+from members.texts import Text, TextError
 
 Row = tuple[int, list[object]]
 
@@ -54,9 +55,9 @@ _MIDNIGHT = datetime.time()
 _QUOTED = re.compile(r'"[^"]*"')
 
 
-class UnreadableFile(Exception):
-    """The file cannot be used at all. ``str(exc)`` is a French sentence for staff, naming the
-    file and what is wrong."""
+class UnreadableFile(TextError):
+    """The file cannot be used at all. ``exc.texts`` say why, naming the file and what is wrong
+    (:class:`members.texts.TextError`); ``str(exc)`` in the active language."""
 
 
 @dataclass
@@ -105,11 +106,15 @@ def open_spreadsheet(path: str | os.PathLike, *, filename: str | None = None) ->
     limit = settings.IMPORT_MAX_FILE_SIZE
     if size > limit:
         raise UnreadableFile(
-            _("Le fichier « %(name)s » fait %(size)s Mo : la taille maximale est %(limit)s Mo.")
-            % {"name": name, "size": _megabytes(size), "limit": _megabytes(limit)}
+            Text(
+                "import.file_too_large",
+                name=name,
+                size=_megabytes(size),
+                limit=_megabytes(limit),
+            )
         )
     if size == 0:
-        raise UnreadableFile(_("Le fichier « %(name)s » est vide.") % {"name": name})
+        raise UnreadableFile(Text("import.file_empty", name=name))
     with path.open("rb") as file:
         head = file.read(len(OLE2_MAGIC))
     extension = os.path.splitext(name)[1].lower()
@@ -120,21 +125,12 @@ def open_spreadsheet(path: str | os.PathLike, *, filename: str | None = None) ->
         return _open_workbook(path, name)
     if extension in WORKBOOK_EXTENSIONS:
         if extension == ".ods":
-            message = _(
-                "Le fichier « %(name)s » n’est pas un classeur OpenDocument valide "
-                "(ce n’est pas une archive zip)."
-            )
+            code = "import.file_not_ods"
         elif extension == ".xls":
-            message = _(
-                "Le fichier « %(name)s » n’est pas un classeur Excel valide (son contenu n’est pas "
-                "celui d’un fichier .xls) : ouvrez-le dans un tableur et enregistrez-le en .xlsx."
-            )
+            code = "import.file_not_xls"
         else:
-            message = _(
-                "Le fichier « %(name)s » n’est pas un classeur Excel valide "
-                "(ce n’est pas une archive zip)."
-            )
-        raise UnreadableFile(message % {"name": name})
+            code = "import.file_not_xlsx"
+        raise UnreadableFile(Text(code, name=name))
     return [_open_csv(path, name)]
 
 
@@ -164,29 +160,16 @@ def _check_zip(path: Path, name: str) -> None:
                 for member in members
             ):
                 raise UnreadableFile(
-                    _(
-                        "Le fichier « %(name)s » est refusé : une fois décompressé, son contenu "
-                        "serait anormalement gros (%(size)s Mo)."
-                    )
-                    % {"name": name, "size": _megabytes(total)}
+                    Text("import.file_inflates_too_much", name=name, size=_megabytes(total))
                 )
             if not _is_workbook(archive):
-                raise UnreadableFile(
-                    _(
-                        "Le fichier « %(name)s » est une archive zip qui ne contient pas de "
-                        "classeur Excel (.xlsx) ou OpenDocument (.ods)."
-                    )
-                    % {"name": name}
-                )
+                raise UnreadableFile(Text("import.file_zip_without_workbook", name=name))
         with path.open("rb") as file:
             for member in members:
                 if _inflated_size(file, member) != member.file_size:
                     raise zipfile.BadZipFile(f"{member.filename}: not its declared size")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError) as exc:
-        raise UnreadableFile(
-            _("Le fichier « %(name)s » est endommagé : l’archive zip ne peut pas être lue.")
-            % {"name": name}
-        ) from exc
+        raise UnreadableFile(Text("import.file_zip_damaged", name=name)) from exc
 
 
 def _is_workbook(archive: zipfile.ZipFile) -> bool:
@@ -238,13 +221,7 @@ def _open_workbook(path: Path, name: str) -> list[SheetData]:
         with path.open("rb") as file:
             workbook = CalamineWorkbook.from_filelike(file)
     except PasswordError as exc:
-        raise UnreadableFile(
-            _(
-                "Le fichier « %(name)s » est protégé par un mot de passe : enregistrez-en une "
-                "copie sans mot de passe."
-            )
-            % {"name": name}
-        ) from exc
+        raise UnreadableFile(Text("import.file_password", name=name)) from exc
     except CalamineError as exc:
         raise _damaged(name, exc) from exc
     return [
@@ -255,10 +232,7 @@ def _open_workbook(path: Path, name: str) -> list[SheetData]:
 
 
 def _damaged(name: str, exc: Exception) -> UnreadableFile:
-    return UnreadableFile(
-        _("Le fichier « %(name)s » est un classeur endommagé ou illisible (%(error)s).")
-        % {"name": name, "error": exc}
-    )
+    return UnreadableFile(Text("import.file_damaged", name=name, error=str(exc)))
 
 
 def _sheet_reader(
@@ -333,11 +307,12 @@ def _open_csv(path: Path, name: str) -> SheetData:
                     yield number, [value or None for value in fields]
             except csv.Error as exc:
                 raise UnreadableFile(
-                    _(
-                        "Le fichier « %(name)s » n’est pas un CSV lisible "
-                        "(ligne %(row)s : %(error)s)."
+                    Text(
+                        "import.file_csv_unreadable",
+                        name=name,
+                        row=reader.line_num,
+                        error=str(exc),
                     )
-                    % {"name": name, "row": reader.line_num, "error": exc}
                 ) from exc
 
     return SheetData("", _read=read)
@@ -362,28 +337,16 @@ def _text_encoding(path: Path, name: str) -> str:
                     chunk = file.read(CHUNK)
                     text = decoder.decode(chunk, final=not chunk)
                     if "\x00" in text:
-                        raise UnreadableFile(
-                            _(
-                                "Le fichier « %(name)s » n’est ni un classeur (.xlsx, .ods, .xls) "
-                                "ni un fichier CSV : son contenu est binaire."
-                            )
-                            % {"name": name}
-                        )
+                        raise UnreadableFile(Text("import.file_binary", name=name))
                     blank = blank and not text.replace("\ufeff", "").strip()
                     if not chunk:
                         break
         except UnicodeDecodeError:
             continue
         if blank:
-            raise UnreadableFile(_("Le fichier « %(name)s » est vide.") % {"name": name})
+            raise UnreadableFile(Text("import.file_empty", name=name))
         return encoding
-    raise UnreadableFile(
-        _(
-            "Le fichier « %(name)s » n’est pas un texte lisible : son encodage n’est ni UTF-8 ni "
-            "Windows-1252. Enregistrez-le en « CSV UTF-8 »."
-        )
-        % {"name": name}
-    )
+    raise UnreadableFile(Text("import.file_encoding", name=name))
 
 
 def _sniff_delimiter(sample: str) -> str:

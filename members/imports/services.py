@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Cluster, ImportRecord
+from members.texts import Text, TextError, text_render, text_store
 
 from .readers import UnreadableFile
 from .resources import PROFILES, MemberRowResource
@@ -42,9 +43,10 @@ logger = logging.getLogger(__name__)
 Status = ImportRecord.Status
 
 
-class ImportUnusable(Exception):
+class ImportUnusable(TextError):
     """The file cannot be imported at all (unreadable, wrong profile, missing columns, too big);
-    ``str(exc)`` says why, in French."""
+    ``exc.texts`` say why (:class:`members.texts.TextError`), ``str(exc)`` in the active
+    language."""
 
 
 @dataclass
@@ -69,7 +71,9 @@ class ImportReport:
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
-            "refused": self.refused,
+            "refused": [
+                {**refusal, "message": text_render(refusal["message"])} for refusal in self.refused
+            ],
             "dry_run": self.dry_run,
             "written": self.written,
         }
@@ -86,16 +90,15 @@ def import_profile_check(*, cluster: Cluster, profile: str) -> None:
     carry their own plans and sites)."""
     if profile not in PROFILES:
         raise ImportUnusable(
-            _("Profil d’import inconnu « %(profile)s » (profils : %(profiles)s).")
-            % {"profile": profile, "profiles": ", ".join(PROFILES)}
+            Text("import.profile_unknown", profile=profile, profiles=", ".join(PROFILES))
         )
     if profile not in (cluster.slug, "standard"):
         raise ImportUnusable(
-            _(
-                "Ce format est celui des fichiers de %(owner)s, pas de %(cluster)s : "
-                "choisissez le format de %(cluster)s ou le format standard."
+            Text(
+                "import.profile_of_another_cluster",
+                owner=PROFILES[profile].label,
+                cluster=str(cluster),
             )
-            % {"owner": PROFILES[profile].label, "cluster": cluster}
         )
 
 
@@ -104,12 +107,12 @@ def import_file_size_check(*, file_name: str, size: int) -> None:
     ``IMPORT_MAX_FILE_SIZE``: it is not read, whatever brought it."""
     if size > settings.IMPORT_MAX_FILE_SIZE:
         raise ImportUnusable(
-            _("Le fichier « %(file)s » fait %(size)s : la taille maximale est %(max)s.")
-            % {
-                "file": os.path.basename(file_name),
-                "size": filesizeformat(size),
-                "max": filesizeformat(settings.IMPORT_MAX_FILE_SIZE),
-            }
+            Text(
+                "import.file_size",
+                file=os.path.basename(file_name),
+                size=filesizeformat(size),
+                max=filesizeformat(settings.IMPORT_MAX_FILE_SIZE),
+            )
         )
 
 
@@ -175,8 +178,8 @@ def import_record_run(
         import_file_size_check(file_name=record.file_name, size=record.file_size)
         table = read_table(record.file.path, resource_class, filename=record.file_name)
     except (ImportUnusable, UnreadableFile) as exc:
-        _finish(record, Status.UNUSABLE, message=str(exc))
-        raise ImportUnusable(str(exc)) from exc
+        _finish(record, Status.UNUSABLE, message=text_store(exc.texts))
+        raise ImportUnusable(*exc.texts) from exc
 
     resource = resource_class(cluster=record.cluster, progress=progress)
     resource.header_of.update(table.header_of)
@@ -228,7 +231,9 @@ class ImportFailed(Exception):
     """The import broke off (a database error, a bug): nothing was written."""
 
 
-def _finish(record: ImportRecord, status: str, *, report=None, message: str = "") -> None:
+def _finish(record: ImportRecord, status: str, *, report=None, message="") -> None:
+    """Record the end of ``record``'s run: its status, and its report or the ``message`` that
+    says why it stopped (stored texts, or the error's own words for a failure)."""
     record.status = status
     record.message = message
     record.finished_at = timezone.now()
@@ -239,10 +244,11 @@ def _finish(record: ImportRecord, status: str, *, report=None, message: str = ""
         record.updated = report.updated
         record.unchanged = report.unchanged
         record.refused_rows = report.refused_rows
-        # Like the warnings and the preview, at most so many refusals are kept in the record.
-        record.refused = report.refused[: MemberRowResource.DETAILS_KEPT]
-        record.warnings = report.warnings[: MemberRowResource.DETAILS_KEPT]
-        record.changes = report.changes
+        # Like the warnings and the preview, at most so many refusals are kept in the record;
+        # their texts as codes and values, shown in the language of whoever reads the record.
+        record.refused = text_store(report.refused[: MemberRowResource.DETAILS_KEPT])
+        record.warnings = text_store(report.warnings[: MemberRowResource.DETAILS_KEPT])
+        record.changes = text_store(report.changes)
         fields += ["rows", "new", "updated", "unchanged", "refused_rows", "refused"]
         fields += ["warnings", "changes"]
     with transaction.atomic():
@@ -282,8 +288,8 @@ def import_record_analyse(*, record: ImportRecord) -> ImportReport | None:
     try:
         table = read_table(record.file.path, PROFILES[record.profile], filename=record.file_name)
     except UnreadableFile as exc:
-        _finish(record, Status.UNUSABLE, message=str(exc))
-        raise ImportUnusable(str(exc)) from exc
+        _finish(record, Status.UNUSABLE, message=text_store(exc.texts))
+        raise ImportUnusable(*exc.texts) from exc
     return _import_record_start(record=record, dry_run=True, rows=len(table.dataset))
 
 

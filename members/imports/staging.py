@@ -25,10 +25,9 @@ import datetime as dt
 
 from django.db import connection
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from members.formatting import short_date
 from members.models import Contact, ContactRole, Membership, Organisation, Plan, Term
+from members.texts import FieldLabel, Text
 from members.validators import normalise_phone
 
 ORGANISATION_FIELDS = Organisation.DETAILS
@@ -147,11 +146,11 @@ def year_before(end: dt.date) -> dt.date:
     return start + dt.timedelta(days=1)
 
 
-def _shown(value) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, dt.date):
-        return short_date(value)
+def _shown(value):
+    """A stored or cleaned value as a :class:`~members.texts.Text` shows it: dates and blanks as
+    such (written in the reader's language), the rest as text."""
+    if value is None or value == "" or isinstance(value, dt.date):
+        return value
     return str(value)
 
 
@@ -185,10 +184,6 @@ class MemberBase:
         self.pending_rows = 0
         #: Plan id → name, loaded when a warning names a stored plan.
         self._plan_names = None
-        self._labels = {
-            model: {f.attname: f.verbose_name for f in model._meta.concrete_fields}
-            for model in (Organisation, Membership, Term, Contact)
-        }
 
     # Loading
 
@@ -286,15 +281,13 @@ class MemberBase:
 
     # Checking a row
 
-    def check(self, row) -> dict[str, str]:
+    def check(self, row) -> dict[str, Text]:
         """Errors of the row against what is stored (attribute → message); resolves the records
         the row describes, for :meth:`stage`."""
         errors = {}
         siret, siren = row.siret or "", row.siren or ""
         if siret and siren and siren != siret[:9]:
-            errors["siren"] = _(
-                "Le SIREN %(siren)s n’est pas celui du SIRET %(siret)s (ses 9 premiers chiffres)."
-            ) % {"siren": siren, "siret": siret}
+            errors["siren"] = Text("import.siren_not_siret", siren=siren, siret=siret)
 
         membership = self.memberships.get(row.member_number)
         organisation = None
@@ -303,15 +296,13 @@ class MemberBase:
             stored = organisation.siret
             other = self.by_siret.get(siret) if siret else None
             if siret and stored and stored != siret and siret not in organisation.aliases:
-                errors["siret"] = _(
-                    "Le n° d’adhérent %(number)s est « %(name)s », SIRET %(stored)s ; "
-                    "la ligne indique le SIRET %(siret)s."
-                ) % {
-                    "number": row.member_number,
-                    "name": organisation.name,
-                    "stored": stored,
-                    "siret": siret,
-                }
+                errors["siret"] = Text(
+                    "import.siret_differs",
+                    number=row.member_number,
+                    name=organisation.name,
+                    stored=stored,
+                    siret=siret,
+                )
             elif other is not None and other is not organisation:
                 errors["siret"] = self._siret_taken(siret, other)
         elif siret:
@@ -324,13 +315,12 @@ class MemberBase:
             and organisation.siren
             and organisation.siren != siren
         ):
-            errors["siren"] = _(
-                "« %(name)s » a le SIREN %(stored)s ; la ligne indique %(siren)s."
-            ) % {
-                "name": organisation.name,
-                "stored": organisation.siren,
-                "siren": siren,
-            }
+            errors["siren"] = Text(
+                "import.siren_differs",
+                name=organisation.name,
+                stored=organisation.siren,
+                siren=siren,
+            )
 
         term = None
         has_term = (
@@ -342,42 +332,32 @@ class MemberBase:
         )
         if has_term:
             if row.end_date is None:
-                errors["end_date"] = _(
-                    "Date de fin d’adhésion manquante : la période d’adhésion ne peut pas être "
-                    "datée."
-                )
+                errors["end_date"] = Text("import.end_date_missing")
             elif row.plan is None:
-                errors["plan"] = _("Formule manquante pour la période d’adhésion.")
+                errors["plan"] = Text("import.plan_missing")
             else:
                 start = row.start_date or None
                 term, error = self._find_term(membership, start, row.end_date)
                 if error:
                     errors["start_date" if row.start_date else "end_date"] = error
             if row.paid_on is not None and row.is_paid is False:
-                errors["paid_on"] = _(
-                    "Une date de règlement est indiquée alors que la cotisation n’est pas réglée."
-                )
+                errors["paid_on"] = Text("import.paid_on_unpaid")
         row.resolved = (membership, organisation, term)
         return errors
 
-    def _siret_taken(self, siret: str, organisation: OrganisationRecord) -> str:
-        return _(
-            "Le SIRET %(siret)s est déjà celui de « %(name)s », adhérent n° %(number)s de ce "
-            "cluster."
-        ) % {
-            "siret": siret,
-            "name": organisation.name,
-            "number": organisation.membership.number,
-        }
+    def _siret_taken(self, siret: str, organisation: OrganisationRecord) -> Text:
+        return Text(
+            "import.siret_taken",
+            siret=siret,
+            name=organisation.name,
+            number=organisation.membership.number,
+        )
 
     def _find_term(self, membership, start, end):
         """The stored term the row describes (same end date), and an error if its period overlaps
         another term of the membership."""
         if start is not None and start > end:
-            return None, _("La période commence le %(start)s, après sa fin le %(end)s.") % {
-                "start": _shown(start),
-                "end": _shown(end),
-            }
+            return None, Text("import.period_reversed", start=start, end=end)
         if membership is None:
             return None, ""
         same = next((term for term in membership.terms if term.end_date == end), None)
@@ -386,16 +366,14 @@ class MemberBase:
         start = start or (same.start_date if same else year_before(end))
         for term in membership.terms:
             if term is not same and term.start_date <= end and term.end_date >= start:
-                return same, _(
-                    "La période du %(start)s au %(end)s chevauche la période du %(other_start)s "
-                    "au %(other_end)s déjà enregistrée pour cet adhérent."
-                ) % {
-                    "start": _shown(start),
-                    "end": _shown(end),
-                    "other_start": _shown(term.start_date),
-                    "other_end": _shown(term.end_date),
-                }
-        return same, ""
+                return same, Text(
+                    "import.period_overlap",
+                    start=start,
+                    end=end,
+                    other_start=term.start_date,
+                    other_end=term.end_date,
+                )
+        return same, None
 
     # Staging a row
 
@@ -454,13 +432,7 @@ class MemberBase:
                 if term.is_paid and values["is_paid"] is False:
                     values["is_paid"] = None
                     if term.row is None:
-                        row.warnings.append(
-                            _(
-                                "La cotisation jusqu’au %(end)s est enregistrée comme réglée : "
-                                "elle le reste."
-                            )
-                            % {"end": _shown(term.end_date)}
-                        )
+                        row.warnings.append(Text("import.paid_kept", end=term.end_date))
                 changed |= self._update(Term, term, values, row)
 
         for slot in CONTACT_SLOTS:
@@ -485,20 +457,16 @@ class MemberBase:
             if name == "plan_id":
                 value, stored = row.plan.name, self._plan_name(stored)
             kept.append(
-                _("%(field)s : %(stored)s (la ligne indique %(value)s)")
-                % {
-                    "field": str(self._labels[Term][name]).capitalize(),
-                    "stored": _shown(stored),
-                    "value": _shown(value),
-                }
+                Text(
+                    "import.invoiced_value_kept",
+                    field=FieldLabel(Term, name),
+                    stored=_shown(stored),
+                    value=_shown(value),
+                )
             )
         if kept:
             row.warnings.append(
-                _(
-                    "La période jusqu’au %(end)s est facturée (%(number)s) : elle garde ses "
-                    "valeurs, %(kept)s ; une correction passe par un avoir."
-                )
-                % {"end": _shown(term.end_date), "number": term.invoice, "kept": ", ".join(kept)}
+                Text("import.invoiced_kept", end=term.end_date, number=term.invoice, kept=kept)
             )
 
     def _plan_name(self, plan_id: int) -> str:
@@ -515,17 +483,12 @@ class MemberBase:
         values = {name: cell(name) for name in CONTACT_FIELDS}
         if not email:
             if any(values.values()):
-                row.warnings.append(
-                    _("Contact %(slot)d sans e-mail : il n’est pas enregistré.") % {"slot": slot}
-                )
+                row.warnings.append(Text("import.contact_without_email", slot=slot))
             return False, False
         if values["phone"]:
             phone = normalise_phone(values["phone"])
             if phone is None:
-                row.warnings.append(
-                    _("Téléphone « %(phone)s » non reconnu : enregistré tel quel.")
-                    % {"phone": values["phone"]}
-                )
+                row.warnings.append(Text("import.phone_unknown", phone=values["phone"]))
             else:
                 values["phone"] = phone
         contact = self.contacts.get((organisation, email))
@@ -545,16 +508,13 @@ class MemberBase:
     def _create(self, model, record: Record, row) -> None:
         record.row = row.number
         if model is Organisation:
-            created = _("nouvelle organisation")
+            created = Text("import.new_organisation")
         elif model is Membership:
-            created = _("nouvelle adhésion")
+            created = Text("import.new_membership")
         elif model is Term:
-            created = _("période du %(start)s au %(end)s") % {
-                "start": _shown(record.start_date),
-                "end": _shown(record.end_date),
-            }
+            created = Text("import.new_term", start=record.start_date, end=record.end_date)
         else:
-            created = _("nouveau contact %(email)s") % {"email": record.email}
+            created = Text("import.new_contact", email=record.email)
         row.changes.append(created)
         self._new[model].append(record)
 
@@ -572,21 +532,23 @@ class MemberBase:
         if record.row is not None:
             # An earlier row of this file described the record: its values stand.
             if record.row != row.number:
-                labels = self._labels[model]
                 row.warnings.append(
-                    _("Valeurs différentes de la ligne %(row)d, qui sont gardées : %(fields)s.")
-                    % {
-                        "fields": ", ".join(str(labels[name]).capitalize() for name in changes),
-                        "row": record.row,
-                    }
+                    Text(
+                        "import.values_kept",
+                        fields=[FieldLabel(model, name) for name in changes],
+                        row=record.row,
+                    )
                 )
             return False
         record.row = row.number
-        labels = self._labels[model]
         for name, value in changes.items():
             row.changes.append(
-                f"{str(labels[name]).capitalize()} : {_shown(getattr(record, name))} → "
-                f"{_shown(value)}"
+                Text(
+                    "import.changed",
+                    field=FieldLabel(model, name),
+                    before=_shown(getattr(record, name)),
+                    after=_shown(value),
+                )
             )
         for name, value in changes.items():
             setattr(record, name, value)

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 
 import tablib
-from django.utils.translation import gettext as _
+
+from members.texts import Text
 
 from .readers import UnreadableFile, open_spreadsheet
 from .resources import PROFILES, ROW_NUMBER, MemberRowResource
@@ -33,7 +34,7 @@ class Table:
     header_row: int
     #: The file's own header of each attribute found.
     header_of: dict[str, str]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Text] = field(default_factory=list)
 
 
 def _header_key(value: object) -> str:
@@ -74,6 +75,35 @@ def read_table(path, resource_class: type[MemberRowResource], *, filename: str) 
     """The dataset of ``path`` for ``resource_class``; raises :class:`UnreadableFile` (with a
     French sentence for staff) when the file cannot be imported with this profile."""
     sheets = open_spreadsheet(path, filename=filename)
+    header = header_find(sheets, resource_class)
+    if header is None:
+        raise UnreadableFile(*_no_header_texts(sheets, resource_class, filename))
+    return _table(
+        header.sheet.name,
+        header.number,
+        header.cells,
+        header.found,
+        header.rows,
+        resource_class,
+        filename,
+    )
+
+
+@dataclass
+class Header:
+    """The header row of a file for a profile: its sheet, its number and cells, the column of
+    each attribute found, and the rows below it, still to read."""
+
+    sheet: object
+    number: int
+    cells: list
+    found: dict[str, int]
+    rows: object
+
+
+def header_find(sheets, resource_class: type[MemberRowResource]) -> Header | None:
+    """The first row, within the first :data:`HEADER_SEARCH_ROWS` rows of a sheet, that holds
+    the profile's headers; ``None`` if no sheet has one."""
     for sheet in sheets:
         # Empty rows are passed over in the reader, where they cost least: a header followed by
         # a million blank lines is refused in a second or two.
@@ -83,8 +113,8 @@ def read_table(path, resource_class: type[MemberRowResource], *, filename: str) 
                 break
             found = match_headers(cells, resource_class)
             if len(found) >= min(MIN_HEADERS, len(resource_class.fields)):
-                return _table(sheet.name, number, cells, found, rows, resource_class, filename)
-    raise UnreadableFile(_no_header_message(sheets, resource_class, filename))
+                return Header(sheet, number, cells, found, rows)
+    return None
 
 
 def _table(sheet, header_row, headers, found, rows, resource_class, filename) -> Table:
@@ -94,10 +124,15 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
         if attribute not in found
     ]
     if missing:
-        message = _(
-            "Colonnes obligatoires absentes de « %(file)s » (en-têtes ligne %(row)d) : %(missing)s."
-        ) % {"file": filename, "row": header_row, "missing": ", ".join(missing)}
-        raise UnreadableFile(message + _looks_like([headers], resource_class, len(found)))
+        raise UnreadableFile(
+            Text(
+                "import.columns_missing",
+                file=filename,
+                row=header_row,
+                missing=", ".join(missing),
+            ),
+            *_looks_like([headers], resource_class, len(found)),
+        )
     attributes = list(found)
     indexes = [found[attribute] for attribute in attributes]
     dataset = tablib.Dataset(
@@ -114,13 +149,7 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
         dataset.append([*shared([cells[index] for index in indexes]), number])
     if not dataset:
         # Nothing to import is not a successful import of nothing: the file is not the one meant.
-        raise UnreadableFile(
-            _(
-                "Le fichier « %(file)s » n’a aucune ligne de données sous les en-têtes "
-                "(ligne %(row)d) : rien à importer."
-            )
-            % {"file": filename, "row": header_row}
-        )
+        raise UnreadableFile(Text("import.no_data_rows", file=filename, row=header_row))
     table = Table(
         dataset=dataset,
         sheet=sheet,
@@ -133,44 +162,37 @@ def _table(sheet, header_row, headers, found, rows, resource_class, filename) ->
         if index not in indexes and not _is_blank([cell])
     ]
     if ignored:
-        table.warnings.append(
-            _("Colonnes ignorées (inconnues du profil) : %(columns)s.")
-            % {"columns": ", ".join(ignored)}
-        )
+        table.warnings.append(Text("import.columns_ignored", columns=", ".join(ignored)))
     return table
 
 
-def _no_header_message(sheets, resource_class, filename) -> str:
+def _no_header_texts(sheets, resource_class, filename) -> list[Text]:
     expected = ", ".join(
         resource_class.fields[name].column_name for name in resource_class.required_columns
     )
-    message = _(
-        "Aucune ligne d’en-têtes du profil « %(profile)s » dans les %(rows)d premières lignes de "
-        "« %(file)s » (colonnes attendues : %(expected)s)."
-    ) % {
-        "profile": resource_class.label,
-        "rows": HEADER_SEARCH_ROWS,
-        "file": filename,
-        "expected": expected,
-    }
+    message = Text(
+        "import.no_header",
+        profile=resource_class.label,
+        rows=HEADER_SEARCH_ROWS,
+        file=filename,
+        expected=expected,
+    )
     rows = []
     for sheet in sheets:
         for number, cells in sheet.rows():
             if number > HEADER_SEARCH_ROWS:
                 break
             rows.append(cells)
-    return message + _looks_like(rows, resource_class, 0)
+    return [message, *_looks_like(rows, resource_class, 0)]
 
 
-def _looks_like(rows: list[list], resource_class, matched: int) -> str:
-    """ " Ce fichier ressemble au profil « … »." when another profile knows clearly more of these
-    headers, else ""."""
+def _looks_like(rows: list[list], resource_class, matched: int) -> list[Text]:
+    """[« Ce fichier ressemble au profil « … ». »] when another profile knows clearly more of
+    these headers, else []."""
     for other in PROFILES.values():
         if other is resource_class:
             continue
         known = max((len(match_headers(cells, other)) for cells in rows), default=0)
         if known >= max(MIN_HEADERS * 2, matched + 3):
-            return " " + _("Ce fichier ressemble au profil « %(profile)s ».") % {
-                "profile": other.profile
-            }
-    return ""
+            return [Text("import.looks_like", profile=other.profile)]
+    return []

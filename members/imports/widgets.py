@@ -3,7 +3,8 @@ SIRET/SIREN as people and Excel write them, and text that is never a formula.
 
 ``clean`` turns a cell (``None``, ``str``, ``int``, ``float``, ``date``, ``datetime``, ``bool``, as
 :mod:`members.imports.readers` gives them) into a Python value, or raises ``ValueError`` with a
-French sentence naming the value and what is wrong: the import reports it with the row and column.
+:class:`~members.texts.Text` naming the value and what is wrong: the import reports it with the row
+and column, and shows it in the language of whoever reads the report.
 ``render`` writes the value back as a cluster's staff would type it, so that an export re-imports
 to the same values.
 """
@@ -15,9 +16,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.utils.translation import gettext as _
 from import_export import widgets
 
+from members.texts import Text
 from members.validators import clean_siren, clean_siret, validate_siren, validate_siret
 
 #: Spaces people and spreadsheets put inside numbers: space, no-break space, narrow no-break space,
@@ -52,8 +53,8 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _quoted(text: str) -> str:
-    return _("« %(value)s »") % {"value": text}
+def _quoted(text: str) -> Text:
+    return Text("import.quoted", value=text)
 
 
 def _shown(value: object) -> str:
@@ -65,11 +66,12 @@ class TextWidget(widgets.CharWidget):
     """Free text: trimmed, numbers without ``.0``, at most ``max_length`` characters, and never a
     formula (``=…``, ``+SUM(…)``), which spreadsheet software would run when the file is opened."""
 
-    def __init__(self, *, max_length: int, required: bool = False, missing_message: str = ""):
+    def __init__(self, *, max_length: int, required: bool = False, missing_code: str = ""):
         super().__init__(allow_blank=True)
         self.max_length = max_length
         self.required = required
-        self.missing_message = missing_message
+        #: The code (:mod:`members.texts`) of the refusal of a blank cell.
+        self.missing_code = missing_code or "import.value_missing"
 
     def clean(self, value, row=None, **kwargs):
         return self.clean_text(cell_text(value))
@@ -77,18 +79,12 @@ class TextWidget(widgets.CharWidget):
     def clean_text(self, text: str, *, escaped: bool = False) -> str:
         if not text:
             if self.required:
-                raise ValueError(self.missing_message or _("Valeur obligatoire manquante."))
+                raise ValueError(Text(self.missing_code))
             return ""
         if not escaped and _FORMULA.match(text):
-            raise ValueError(
-                _("« %(value)s » ressemble à une formule de tableur : refusé par sécurité.")
-                % {"value": _shown(text)}
-            )
+            raise ValueError(Text("import.formula", value=_shown(text)))
         if len(text) > self.max_length:
-            raise ValueError(
-                _("« %(value)s » est trop long (%(max)d caractères au plus).")
-                % {"value": _shown(text), "max": self.max_length}
-            )
+            raise ValueError(Text("import.too_long", value=_shown(text), max=self.max_length))
         return text
 
 
@@ -160,11 +156,9 @@ class EmailWidget(widgets.CharWidget):
         try:
             self.validator(text)
         except ValidationError:
-            raise ValueError(
-                _("« %(value)s » n’est pas une adresse e-mail valide.") % {"value": _shown(text)}
-            ) from None
+            raise ValueError(Text("import.email_invalid", value=_shown(text))) from None
         if len(text) > 254:
-            raise ValueError(_("L’adresse e-mail est trop longue."))
+            raise ValueError(Text("import.email_too_long"))
         return text
 
 
@@ -208,7 +202,8 @@ class _IdentifierWidget(widgets.CharWidget):
         try:
             self.validate(text)
         except ValidationError as exc:
-            raise ValueError(exc.messages[0]) from None
+            error = exc.error_list[0]
+            raise ValueError(Text(f"import.identifier_{error.code}", **error.params)) from None
         return text
 
 
@@ -242,9 +237,7 @@ class PostcodeWidget(widgets.CharWidget):
         if text.isdigit() and len(text) == 4:
             text = "0" + text
         if not (text.isdigit() and len(text) == 5):
-            raise ValueError(
-                _("« %(value)s » n’est pas un code postal (5 chiffres).") % {"value": _shown(value)}
-            )
+            raise ValueError(Text("import.postcode_invalid", value=_shown(value)))
         return text
 
 
@@ -263,10 +256,7 @@ class HeadcountWidget(widgets.IntegerWidget):
             except ValueError:
                 number = None
         if number is None or number < 0 or not float(number).is_integer():
-            raise ValueError(
-                _("« %(value)s » n’est pas un effectif (nombre entier attendu).")
-                % {"value": _shown(value)}
-            )
+            raise ValueError(Text("import.headcount_invalid", value=_shown(value)))
         return int(number)
 
     def render(self, value, obj=None, **kwargs):
@@ -297,11 +287,9 @@ class FrenchDecimalWidget(widgets.DecimalWidget):
             except InvalidOperation:
                 amount = None
         if amount is None or not amount.is_finite():
-            raise ValueError(_("« %(value)s » n’est pas un montant.") % {"value": _shown(value)})
+            raise ValueError(Text("import.amount_invalid", value=_shown(value)))
         if amount < 0:
-            raise ValueError(
-                _("Le montant ne peut pas être négatif (« %(value)s »).") % {"value": _shown(value)}
-            )
+            raise ValueError(Text("import.amount_negative", value=_shown(value)))
         return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
 
     def render(self, value, obj=None, **kwargs):
@@ -349,10 +337,7 @@ class FrenchDateWidget(widgets.DateWidget):
             raise self._invalid(value) from None
 
     def _invalid(self, value) -> ValueError:
-        return ValueError(
-            _("« %(value)s » n’est pas une date valide (jj/mm/aaaa attendu).")
-            % {"value": _shown(value)}
-        )
+        return ValueError(Text("import.date_invalid", value=_shown(value)))
 
     def render(self, value, obj=None, **kwargs):
         return "" if value is None else value.strftime(FILE_DATE_FORMAT)
@@ -374,9 +359,7 @@ class OuiNonWidget(widgets.BooleanWidget):
             return True
         if text in self.FALSE:
             return False
-        raise ValueError(
-            _("« %(value)s » : « Oui » ou « Non » attendu.") % {"value": _shown(value)}
-        )
+        raise ValueError(Text("import.yes_no_invalid", value=_shown(value)))
 
     def render(self, value, obj=None, **kwargs):
         if value is None:
@@ -405,13 +388,14 @@ class ChoiceWidget(widgets.Widget):
         try:
             return self.lookup[text]
         except KeyError:
-            expected = ", ".join(_quoted(aliases[0]) for aliases in self.choices.values())
+            expected = [_quoted(aliases[0]) for aliases in self.choices.values()]
             raise ValueError(
-                _(
-                    "%(label)s : « %(value)s » ne fait pas partie des valeurs possibles "
-                    "(%(expected)s)."
+                Text(
+                    "import.choice_invalid",
+                    label=self.label,
+                    value=_shown(value),
+                    expected=expected,
                 )
-                % {"label": self.label, "value": _shown(value), "expected": expected}
             ) from None
 
     def render(self, value, obj=None, **kwargs):
@@ -445,16 +429,13 @@ class NamedObjectWidget(widgets.ForeignKeyWidget):
             return self._by_name[text]
         except KeyError:
             names = sorted(obj.name for obj in self._by_name.values())
-            known = ", ".join(_quoted(name) for name in names)
+            known = [_quoted(name) for name in names]
             raise ValueError(
-                _(
-                    "%(label)s : « %(value)s » n’existe pas chez %(cluster)s "
-                    "(possibles : %(known)s)."
+                Text(
+                    "import.object_unknown",
+                    label=self.label,
+                    value=_shown(value),
+                    cluster=str(self.cluster),
+                    known=known or "—",
                 )
-                % {
-                    "label": self.label,
-                    "value": _shown(value),
-                    "cluster": self.cluster,
-                    "known": known or "—",
-                }
             ) from None

@@ -83,7 +83,10 @@ class ImportRecord(models.Model):
     unchanged = models.PositiveIntegerField(_("inchangées"), default=0)
     refused_rows = models.PositiveIntegerField(_("refusées"), default=0)
     refused = models.JSONField(
-        _("refus"), default=list, blank=True, help_text="[{row, column, message}]"
+        _("refus"),
+        default=list,
+        blank=True,
+        help_text="[{row, column, message}]: message a stored text (members.texts)",
     )
     warnings = models.JSONField(_("avertissements"), default=list, blank=True)
     changes = models.JSONField(
@@ -92,7 +95,14 @@ class ImportRecord(models.Model):
         blank=True,
         help_text=_("Les premières lignes nouvelles ou modifiées, avec leurs changements."),
     )
-    message = models.TextField(_("message"), blank=True)
+    message = models.JSONField(
+        _("message"),
+        default=str,
+        blank=True,
+        help_text=_("Pourquoi le fichier n’a pas pu être importé."),
+    )
+    """Why the run stopped: stored texts (:mod:`members.texts`, shown in the reader's language),
+    or the words of the error that broke it off."""
 
     class Meta:
         verbose_name = _("import")

@@ -228,9 +228,13 @@ class Reminder(models.Model):
         blank=True,
         help_text=_("Pourquoi la relance a été annulée ou a échoué."),
     )
-    detail = models.TextField(
-        _("détail"), blank=True, help_text=_("Dernière erreur du serveur d’envoi.")
+    detail = models.JSONField(
+        _("détail"),
+        default=str,
+        blank=True,
+        help_text=_("Dernière erreur du serveur d’envoi."),
     )
+    """The last error, as a stored text (:mod:`members.texts`): shown in the reader's language."""
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
     class Meta:

@@ -41,6 +41,7 @@ from members.models import (
 from members.models.reminders import PLACEHOLDER
 from members.selectors import contacts_to_notify, reminders_due
 from members.services.renewals import renewal_url
+from members.texts import Text
 
 # How many reminders one task sends, on one SMTP connection; when a pending one lost its task.
 BATCH_SIZE = mailing.BATCH_SIZE
@@ -206,11 +207,11 @@ class ReminderLedger(mailing.MailLedger):
         entry.save(update_fields=["state", "sent_at", "recipients", "attempts", "detail"])
 
     def entry_retry(self, entry: Reminder, *, error: str) -> None:
-        entry.detail = error
+        entry.detail = Text("reminder.send_error", error=error).stored()
         entry.save(update_fields=["attempts", "detail", "queued_at", "recipients"])
 
     def entry_failed(self, entry: Reminder, *, error: str) -> None:
-        entry.detail = error
+        entry.detail = Text("reminder.send_error", error=error).stored()
         _reminder_close(entry, state=ReminderState.FAILED, reason=ReminderReason.SMTP_ERROR)
 
 

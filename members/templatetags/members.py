@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django import template
 
-from members import formatting
+from members import formatting, texts
 from members.services.accounts import login_code_validity_minutes
 
 register = template.Library()
@@ -54,3 +54,13 @@ def login_code_minutes() -> int:
     """``{% login_code_minutes as minutes %}``: how many minutes a sign-in code stays valid, the
     figure its e-mail gives too (:func:`~members.services.accounts.login_code_validity_minutes`)."""
     return login_code_validity_minutes()
+
+
+@register.filter
+def text(value, separator: str = " ; ") -> str:
+    """``{{ refusal.message|text }}``: a text stored as a code and its values
+    (:mod:`members.texts`) in the reader's language; plain text stored before, as it is. A list of
+    them is joined by " ; ", or by the separator given (``|text:" "``)."""
+    if isinstance(value, list):
+        return separator.join(texts.texts_render(value))
+    return texts.text_render(value)

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from members.formatting import money, short_date
 from members.models import Membership, Plan, Site, Term
 from members.services.renewals import renewal_period
+from members.texts import Text
 
 from ..models import Decision, Merger, MergerEvent, TransferProposal
 from ..selectors import TransferFacts, transfer_facts
@@ -56,7 +57,8 @@ class SuccessorMembership:
 class ExecutionFailure:
     organisation_id: int
     organisation: str
-    message: str
+    #: Why, as a stored text (``members.texts``): ``str()`` in the active language.
+    message: Text
 
 
 @dataclass
@@ -76,7 +78,17 @@ class ExecutionResult:
             "executed": len(self.executed),
             "skipped": self.skipped,
             "failed": [
-                {"organisation": failure.organisation_id, "message": failure.message}
+                {"organisation": failure.organisation_id, "message": str(failure.message)}
+                for failure in self.failed
+            ],
+        }
+
+    def as_event(self) -> dict:
+        """:meth:`as_json` as the merger's history keeps it: the reasons as codes and values."""
+        return {
+            **self.as_json(),
+            "failed": [
+                {"organisation": failure.organisation_id, "message": failure.message.stored()}
                 for failure in self.failed
             ],
         }
@@ -108,9 +120,8 @@ def successor_term_period(
     return effective, end, False, (annual_fee * share).quantize(Decimal("0.01"))
 
 
-def _changes(decided: dict, now: dict) -> str:
-    names = [str(label) for key, label in FACT_LABELS.items() if decided.get(key) != now.get(key)]
-    return ", ".join(names)
+def _changes(decided: dict, now: dict) -> list:
+    return [label for key, label in FACT_LABELS.items() if decided.get(key) != now.get(key)]
 
 
 #: Organisations executed per transaction: their source memberships are locked and their facts
@@ -191,7 +202,7 @@ def _merger_executed(
         merger=merger,
         kind=MergerEvent.Kind.EXECUTED,
         by=by,
-        **result.as_json(),
+        **result.as_event(),
     )
     event.status_before, event.status_after = before, merger.status
     event.save(update_fields=["status_before", "status_after"])
@@ -296,7 +307,7 @@ def _proposal_check(
     whose facts moved is flagged, unless in a dry run)."""
     organisation = proposal.organisation
 
-    def failure(message: str) -> ExecutionFailure:
+    def failure(message: Text) -> ExecutionFailure:
         return ExecutionFailure(organisation.pk, organisation.name, message)
 
     now_facts = facts.as_json() if facts else {}
@@ -306,30 +317,18 @@ def _proposal_check(
             proposal.facts_changed = True
             proposal.save(update_fields=["facts", "facts_changed", "updated_at"])
         if facts is None:
-            return failure(
-                _(
-                    "Plus aucune adhésion à jour, en grâce ou en attente au %(date)s : rien à "
-                    "transférer. Décidez à nouveau."
-                )
-                % {"date": short_date(effective)}
-            )
+            return failure(Text("merger.execution_nothing_to_transfer", date=effective))
         return failure(
-            _("Les faits ont changé depuis la décision (%(changes)s) : approuvez-la à nouveau.")
-            % {"changes": _changes(proposal.decided_facts, now_facts)}
+            Text(
+                "merger.execution_facts_changed",
+                changes=_changes(proposal.decided_facts, now_facts),
+            )
         )
     plan = plans.get(facts.successor_plan_id)
     if plan is None:
-        return failure(
-            _(
-                "Aucune formule du successeur ne correspond à celle de l’adhésion : complétez la "
-                "correspondance des formules, puis approuvez à nouveau."
-            )
-        )
+        return failure(Text("merger.execution_no_plan"))
     if member_number:
-        return failure(
-            _("L’organisation est déjà adhérente du successeur (n° %(number)s).")
-            % {"number": member_number}
-        )
+        return failure(Text("merger.execution_already_member", number=member_number))
     return facts, plan
 
 

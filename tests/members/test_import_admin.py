@@ -13,6 +13,7 @@ from cluster.celery import app as celery_app
 from members.models import Cluster, Contact, ImportRecord, Membership, Organisation
 from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from members.services import staff_user_ensure
+from members.texts import text_render
 from tests.samples import EXPECTED, FILES
 
 pytestmark = pytest.mark.django_db
@@ -117,7 +118,7 @@ def test_an_unusable_file_is_refused_on_the_upload_form_and_recorded(client):
     assert response.status_code == 200
     assert "ressemble au profil « frenchsouth »" in response.text
     record = ImportRecord.objects.get()
-    assert record.status == Status.UNUSABLE and "frenchsouth" in record.message
+    assert record.status == Status.UNUSABLE and "frenchsouth" in text_render(record.message)
 
 
 def test_cancel_writes_nothing(client):
@@ -278,5 +279,5 @@ def test_a_header_without_data_rows_is_refused_on_the_upload_form(client, tmp_pa
     ]
     record = ImportRecord.objects.get()
     assert record.status == Status.UNUSABLE and record.rows == 0
-    assert "aucune ligne de données" in record.message
+    assert "aucune ligne de données" in text_render(record.message)
     assert Organisation.objects.count() == Membership.objects.count() == 0

@@ -23,6 +23,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from members.models import Contact, ImportRecord, Membership, Organisation, Term
+from members.texts import text_render
 from tests.factories import make_siret
 from tests.samples import SAMPLES
 from tests.test_settings import django_environment
@@ -258,7 +259,9 @@ def test_a_header_without_a_data_row_is_unusable_input(tmp_path, variant, json_o
     )
     assert out.getvalue() == ""
     record = ImportRecord.objects.get()
-    assert record.status == ImportRecord.Status.UNUSABLE and NO_DATA_ROW in record.message
+    assert record.status == ImportRecord.Status.UNUSABLE and NO_DATA_ROW in text_render(
+        record.message
+    )
     assert Membership.objects.count() == 0
 
 

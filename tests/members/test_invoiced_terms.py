@@ -24,6 +24,7 @@ from members.models import ContactRole, ImportRecord, Invoice, Plan, Term
 from members.services import contact_login_ensure
 from members.services.billing import invoice_issue, invoice_payment_record
 from members.services.terms import term_delete, term_save
+from members.texts import text_render
 from tests.factories import (
     ContactFactory,
     MembershipFactory,
@@ -453,7 +454,10 @@ def test_a_reimport_keeps_the_invoiced_terms_values_and_warns_on_the_row(invoice
     )
 
     assert stored(invoiced) == before
-    (warning,) = [w for w in ImportRecord.objects.get().warnings if "FS-2026-00001" in w["message"]]
+    warnings = [
+        {**w, "message": text_render(w["message"])} for w in ImportRecord.objects.get().warnings
+    ]
+    (warning,) = [w for w in warnings if "FS-2026-00001" in w["message"]]
     assert warning["row"] == 2
     assert "facturée" in warning["message"] and CREDIT_NOTE in warning["message"]
     assert "FS-2026-00001" in out.getvalue()

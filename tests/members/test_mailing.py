@@ -25,6 +25,7 @@ from members.services.billing import (
     invoice_payment_record,
 )
 from members.services.reminders import REMINDERS, reminders_schedule
+from members.texts import text_render
 from merger.selectors import merger_current
 from merger.services import notices_queue, proposals_refresh
 from merger.services.notices import NOTICES
@@ -74,8 +75,9 @@ def entries(kind: str) -> list:
 
 
 def error_of(entry) -> str:
-    """The SMTP error the ledger recorded with ``entry``."""
-    return getattr(entry, "detail", None) or getattr(entry, "error", "")
+    """The SMTP error the ledger recorded with ``entry`` (the reminder ledger's as a stored text,
+    read here in French)."""
+    return text_render(getattr(entry, "detail", None)) or getattr(entry, "error", "")
 
 
 def none_pending(kind: str) -> bool:

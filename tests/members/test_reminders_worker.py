@@ -36,6 +36,7 @@ from members.models import (
 from members.services.reminders import reminders_schedule
 from members.services.renewals import renewal_link_read
 from members.tasks import MAIL_RETRY, reminders_pass, reminders_send
+from members.texts import text_render
 from tests.factories import ContactFactory, TermFactory
 from tests.test_settings import django_environment
 
@@ -278,7 +279,9 @@ def test_a_permanent_smtp_refusal_fails_the_reminder_at_once_with_the_servers_an
         ReminderReason.SMTP_ERROR,
         1,
     )
-    assert "550" in failed.detail and "No such user here" in failed.detail
+    detail = text_render(failed.detail)
+    assert detail.startswith("Erreur du serveur d’envoi : ")
+    assert "550" in detail and "No such user here" in detail
     assert failed.get_reason_display() == "Erreur du serveur d’envoi"
     assert sent.state == ReminderState.SENT
     assert mailbox.refused == [refused.email]
@@ -310,7 +313,7 @@ def test_an_smtp_server_down_past_the_last_retry_fails_the_reminders_with_the_er
             ReminderState.FAILED,
             ReminderReason.SMTP_ERROR,
         )
-        assert reminder.detail.startswith("ConnectionRefusedError:")
+        assert reminder.detail["params"]["error"].startswith("ConnectionRefusedError:")
 
 
 # --- Reminders no longer needed ----------------------------------------------------------------

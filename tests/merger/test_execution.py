@@ -184,7 +184,7 @@ def test_an_organisation_already_member_of_the_successor_fails_alone(merger, com
 
     assert [row.organisation_id for row in result.executed] == [first.pk]
     assert [f.organisation_id for f in result.failed] == [second.pk]
-    assert "déjà adhérente du successeur (n° X1)" in result.failed[0].message
+    assert "déjà adhérente du successeur (n° X1)" in str(result.failed[0].message)
     assert not Membership.objects.filter(organisation=second, transferred_on__isnull=False).exists()
 
 
