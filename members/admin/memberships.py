@@ -30,7 +30,7 @@ from members.admin.scoping import (
 )
 from members.formatting import short_date
 from members.imports.export import CONTENT_TYPES, export_filename, export_memberships
-from members.models import Cluster, Membership, MembershipStatus, Plan, Term
+from members.models import Membership, MembershipStatus, Plan, Term
 from members.selectors import (
     clusters_visible_to,
     membership_reminders,
@@ -420,15 +420,15 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     cluster_lookup = "membership__cluster"
     form = TermForm
+    # Dates in figures, the cluster in the plan's name ("DigitalPlace · PME"), the payment's date
+    # on the term's page, so that the list fits a 1280 px window.
     list_display = (
         "membership",
-        "cluster",
         "plan",
-        "start_date",
-        "end_date",
+        "start_date_short",
+        "end_date_short",
         "fee",
         "is_paid",
-        "paid_on",
         "membership_status",
     )
     list_filter = (
@@ -498,9 +498,15 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             limit_plans_to_cluster(form, obj.membership.cluster_id)
         return form
 
-    @admin.display(description=_("cluster"), ordering="membership__cluster__name")
-    def cluster(self, term: Term) -> Cluster:
-        return term.membership.cluster
+    @admin.display(
+        description=Term._meta.get_field("start_date").verbose_name, ordering="start_date"
+    )
+    def start_date_short(self, term: Term) -> str:
+        return short_date(term.start_date)
+
+    @admin.display(description=Term._meta.get_field("end_date").verbose_name, ordering="end_date")
+    def end_date_short(self, term: Term) -> str:
+        return short_date(term.end_date)
 
     @admin.display(description=_("statut de l’adhésion"), ordering="membership_status")
     def membership_status(self, term: Term) -> str:

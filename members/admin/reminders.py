@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
-from members.formatting import short_date, short_datetime
+from members.formatting import short_datetime
 from members.models import Cluster, Reminder, ReminderPolicy, ReminderStep, Term
 from members.models.reminders import REMINDER_PLACEHOLDERS, offset_label
 from members.selectors import clusters_managed_by, clusters_without_reminder_policy
@@ -194,14 +194,14 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     """The journal of the reminders: what the pass recorded, and what became of each."""
 
     cluster_lookup = "term__membership__cluster"
-    # What the ledger is read for; the due date, the attempts and the recipients are on each
-    # entry's page, so that the list fits a 1280 px window.
+    # What the ledger is read for; the dates due and scheduled (the latter also above the list),
+    # the attempts and the recipients are on each entry's page, so that the list fits a 1280 px
+    # window.
     list_display = (
         "organisation",
         "member_number",
         "cluster",
         "offset",
-        "scheduled_on_short",
         "state_badge",
         "sent_at_short",
         "outcome",
@@ -354,12 +354,6 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         return offset_label(reminder.offset_days)
 
     # Dates in figures, so that a row of the list stays on one line.
-    @admin.display(
-        description=Reminder._meta.get_field("scheduled_on").verbose_name, ordering="scheduled_on"
-    )
-    def scheduled_on_short(self, reminder: Reminder) -> str:
-        return short_date(reminder.scheduled_on)
-
     @admin.display(description=Reminder._meta.get_field("sent_at").verbose_name, ordering="sent_at")
     def sent_at_short(self, reminder: Reminder) -> str:
         if reminder.sent_at is None:
