@@ -317,13 +317,29 @@ def plans_offered(*, cluster_id: int) -> QuerySet[Plan]:
     return Plan.objects.filter(cluster=cluster_id, is_active=True).order_by("position", "name")
 
 
+def _latest_terms() -> QuerySet[Term]:
+    """The terms of the membership ``OuterRef("pk")``, the latest (the one ending last) first."""
+    return Term.objects.filter(membership=OuterRef("pk")).order_by("-end_date")
+
+
 def memberships_on_plan(queryset: QuerySet[Membership], *, plan_id: int) -> QuerySet[Membership]:
     """The memberships of ``queryset`` whose latest term (the one ending last) is on the plan
     ``plan_id``: the plan they are or were on."""
-    latest_plan = (
-        Term.objects.filter(membership=OuterRef("pk")).order_by("-end_date").values("plan_id")[:1]
-    )
+    latest_plan = _latest_terms().values("plan_id")[:1]
     return queryset.alias(latest_plan=Subquery(latest_plan)).filter(latest_plan=plan_id)
+
+
+def memberships_with_plan_and_paid_through(
+    queryset: QuerySet[Membership],
+) -> QuerySet[Membership]:
+    """``queryset`` annotated with ``plan_name``, the plan of the latest term (the plan they are
+    or were on, as :func:`memberships_on_plan` filters it), and ``paid_through``, the end of the
+    last paid term (``None`` if none was ever paid). Two subqueries, which PostgreSQL runs for
+    the rows returned only: a page of a list costs the same whatever the number of members."""
+    return queryset.annotate(
+        plan_name=Subquery(_latest_terms().values("plan__name")[:1]),
+        paid_through=Subquery(_latest_terms().filter(is_paid=True).values("end_date")[:1]),
+    )
 
 
 def memberships_in(*, cluster: Cluster | None) -> QuerySet[Membership]:

@@ -375,3 +375,12 @@ def test_the_two_factor_pages_are_translated(client, staff):
     client.cookies["django_language"] = "en"
     assert "Two-Factor Authentication" in client.get("/accounts/2fa/").text
     assert '<a href="/accounts/2fa/">Two-factor authentication</a>' in client.get("/admin/").text
+
+
+def test_favicon_ico_is_served_at_the_sites_root(client):
+    # Browsers ask for it on every page that names no icon, the admin's included.
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert b"".join(response.streaming_content).startswith(b"\x00\x00\x01\x00")

@@ -30,7 +30,7 @@ from members.admin.scoping import (
 )
 from members.formatting import short_date
 from members.imports.export import CONTENT_TYPES, export_filename, export_memberships
-from members.models import Cluster, Membership, MembershipStatus, Plan, Term
+from members.models import Membership, MembershipStatus, Plan, Term
 from members.selectors import (
     clusters_visible_to,
     membership_reminders,
@@ -38,6 +38,7 @@ from members.selectors import (
     memberships_lapsed_between,
     memberships_on_plan,
     memberships_renewal_due,
+    memberships_with_plan_and_paid_through,
     month_first_day,
     month_last_day,
     next_month_first_day,
@@ -264,14 +265,15 @@ class MembershipInline(ClusterScopedAdminMixin, admin.TabularInline):
 
 @admin.register(Membership)
 class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    # The columns staff work with; the SIRET, site and seniority are on the membership's page
+    # (and the SIRET in the search), so that the list fits a 1280 px window.
     list_display = (
         "member_number",
         "organisation",
-        "organisation_siret",
-        "cluster",
-        "site",
-        "member_since",
         status_label,
+        "latest_plan",
+        "paid_through_short",
+        "cluster",
     )
     list_filter = (
         MembershipStatusFilter,
@@ -330,7 +332,7 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return with_status(super().get_queryset(request))
+        return memberships_with_plan_and_paid_through(with_status(super().get_queryset(request)))
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Term:
@@ -375,9 +377,13 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             return "–"
         return format_html_join(", ", '<a href="{}">{} · {}</a>', lines)
 
-    @admin.display(description=_("SIRET"), ordering="organisation__siret")
-    def organisation_siret(self, membership: Membership) -> str:
-        return membership.organisation.siret
+    @admin.display(description=_("formule"), ordering="plan_name")
+    def latest_plan(self, membership: Membership) -> str:
+        return membership.plan_name or "–"
+
+    @admin.display(description=_("payée jusqu’au"), ordering="paid_through")
+    def paid_through_short(self, membership: Membership) -> str:
+        return short_date(membership.paid_through) if membership.paid_through else "–"
 
     @admin.action(
         description=_("Exporter la sélection (format standard, XLSX)"), permissions=["view"]
@@ -414,15 +420,15 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     cluster_lookup = "membership__cluster"
     form = TermForm
+    # Dates in figures, the cluster in the plan's name ("DigitalPlace · PME"), the payment's date
+    # on the term's page, so that the list fits a 1280 px window.
     list_display = (
         "membership",
-        "cluster",
         "plan",
-        "start_date",
-        "end_date",
+        "start_date_short",
+        "end_date_short",
         "fee",
         "is_paid",
-        "paid_on",
         "membership_status",
     )
     list_filter = (
@@ -492,9 +498,15 @@ class TermAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             limit_plans_to_cluster(form, obj.membership.cluster_id)
         return form
 
-    @admin.display(description=_("cluster"), ordering="membership__cluster__name")
-    def cluster(self, term: Term) -> Cluster:
-        return term.membership.cluster
+    @admin.display(
+        description=Term._meta.get_field("start_date").verbose_name, ordering="start_date"
+    )
+    def start_date_short(self, term: Term) -> str:
+        return short_date(term.start_date)
+
+    @admin.display(description=Term._meta.get_field("end_date").verbose_name, ordering="end_date")
+    def end_date_short(self, term: Term) -> str:
+        return short_date(term.end_date)
 
     @admin.display(description=_("statut de l’adhésion"), ordering="membership_status")
     def membership_status(self, term: Term) -> str:

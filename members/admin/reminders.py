@@ -37,7 +37,7 @@ from kombu.exceptions import OperationalError
 
 from cluster.errors import BoundedIntegerField, parameters_read
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
-from members.formatting import long_date, short_date, short_datetime
+from members.formatting import long_date, short_datetime
 from members.models import Cluster, Reminder, ReminderPolicy, ReminderStep, Term
 from members.models.reminders import REMINDER_PLACEHOLDERS, offset_label
 from members.selectors import (
@@ -253,17 +253,16 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     """The journal of the reminders: what the pass recorded, and what became of each."""
 
     cluster_lookup = "term__membership__cluster"
+    # What the ledger is read for; the dates due and scheduled (the latter also above the list),
+    # the attempts and the recipients are on each entry's page, so that the list fits a 1280 px
+    # window.
     list_display = (
         "organisation",
         "member_number",
         "cluster",
         "offset",
-        "due_on_short",
-        "scheduled_on_short",
         "state_badge",
         "sent_at_short",
-        "attempts",
-        "recipients_list",
         "outcome",
     )
     list_filter = (
@@ -556,16 +555,6 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         return offset_label(reminder.offset_days)
 
     # Dates in figures, so that a row of the list stays on one line.
-    @admin.display(description=Reminder._meta.get_field("due_on").verbose_name, ordering="due_on")
-    def due_on_short(self, reminder: Reminder) -> str:
-        return short_date(reminder.due_on)
-
-    @admin.display(
-        description=Reminder._meta.get_field("scheduled_on").verbose_name, ordering="scheduled_on"
-    )
-    def scheduled_on_short(self, reminder: Reminder) -> str:
-        return short_date(reminder.scheduled_on)
-
     @admin.display(description=Reminder._meta.get_field("sent_at").verbose_name, ordering="sent_at")
     def sent_at_short(self, reminder: Reminder) -> str:
         if reminder.sent_at is None:

@@ -29,16 +29,16 @@ from .forms import DecideForm, DecideSelectedForm
 
 @admin.register(TransferProposal)
 class TransferProposalAdmin(MergerRecordAdmin):
+    # What the committee decides on; the seniority and the facts in full are on the proposal's
+    # page, so that the list fits a 1280 px window. An objection after the execution is a flag.
     list_display = (
         "organisation",
         "origin_label",
         "old_member_numbers",
-        "member_since",
         "paid_through",
         "credit_display",
         "flags_display",
         "decision_display",
-        "late_objection_display",
     )
     list_filter = (
         "decision",
@@ -98,9 +98,10 @@ class TransferProposalAdmin(MergerRecordAdmin):
 
     @admin.display(description=gettext_lazy("signalements"))
     def flags_display(self, proposal: TransferProposal) -> str:
-        return format_html_join(
+        flags = format_html_join(
             " ", '<span class="merger-flag merger-flag-{}">{}</span>', proposal_flags(proposal)
         )
+        return format_html("{}{}", flags, self.late_objection(proposal))
 
     @admin.display(description=gettext_lazy("décision"), ordering="decision")
     def decision_display(self, proposal: TransferProposal) -> str:
@@ -110,15 +111,13 @@ class TransferProposalAdmin(MergerRecordAdmin):
             proposal.get_decision_display(),
         )
 
-    @admin.display(
-        description=gettext_lazy("opposition après exécution"),
-        ordering="objection_after_execution",
-    )
-    def late_objection_display(self, proposal: TransferProposal) -> str:
+    def late_objection(self, proposal: TransferProposal) -> str:
+        """An objection sent after the execution (the transfer stands), as a flag."""
         if proposal.objection_after_execution is None:
-            return "–"
+            return ""
         return format_html(
-            '<span class="merger-flag merger-late-objection">{}</span>',
+            ' <span class="merger-flag merger-late-objection">{} {}</span>',
+            _("opposition après exécution le"),
             short_datetime(proposal.objection_after_execution),
         )
 

@@ -529,3 +529,29 @@ def test_staff_cannot_link_a_contact_to_an_account_nor_read_its_address(client, 
     contact.refresh_from_db()
     assert contact.user_id is None
     assert 'name="user"' not in client.get(url("contact", "change", contact.pk)).content.decode()
+
+
+@time_machine.travel(dt.datetime(2026, 3, 1, 10, tzinfo=ZoneInfo("Europe/Paris")), tick=False)
+def test_the_membership_list_shows_plan_and_paid_through_in_constant_queries(
+    client, dp_staff, django_assert_max_num_queries
+):
+    pme = Plan.objects.get(cluster__slug="digitalplace", name="PME")
+    member = TermFactory(
+        membership__member_number="DP-0042", membership__organisation__name="Garonne Data"
+    ).membership
+    TermFactory(membership=member, year=2026, plan=pme, is_paid=False)
+    client.force_login(dp_staff)
+    path = url("membership", "changelist")
+
+    response = client.get(path)
+    row = next(line for line in response.text.split("<tr") if "DP-0042" in line)
+    for text in ("Garonne Data", "En attente de paiement", "PME", "31/12/2025", "DigitalPlace"):
+        assert text in row, text
+    assert "SIRET" not in response.text.split('id="result_list"')[1].split("</thead>")[0]
+
+    with CaptureQueriesContext(connection) as few:
+        client.get(path)
+    for _ in range(12):
+        TermFactory(membership__organisation__name="Autre membre")
+    with django_assert_max_num_queries(len(few)):
+        assert len(client.get(path).context["cl"].result_list) == 13

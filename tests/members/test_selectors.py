@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 import time_machine
 
-from members.models import Cluster, MembershipStatus
-from members.selectors import memberships_with_status
+from members.models import Cluster, Membership, MembershipStatus, Plan
+from members.selectors import memberships_with_plan_and_paid_through, memberships_with_status
 from tests.factories import MembershipFactory, TermFactory, cluster
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +157,19 @@ def test_selector_narrows_a_given_queryset(paid_2025):
 def test_default_date_is_today_in_paris(paid_2025, utc_instant, expected):
     with time_machine.travel(utc_instant, tick=False):
         assert memberships_with_status().get(pk=paid_2025.pk).status == expected
+
+
+def test_the_lists_plan_is_the_latest_terms_and_paid_through_the_last_paid_end(paid_2025):
+    pme = Plan.objects.get(cluster=paid_2025.cluster, name="PME")
+    TermFactory(membership=paid_2025, year=2026, plan=pme, is_paid=False)
+    never_paid = TermFactory(year=2026, is_paid=False).membership
+    without_terms = MembershipFactory()
+
+    rows = {
+        row.pk: (row.plan_name, row.paid_through)
+        for row in memberships_with_plan_and_paid_through(Membership.objects.all())
+    }
+
+    assert rows[paid_2025.pk] == ("PME", D(2025, 12, 31))
+    assert rows[never_paid.pk] == (never_paid.terms.get().plan.name, None)
+    assert rows[without_terms.pk] == (None, None)
