@@ -138,6 +138,8 @@ def test_the_notices_page_shows_the_email_in_both_languages_and_the_recipients_b
     assert "Alpha Numérique : votre adhésion passe à Grand Cluster Occitanie" in page
     assert "Alpha Numérique: your membership moves to Grand Cluster Occitanie" in page
     assert "Vous pouvez vous opposer à ce transfert" in page
+    # The HTML version, escaped in its frame's attribute (the page stays whole).
+    assert page.count('sandbox srcdoc="&lt;!DOCTYPE html&gt;') == 2
     assert "You may object to this transfer" in page or "object to this transfer" in page
     assert "Envoyer 3 e-mails" in page
     assert "M’envoyer un essai" in page
