@@ -333,8 +333,9 @@ class MergerAdmin(MergerRecordAdmin):
                     )
                     return HttpResponseRedirect(request.path)
                 if shown != audience.recipients:
-                    form.add_error(
-                        None,
+                    # The page shown afresh, with the new count and the box to tick again.
+                    messages.error(
+                        request,
                         _(
                             "Le nombre de destinataires a changé depuis l’affichage de la page "
                             "(%(now)d au lieu de %(shown)d) : relisez la page, puis confirmez "
@@ -342,8 +343,6 @@ class MergerAdmin(MergerRecordAdmin):
                         )
                         % {"now": audience.recipients, "shown": shown},
                     )
-                    form.data = form.data.copy()
-                    form.data["recipients"] = audience.recipients
                 else:
                     run = notices_queue(merger=merger, by=request.user)
                     messages.success(
@@ -355,7 +354,7 @@ class MergerAdmin(MergerRecordAdmin):
                         )
                         % run.as_json(),
                     )
-                    return HttpResponseRedirect(request.path)
+                return HttpResponseRedirect(request.path)
         example = notice_example(merger=merger)
         previews = []
         if example is not None:

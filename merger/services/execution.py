@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from kombu.exceptions import OperationalError
 
 from members.formatting import money, short_date
+from members.mailing import REQUEUE_AFTER
 from members.models import Membership, Plan, Site, Term
 from members.services.renewals import renewal_period
 
@@ -483,8 +484,10 @@ def merger_execution_start(
 
     A key already used (a double click, the page posted again) gives its execution; an
     execution still queued or running (a second tab) is that one: a merger runs one at a
-    time, which a constraint backs. Raise :class:`ValidationError` when the merger may not be
-    executed or nothing is left to execute."""
+    time, which a constraint backs. One still waiting for a worker after
+    :data:`members.mailing.REQUEUE_AFTER` lost its task: it is queued again. Raise
+    :class:`ValidationError` when the merger may not be executed or nothing is left to
+    execute."""
     merger = Merger.objects.select_for_update().get(pk=merger.pk)
     same = MergerExecution.objects.filter(key=key).first()
     if same is not None:
@@ -495,6 +498,11 @@ def merger_execution_start(
         merger=merger, state__in=MergerExecution.UNFINISHED
     ).first()
     if running is not None:
+        if running.state == MergerExecution.State.QUEUED and (
+            running.created_at < timezone.now() - REQUEUE_AFTER
+        ):
+            # Its task was lost (a broker emptied): queued again, it runs once all the same.
+            transaction.on_commit(lambda: _execution_queue(running))
         return running, False
     merger_execute_check(merger=merger)
     total = proposals_to_execute(merger=merger).count()

@@ -13,13 +13,17 @@ Celery with their progress shown, once whatever the clicks and tabs.
 import csv
 import datetime as dt
 import io
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import openpyxl
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
@@ -200,14 +204,16 @@ def test_a_count_that_changed_since_the_page_was_shown_sends_nothing(
     data = form_data(client.get(notify), **{"class": "merger-notify-confirm"})
     ContactFactory(organisation=audience["english"], email="new@two.example")
 
-    response = client.post(notify, {**data, "confirm": "on"})
+    response = client.post(notify, {**data, "confirm": "on"}, follow=True)
 
-    assert response.status_code == 200
+    assert response.redirect_chain == [(notify, 302)]
     assert "Le nombre de destinataires a changé depuis l’affichage de la page (4 au lieu de 3)" in (
         response.text
     )
     assert not MergerNotice.objects.exists()
     assert '<td class="count-recipients">4</td>' in response.text
+    assert 'name="recipients" value="4"' in response.text
+    assert '<input type="checkbox" name="confirm" id="id_confirm">' in response.text
 
 
 @pytest.mark.django_db
@@ -617,3 +623,55 @@ def test_executing_needs_its_permission_and_the_merger_s_own_execution(
         )
         assert client.get(url("merger_merger_execute", merger.pk), {"q": "x"}).status_code == 403
     assert MergerExecution.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_execution_whose_task_was_lost_is_queued_again_not_doubled(
+    client, merger, committee, approved, django_capture_on_commit_callbacks
+):
+    client.force_login(committee)
+    execute = url("merger_merger_execute", merger.pk)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(execute, {**confirmation(client, merger), "confirm": "on"})
+    execution = MergerExecution.objects.get()
+
+    with django_capture_on_commit_callbacks(execute=False) as soon:
+        client.post(execute, {**confirmation(client, merger), "confirm": "on"})
+    MergerExecution.objects.filter(pk=execution.pk).update(
+        created_at=execution.created_at - dt.timedelta(hours=3)
+    )
+    with django_capture_on_commit_callbacks(execute=False) as later:
+        response = client.post(execute, {**confirmation(client, merger), "confirm": "on"})
+
+    assert soon == []  # waiting for a worker a moment: left alone
+    assert len(later) == 1  # waiting for hours: its task is queued again
+    assert response["Location"] == url("merger_merger_execution", merger.pk, execution.pk)
+    assert MergerExecution.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_confirming_at_the_same_moment_start_one_execution(
+    postgresql, redis_broker, merger, committee, approved
+):
+    tabs = []
+    for _ in range(2):
+        tab = Client()
+        tab.force_login(committee)
+        tabs.append((tab, {**confirmation(tab, merger), "confirm": "on"}))
+    start = threading.Barrier(2)
+
+    def confirm(tab_and_data):
+        tab, data = tab_and_data
+        start.wait()
+        try:
+            return tab.post(url("merger_merger_execute", merger.pk), data)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(confirm, tabs))
+
+    execution = MergerExecution.objects.get()
+    assert [r["Location"] for r in responses] == [
+        url("merger_merger_execution", merger.pk, execution.pk)
+    ] * 2
