@@ -675,3 +675,27 @@ def test_two_tabs_confirming_at_the_same_moment_start_one_execution(
     assert [r["Location"] for r in responses] == [
         url("merger_merger_execution", merger.pk, execution.pk)
     ] * 2
+
+
+@pytest.mark.django_db
+def test_an_execution_refused_when_it_runs_says_why_on_its_page_and_another_may_start(
+    client, merger, committee, approved, django_capture_on_commit_callbacks
+):
+    client.force_login(committee)
+    execute = url("merger_merger_execute", merger.pk)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(execute, {**confirmation(client, merger), "confirm": "on"})
+    # The date is no longer fixed by the time a worker takes the execution.
+    Merger.objects.filter(pk=merger.pk).update(status=Merger.Status.POSTPONED)
+
+    execution = merger_execution_run(execution_id=MergerExecution.objects.get().pk)
+    page = client.get(url("merger_merger_execution", merger.pk, execution.pk)).text
+
+    assert execution.state == MergerExecution.State.FAILED
+    assert "Interrompue" in page and "arrêtez d’abord sa date d’effet" in page
+    assert '<meta http-equiv="refresh"' not in page
+    assert not Membership.objects.filter(cluster__slug="grand-cluster").exists()
+    Merger.objects.filter(pk=merger.pk).update(status=Merger.Status.SCHEDULED)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(execute, {**confirmation(client, merger), "confirm": "on"})
+    assert MergerExecution.objects.count() == 2
