@@ -699,3 +699,35 @@ def test_an_execution_refused_when_it_runs_says_why_on_its_page_and_another_may_
     with django_capture_on_commit_callbacks(execute=False):
         client.post(execute, {**confirmation(client, merger), "confirm": "on"})
     assert MergerExecution.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_sending_the_notices_at_the_same_moment_record_each_once(
+    postgresql, redis_broker, merger, committee, audience
+):
+    tabs = []
+    for _ in range(2):
+        tab = Client()
+        tab.force_login(committee)
+        notify = url("merger_merger_notify", merger.pk)
+        data = form_data(tab.get(notify), **{"class": "merger-notify-confirm"})
+        tabs.append((tab, {**data, "confirm": "on"}))
+    start = threading.Barrier(2)
+
+    def confirm(tab_and_data):
+        tab, data = tab_and_data
+        start.wait()
+        try:
+            return tab.post(url("merger_merger_notify", merger.pk), data).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = list(pool.map(confirm, tabs))
+
+    assert statuses == [302, 302]
+    assert sorted(MergerNotice.objects.values_list("email", flat=True)) == [
+        "a@one.example",
+        "b@one.example",
+        "c@two.example",
+    ]
