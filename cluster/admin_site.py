@@ -269,7 +269,7 @@ class AdminSite(admin.AdminSite):
     """The project's admin site (``admin.site``): sign-in through allauth
     (:class:`AdminLoginView`), an authenticator app required of superusers when
     ``MFA_REQUIRED_FOR_SUPERUSERS`` is on, malformed parameters answered with a 400 page
-    (:func:`admin_parameters_check`)."""
+    (:func:`admin_parameters_check`), a dashboard per role as its home page."""
 
     @method_decorator(never_cache)
     @login_not_required
@@ -289,6 +289,15 @@ class AdminSite(admin.AdminSite):
         context.update(extra_context or {})
         request.current_app = self.name
         return AdminLoginView.as_view(extra_context=context)(request)
+
+    def index(self, request, extra_context=None):
+        """Django's home page of the admin, opening on the dashboard of the user's roles
+        (:mod:`cluster.dashboard`), the list of the models beside it."""
+        # The dashboard reads the apps' admin modules, which register their models on this site.
+        from cluster.dashboard import admin_dashboard
+
+        context = {"dashboard": admin_dashboard(request), **(extra_context or {})}
+        return super().index(request, context)
 
     def admin_view(self, view, cacheable=False):
         """Django's wrapper of admin views (staff only, not cached, CSRF), which first sends a

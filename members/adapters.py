@@ -1,7 +1,6 @@
 """django-allauth hooks: who may get an account, what a sign-in does, how its e-mails read, and
 when an authenticator app may be turned off."""
 
-from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
@@ -13,6 +12,7 @@ from members.services.accounts import (
     contacts_link_user,
     email_address_is_own,
     email_claims_remove,
+    login_code_validity_minutes,
 )
 
 
@@ -62,7 +62,7 @@ class AccountAdapter(DefaultAccountAdapter):
         # The sign-in code e-mail says how long the code lasts.
         context = {
             **context,
-            "code_timeout_minutes": app_settings.LOGIN_BY_CODE_TIMEOUT // 60,
+            "code_timeout_minutes": login_code_validity_minutes(),
         }
         super().send_mail(template_prefix, email, context)
 

@@ -65,3 +65,8 @@ def iban(value: str) -> str:
     """``FR76 3000 6000 0112 3456 7890 189``: upper case, in groups of four, as printed on bank
     details; "" for no IBAN."""
     return stdnum_iban.format(value) if value and value.strip() else ""
+
+
+def month(day: date) -> str:
+    """``day``'s month and year in the active language: "décembre 2026", "December 2026"."""
+    return date_format(_local(day), "YEAR_MONTH_FORMAT")

@@ -35,7 +35,7 @@ class OrganisationForm(forms.ModelForm):
         help_texts = {
             "postcode": _("5 chiffres"),
             "headcount": _(
-                "Nombre de personnes dans l’organisation : il oriente le choix de la formule."
+                "Nombre de personnes dans l’organisation : il oriente le choix de la formule."
             ),
         }
         error_messages = {
@@ -55,8 +55,9 @@ class OrganisationForm(forms.ModelForm):
         }
 
 
-class ContactForm(forms.Form):
-    """A colleague added to an organisation's contacts."""
+class ContactDetailsForm(forms.Form):
+    """A contact's name, title and role, as a primary contact gives them for a colleague; without
+    the role (``role_editable`` false) for a contact changing its own."""
 
     required_css_class = "required"
 
@@ -70,14 +71,6 @@ class ContactForm(forms.Form):
         max_length=100,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    email = forms.EmailField(
-        label=_("Adresse e-mail"),
-        help_text=_("Votre collègue se connectera avec cette adresse."),
-        error_messages={
-            "invalid": _("Saisissez une adresse e-mail valide, comme nom@entreprise.fr.")
-        },
-        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
-    )
     job_title = forms.CharField(label=_("Fonction"), max_length=150, required=False)
     role = forms.ChoiceField(
         label=_("Rôle"),
@@ -87,6 +80,26 @@ class ContactForm(forms.Form):
             "Un contact principal peut modifier l’organisation et ses contacts ; le contact "
             "facturation reçoit les factures."
         ),
+    )
+
+    def __init__(self, *args, role_editable: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not role_editable:
+            del self.fields["role"]
+
+
+class ContactForm(ContactDetailsForm):
+    """A colleague added to an organisation's contacts."""
+
+    field_order = ("first_name", "last_name", "email", "job_title", "role", "language")
+
+    email = forms.EmailField(
+        label=_("Adresse e-mail"),
+        help_text=_("Votre collègue se connectera avec cette adresse."),
+        error_messages={
+            "invalid": _("Saisissez une adresse e-mail valide, comme nom@entreprise.fr.")
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
     language = forms.ChoiceField(
         label=_("Langue des e-mails"), choices=settings.LANGUAGES, initial="fr"

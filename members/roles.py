@@ -27,12 +27,15 @@ ROLE_PERMISSIONS = {
         ("members", "view_importrecord"),
         ("members", "add_importrecord"),
         # Invoices never change: "change" lets the invoice's page take payments (its inline), and
-        # "add" lets staff issue the invoice of a term that has none.
+        # "add" lets staff issue the invoice of a term that has none. A payment recorded by hand
+        # is corrected or removed with a reason kept in the invoice's history.
         ("members", "view_invoice"),
         ("members", "add_invoice"),
         ("members", "change_invoice"),
         ("members", "view_payment"),
         ("members", "add_payment"),
+        ("members", "change_payment"),
+        ("members", "delete_payment"),
         *(
             ("members", f"{action}_{model}")
             for model in ("site", "plan")

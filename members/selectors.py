@@ -1,18 +1,25 @@
 """Reads of the domain core: reusable querysets, above all the membership status."""
 
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
+    Count,
     DecimalField,
     Exists,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -21,16 +28,20 @@ from django.db.models import (
     Sum,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, RowNumber
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
 from members.db import AddDays
 from members.models import (
+    CheckoutSession,
+    CheckoutStatus,
     Cluster,
     Contact,
     ContactRole,
+    ImportRecord,
     Invoice,
     InvoiceStatus,
     Membership,
@@ -39,6 +50,7 @@ from members.models import (
     Payment,
     Plan,
     Reminder,
+    ReminderState,
     ReminderStep,
     Term,
 )
@@ -101,10 +113,16 @@ def terms_with_membership_status(
 ) -> QuerySet[Term]:
     """``queryset`` annotated with ``membership_status``, the status of each term's membership
     on ``on`` (default: today), as :func:`memberships_with_status` derives it."""
+    return queryset.annotate(membership_status=term_membership_status(on=on))
+
+
+def term_membership_status(*, on: date | None = None) -> Subquery:
+    """The status on ``on`` (default: today) of a term's membership, as
+    :func:`memberships_with_status` derives it: a subquery to annotate terms with."""
     status = memberships_with_status(
         on=on, queryset=Membership.objects.filter(pk=OuterRef("membership_id")).order_by()
     )
-    return queryset.annotate(membership_status=Subquery(status.values("status")[:1]))
+    return Subquery(status.values("status")[:1])
 
 
 def terms_in_membership_status(
@@ -226,13 +244,71 @@ def organisations_for_area(
     )
 
 
+class NextStepKind(enum.StrEnum):
+    """What a member has to do for a membership (see :func:`membership_next_steps`)."""
+
+    PAY = "pay"  # pay an unpaid invoice
+    GET_INVOICE = "get_invoice"  # get the invoice of an unpaid term entered without one, to pay it
+    RENEW = "renew"  # renew for the next membership year
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """One thing to do for a membership: its ``kind``, the ``term`` it is about (the term to pay
+    or to get the invoice of; for a renewal, the term it follows) and the ``period`` it is for
+    (the term's, or the one the renewal would cover)."""
+
+    kind: NextStepKind
+    term: Term
+    period: tuple[date, date]
+
+    @property
+    def invoice(self) -> Invoice | None:
+        """The invoice to pay (a :attr:`NextStepKind.PAY` step's), else ``None``."""
+        return self.term.invoice if self.kind == NextStepKind.PAY else None
+
+
+def membership_next_steps(
+    *, terms: Sequence[Term], renewal_period: tuple[date, date] | None
+) -> list[NextStep]:
+    """What a member has to do for a membership, in the order to do it, from its ``terms`` (each
+    with its invoice, as :func:`organisations_for_area` prefetches them: no query) and, when it
+    can be renewed today, ``renewal_period``, the period a renewal would cover.
+
+    What is due comes first, oldest first: each unpaid invoice to pay, each unpaid term entered
+    without invoice (an imported one) to get the invoice of. The renewal comes last: it adds an
+    invoice of its own and leaves the older ones due, so a member who renews first still owes
+    the earlier year and is not up to date. The first step is the one to take now; an empty
+    list, nothing to do.
+    """
+    dues = []
+    for term in sorted(terms, key=lambda term: term.start_date):
+        invoice = getattr(term, "invoice", None)
+        if invoice is not None and not invoice.is_paid:
+            dues.append(NextStep(NextStepKind.PAY, term, (term.start_date, term.end_date)))
+        elif invoice is None and term.is_invoiceable():
+            dues.append(NextStep(NextStepKind.GET_INVOICE, term, (term.start_date, term.end_date)))
+    if renewal_period is None or not terms:
+        return dues
+    latest = max(terms, key=lambda term: term.start_date)
+    return [*dues, NextStep(NextStepKind.RENEW, latest, renewal_period)]
+
+
 def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
     """Who receives ``organisation``'s e-mails (invoices, confirmations, reminders): its primary
     and billing contacts, or all its contacts when none has either role. One query."""
+    return contacts_to_notify_in(organisation_ids=[organisation.pk])
+
+
+def contacts_to_notify_in(*, organisation_ids: list[int]) -> QuerySet[Contact]:
+    """:func:`contacts_to_notify` of each of ``organisation_ids`` at once, in one query."""
     roles = [ContactRole.PRIMARY, ContactRole.BILLING]
-    contacts = Contact.objects.filter(organisation=organisation)
-    with_role = contacts.filter(role__in=roles)
-    return contacts.filter(Q(role__in=roles) | ~Exists(with_role)).order_by("pk")
+    with_role = Contact.objects.filter(organisation=OuterRef("organisation"), role__in=roles)
+    return (
+        Contact.objects.filter(organisation_id__in=organisation_ids)
+        .filter(Q(role__in=roles) | ~Exists(with_role))
+        .order_by("pk")
+    )
 
 
 def plans_offered(*, cluster_id: int) -> QuerySet[Plan]:
@@ -334,7 +410,7 @@ def invoice_with_balance(*, invoice: Invoice) -> Invoice:
 # --- Reminders ----------------------------------------------------------------------------------
 
 
-def reminders_due(*, on: date) -> QuerySet[Term]:
+def reminders_due(*, on: date, cluster_ids: list[int] | None = None) -> QuerySet[Term]:
     """The terms with a renewal reminder due on ``on``, annotated with ``reminder_offset`` (the
     offset of that reminder, in days from the term's end), ``reminder_step`` (the id of its step)
     and ``reminder_recorded`` (whether the ledger holds it already).
@@ -345,22 +421,29 @@ def reminders_due(*, on: date) -> QuerySet[Term]:
     Its reminder is the most recent step of the policy that is due (``end + offset <= on``) and
     not older than the policy's maximal lateness (``on <= end + offset + lateness``): after days
     without a pass only that one goes out, and a first pass over old data writes to nobody who
-    lapsed long ago.
+    lapsed long ago. With ``cluster_ids``, only those clusters' terms.
 
     Two queries (the active steps, then the terms), whatever the number of memberships. Each step
     is a range of end dates, so the terms read are those ending in the window that the steps span
     (``term_end_idx``), and a term's reminder is the first of the steps, latest first, whose range
     holds its end.
     """
+    active = ReminderStep.objects.filter(policy__is_active=True)
+    if cluster_ids is not None:
+        active = active.filter(policy__cluster_id__in=cluster_ids)
     steps = list(
-        ReminderStep.objects.filter(policy__is_active=True)
-        .order_by("-offset_days")
-        .values_list(
+        active.order_by("-offset_days").values_list(
             "pk", "policy__cluster_id", "offset_days", "policy__max_lateness_days", named=True
         )
     )
     if not steps:
-        return Term.objects.none()
+        # Annotated all the same, for callers that read the annotations.
+        nothing = Value(None, output_field=IntegerField())
+        return Term.objects.none().annotate(
+            reminder_offset=nothing,
+            reminder_step=nothing,
+            reminder_recorded=Value(False, output_field=BooleanField()),
+        )
 
     def of_the_due_step(field: str) -> Case:
         # The first step, latest first, whose range of end dates holds the term's end.
@@ -406,3 +489,289 @@ def reminders_due(*, on: date) -> QuerySet[Term]:
         )
         .order_by()
     )
+
+
+# --- The staff's dashboard ----------------------------------------------------------------------
+# Each figure of the admin's home page is read by one of these querysets, and the list its link
+# leads to filters with the same one (members.admin), so that the list shows as many rows as the
+# figure says.
+
+#: How many of a cluster's latest imports its dashboard lists.
+DASHBOARD_IMPORTS = 5
+
+
+def month_first_day(day: date) -> date:
+    """The first day of ``day``'s month."""
+    return day.replace(day=1)
+
+
+def month_last_day(day: date) -> date:
+    """The last day of ``day``'s month."""
+    return next_month_first_day(day) - timedelta(days=1)
+
+
+def next_month_first_day(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def terms_renewal_due(*, start: date, end: date) -> QuerySet[Term]:
+    """The terms whose membership is to renew between ``start`` and ``end`` (both included):
+    each membership's latest term (no later term, paid or not) ending then, of a membership
+    neither cancelled nor transferred (whatever the date recorded), as for the reminders
+    (:func:`reminders_due`). Read by the end dates' index, not membership by membership."""
+    later_terms = Term.objects.filter(
+        membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
+    )
+    return Term.objects.filter(
+        end_date__range=(start, end),
+        membership__cancelled_on__isnull=True,
+        membership__transferred_on__isnull=True,
+    ).exclude(Exists(later_terms))
+
+
+def memberships_renewal_due(
+    queryset: QuerySet[Membership], *, start: date, end: date
+) -> QuerySet[Membership]:
+    """The memberships of ``queryset`` to renew between ``start`` and ``end``
+    (:func:`terms_renewal_due`)."""
+    return queryset.filter(pk__in=terms_renewal_due(start=start, end=end).values("membership_id"))
+
+
+def terms_lapsed_between(*, start: date, on: date) -> QuerySet[Term]:
+    """Terms of the memberships that lapsed from ``start`` to ``on``: lapsed on ``on`` and not
+    yet on the eve of ``start``, both statuses from :func:`memberships_with_status`.
+
+    Only a membership with a term that ended from the eve of ``start`` (less the longest grace
+    period of the clusters) to the day before ``on`` can have lapsed meanwhile: those terms are
+    read by the end dates' index, and the statuses derived for their memberships alone (one query
+    for the longest grace period). A membership may have more than one of them."""
+    eve = start - timedelta(days=1)
+    longest_grace = Cluster.objects.aggregate(days=Max("grace_days"))["days"] or 0
+    return (
+        Term.objects.filter(
+            end_date__range=(eve - timedelta(days=longest_grace), on - timedelta(days=1))
+        )
+        .alias(
+            status_on=term_membership_status(on=on),
+            status_before=term_membership_status(on=eve),
+        )
+        .filter(status_on=MembershipStatus.LAPSED)
+        .exclude(status_before=MembershipStatus.LAPSED)
+    )
+
+
+def memberships_lapsed_between(*, start: date, on: date) -> QuerySet[Membership]:
+    """The memberships that lapsed from ``start`` to ``on`` (:func:`terms_lapsed_between`)."""
+    return Membership.objects.filter(
+        pk__in=terms_lapsed_between(start=start, on=on).values("membership_id")
+    )
+
+
+def invoices_unpaid(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """The invoices of ``queryset`` still to be paid, in full or in part, annotated as by
+    :func:`invoices_with_balance` (``amount_left`` is what is left to pay)."""
+    return invoices_with_balance(queryset).filter(
+        status__in=[InvoiceStatus.DUE, InvoiceStatus.PARTIAL]
+    )
+
+
+def invoices_awaiting_transfer(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """The unpaid invoices of ``queryset`` (:func:`invoices_unpaid`) whose member has no card
+    payment page open: what is left to pay comes by bank transfer (or cheque), which staff
+    record on the invoice when the bank has it."""
+    card_page_open = CheckoutSession.objects.filter(
+        invoice=OuterRef("pk"), status=CheckoutStatus.OPEN, expires_at__gt=timezone.now()
+    )
+    return invoices_unpaid(queryset).exclude(Exists(card_page_open))
+
+
+@dataclass(frozen=True)
+class ClusterDashboard:
+    """What a cluster's staff have to do, at a glance, on ``today``: the renewals due this month
+    and the next, the invoices left to pay (how many, how much, the oldest), those awaiting a
+    bank transfer, the memberships lapsed this month, the reminders that failed, the latest
+    imports."""
+
+    cluster: Cluster
+    today: date
+    renewals_this_month: int
+    renewals_next_month: int
+    unpaid_invoices: int
+    unpaid_amount: Decimal
+    oldest_unpaid: Invoice | None
+    transfers_to_record: int
+    lapsed_this_month: int
+    reminders_failed: int
+    imports: int
+    last_imports: list[ImportRecord]
+
+    @property
+    def this_month(self) -> date:
+        return month_first_day(self.today)
+
+    @property
+    def next_month(self) -> date:
+        return next_month_first_day(self.today)
+
+
+def _by_cluster(rows, key: str = "cluster_id") -> dict[int, dict]:
+    return {row.pop(key): row for row in rows}
+
+
+def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[ClusterDashboard]:
+    """The dashboard of each of ``clusters``, by name. Nine queries, whatever the number of
+    clusters, memberships, invoices, reminders or imports: each figure is counted for every
+    cluster at once (grouped by cluster), the oldest invoices and latest imports are ranked per
+    cluster in SQL."""
+    clusters = list(clusters.order_by("name"))
+    if not clusters:
+        return []
+    ids = [cluster.pk for cluster in clusters]
+    this_month_end = month_last_day(today)
+    renewals = _by_cluster(
+        terms_renewal_due(
+            start=month_first_day(today), end=month_last_day(next_month_first_day(today))
+        )
+        .filter(membership__cluster__in=ids)
+        .order_by()
+        .values("membership__cluster_id")
+        .annotate(
+            this_month=Count("pk", filter=Q(end_date__lte=this_month_end)),
+            next_month=Count("pk", filter=Q(end_date__gt=this_month_end)),
+        ),
+        key="membership__cluster_id",
+    )
+    invoices = Invoice.objects.filter(cluster__in=ids)
+    unpaid = _by_cluster(
+        invoices_unpaid(invoices)
+        .order_by()
+        .values("cluster_id")
+        .annotate(count=Count("pk"), amount=Sum("amount_left"))
+    )
+    transfers = _by_cluster(
+        invoices_awaiting_transfer(invoices)
+        .order_by()
+        .values("cluster_id")
+        .annotate(count=Count("pk"))
+    )
+    oldest = {
+        invoice.cluster_id: invoice
+        for invoice in invoices_unpaid(invoices)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("cluster_id"),
+                order_by=(F("issued_on").asc(), F("pk").asc()),
+            )
+        )
+        .filter(rank=1)
+    }
+    lapsed = _by_cluster(
+        terms_lapsed_between(start=month_first_day(today), on=today)
+        .filter(membership__cluster__in=ids)
+        .order_by()
+        .values("membership__cluster_id")
+        .annotate(count=Count("membership_id", distinct=True)),
+        key="membership__cluster_id",
+    )
+    failed = _by_cluster(
+        Reminder.objects.filter(state=ReminderState.FAILED, term__membership__cluster__in=ids)
+        .order_by()
+        .values("term__membership__cluster_id")
+        .annotate(count=Count("pk")),
+        key="term__membership__cluster_id",
+    )
+    imports: dict[int, list[ImportRecord]] = {pk: [] for pk in ids}
+    imports_count: dict[int, int] = {}
+    for record in (
+        ImportRecord.objects.filter(cluster__in=ids)
+        .select_related("created_by")
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("cluster_id"),
+                order_by=(F("created_at").desc(), F("pk").desc()),
+            ),
+            cluster_total=Window(Count("pk"), partition_by=F("cluster_id")),
+        )
+        .filter(rank__lte=DASHBOARD_IMPORTS)
+        .order_by("cluster_id", "rank")
+    ):
+        imports[record.cluster_id].append(record)
+        imports_count[record.cluster_id] = record.cluster_total
+    return [
+        ClusterDashboard(
+            cluster=cluster,
+            today=today,
+            renewals_this_month=renewals.get(cluster.pk, {}).get("this_month", 0),
+            renewals_next_month=renewals.get(cluster.pk, {}).get("next_month", 0),
+            unpaid_invoices=unpaid.get(cluster.pk, {}).get("count", 0),
+            unpaid_amount=unpaid.get(cluster.pk, {}).get("amount") or Decimal("0.00"),
+            oldest_unpaid=oldest.get(cluster.pk),
+            transfers_to_record=transfers.get(cluster.pk, {}).get("count", 0),
+            lapsed_this_month=lapsed.get(cluster.pk, {}).get("count", 0),
+            reminders_failed=failed.get(cluster.pk, {}).get("count", 0),
+            imports=imports_count.get(cluster.pk, 0),
+            last_imports=imports[cluster.pk],
+        )
+        for cluster in clusters
+    ]
+
+
+@dataclass(frozen=True)
+class ReminderStepDue:
+    """What a pass of one cluster would do for one ``step`` of its policy: ``memberships`` with
+    this reminder due, of which ``recorded`` by an earlier pass and ``to_send`` not yet (the pass
+    records and sends them); the e-mails those make, by the language they are written in
+    (``emails``: ``{"fr": 12, "en": 3}``), and the memberships among them with nobody to write to
+    (``without_contact``: their entries fail, for staff to see)."""
+
+    step: ReminderStep
+    memberships: int
+    recorded: int
+    to_send: int
+    emails: dict[str, int]
+    without_contact: int
+
+
+def reminders_due_by_step(*, on: date, cluster_id: int) -> list[ReminderStepDue]:
+    """For each step of the cluster ``cluster_id``'s active policy with reminders due on ``on``
+    (:func:`reminders_due`), what its pass would record and send, and to how many contacts in
+    each language (a contact whose language has no text gets the French one). Four queries,
+    whatever the number of memberships: the due terms, then the contacts of theirs still to
+    write to."""
+    due = list(
+        reminders_due(on=on, cluster_ids=[cluster_id]).values_list(
+            "membership__organisation_id", "reminder_step", "reminder_recorded"
+        )
+    )
+    if not due:
+        return []
+    steps = {step.pk: step for step in ReminderStep.objects.filter(policy__cluster_id=cluster_id)}
+    languages: dict[int, list[str]] = {}
+    for organisation_id, language in contacts_to_notify_in(
+        organisation_ids=[organisation for organisation, _step, recorded in due if not recorded]
+    ).values_list("organisation_id", "language"):
+        languages.setdefault(organisation_id, []).append(language or settings.LANGUAGE_CODE)
+    rows: dict[int, dict] = {}
+    for organisation_id, step_id, recorded in due:
+        row = rows.setdefault(
+            step_id,
+            {"memberships": 0, "recorded": 0, "to_send": 0, "emails": {}, "without_contact": 0},
+        )
+        row["memberships"] += 1
+        if recorded:
+            row["recorded"] += 1
+            continue
+        row["to_send"] += 1
+        contacts = languages.get(organisation_id, [])
+        if not contacts:
+            row["without_contact"] += 1
+        for language in contacts:
+            written_in = steps[step_id].text(language)[0]
+            row["emails"][written_in] = row["emails"].get(written_in, 0) + 1
+    return [
+        ReminderStepDue(step=steps[step_id], **row)
+        for step_id, row in sorted(rows.items(), key=lambda item: steps[item[0]].offset_days)
+    ]

@@ -48,12 +48,13 @@ def invoice_notice_send(invoice_id: int) -> bool:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def reminders_pass() -> dict:
+def reminders_pass(cluster_ids: list[int] | None = None) -> dict:
     """The daily reminder pass, which Celery beat runs at 08:00 Europe/Paris
-    (``CELERY_BEAT_SCHEDULE``): see :func:`members.services.reminders.reminders_schedule`. A pass
-    run twice, or after days without one, records nothing twice and forgets nothing; hence
-    ``acks_late``: a pass whose worker died is run again rather than lost for the day."""
-    return reminders.reminders_schedule().as_json()
+    (``CELERY_BEAT_SCHEDULE``), or the pass of ``cluster_ids`` that their staff start from the
+    admin: see :func:`members.services.reminders.reminders_schedule`. A pass run twice, or at the
+    same time as another, or after days without one, records nothing twice and forgets nothing;
+    hence ``acks_late``: a pass whose worker died is run again rather than lost for the day."""
+    return reminders.reminders_schedule(cluster_ids=cluster_ids).as_json()
 
 
 @shared_task(**MAIL_BATCH_TASK)

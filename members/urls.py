@@ -21,6 +21,11 @@ urlpatterns = [
         name="contact_add",
     ),
     path(
+        "espace/organisations/<int:organisation_id>/contacts/<int:contact_id>/modifier/",
+        area.contact_edit,
+        name="contact_edit",
+    ),
+    path(
         "espace/organisations/<int:organisation_id>/contacts/<int:contact_id>/retirer/",
         area.contact_remove,
         name="contact_remove",

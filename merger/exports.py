@@ -1,17 +1,23 @@
 """The merger's report as a file to download: XLSX (a sheet of figures and a sheet of every
-proposal) or CSV (the proposals); and the execution's preview, every row of its dry run. Text
-that could run as a formula is escaped (CSV injection)."""
+proposal) or CSV (the proposals), text that could run as a formula escaped (CSV injection).
+
+The execution's preview too: every row of its dry run.
+
+In the XLSX workbook dates and date-times are date cells (shown dd/mm/yyyy) and amounts numbers
+shown in euros (:func:`members.imports.export.xlsx_workbook`), which spreadsheet software sorts
+and sums; the CSV file is text."""
 
 import tablib
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.formatting import short_datetime
-from members.imports.export import CONTENT_TYPES, CSV_DELIMITER
+from members.imports.export import CONTENT_TYPES, CSV_DELIMITER, xlsx_workbook
 from members.imports.widgets import escape_formula
 from members.models import Organisation
 
-from .models import FLAGS, Merger, TransferProposal
-from .selectors import MergerReport
+from .models import Merger, TransferProposal
+from .selectors import MergerReport, proposal_flags
 from .services.execution import ExecutionResult
 
 __all__ = ["CONTENT_TYPES", "execution_preview_export", "report_export"]
@@ -23,7 +29,9 @@ def _cell(value):
     return value
 
 
-def _proposals_sheet(report: MergerReport) -> tablib.Dataset:
+def _proposals_sheet(report: MergerReport, *, typed: bool = False) -> tablib.Dataset:
+    """Every proposal of ``report``'s merger, one row each; with ``typed``, the decision's
+    date-time as a value (in Paris time) rather than text."""
     labels = dict(report.origins)
     headers = [
         _("Organisation"),
@@ -49,12 +57,13 @@ def _proposals_sheet(report: MergerReport) -> tablib.Dataset:
         .order_by("organisation__name", "pk")
     )
     for proposal in proposals.iterator(chunk_size=2000):
-        flags = [
-            str(TransferProposal._meta.get_field(name).verbose_name)
-            for name in FLAGS
-            if getattr(proposal, name)
-        ]
-        decided_at = short_datetime(proposal.decided_at) if proposal.decided_at else ""
+        flags = [label for _name, label in proposal_flags(proposal)]
+        decided_at = ""
+        if proposal.decided_at and typed:
+            # Spreadsheet cells have no time zone: Paris time, as the admin shows it.
+            decided_at = timezone.localtime(proposal.decided_at).replace(tzinfo=None)
+        elif proposal.decided_at:
+            decided_at = short_datetime(proposal.decided_at)
         sheet.append(
             [
                 _cell(value)
@@ -111,11 +120,11 @@ def _figures_sheet(report: MergerReport) -> tablib.Dataset:
 
 def report_export(report: MergerReport, *, file_format: str) -> bytes:
     """``report`` as an XLSX workbook or a CSV file (``file_format``)."""
-    proposals = _proposals_sheet(report)
     if file_format == "csv":
+        proposals = _proposals_sheet(report)
         return proposals.export("csv", delimiter=CSV_DELIMITER).encode("utf-8-sig")
-    book = tablib.Databook([_figures_sheet(report), proposals])
-    return book.export("xlsx")
+    sheets = [_figures_sheet(report), _proposals_sheet(report, typed=True)]
+    return xlsx_workbook((sheet.title, sheet) for sheet in sheets)
 
 
 def execution_preview_export(result: ExecutionResult, *, merger: Merger, file_format: str) -> bytes:
@@ -179,4 +188,4 @@ def execution_preview_export(result: ExecutionResult, *, merger: Merger, file_fo
         )
     if file_format == "csv":
         return sheet.export("csv", delimiter=CSV_DELIMITER).encode("utf-8-sig")
-    return tablib.Databook([sheet]).export("xlsx")
+    return xlsx_workbook([(sheet.title, sheet)])

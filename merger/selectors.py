@@ -19,6 +19,7 @@ from django.db.models import (
     CharField,
     Count,
     Exists,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -29,8 +30,10 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, NullIf
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.formatting import long_date
 from members.models import (
     Cluster,
     Contact,
@@ -43,6 +46,7 @@ from members.models import (
 from members.selectors import memberships_with_status
 
 from .models import (
+    FLAGS,
     UNDECIDED,
     Decision,
     DuplicatePair,
@@ -243,15 +247,35 @@ def notices_objected_after_execution(*, merger: Merger) -> QuerySet[MergerNotice
 # --- Report ---------------------------------------------------------------------------------------
 
 
+def proposal_flagged_condition() -> Q:
+    """The condition "at least one flag raised" on proposals."""
+    condition = Q()
+    for name in FLAGS:
+        condition |= Q(**{name: True})
+    return condition
+
+
+#: The flags that a proposal's date decides (a membership's status on that date), said with it.
+DATED_FLAGS = ("unpaid",)
+
+
+def proposal_flags(proposal: TransferProposal) -> list[tuple[str, str]]:
+    """(flag, label) of the flags raised on ``proposal``; a flag that depends on a date says
+    which one ("impayé au 1er janvier 2027": the proposal's date, not today)."""
+    flags = []
+    for name in FLAGS:
+        if not getattr(proposal, name):
+            continue
+        label = str(TransferProposal._meta.get_field(name).verbose_name)
+        if name in DATED_FLAGS:
+            label = _("%(flag)s au %(date)s") % {"flag": label, "date": long_date(proposal.as_of)}
+        flags.append((name, label))
+    return flags
+
+
 def proposals_flagged(queryset: QuerySet[TransferProposal]) -> QuerySet[TransferProposal]:
     """The proposals of ``queryset`` with at least one flag raised."""
-    return queryset.filter(
-        Q(no_siret=True)
-        | Q(unpaid=True)
-        | Q(plan_unmapped=True)
-        | Q(objection=True)
-        | Q(facts_changed=True)
-    )
+    return queryset.filter(proposal_flagged_condition())
 
 
 @dataclass(frozen=True)
@@ -373,12 +397,19 @@ def successor_plans(*, merger: Merger | None) -> QuerySet[Plan]:
 def proposals_not_informed(*, merger: Merger) -> int:
     """How many approved proposals of ``merger`` have no notice: members the execution would
     transfer without having told them."""
-    informed = MergerNotice.objects.filter(proposal__merger=merger).values("proposal_id")
-    return (
+    return proposals_without_notice(
         TransferProposal.objects.filter(merger=merger, decision=Decision.APPROVED)
-        .exclude(pk__in=informed)
-        .count()
-    )
+    ).count()
+
+
+def proposal_has_notice() -> Exists:
+    """The condition "a notice was made for the proposal" (sent, pending or failed)."""
+    return Exists(MergerNotice.objects.filter(proposal=OuterRef("pk")))
+
+
+def proposals_without_notice(queryset: QuerySet[TransferProposal]) -> QuerySet[TransferProposal]:
+    """The proposals of ``queryset`` for which no notice was made: nobody was told."""
+    return queryset.exclude(proposal_has_notice())
 
 
 def merger_proposal_ids(*, merger: Merger, ids: Iterable[int] | None = None) -> list[int]:
@@ -409,7 +440,9 @@ def proposals_with_origin_name(
 
 def proposal_source_columns(*, proposal: TransferProposal) -> list[dict]:
     """The source memberships of ``proposal`` (and, once executed, its successor membership),
-    each with its status as of the proposal's date and its terms with their invoices."""
+    each with its terms and invoices, its ``status`` on ``status_on`` (the proposal's date for a
+    source, today for the successor) and, when that date is not today, ``status_today``."""
+    today = timezone.localdate()
     terms = Prefetch(
         "terms", queryset=Term.objects.select_related("plan", "invoice").order_by("-start_date")
     )
@@ -421,8 +454,25 @@ def proposal_source_columns(*, proposal: TransferProposal) -> list[dict]:
         .prefetch_related(terms)
         .order_by("cluster__name")
     )
+    statuses_today = (
+        dict(
+            memberships_with_status(
+                queryset=Membership.objects.filter(pk__in=[m.pk for m in memberships])
+            ).values_list("pk", "status")
+        )
+        if memberships and proposal.as_of != today
+        else {}
+    )
     columns = [
-        {"membership": m, "status": MembershipStatus(m.status).label, "successor": False}
+        {
+            "membership": m,
+            "status": MembershipStatus(m.status).label,
+            "status_on": proposal.as_of,
+            "status_today": (
+                MembershipStatus(statuses_today[m.pk]).label if m.pk in statuses_today else None
+            ),
+            "successor": False,
+        }
         for m in memberships
     ]
     if proposal.successor_membership_id:
@@ -439,6 +489,8 @@ def proposal_source_columns(*, proposal: TransferProposal) -> list[dict]:
             {
                 "membership": successor,
                 "status": MembershipStatus(successor.status).label,
+                "status_on": today,
+                "status_today": None,
                 "successor": True,
             }
         )
@@ -617,4 +669,342 @@ def merger_execution_running(*, merger: Merger) -> MergerExecution | None:
         MergerExecution.objects.filter(merger=merger, state__in=MergerExecution.UNFINISHED)
         .select_related("by")
         .first()
+    )
+
+
+@dataclass(frozen=True)
+class DecisionGroups:
+    """The proposals a bulk decision was asked for, as its confirmation shows them: the
+    ``flagged`` ones (each with its flags, to read one by one), the ``unflagged`` ones (summed up
+    by the successor's plan in ``unflagged_by_plan``), and how many are ``executed`` already (their
+    decision no longer changes)."""
+
+    flagged: list[TransferProposal]
+    unflagged: list[TransferProposal]
+    unflagged_by_plan: list[tuple[str, int]]
+    executed: int
+
+    @property
+    def proposals(self) -> list[TransferProposal]:
+        return [*self.flagged, *self.unflagged]
+
+
+def proposals_decision_groups(*, queryset: QuerySet[TransferProposal]) -> DecisionGroups:
+    """``queryset`` split into flagged and unflagged proposals (a flag as
+    :func:`proposals_flagged` says), by organisation name; two queries."""
+    flagged_ids = set(proposals_flagged(queryset).values_list("pk", flat=True))
+    proposals = list(
+        queryset.select_related("organisation", "successor_plan").order_by(
+            "organisation__name", "pk"
+        )
+    )
+    flagged = [p for p in proposals if p.pk in flagged_ids]
+    unflagged = [p for p in proposals if p.pk not in flagged_ids]
+    by_plan: dict[str, int] = defaultdict(int)
+    for proposal in unflagged:
+        by_plan[proposal.successor_plan.name if proposal.successor_plan else "–"] += 1
+    return DecisionGroups(
+        flagged=flagged,
+        unflagged=unflagged,
+        unflagged_by_plan=sorted(by_plan.items(), key=lambda item: (-item[1], item[0])),
+        executed=sum(1 for p in proposals if p.decision == Decision.EXECUTED),
+    )
+
+
+def _organisation_review_fields(organisation: Organisation) -> list[tuple[str, str, str]]:
+    """(field, label, value as shown) of an organisation record in the duplicate review."""
+    address = ", ".join(
+        part for part in (organisation.address_line1, organisation.address_line2) if part
+    )
+    town = " ".join(part for part in (organisation.postcode, organisation.city) if part)
+    headcount = organisation.headcount
+    return [
+        ("name", _("Raison sociale"), organisation.name),
+        ("siret", _("SIRET"), organisation.siret),
+        ("siren", _("SIREN"), organisation.siren),
+        ("legal_form", _("Forme juridique"), organisation.legal_form),
+        ("address", _("Adresse"), address),
+        ("town", _("Code postal et ville"), town),
+        ("headcount", _("Effectif"), "" if headcount is None else str(headcount)),
+        ("sector", _("Secteur"), organisation.sector),
+        ("website", _("Site web"), organisation.website),
+    ]
+
+
+def duplicate_pair_review(*, pair: DuplicatePair) -> list[dict]:
+    """The two records of ``pair`` side by side, as :func:`organisation_review_column` gives
+    each, plus their ``fields`` (field, label, value, differs): ``differs`` when the two
+    records do not say the same (spaces around a value aside)."""
+    columns = [
+        organisation_review_column(organisation=record)
+        for record in (pair.organisation_a, pair.organisation_b)
+    ]
+    fields_a, fields_b = (_organisation_review_fields(c["organisation"]) for c in columns)
+    differs = {
+        key
+        for (key, _label, a), (_key, _label_b, b) in zip(fields_a, fields_b, strict=True)
+        if (a or "").strip() != (b or "").strip()
+    }
+    for column, fields in zip(columns, (fields_a, fields_b), strict=True):
+        column["fields"] = [(key, label, value, key in differs) for key, label, value in fields]
+        column["differs"] = len(differs)
+    return columns
+
+
+@dataclass(frozen=True)
+class MergerStep:
+    """A step of the merger as its page lists it: ``key`` (which step), ``state`` (``done``,
+    ``todo``, or ``blocked``: not yet possible) and ``detail``, what is done or left, or why it
+    is not yet possible."""
+
+    key: str
+    state: str
+    detail: str
+
+
+def merger_steps(*, merger: Merger) -> list[MergerStep]:
+    """The steps of ``merger``, in their order, each with its state: review the duplicates, fix
+    the effective date, establish the proposals, decide them, inform the members, execute the
+    transfers. Four queries."""
+    pairs = DuplicatePair.objects.aggregate(
+        total=Count("pk"), open=Count("pk", filter=Q(state=DuplicatePair.State.OPEN))
+    )
+    proposals = TransferProposal.objects.filter(merger=merger)
+    undecided = Q(decision__in=UNDECIDED)
+    counts = proposals.aggregate(
+        total=Count("pk"),
+        undecided=Count("pk", filter=undecided),
+        undecided_flagged=Count(
+            "pk",
+            filter=undecided & proposal_flagged_condition(),
+        ),
+        approved=Count("pk", filter=Q(decision=Decision.APPROVED)),
+        executed=Count("pk", filter=Q(decision=Decision.EXECUTED)),
+        stale=Count("pk", filter=~Q(decision=Decision.EXECUTED) & ~Q(as_of=merger.planned_date)),
+    )
+    not_informed = proposals_not_informed(merger=merger) if counts["approved"] else 0
+    effective = merger.status == Merger.Status.EFFECTIVE
+    date_fixed = merger.status in (Merger.Status.SCHEDULED, Merger.Status.EFFECTIVE)
+    planned = long_date(merger.planned_date)
+    steps = []
+
+    if pairs["open"]:
+        steps.append(
+            MergerStep(
+                "duplicates",
+                "todo",
+                _("%(count)d doublon(s) possible(s) à examiner.") % {"count": pairs["open"]},
+            )
+        )
+    elif pairs["total"]:
+        steps.append(
+            MergerStep(
+                "duplicates",
+                "done",
+                _("%(count)d doublon(s) possible(s) examiné(s).") % {"count": pairs["total"]},
+            )
+        )
+    else:
+        steps.append(
+            MergerStep(
+                "duplicates",
+                "todo",
+                _("Aucun doublon trouvé pour l’instant : lancez la recherche depuis la liste."),
+            )
+        )
+
+    if date_fixed:
+        steps.append(MergerStep("date", "done", _("Arrêtée au %(date)s.") % {"date": planned}))
+    else:
+        steps.append(
+            MergerStep(
+                "date",
+                "todo",
+                _("Prévue au %(date)s, pas encore arrêtée (statut « %(status)s »).")
+                % {"date": planned, "status": merger.get_status_display()},
+            )
+        )
+
+    if not counts["total"]:
+        steps.append(MergerStep("propose", "todo", _("Aucune proposition établie.")))
+    elif counts["stale"]:
+        steps.append(
+            MergerStep(
+                "propose",
+                "todo",
+                _(
+                    "%(count)d proposition(s) établie(s) à une autre date que la date d’effet "
+                    "prévue (%(date)s) : à actualiser."
+                )
+                % {"count": counts["stale"], "date": planned},
+            )
+        )
+    else:
+        steps.append(
+            MergerStep(
+                "propose",
+                "done",
+                _("%(count)d proposition(s) établie(s) au %(date)s.")
+                % {"count": counts["total"], "date": planned},
+            )
+        )
+
+    if not counts["total"]:
+        steps.append(MergerStep("decide", "blocked", _("Établissez d’abord les propositions.")))
+    elif counts["undecided"]:
+        steps.append(
+            MergerStep(
+                "decide",
+                "todo",
+                _("%(count)d proposition(s) à décider, dont %(flagged)d signalée(s).")
+                % {"count": counts["undecided"], "flagged": counts["undecided_flagged"]},
+            )
+        )
+    else:
+        steps.append(MergerStep("decide", "done", _("Toutes les propositions sont décidées.")))
+
+    if not counts["approved"] and not counts["executed"]:
+        steps.append(
+            MergerStep(
+                "notify", "blocked", _("Aucune proposition approuvée : personne à informer.")
+            )
+        )
+    elif not_informed:
+        steps.append(
+            MergerStep(
+                "notify",
+                "todo",
+                _("%(count)d proposition(s) approuvée(s) pas encore annoncée(s) aux membres.")
+                % {"count": not_informed},
+            )
+        )
+    else:
+        steps.append(
+            MergerStep("notify", "done", _("Chaque proposition approuvée a été annoncée."))
+        )
+
+    if effective and not counts["approved"]:
+        steps.append(
+            MergerStep(
+                "execute",
+                "done",
+                _("Transferts exécutés au %(date)s : %(count)d adhésion(s) au successeur.")
+                % {"date": long_date(merger.effective_date), "count": counts["executed"]},
+            )
+        )
+    elif not date_fixed:
+        steps.append(MergerStep("execute", "blocked", _("Arrêtez d’abord la date d’effet.")))
+    elif not counts["approved"]:
+        steps.append(
+            MergerStep(
+                "execute", "blocked", _("Aucune proposition approuvée à exécuter pour l’instant.")
+            )
+        )
+    else:
+        steps.append(
+            MergerStep(
+                "execute",
+                "todo",
+                _("%(count)d transfert(s) approuvé(s) à exécuter ; la page les montre d’abord.")
+                % {"count": counts["approved"]},
+            )
+        )
+    return steps
+
+
+# --- The committee's dashboard ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DashboardStep:
+    """A step of the merger on the committee's dashboard: ``key`` (duplicates, proposals,
+    decisions, notices, execution), whether it is ``done``, and how many things are ``left`` to
+    do in it."""
+
+    key: str
+    done: bool
+    left: int
+
+
+@dataclass(frozen=True)
+class MergerDashboard:
+    """Where the merger stands on ``today``: its steps, what is done and what is left; the
+    proposals by decision and by flag; the notices sent, failed and the objections; the days to
+    the effective date (``days_left``, None once effective)."""
+
+    merger: Merger
+    today: date
+    duplicates_open: int
+    proposals: int
+    proposals_as_of: date | None
+    by_decision: dict[str, int]
+    by_flag: dict[str, int]
+    flagged: int
+    approved_not_informed: int
+    notices: dict[str, int]
+    objections: int
+    late_objections: int
+
+    @property
+    def undecided(self) -> int:
+        return sum(self.by_decision[decision] for decision in UNDECIDED)
+
+    @property
+    def effective(self) -> bool:
+        return self.merger.status == Merger.Status.EFFECTIVE
+
+    @property
+    def days_left(self) -> int | None:
+        return None if self.effective else (self.merger.planned_date - self.today).days
+
+    @property
+    def steps(self) -> list[DashboardStep]:
+        approved = self.by_decision[Decision.APPROVED]
+        informed_ones = approved + self.by_decision[Decision.EXECUTED]
+        return [
+            DashboardStep("duplicates", self.duplicates_open == 0, self.duplicates_open),
+            DashboardStep("proposals", self.proposals > 0, 0 if self.proposals else 1),
+            DashboardStep("decisions", self.proposals > 0 and self.undecided == 0, self.undecided),
+            DashboardStep(
+                "notices",
+                informed_ones > 0 and self.approved_not_informed == 0,
+                self.approved_not_informed,
+            ),
+            DashboardStep("execution", self.effective and approved == 0, approved),
+        ]
+
+
+def merger_dashboard(*, merger: Merger, today: date) -> MergerDashboard:
+    """The committee's dashboard of ``merger`` on ``today``. Three queries, whatever the number
+    of proposals, notices and duplicates: the proposals' figures in one aggregate, the notices'
+    in another, the duplicates to review."""
+    proposals = TransferProposal.objects.filter(merger=merger).aggregate(
+        total=Count("pk"),
+        as_of=Max("as_of"),
+        flagged=Count("pk", filter=proposal_flagged_condition()),
+        not_informed=Count("pk", filter=Q(decision=Decision.APPROVED) & ~Q(proposal_has_notice())),
+        **{f"decision_{value}": Count("pk", filter=Q(decision=value)) for value in Decision.values},
+        **{f"flag_{name}": Count("pk", filter=Q(**{name: True})) for name in FLAGS},
+    )
+    notices = MergerNotice.objects.filter(proposal__merger=merger).aggregate(
+        objections=Count("pk", filter=Q(objected_at__isnull=False)),
+        late_objections=Count("pk", filter=Q(objected_after_execution__isnull=False)),
+        **{
+            f"state_{value}": Count("pk", filter=Q(state=value))
+            for value in MergerNotice.State.values
+        },
+    )
+    return MergerDashboard(
+        merger=merger,
+        today=today,
+        duplicates_open=DuplicatePair.objects.filter(state=DuplicatePair.State.OPEN).count(),
+        proposals=proposals["total"],
+        proposals_as_of=proposals["as_of"],
+        by_decision={value: proposals[f"decision_{value}"] for value in Decision.values},
+        by_flag={name: proposals[f"flag_{name}"] for name in FLAGS},
+        flagged=proposals["flagged"],
+        approved_not_informed=proposals["not_informed"],
+        notices={value: notices[f"state_{value}"] for value in MergerNotice.State.values},
+        objections=notices["objections"],
+        late_objections=notices["late_objections"],
     )

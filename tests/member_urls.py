@@ -51,6 +51,8 @@ def member_urls(term: Term, colleague: Contact) -> list[tuple[str, str]]:
         ("post", reverse("members:organisation_edit", args=[organisation.pk])),
         ("get", reverse("members:contact_add", args=[organisation.pk])),
         ("post", reverse("members:contact_add", args=[organisation.pk])),
+        ("get", reverse("members:contact_edit", args=[organisation.pk, colleague.pk])),
+        ("post", reverse("members:contact_edit", args=[organisation.pk, colleague.pk])),
         ("get", reverse("members:contact_remove", args=[organisation.pk, colleague.pk])),
         ("post", reverse("members:contact_remove", args=[organisation.pk, colleague.pk])),
         ("get", reverse("members:renewal_details", args=[membership.pk])),
@@ -87,6 +89,7 @@ def post_data(term: Term, colleague: Contact) -> dict:
         "first_name": "Intrus",
         "last_name": "Intrus",
         "email": "intrus@example.org",
+        "job_title": "Intrus",
         "role": ContactRole.PRIMARY,
         "language": "fr",
     }
@@ -96,7 +99,11 @@ def state(organisation: Organisation) -> tuple:
     """What a member URL could change of ``organisation``."""
     return (
         Organisation.objects.filter(pk=organisation.pk).values().get(),
-        sorted(Contact.objects.filter(organisation=organisation).values_list("email", flat=True)),
+        sorted(
+            Contact.objects.filter(organisation=organisation).values_list(
+                "email", "first_name", "last_name", "job_title", "role"
+            )
+        ),
         Term.objects.filter(membership__organisation=organisation).count(),
         Invoice.objects.filter(term__membership__organisation=organisation).count(),
         Payment.objects.filter(invoice__term__membership__organisation=organisation).count(),

@@ -1,7 +1,8 @@
 """The merger from the admin, in a real browser, on the demo data: the committee fixes the date,
 merges a duplicate pair, establishes the proposals, filters the members of both clusters,
-compares one side by side and approves it, approves the rest in bulk with a reason. Informing
-the members and the execution, with a Celery worker: tests/test_browser_merger_confirmations.py."""
+compares one side by side and approves it, approves the rest in bulk with a reason (the flagged
+ones included). Informing the members and the execution, with a Celery worker:
+tests/test_browser_merger_confirmations.py."""
 
 import pytest
 from django.utils import timezone
@@ -66,6 +67,7 @@ def test_the_committee_runs_the_merger_from_the_admin(live_server, page, setting
     page.locator(".actions .question a").click()
     page.locator("select[name=action]").select_option(label="Approuver la sélection…")
     page.get_by_role("button", name="Envoyer").click()
+    page.get_by_label("Toutes, signalées comprises").check()
     page.get_by_label("Motif").fill("Comité de fusion du 15 décembre")
     page.get_by_role("button", name="Confirmer : Approuvée").click()
     expect(page.get_by_text(f"{proposals - 1} propositions : approuvée.")).to_be_visible()

@@ -417,6 +417,15 @@ VIEWS: dict[str, View] = {
         post=lambda w: CONTACT_FIELDS,
         others=with_ids("members:contact_add", lambda w: w.other_organisation.pk),
     ),
+    "members:contact_edit": View(
+        "member",
+        to("members:contact_edit", lambda w: w.organisation.pk, lambda w: w.colleague.pk),
+        post=lambda w: CONTACT_FIELDS,
+        others=lambda w: [
+            *bad_ids("members:contact_edit", w.other_organisation.pk, w.other_colleague.pk),
+            reverse("members:contact_edit", args=[w.organisation.pk, w.other_colleague.pk]),
+        ],
+    ),
     "members:contact_remove": View(
         "member",
         to("members:contact_remove", lambda w: w.organisation.pk, lambda w: w.colleague.pk),
@@ -571,6 +580,39 @@ VIEWS: dict[str, View] = {
         to("admin:members_invoice_issue", lambda w: w.uninvoiced.pk),
         post=lambda w: {"notify": "on"},
         others=with_ids("admin:members_invoice_issue", lambda w: w.other_uninvoiced.pk),
+    ),
+    "admin:members_invoice_payment": View(
+        "staff",
+        to(
+            "admin:members_invoice_payment",
+            lambda w: w.invoice.pk,
+            lambda w: w.invoice.payments.get().pk,
+        ),
+        post=lambda w: {
+            "amount": "250.00",
+            "received_on": "01/03/2027",
+            "method": "transfer",
+            "reference": "VIR",
+            "reason": "Relevé",
+            "version": "0",
+            "remove": "",
+        },
+        others=with_ids(
+            "admin:members_invoice_payment",
+            lambda w: w.other_invoice.pk,
+            lambda w: w.other_invoice.payments.get().pk,
+        ),
+    ),
+    "admin:members_reminder_pass": View(
+        "staff",
+        to("admin:members_reminder_pass"),
+        get=lambda w: {"cluster": str(w.membership.cluster_id), "page": "1", "confirm": "on"},
+        post=lambda w: {
+            "action": "test",
+            "step": str(ReminderStep.objects.filter(policy__cluster=w.membership.cluster)[0].pk),
+            "language": "fr",
+        },
+        foreign=lambda w: {"cluster": str(w.other_membership.cluster_id)},
     ),
     # The imports' admin
     "admin:members_importrecord_confirm": View(

@@ -4,19 +4,25 @@ invoice, on the cluster scoping of :mod:`members.admin.scoping`.
 An invoice never changes once issued: every field of its page is read-only. Its page takes new
 payments in an inline that goes through :func:`members.services.billing.invoice_payment_record`,
 so that partial payments add up and the invoice, its term and the membership's status follow;
-existing payments are read-only, and only superusers delete one (through
-:func:`members.services.billing.invoice_payment_cancel`). The list and the pages read what was
-paid, what is left and what was over-paid from :func:`members.selectors.invoices_with_balance`:
-the list's number of queries does not grow with the rows, and an invoice paid beyond its amount
-shows as over-paid ("Trop-perçu", a filter of its own) with the amount to refund.
+existing payments are corrected or removed, with a reason, on a page of their own (through
+:func:`members.services.billing.invoice_payment_correct` and ``invoice_payment_remove``), and
+the invoice's page shows each change (what was recorded, what it became, who, when, why). The
+list and the pages read what was paid, what is left and what was over-paid from
+:func:`members.selectors.invoices_with_balance`: the list's number of queries does not grow with
+the rows, and an invoice paid beyond its amount shows as over-paid ("Trop-perçu", a filter of its
+own) with the amount to refund.
 """
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTextTransform
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -25,13 +31,28 @@ from django.utils.translation import gettext_lazy
 
 from members import documents, formatting
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
-from members.models import Invoice, InvoiceStatus, Payment, Term
-from members.selectors import invoice_with_balance, invoices_with_balance
+from members.models import (
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentChangeKind,
+    PaymentMethod,
+    Term,
+)
+from members.selectors import (
+    invoice_with_balance,
+    invoices_awaiting_transfer,
+    invoices_unpaid,
+    invoices_with_balance,
+)
 from members.services.billing import (
     invoice_issue,
     invoice_issue_check,
-    invoice_payment_cancel,
+    invoice_payment_correct,
     invoice_payment_record,
+    invoice_payment_remove,
+    payment_correction_refusal,
+    payment_version,
 )
 from members.tasks import invoice_notice_send
 from members.views.billing import pdf_response
@@ -56,6 +77,30 @@ class InvoiceStatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() in InvoiceStatus.values:
             return queryset.filter(status=self.value())
+        return queryset
+
+
+class InvoiceToCollectFilter(admin.SimpleListFilter):
+    """Filters the invoices left to pay, in full or in part, and among them those awaiting a
+    bank transfer (no card payment page open). The dashboard's figures link here, counted by the
+    same selectors."""
+
+    title = gettext_lazy("paiement attendu")
+    parameter_name = "to_collect"
+    UNPAID = "unpaid"
+    TRANSFER = "transfer"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.UNPAID, _("Reste à payer")),
+            (self.TRANSFER, _("Virement attendu")),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.UNPAID:
+            return queryset.filter(pk__in=invoices_unpaid().values("pk"))
+        if self.value() == self.TRANSFER:
+            return queryset.filter(pk__in=invoices_awaiting_transfer().values("pk"))
         return queryset
 
 
@@ -122,19 +167,13 @@ def term_invoice_column(user, *, note: bool = False) -> object:
 
 
 class PaymentInline(admin.TabularInline):
-    """The payments of an invoice: staff of its cluster add some; none is changed; superusers
-    alone delete one recorded by mistake."""
+    """The payments of an invoice: staff of its cluster add some here; a recorded one is
+    corrected or removed on its own page, with a reason (:meth:`InvoiceAdmin.payment_change_view`),
+    never in this list."""
 
     model = Payment
-    fields = (
-        "amount",
-        "received_on",
-        "method",
-        "reference",
-        "provider_reference",
-        "recorded_by",
-    )
-    readonly_fields = ("provider_reference", "recorded_by")
+    fields = ("amount", "received_on", "method", "reference", "recording")
+    readonly_fields = ("recording",)
     verbose_name = gettext_lazy("paiement")
     verbose_name_plural = gettext_lazy("paiements reçus")
 
@@ -148,7 +187,75 @@ class PaymentInline(admin.TabularInline):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_superuser
+        return False
+
+    @admin.display(description=gettext_lazy("enregistrement"))
+    def recording(self, payment: Payment) -> str:
+        """Who recorded the payment (or the provider's reference of a card payment), and the
+        link to correct or remove it, or why it cannot be: one column, so that the list fits
+        the window."""
+        if not payment.pk:
+            return ""
+        lines = [
+            format_html("<div>{}</div>", payment.recorded_by or "–"),
+        ]
+        if payment.provider_reference:
+            lines.append(format_html('<div class="help">{}</div>', payment.provider_reference))
+        if self.request_user.has_perm("members.change_payment"):
+            refusal = payment_correction_refusal(payment)
+            if refusal:
+                lines.append(format_html('<div class="help">{}</div>', refusal))
+            else:
+                url = reverse(
+                    "admin:members_invoice_payment", args=[payment.invoice_id, payment.pk]
+                )
+                lines.append(
+                    format_html('<div><a href="{}">{}</a></div>', url, _("Corriger ou supprimer"))
+                )
+        return format_html_join("", "{}", ((line,) for line in lines))
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # The column above depends on who reads the page.
+        self.request_user = request.user
+        return super().get_formset(request, obj, **kwargs)
+
+
+class PaymentChangeForm(forms.Form):
+    """A payment's correction (its new amount, date, method and reference) or removal, with the
+    reason, as seen at ``version`` (:func:`members.services.billing.payment_version`)."""
+
+    amount = forms.DecimalField(
+        label=gettext_lazy("Montant (€)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+    )
+    received_on = forms.DateField(
+        label=gettext_lazy("Reçu le"), widget=AdminDateWidget, required=False
+    )
+    method = forms.ChoiceField(
+        label=gettext_lazy("Moyen de paiement"), choices=PaymentMethod.choices, required=False
+    )
+    reference = forms.CharField(label=gettext_lazy("Référence"), max_length=200, required=False)
+    reason = forms.CharField(
+        label=gettext_lazy("Motif"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "Obligatoire : il reste dans l’historique de la facture, avec votre nom et la date."
+        ),
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31)
+    remove = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("remove"):
+            for name in ("amount", "received_on", "method"):
+                if name not in self.errors and data.get(name) in (None, ""):
+                    self.add_error(name, _("Ce champ est obligatoire pour une correction."))
+        return data
 
 
 # --- Invoices -----------------------------------------------------------------------------------
@@ -170,6 +277,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         ("cluster", ClusterScopedRelatedFilter),
         "year",
         InvoiceStatusFilter,
+        InvoiceToCollectFilter,
     )
     list_select_related = ("cluster",)
     search_fields = (
@@ -207,6 +315,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "paid_on",
                     "notice_sent_at",
                     "confirmation_sent_at",
+                    "payment_history",
                 )
             },
         ),
@@ -234,8 +343,6 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             return super().save_formset(request, form, formset, change)
         invoice = form.instance
         formset.save(commit=False)
-        for payment in formset.deleted_objects:
-            invoice_payment_cancel(payment=payment)
         recorded = [
             invoice_payment_record(
                 invoice=invoice,
@@ -249,7 +356,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         ]
         # The history of the invoice names the payments as they were recorded.
         formset.new_objects = recorded
-        if recorded or formset.deleted_objects:
+        if recorded:
             self._payments_message(request, invoice)
 
     def _payments_message(self, request, invoice: Invoice) -> None:
@@ -295,6 +402,79 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         if not invoice.overpaid_amount:
             return "–"
         return format_html("<strong>{}</strong>", formatting.money(invoice.overpaid_amount))
+
+    @admin.display(description=gettext_lazy("corrections des paiements"))
+    def payment_history(self, invoice: Invoice) -> str:
+        changes = list(
+            invoice.payment_changes.select_related("changed_by", "old_recorded_by").order_by(
+                "changed_at", "pk"
+            )
+        )
+        if not changes:
+            return "–"
+
+        def values(amount, received_on, method) -> str:
+            return f"{formatting.money(amount)} · {formatting.short_date(received_on)} · " + str(
+                PaymentMethod(method).label
+            )
+
+        rows = []
+        for change in changes:
+            was = values(change.old_amount, change.old_received_on, change.old_method)
+            if change.old_reference:
+                was += f" · {change.old_reference}"
+            if change.kind == PaymentChangeKind.REMOVED:
+                became = _("supprimé")
+            else:
+                became = values(change.new_amount, change.new_received_on, change.new_method)
+                if change.new_reference:
+                    became += f" · {change.new_reference}"
+            rows.append(
+                (
+                    formatting.short_datetime(change.changed_at),
+                    str(change.changed_by),
+                    change.get_kind_display(),
+                    was,
+                    (
+                        _("enregistré le %(when)s par %(who)s")
+                        % {
+                            "when": formatting.short_datetime(change.old_recorded_at),
+                            "who": change.old_recorded_by,
+                        }
+                        if change.old_recorded_by
+                        else _("enregistré le %(when)s")
+                        % {"when": formatting.short_datetime(change.old_recorded_at)}
+                    ),
+                    became,
+                    change.reason,
+                )
+            )
+        head = format_html_join(
+            "",
+            '<th scope="col">{}</th>',
+            (
+                (label,)
+                for label in (
+                    _("Le"),
+                    _("Par"),
+                    _("Modification"),
+                    _("Paiement enregistré"),
+                    _("Devenu"),
+                    _("Motif"),
+                )
+            ),
+        )
+        body = format_html_join(
+            "",
+            '<tr><td>{}</td><td>{}</td><td>{}</td><td>{}<br><span class="help">{}</span></td>'
+            "<td>{}</td><td>{}</td></tr>",
+            rows,
+        )
+        return format_html(
+            '<table class="payment-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+            head,
+            body,
+        )
 
     @admin.display(description=gettext_lazy("statut"))
     def status(self, invoice: Invoice) -> str:
@@ -369,8 +549,102 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 name="members_invoice_certificate",
             ),
             path("emettre/<int:term_id>/", view(self.issue_view), name="members_invoice_issue"),
+            path(
+                "<path:object_id>/paiements/<int:payment_id>/",
+                view(self.payment_change_view),
+                name="members_invoice_payment",
+            ),
             *super().get_urls(),
         ]
+
+    def payment_change_view(self, request, object_id: str, payment_id: int):
+        """Correct or remove a payment of an invoice of the user's clusters, with a reason;
+        another invoice's payment, or another cluster's invoice, is not found (404)."""
+        invoice = self.get_object(request, unquote(object_id))
+        if invoice is None:
+            raise Http404
+        if not (
+            self.has_change_permission(request, invoice)
+            and request.user.has_perm("members.change_payment")
+            and request.user.has_perm("members.delete_payment")
+        ):
+            raise PermissionDenied
+        invoice_url = reverse("admin:members_invoice_change", args=[invoice.pk])
+        payment = invoice.payments.select_related("recorded_by").filter(pk=payment_id).first()
+        if payment is None and not invoice.payment_changes.filter(payment_key=payment_id).exists():
+            raise Http404
+        if payment is None and request.method != "POST":
+            # Removed: the invoice's history says by whom, when and why.
+            return HttpResponseRedirect(invoice_url)
+        form = PaymentChangeForm(request.POST or None, initial=_payment_initial(payment))
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["remove"]:
+                    change = invoice_payment_remove(
+                        invoice=invoice,
+                        payment_key=payment_id,
+                        version=data["version"],
+                        reason=data["reason"],
+                        changed_by=request.user,
+                    )
+                else:
+                    change = invoice_payment_correct(
+                        invoice=invoice,
+                        payment_key=payment_id,
+                        version=data["version"],
+                        amount=data["amount"],
+                        received_on=data["received_on"],
+                        method=data["method"],
+                        reference=data["reference"],
+                        reason=data["reason"],
+                        changed_by=request.user,
+                    )
+            except ValidationError as refusal:
+                code = getattr(refusal, "code", None)
+                if code in ("payment_changed", "payment_removed"):
+                    # Changed by someone else (or by a first click) since the page was opened:
+                    # nothing was done; the page shows the payment as it is now.
+                    messages.error(request, " ".join(refusal.messages))
+                    if code == "payment_removed":
+                        return HttpResponseRedirect(invoice_url)
+                    return HttpResponseRedirect(request.path)
+                _form_refusal(form, refusal)
+            else:
+                # The invoice's history (Django's) names the payment; what it was, what it
+                # became and why are in the invoice's page (PaymentChange).
+                entry = {"name": str(Payment._meta.verbose_name), "object": str(change)}
+                if change.kind == PaymentChangeKind.REMOVED:
+                    self.log_change(request, invoice, [{"deleted": entry}])
+                else:
+                    entry["fields"] = [
+                        str(Payment._meta.get_field(name).verbose_name)
+                        for name in ("amount", "received_on", "method", "reference")
+                        if getattr(change, f"old_{name}") != getattr(change, f"new_{name}")
+                    ]
+                    self.log_change(request, invoice, [{"changed": entry}])
+                messages.success(
+                    request,
+                    (
+                        _("Paiement supprimé, motif conservé dans l’historique de la facture.")
+                        if change.kind == PaymentChangeKind.REMOVED
+                        else _("Paiement corrigé, motif conservé dans l’historique de la facture.")
+                    ),
+                )
+                self._payments_message(request, invoice)
+                return HttpResponseRedirect(invoice_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "invoice": invoice,
+            "invoice_url": invoice_url,
+            "payment": payment,
+            "refusal": payment_correction_refusal(payment) if payment else "",
+            "form": form,
+            "media": self.media + form.media,
+            "title": _("Corriger ou supprimer un paiement"),
+        }
+        return TemplateResponse(request, "admin/members/invoice/payment_change.html", context)
 
     def _viewable(self, request, object_id: str) -> Invoice:
         invoice = self.get_object(request, unquote(object_id))
@@ -427,6 +701,27 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             "title": _("Émettre la facture"),
         }
         return TemplateResponse(request, "admin/members/invoice/issue_confirm.html", context)
+
+
+def _payment_initial(payment: Payment | None) -> dict:
+    if payment is None:
+        return {}
+    return {
+        "amount": payment.amount,
+        "received_on": payment.received_on,
+        "method": payment.method,
+        "reference": payment.reference,
+        "version": payment_version(payment_key=payment.pk),
+    }
+
+
+def _form_refusal(form: forms.Form, refusal: ValidationError) -> None:
+    """Put a service's refusal on ``form``: on its field when it names one of the form's."""
+    if hasattr(refusal, "error_dict"):
+        for name, errors in refusal.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, refusal.messages)
 
 
 def _details_lines(rows: list[tuple[str, str | None]]) -> str:

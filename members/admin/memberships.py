@@ -13,6 +13,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
@@ -34,7 +35,12 @@ from members.selectors import (
     clusters_visible_to,
     membership_reminders,
     memberships_cluster,
+    memberships_lapsed_between,
     memberships_on_plan,
+    memberships_renewal_due,
+    month_first_day,
+    month_last_day,
+    next_month_first_day,
     terms_in_membership_status,
     terms_with_membership_status,
     user_sees_all_clusters,
@@ -77,6 +83,41 @@ class MembershipStatusFilter(admin.SimpleListFilter):
 
     def status_filter(self, queryset: QuerySet, status: str) -> QuerySet:
         return queryset.filter(status=status)
+
+
+class MembershipDueFilter(admin.SimpleListFilter):
+    """Filters memberships on what is due this month or the next: the renewals due (their latest
+    term ends then) and the memberships that lapsed this month. The dashboard's figures link
+    here, counted by the same selectors."""
+
+    title = _("échéance")
+    parameter_name = "due"
+    RENEWAL_THIS_MONTH = "renewal_this_month"
+    RENEWAL_NEXT_MONTH = "renewal_next_month"
+    LAPSED_THIS_MONTH = "lapsed_this_month"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.RENEWAL_THIS_MONTH, _("À renouveler ce mois-ci")),
+            (self.RENEWAL_NEXT_MONTH, _("À renouveler le mois prochain")),
+            (self.LAPSED_THIS_MONTH, _("Expirée ce mois-ci")),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == self.RENEWAL_THIS_MONTH:
+            return memberships_renewal_due(
+                queryset, start=month_first_day(today), end=month_last_day(today)
+            )
+        if self.value() == self.RENEWAL_NEXT_MONTH:
+            next_month = next_month_first_day(today)
+            return memberships_renewal_due(
+                queryset, start=next_month, end=month_last_day(next_month)
+            )
+        if self.value() == self.LAPSED_THIS_MONTH:
+            lapsed = memberships_lapsed_between(start=month_first_day(today), on=today)
+            return queryset.filter(pk__in=lapsed.values("pk"))
+        return queryset
 
 
 class TermMembershipStatusFilter(MembershipStatusFilter):
@@ -234,6 +275,7 @@ class MembershipAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     )
     list_filter = (
         MembershipStatusFilter,
+        MembershipDueFilter,
         ("cluster", ClusterScopedRelatedFilter),
         MembershipPlanFilter,
         ("site", ClusterScopedRelatedFilter),

@@ -7,29 +7,50 @@ each step as a member would read it, rendered by the sending code
 (:func:`members.services.reminders.reminder_previews`).
 
 The ledger is read-only: the pass writes it, the tasks record what they sent. Staff of a cluster
-put its failed entries back in the queue (:func:`members.services.reminders.reminders_resend`);
+see what their cluster's pass would send today, try each text on themselves and, once they
+confirm, queue that pass in Celery (:meth:`ReminderAdmin.pass_view`: the same pass as beat's,
+which records and sends nothing twice however often it runs); they put its failed entries back
+in the queue (:func:`members.services.reminders.reminders_resend`);
 an entry is never deleted on its own, since the next pass would record and send it again, but
 goes with its term. The list's number of queries does not grow with its rows.
 """
 
+import smtplib
 from itertools import groupby
+from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import models
-from django.urls import reverse
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+from kombu.exceptions import OperationalError
 
+from cluster.errors import BoundedIntegerField, parameters_read
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
-from members.formatting import short_date, short_datetime
+from members.formatting import long_date, short_date, short_datetime
 from members.models import Cluster, Reminder, ReminderPolicy, ReminderStep, Term
 from members.models.reminders import REMINDER_PLACEHOLDERS, offset_label
-from members.selectors import clusters_managed_by, clusters_without_reminder_policy
-from members.services.reminders import reminder_previews, reminders_resend
+from members.selectors import (
+    clusters_managed_by,
+    clusters_without_reminder_policy,
+    reminders_due,
+    reminders_due_by_step,
+)
+from members.services.reminders import reminder_previews, reminder_test_send, reminders_resend
+from members.tasks import reminders_pass
+
+#: Memberships per page in the list of reminders due.
+PASS_PAGE_SIZE = 50
 
 # What each placeholder of REMINDER_PLACEHOLDERS becomes in a reminder, for the policy's page.
 PLACEHOLDER_HELP = {
@@ -157,12 +178,49 @@ class ReminderPolicyAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk is not None:
-            previews = reminder_previews(policy=obj)
-            context["reminder_previews"] = [
-                (step, list(step_previews))
-                for step, step_previews in groupby(previews, key=lambda preview: preview.step)
-            ]
+            context["reminder_previews"] = previews_by_step(reminder_previews(policy=obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def previews_by_step(previews: list) -> list[tuple[ReminderStep, list]]:
+    """``previews`` (:func:`members.services.reminders.reminder_previews`) grouped by step."""
+    return [
+        (step, list(step_previews))
+        for step, step_previews in groupby(previews, key=lambda preview: preview.step)
+    ]
+
+
+class ReminderPassQuery(forms.Form):
+    """What the pass page reads from its address: the cluster (one the user manages; by default
+    the first) and the page of the list of reminders due."""
+
+    cluster = BoundedIntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        message=gettext_lazy("Le cluster est désigné par un nombre entier positif."),
+    )
+    page = BoundedIntegerField(
+        min_value=1,
+        max_value=100_000,
+        required=False,
+        message=gettext_lazy("La page est un nombre entier de 1 à 100 000."),
+    )
+    confirm = forms.BooleanField(required=False)
+
+
+class ReminderPassAction(forms.Form):
+    """What the pass page posts: a test of a step's text, in a language, to oneself; or the pass,
+    confirmed."""
+
+    action = forms.ChoiceField(choices=[("test", "test"), ("start", "start")])
+    step = BoundedIntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        message=gettext_lazy("La relance est désignée par un nombre entier positif."),
+    )
+    language = forms.ChoiceField(choices=settings.LANGUAGES, required=False)
 
 
 # --- The ledger ---------------------------------------------------------------------------------
@@ -272,6 +330,8 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         extra_context = {"title": Reminder._meta.verbose_name_plural.capitalize()} | (
             extra_context or {}
         )
+        if self.has_resend_permission(request):
+            extra_context["reminder_pass_url"] = reverse("admin:members_reminder_pass")
         return super().changelist_view(request, extra_context)
 
     # --- Permissions: read-only; "resend" for failed entries ---
@@ -308,6 +368,146 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     def has_resend_permission(self, request) -> bool:
         return request.user.has_perm("members.resend_reminder")
+
+    # --- A cluster's pass, from the admin ---
+
+    def get_urls(self):
+        return [
+            path(
+                "passage/",
+                self.admin_site.admin_view(self.pass_view),
+                name="members_reminder_pass",
+            ),
+            *super().get_urls(),
+        ]
+
+    def pass_view(self, request):
+        """What the pass of one of the user's clusters would record and send today: the count
+        by step and language, the memberships (paginated), each step's e-mail in French and in
+        English for a membership due (else the cluster's latest), a test sent to oneself; then,
+        confirmed, the pass queued in Celery. Staff see and start only their clusters' pass
+        (another cluster: 404); those who may not resend reminders get 403."""
+        if not self.has_resend_permission(request):
+            raise PermissionDenied
+        query = parameters_read(ReminderPassQuery, request.GET)
+        clusters = clusters_managed_by(request.user).filter(reminder_policy__isnull=False)
+        if query["cluster"] is None:
+            cluster = clusters.order_by("kind", "name").first()
+            if cluster is None:
+                raise Http404
+        else:
+            cluster = clusters.filter(pk=query["cluster"]).first()
+            if cluster is None:
+                raise Http404
+        policy = cluster.reminder_policy
+        today = timezone.localdate()
+        due = reminders_due(on=today, cluster_ids=[cluster.pk])
+        page_url = f"{request.path}?{urlencode({'cluster': cluster.pk})}"
+        if request.method == "POST":
+            action = parameters_read(ReminderPassAction, request.POST)
+            if action["action"] == "start":
+                return self._pass_start(request, cluster)
+            step = policy.steps.filter(pk=action["step"]).first() if action["step"] else None
+            if step is None:
+                raise Http404
+            return self._pass_test(request, step, action["language"] or "fr", due, page_url)
+        by_step = reminders_due_by_step(on=today, cluster_id=cluster.pk)
+        languages = [code for code, _name in settings.LANGUAGES]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Passage des relances de %(cluster)s") % {"cluster": cluster},
+            "cluster": cluster,
+            "clusters": clusters.order_by("kind", "name") if clusters.count() > 1 else [],
+            "policy": policy,
+            "today": long_date(today),
+            "by_step": by_step,
+            "languages": languages,
+            "count_rows": [
+                (row, [row.emails.get(code, 0) for code in languages]) for row in by_step
+            ],
+            "to_send": sum(row.to_send for row in by_step),
+            "recorded": sum(row.recorded for row in by_step),
+            "emails": sum(sum(row.emails.values()) for row in by_step),
+            "without_contact": sum(row.without_contact for row in by_step),
+            "page_url": page_url,
+            "ledger_url": _ledger_url(cluster),
+        }
+        if query["confirm"]:
+            return TemplateResponse(request, "admin/members/reminder/pass_confirm.html", context)
+        paginator = Paginator(
+            due.select_related("membership__organisation").order_by(
+                "end_date", "membership__member_number", "pk"
+            ),
+            PASS_PAGE_SIZE,
+        )
+        page = paginator.get_page(query["page"] or 1)
+        context |= {
+            "page": page,
+            "due_rows": [
+                (term, offset_label(term.reminder_offset), term.reminder_recorded)
+                for term in page.object_list
+            ],
+            "reminder_previews": previews_by_step(
+                reminder_previews(policy=policy, terms=_due_first(due, cluster))
+            ),
+            "user_email": request.user.email,
+        }
+        return TemplateResponse(request, "admin/members/reminder/pass.html", context)
+
+    def _pass_test(self, request, step: ReminderStep, language: str, due, page_url: str):
+        if not request.user.email:
+            messages.error(
+                request, _("Votre compte n’a pas d’adresse e-mail : aucun essai envoyé.")
+            )
+            return HttpResponseRedirect(page_url)
+        try:
+            reminder_test_send(
+                step=step,
+                language=language,
+                email=request.user.email,
+                terms=_due_first(due, step.policy.cluster),
+            )
+        except (smtplib.SMTPException, OSError) as error:
+            messages.error(
+                request,
+                _("L’essai n’a pas pu partir : %(error)s") % {"error": error},
+            )
+        else:
+            messages.success(
+                request,
+                _("Essai de la relance %(offset)s (%(language)s) envoyé à %(email)s.")
+                % {
+                    "offset": step,
+                    "language": dict(settings.LANGUAGES)[language],
+                    "email": request.user.email,
+                },
+            )
+        return HttpResponseRedirect(page_url)
+
+    def _pass_start(self, request, cluster: Cluster):
+        try:
+            reminders_pass.delay_on_commit(cluster_ids=[cluster.pk])
+        except OperationalError as error:
+            messages.error(
+                request,
+                _(
+                    "La file des tâches (Celery) est injoignable : %(error)s. Rien n’a été "
+                    "envoyé ; réessayez plus tard (le passage quotidien passera de toute façon)."
+                )
+                % {"error": error},
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        messages.success(
+            request,
+            _(
+                "Passage des relances de %(cluster)s lancé : les relances dues sont enregistrées "
+                "dans le journal puis envoyées, chacune une fois, même si le passage quotidien "
+                "tourne en même temps."
+            )
+            % {"cluster": cluster},
+        )
+        return HttpResponseRedirect(_ledger_url(cluster))
 
     @admin.action(
         description=gettext_lazy("Renvoyer les relances en échec"), permissions=["resend"]
@@ -414,6 +614,23 @@ class ReminderAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             "cluster": reminder.term.membership.cluster
         }
         return format_html('<a href="{}">{}</a>', url, label)
+
+
+def _due_first(due, cluster: Cluster):
+    """The terms whose values the previews show: a membership due today first, else the
+    cluster's latest."""
+    if due.exists():
+        return due.order_by("end_date", "pk")
+    return Term.objects.filter(membership__cluster=cluster).order_by("-end_date", "-pk")
+
+
+def _ledger_url(cluster: Cluster) -> str:
+    """The ledger, filtered on ``cluster``."""
+    return (
+        reverse("admin:members_reminder_changelist")
+        + "?"
+        + urlencode({"term__membership__cluster__id__exact": cluster.pk})
+    )
 
 
 admin.site.register(ReminderPolicy, ReminderPolicyAdmin)

@@ -7,6 +7,10 @@ contact cells), with its organisation and its latest term, in the columns of
 django-import-export's ``Resource.export``. Re-importing the file with the ``standard`` profile
 changes nothing.
 
+Dates and amounts are typed: an XLSX file holds them as date cells (shown dd/mm/yyyy) and
+numbers (shown in euros), which Excel and LibreOffice sort and sum; a CSV file writes them as
+text, as staff type them (``31/12/2026``, ``612,50``). Both re-import unchanged.
+
 Every text cell that spreadsheet software would take for a formula (it starts with ``= + - @``, a
 tab or a carriage return) is written behind an apostrophe (CSV injection), whatever its column:
 phone numbers in E.164 come out as ``'+33…``; the standard import removes the apostrophe.
@@ -18,6 +22,7 @@ of queries grows with chunks, not with memberships.
 import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 
 import tablib
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
@@ -39,7 +44,7 @@ from members.models import (
 from members.selectors import CONTACT_ROLE_RANK, memberships_with_status
 
 from .resources import MemberRow, StandardResource
-from .widgets import escape_formula
+from .widgets import FrenchDateWidget, FrenchDecimalWidget, escape_formula
 
 #: The formats an export is written in, and their content types.
 CONTENT_TYPES = {
@@ -53,14 +58,24 @@ CSV_DELIMITER = ";"
 XLSX_MAX_WIDTH = 50
 #: Memberships read (with their contacts and terms) per chunk: three queries each.
 CHUNK_SIZE = 2000
+#: Number formats of an XLSX file's typed cells: dates day first, date-times, amounts in euros
+#: (spreadsheet software shows the separators of its reader's language).
+XLSX_DATE_FORMAT = "dd/mm/yyyy"
+XLSX_DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
+XLSX_EURO_FORMAT = '#,##0.00 "€"'
+#: The widgets of the columns exported as typed values (dates, amounts) rather than text.
+TYPED_WIDGETS = (FrenchDateWidget, FrenchDecimalWidget)
 
 
 class MembershipExportResource(StandardResource):
-    """The standard profile's columns and widgets; every text cell is escaped when it could run
-    as a formula, not only those of the free-text widgets, and loses the control characters that
-    an XLSX file cannot hold."""
+    """The standard profile's columns and widgets; dates and amounts as typed values (see
+    :func:`render_dataset`); every text cell is escaped when it could run as a formula, not only
+    those of the free-text widgets, and loses the control characters that an XLSX file cannot
+    hold."""
 
     def export_field(self, field, instance, **kwargs):
+        if isinstance(field.widget, TYPED_WIDGETS):
+            return field.get_value(instance)
         value = super().export_field(field, instance, **kwargs)
         if isinstance(value, str):
             return escape_formula(ILLEGAL_CHARACTERS_RE.sub("", value))
@@ -138,37 +153,90 @@ def memberships_dataset(
 
 
 def render_dataset(dataset: tablib.Dataset, *, file_format: str) -> bytes:
-    """The file's content: XLSX with every cell text, or CSV as French Excel opens it (UTF-8
-    with a byte order mark, ``;``, CRLF)."""
+    """The file's content: XLSX with dates and amounts typed (:func:`xlsx_workbook`), text
+    otherwise; or CSV as French Excel opens it (UTF-8 with a byte order mark, ``;``, CRLF), every
+    cell text."""
     if file_format == "xlsx":
-        return _xlsx(dataset)
+        return xlsx_workbook([(SHEET_TITLE, dataset)])
     if file_format == "csv":
-        return dataset.export("csv", delimiter=CSV_DELIMITER).encode("utf-8-sig")
+        return csv_text(dataset)
     raise ValueError(f"Unknown export format {file_format!r}")
 
 
-def _xlsx(dataset: tablib.Dataset) -> bytes:
-    """The dataset as one sheet, headers in bold and frozen, columns as wide as their text.
+_DATE_TEXT = FrenchDateWidget()
+_AMOUNT_TEXT = FrenchDecimalWidget()
+
+
+def _as_text(value):
+    """A typed value as a CSV cell: a date dd/mm/yyyy, an amount with a decimal comma, as the
+    import reads them back."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return _DATE_TEXT.render(value)
+    if isinstance(value, Decimal):
+        return _AMOUNT_TEXT.render(value)
+    return value
+
+
+def csv_text(dataset: tablib.Dataset) -> bytes:
+    """``dataset`` as a CSV file French Excel opens (UTF-8 with a byte order mark, ``;``, CRLF),
+    its dates and amounts written as staff type them."""
+    text = tablib.Dataset(*([_as_text(value) for value in row] for row in dataset))
+    text.headers = dataset.headers
+    return text.export("csv", delimiter=CSV_DELIMITER).encode("utf-8-sig")
+
+
+def _xlsx_cell(sheet, value):
+    """``value`` as an XLSX cell: a date, date-time or amount typed, with its number format; a
+    blank for an empty string (which Excel would count as a value, COUNTA); else as it is."""
+    if value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        number_format = XLSX_DATETIME_FORMAT
+    elif isinstance(value, dt.date):
+        number_format = XLSX_DATE_FORMAT
+    elif isinstance(value, Decimal):
+        number_format = XLSX_EURO_FORMAT
+    else:
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.number_format = number_format
+    return cell
+
+
+def _width(value) -> int:
+    if isinstance(value, dt.datetime):
+        return len(XLSX_DATETIME_FORMAT)
+    if isinstance(value, dt.date):
+        return len(XLSX_DATE_FORMAT)
+    return len(str(value))
+
+
+def xlsx_workbook(sheets: Iterable[tuple[str, tablib.Dataset]]) -> bytes:
+    """A workbook of one sheet per (title, dataset), headers in bold and frozen, columns as wide
+    as their text; dates, date-times and amounts (``Decimal``) as typed cells with a number
+    format (dd/mm/yyyy, euros), so that spreadsheet software sorts and sums them.
 
     Written by openpyxl in write-only mode rather than by tablib, which builds the whole sheet in
     memory: measured for 50,000 memberships (75,000 rows), 20 s and no memory beyond the
     dataset's, against 34 s and 0.6 GB more."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(SHEET_TITLE)
-    sheet.freeze_panes = "A2"
-    for index, column in enumerate(zip(dataset.headers, *dataset, strict=True), start=1):
-        width = max(len(str(value)) for value in column)
-        sheet.column_dimensions[get_column_letter(index)].width = min(width, XLSX_MAX_WIDTH) + 2
     bold = Font(bold=True)
-    headers = []
-    for header in dataset.headers:
-        cell = WriteOnlyCell(sheet, value=header)
-        cell.font = bold
-        headers.append(cell)
-    sheet.append(headers)
-    for row in dataset:
-        # A blank cell, not an empty string, which Excel counts as a value (COUNTA).
-        sheet.append([None if value == "" else value for value in row])
+    for title, dataset in sheets:
+        sheet = workbook.create_sheet(title)
+        sheet.freeze_panes = "A2"
+        for index, column in enumerate(zip(dataset.headers, *dataset, strict=True), start=1):
+            width = max(_width(value) for value in column)
+            sheet.column_dimensions[get_column_letter(index)].width = min(width, XLSX_MAX_WIDTH) + 2
+        headers = []
+        for header in dataset.headers:
+            cell = WriteOnlyCell(sheet, value=header)
+            cell.font = bold
+            headers.append(cell)
+        sheet.append(headers)
+        for row in dataset:
+            sheet.append([_xlsx_cell(sheet, value) for value in row])
     content = io.BytesIO()
     workbook.save(content)
     return content.getvalue()

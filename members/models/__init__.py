@@ -7,6 +7,8 @@ from .billing import (
     InvoiceSequence,
     InvoiceStatus,
     Payment,
+    PaymentChange,
+    PaymentChangeKind,
     PaymentMethod,
 )
 from .clusters import Cluster, Plan, PlanCategory, Site
@@ -33,6 +35,8 @@ __all__ = [
     "MembershipStatus",
     "Organisation",
     "Payment",
+    "PaymentChange",
+    "PaymentChangeKind",
     "PaymentMethod",
     "Plan",
     "PlanCategory",

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.formatting import money
+from members.formatting import money, short_date
 
 from .clusters import Cluster
 from .memberships import Term
@@ -254,3 +254,96 @@ class CheckoutSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_reference} · {self.invoice}"
+
+
+class PaymentChangeKind(models.TextChoices):
+    CORRECTED = "corrected", _("Corrigé")
+    REMOVED = "removed", _("Supprimé")
+
+
+class PaymentChange(models.Model):
+    """A payment corrected or removed by staff, and why: the invoice's history of its payments.
+
+    A payment recorded by mistake or with a wrong amount, date, method or reference is changed
+    through :func:`members.services.billing.invoice_payment_correct` or removed through
+    :func:`members.services.billing.invoice_payment_remove`, never silently: each change keeps
+    what the payment was (``old_…``), what it became (``new_…``, blank when it was removed), who
+    changed it, when and why. ``payment_key`` is the payment's id, kept when the payment is
+    removed; the changes of one payment, counted, are its version (what a correction page was
+    opened on).
+    """
+
+    invoice = models.ForeignKey(
+        Invoice,
+        verbose_name=_("facture"),
+        on_delete=models.PROTECT,
+        related_name="payment_changes",
+    )
+    payment_key = models.PositiveBigIntegerField(_("n° du paiement"), db_index=True)
+    kind = models.CharField(_("modification"), max_length=10, choices=PaymentChangeKind.choices)
+    old_amount = models.DecimalField(_("montant enregistré (€)"), max_digits=12, decimal_places=2)
+    old_received_on = models.DateField(_("reçu le (enregistré)"))
+    old_method = models.CharField(
+        _("moyen de paiement (enregistré)"), max_length=10, choices=PaymentMethod.choices
+    )
+    old_reference = models.CharField(_("référence (enregistrée)"), max_length=200, blank=True)
+    old_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("enregistré par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    old_recorded_at = models.DateTimeField(_("enregistré le"))
+    new_amount = models.DecimalField(
+        _("montant corrigé (€)"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    new_received_on = models.DateField(_("reçu le (corrigé)"), null=True, blank=True)
+    new_method = models.CharField(
+        _("moyen de paiement (corrigé)"),
+        max_length=10,
+        choices=PaymentMethod.choices,
+        blank=True,
+    )
+    new_reference = models.CharField(_("référence (corrigée)"), max_length=200, blank=True)
+    reason = models.TextField(_("motif"))
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("modifié par"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    changed_at = models.DateTimeField(_("modifié le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("correction de paiement")
+        verbose_name_plural = _("corrections de paiements")
+        ordering = ["invoice", "changed_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(reason=""), name="paymentchange_reason_required"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        kind="corrected",
+                        new_amount__gt=Decimal("0"),
+                        new_received_on__isnull=False,
+                    )
+                    & ~models.Q(new_method="")
+                )
+                | models.Q(
+                    kind="removed",
+                    new_amount__isnull=True,
+                    new_received_on__isnull=True,
+                    new_method="",
+                    new_reference="",
+                ),
+                name="paymentchange_new_values_by_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        # The payment as it was recorded.
+        return f"{money(self.old_amount)} · {short_date(self.old_received_on)}"

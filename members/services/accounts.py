@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
+from allauth.account import app_settings as allauth_settings
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -11,6 +12,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from members.models import Cluster, Contact
+
+
+def login_code_validity_minutes() -> int:
+    """How many minutes a sign-in code stays valid, as the code's page and its e-mail both say:
+    allauth's ``ACCOUNT_LOGIN_BY_CODE_TIMEOUT`` (in seconds) in whole minutes, rounded down so as
+    never to promise more than it lasts, and at least one."""
+    return max(1, allauth_settings.LOGIN_BY_CODE_TIMEOUT // 60)
 
 
 def _user_with_verified_email(

@@ -26,6 +26,8 @@ from members.models import (
     Mail,
     MailPurpose,
     Payment,
+    PaymentChange,
+    PaymentChangeKind,
     PaymentMethod,
     Term,
 )
@@ -180,21 +182,200 @@ def invoice_payment_record(
     return payment
 
 
-@transaction.atomic
-def invoice_payment_cancel(*, payment: Payment) -> None:
-    """Delete ``payment``, recorded by mistake. If the payments left no longer cover the invoice,
-    the invoice and its term are unpaid again (the membership's status follows). The payment
-    confirmation already sent, if any, is not sent again when the invoice is paid anew."""
-    invoice = Invoice.objects.select_for_update().select_related("term").get(pk=payment.invoice_id)
-    Payment.objects.filter(pk=payment.pk).delete()
-    if invoice.paid_on is None or invoice_with_balance(invoice=invoice).amount_left == 0:
+def payment_version(*, payment_key: int) -> int:
+    """How many times the payment ``payment_key`` was corrected: what a correction page is
+    opened on, so that a change submitted twice (a double click, a second tab, a colleague)
+    is made once."""
+    return PaymentChange.objects.filter(payment_key=payment_key).count()
+
+
+def payment_correction_refusal(payment: Payment) -> str:
+    """Why ``payment`` cannot be corrected or removed by hand, or ``""`` when it can."""
+    if payment.provider_reference:
+        return _(
+            "Ce paiement par carte a été enregistré d’après le prestataire de paiement "
+            "(%(reference)s) : il ne se corrige ni ne se supprime à la main, sinon nos comptes "
+            "ne diraient plus ce que le prestataire a encaissé. Un remboursement se fait chez "
+            "le prestataire."
+        ) % {"reference": payment.provider_reference}
+    return ""
+
+
+def _payment_to_change(*, invoice: Invoice, payment_key: int, version: int, reason: str) -> Payment:
+    """The payment ``payment_key`` of ``invoice`` (locked by the caller), locked, if it may be
+    changed by hand and is still at ``version``; otherwise :class:`ValidationError`, naming
+    who changed it meanwhile."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Indiquez le motif de la modification.")})
+    payment = Payment.objects.select_for_update().filter(invoice=invoice, pk=payment_key).first()
+    last = (
+        PaymentChange.objects.filter(payment_key=payment_key, invoice=invoice)
+        .select_related("changed_by")
+        .order_by("-changed_at", "-pk")
+        .first()
+    )
+    if payment is None:
+        if last is None:
+            raise Payment.DoesNotExist
+        raise ValidationError(
+            _("Ce paiement a déjà été supprimé le %(when)s par %(who)s : rien n’a été modifié.")
+            % {"when": formatting.short_datetime(last.changed_at), "who": last.changed_by},
+            code="payment_removed",
+        )
+    refusal = payment_correction_refusal(payment)
+    if refusal:
+        raise ValidationError(refusal)
+    if payment_version(payment_key=payment_key) != version:
+        raise ValidationError(
+            _(
+                "Ce paiement a été modifié entre-temps, le %(when)s par %(who)s : rien n’a été "
+                "modifié. Voici ses valeurs actuelles."
+            )
+            % {"when": formatting.short_datetime(last.changed_at), "who": last.changed_by},
+            code="payment_changed",
+        )
+    return payment
+
+
+def _payment_change_record(
+    *, payment: Payment, kind: str, reason: str, changed_by: AbstractBaseUser, **new
+) -> PaymentChange:
+    return PaymentChange.objects.create(
+        invoice_id=payment.invoice_id,
+        payment_key=payment.pk,
+        kind=kind,
+        old_amount=payment.amount,
+        old_received_on=payment.received_on,
+        old_method=payment.method,
+        old_reference=payment.reference,
+        old_recorded_by_id=payment.recorded_by_id,
+        old_recorded_at=payment.created_at,
+        reason=reason.strip(),
+        changed_by=changed_by,
+        **new,
+    )
+
+
+def _invoice_settle(invoice: Invoice) -> None:
+    """Make ``invoice`` (locked by the caller) and its term paid or unpaid as its payments now
+    add up: paid on the day the payments, in the order received, reached its amount. A term
+    that the invoice pays no longer is unpaid again (the membership's status follows); one it
+    pays becomes paid, and the payment confirmation goes, once (the ledger of e-mails keeps one
+    already sent from going again)."""
+    paid_on = None
+    received = Decimal("0.00")
+    for amount, received_on in invoice.payments.order_by("received_on", "pk").values_list(
+        "amount", "received_on"
+    ):
+        received += amount
+        if received >= invoice.amount:
+            paid_on = received_on
+            break
+    if paid_on == invoice.paid_on:
         return
-    invoice.paid_on = None
+    was_paid = invoice.paid_on is not None
+    invoice.paid_on = paid_on
     invoice.save(update_fields=["paid_on"])
     term = invoice.term
-    term.is_paid = False
-    term.paid_on = None
+    term.is_paid = paid_on is not None
+    term.paid_on = paid_on
     term.save(update_fields=["is_paid", "paid_on", "updated_at"])
+    if paid_on is not None and not was_paid:
+        from members.tasks import invoice_confirmation_send
+
+        invoice_confirmation_send.delay_on_commit(invoice.pk)
+
+
+@transaction.atomic
+def invoice_payment_correct(
+    *,
+    invoice: Invoice,
+    payment_key: int,
+    version: int,
+    amount: Decimal,
+    received_on: date,
+    method: str,
+    reference: str,
+    reason: str,
+    changed_by: AbstractBaseUser,
+) -> PaymentChange:
+    """Correct the payment ``payment_key`` of ``invoice``, as seen at ``version``
+    (:func:`payment_version`), to ``amount`` received on ``received_on`` by ``method`` with
+    ``reference``, because of ``reason`` (required); return the change, kept in the invoice's
+    history with what the payment was.
+
+    The invoice and its term become paid or unpaid as the payments now add up. Refused
+    (:class:`ValidationError`): a card payment known to the payment provider, a payment changed
+    meanwhile (the second of two submissions changes nothing), a payment received in the future
+    or not positive, a correction that changes nothing. :class:`Payment.DoesNotExist` when the
+    invoice has no such payment, and never had.
+    """
+    invoice = Invoice.objects.select_for_update().select_related("term").get(pk=invoice.pk)
+    payment = _payment_to_change(
+        invoice=invoice, payment_key=payment_key, version=version, reason=reason
+    )
+    if amount is None or amount <= 0:
+        raise ValidationError({"amount": _("Le montant d’un paiement doit être positif.")})
+    reference = (reference or "").strip()
+    if (payment.amount, payment.received_on, payment.method, payment.reference) == (
+        amount,
+        received_on,
+        method,
+        reference,
+    ):
+        raise ValidationError(_("Ces valeurs sont celles du paiement : rien à corriger."))
+    change = _payment_change_record(
+        payment=payment,
+        kind=PaymentChangeKind.CORRECTED,
+        reason=reason,
+        changed_by=changed_by,
+        new_amount=amount,
+        new_received_on=received_on,
+        new_method=method,
+        new_reference=reference,
+    )
+    payment.amount, payment.received_on, payment.method, payment.reference = (
+        amount,
+        received_on,
+        method,
+        reference,
+    )
+    payment.full_clean(validate_unique=False, validate_constraints=False)
+    payment.save(update_fields=["amount", "received_on", "method", "reference"])
+    _invoice_settle(invoice)
+    return change
+
+
+@transaction.atomic
+def invoice_payment_remove(
+    *,
+    invoice: Invoice,
+    payment_key: int,
+    version: int,
+    reason: str,
+    changed_by: AbstractBaseUser,
+) -> PaymentChange:
+    """Remove the payment ``payment_key`` of ``invoice``, recorded by mistake, as seen at
+    ``version``, because of ``reason`` (required); return the change, which keeps in the
+    invoice's history what the payment was, who removed it, when and why.
+
+    If the payments left no longer cover the invoice, the invoice and its term are unpaid again
+    (the membership's status follows); the confirmation already sent is not sent again when the
+    invoice is paid anew. Refused as :func:`invoice_payment_correct` is (a card payment known to
+    the provider, a payment changed or removed meanwhile)."""
+    invoice = Invoice.objects.select_for_update().select_related("term").get(pk=invoice.pk)
+    payment = _payment_to_change(
+        invoice=invoice, payment_key=payment_key, version=version, reason=reason
+    )
+    change = _payment_change_record(
+        payment=payment,
+        kind=PaymentChangeKind.REMOVED,
+        reason=reason,
+        changed_by=changed_by,
+    )
+    payment.delete()
+    _invoice_settle(invoice)
+    return change
 
 
 def checkout_session_record(

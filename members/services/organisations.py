@@ -117,6 +117,92 @@ def contact_add(
     return contact
 
 
+#: What a contact's page in the member area changes: not the e-mail, which is how the person
+#: signs in (SECURITY.md: members manage no addresses).
+CONTACT_EDITABLE_FIELDS = ("first_name", "last_name", "job_title")
+
+
+def contact_editable_by(*, contact: Contact, user: AbstractBaseUser) -> bool:
+    """Whether ``user`` may change the name and title of ``contact``: the contact itself, or a
+    primary contact of its organisation (who also changes its role)."""
+    return (
+        organisation_managed_by(organisation=contact.organisation, user=user)
+        or contacts_of(user).filter(pk=contact.pk).exists()
+    )
+
+
+def contact_role_refusal(*, contact: Contact, role: str) -> str | None:
+    """Why ``contact`` may not be given ``role``, or ``None`` if it may: an organisation keeps at
+    least one primary contact."""
+    if (
+        contact.role == ContactRole.PRIMARY
+        and role != ContactRole.PRIMARY
+        and not Contact.objects.filter(
+            organisation_id=contact.organisation_id, role=ContactRole.PRIMARY
+        )
+        .exclude(pk=contact.pk)
+        .exists()
+    ):
+        return _(
+            "%(name)s est le dernier contact principal de %(organisation)s : il doit en rester "
+            "au moins un. Donnez d’abord ce rôle à un autre contact."
+        ) % {"name": contact.full_name or contact.email, "organisation": contact.organisation.name}
+    return None
+
+
+@transaction.atomic
+def contact_update(
+    *,
+    contact: Contact,
+    by: AbstractBaseUser,
+    first_name: str,
+    last_name: str,
+    job_title: str = "",
+    role: str | None = None,
+) -> Contact:
+    """Change the name and title of ``contact`` (and, given ``role``, its role) on behalf of
+    ``by``: every contact changes its own name and title; a primary contact of the organisation
+    changes those of every contact of it, and their roles.
+
+    Text is stripped and checked by the model. Raise :class:`PermissionDenied` when ``by`` is
+    neither the contact nor a primary contact of its organisation, or changes a role without
+    being a primary contact; a :class:`ValidationError` on ``role`` when the change would leave
+    the organisation without a primary contact, on nothing when the contact was removed
+    meanwhile. The same change made twice (a double click) changes nothing the second time.
+    """
+    # The organisation's row lock serialises the changes of its contacts: two primary contacts
+    # giving up the role at once cannot leave it without any.
+    Organisation.objects.select_for_update().get(pk=contact.organisation_id)
+    contact = Contact.objects.select_related("organisation").filter(pk=contact.pk).first()
+    if contact is None:
+        raise ValidationError(_("Ce contact ne fait plus partie de l’organisation."))
+    if not contact_editable_by(contact=contact, user=by):
+        raise PermissionDenied(
+            _("Seuls les contacts principaux de l’organisation peuvent modifier vos collègues.")
+        )
+    if role is not None and role != contact.role:
+        if not organisation_managed_by(organisation=contact.organisation, user=by):
+            raise PermissionDenied(
+                _("Seuls les contacts principaux de l’organisation peuvent changer les rôles.")
+            )
+        refusal = contact_role_refusal(contact=contact, role=role)
+        if refusal:
+            raise ValidationError({"role": refusal})
+        contact.role = role
+    contact.first_name = first_name.strip()
+    contact.last_name = last_name.strip()
+    contact.job_title = job_title.strip()
+    changed = [*CONTACT_EDITABLE_FIELDS, "role"]
+    # Only the fields changed here are checked: older records may break rules added since.
+    contact.full_clean(
+        exclude=[f.name for f in Contact._meta.fields if f.name not in changed],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    contact.save(update_fields=[*changed, "updated_at"])
+    return contact
+
+
 def contact_removal_refusal(*, contact: Contact, by: AbstractBaseUser) -> str | None:
     """Why ``by`` may not remove ``contact`` from its organisation, or ``None`` if it may: nobody
     removes themselves (another primary contact does it), and an organisation keeps at least one

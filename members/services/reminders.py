@@ -18,9 +18,11 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from members import mailing, reminder_defaults
 from members.formatting import long_date
@@ -67,19 +69,29 @@ class ReminderPass:
 
 
 @transaction.atomic
-def reminders_schedule(*, today: date | None = None, dry_run: bool = False) -> ReminderPass:
+def reminders_schedule(
+    *, today: date | None = None, dry_run: bool = False, cluster_ids: list[int] | None = None
+) -> ReminderPass:
     """Record in the ledger the reminders due on ``today`` (default: today in Europe/Paris)
     that no earlier pass recorded, and queue them, with the pending entries whose task was lost,
-    once committed. ``dry_run`` counts and writes nothing.
+    once committed. ``dry_run`` counts and writes nothing. With ``cluster_ids``, the pass of
+    those clusters only (what their staff start from the admin); without, every cluster's (what
+    beat runs).
 
-    Two passes at once (beat's and a command's) run one after the other: each locks the active
-    policies first, so that the second sees what the first recorded. The unique constraint on
-    (term, offset) backs this. A constant number of queries, whatever the number of memberships.
+    Two passes at once (beat's and a command's, or a cluster's started twice) run one after the
+    other: each locks the active policies it covers first, so that the second sees what the first
+    recorded. The unique constraint on (term, offset) backs this. A constant number of queries,
+    whatever the number of memberships.
     """
     today = today or timezone.localdate()
-    list(ReminderPolicy.objects.select_for_update().filter(is_active=True).values_list("pk"))
+    policies = ReminderPolicy.objects.filter(is_active=True)
+    entries = Reminder.objects.all()
+    if cluster_ids is not None:
+        policies = policies.filter(cluster_id__in=cluster_ids)
+        entries = entries.filter(term__membership__cluster_id__in=cluster_ids)
+    list(policies.select_for_update().order_by("pk").values_list("pk"))
     due = list(
-        reminders_due(on=today).values_list(
+        reminders_due(on=today, cluster_ids=cluster_ids).values_list(
             "pk", "end_date", "reminder_step", "reminder_offset", "reminder_recorded"
         )
     )
@@ -102,7 +114,7 @@ def reminders_schedule(*, today: date | None = None, dry_run: bool = False) -> R
         )
         for term_id, end_date, step_id, offset in new
     )
-    lost = mailing.mail_requeue(ledger=REMINDERS, entries=Reminder.objects.all(), now=now)
+    lost = mailing.mail_requeue(ledger=REMINDERS, entries=entries, now=now)
     reminders_queue(reminder_ids=[reminder.pk for reminder in created] + lost)
     return ReminderPass(today, len(due), len(new), len(due) - len(new), requeued=len(lost))
 
@@ -298,21 +310,23 @@ class ReminderPreview:
     sent_in: str
     subject: str
     text: str
+    html: str = ""
 
 
 def reminder_previews(
-    *, policy: ReminderPolicy, languages: tuple[str, ...] = ("fr", "en")
+    *,
+    policy: ReminderPolicy,
+    languages: tuple[str, ...] = ("fr", "en"),
+    terms: QuerySet[Term] | None = None,
 ) -> list[ReminderPreview]:
     """Each step of ``policy`` in each of ``languages``, rendered by the sending code itself for
-    the latest term of the cluster and a contact of it (an invented member and contact while the
-    cluster has none). Writes nothing; three queries, whatever the number of steps."""
+    the first of ``terms`` (default: the cluster's terms, latest first) and a contact of it (an
+    invented member and contact while there is none). Writes nothing; three queries, whatever
+    the number of steps."""
     cluster = policy.cluster
-    term = (
-        Term.objects.filter(membership__cluster=cluster)
-        .select_related("membership__organisation", "membership__cluster")
-        .order_by("-end_date", "-pk")
-        .first()
-    )
+    if terms is None:
+        terms = Term.objects.filter(membership__cluster=cluster).order_by("-end_date", "-pk")
+    term = terms.select_related("membership__organisation", "membership__cluster").first()
     steps = list(policy.steps.all())
     if term is None:
         organisation = Organisation(name="Exemple SAS")
@@ -348,6 +362,35 @@ def reminder_previews(
                     sent_in=message.extra_headers["Content-Language"],
                     subject=message.subject,
                     text=message.body,
+                    html=message.alternatives[0][0] if message.alternatives else "",
                 )
             )
     return previews
+
+
+def reminder_test_send(
+    *, step: ReminderStep, language: str, email: str, terms: QuerySet[Term] | None = None
+) -> ReminderPreview:
+    """E-mail ``step`` in ``language`` to ``email`` (a member of staff trying it on itself), as
+    :func:`reminder_previews` renders it, its subject marked as a test; return what was sent.
+
+    Not a reminder: nothing is recorded in the ledger, and each test goes (a member of staff may
+    try a text again once changed). An SMTP error propagates, for the caller to say."""
+    preview = next(
+        preview
+        for preview in reminder_previews(policy=step.policy, languages=(language,), terms=terms)
+        if preview.step.pk == step.pk
+    )
+    with translation.override(preview.sent_in):
+        subject = _("[Essai] %(subject)s") % {"subject": preview.subject}
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=preview.text,
+        from_email=step.policy.from_email,
+        to=[email],
+        headers={"Content-Language": preview.sent_in, "Auto-Submitted": "auto-generated"},
+    )
+    if preview.html:
+        message.attach_alternative(preview.html, "text/html")
+    message.send()
+    return preview

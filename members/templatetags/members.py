@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import template
 
 from members import formatting
+from members.services.accounts import login_code_validity_minutes
 
 register = template.Library()
 
@@ -40,3 +41,16 @@ def short_datetime(moment: datetime | None) -> str:
 def iban(value: str | None) -> str:
     """``{{ issuer.iban|iban }}``: "FR76 3000 6000 0112 3456 7890 189"."""
     return formatting.iban(value or "")
+
+
+@register.filter(expects_localtime=True)
+def month(day: date | None) -> str:
+    """``{{ dashboard.this_month|month }}``: "décembre 2026", "December 2026"."""
+    return formatting.month(day) if day else ""
+
+
+@register.simple_tag
+def login_code_minutes() -> int:
+    """``{% login_code_minutes as minutes %}``: how many minutes a sign-in code stays valid, the
+    figure its e-mail gives too (:func:`~members.services.accounts.login_code_validity_minutes`)."""
+    return login_code_validity_minutes()

@@ -19,22 +19,29 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from members.forms import ContactForm, OrganisationForm
+from members.forms import ContactDetailsForm, ContactForm, OrganisationForm
 from members.models import (
     Contact,
     ContactRole,
-    Invoice,
     Membership,
     MembershipStatus,
     Organisation,
     Term,
 )
-from members.selectors import organisations_for_area, organisations_of
+from members.selectors import (
+    NextStep,
+    NextStepKind,
+    membership_next_steps,
+    organisations_for_area,
+    organisations_of,
+)
 from members.services import contact_add as contact_add_service
 from members.services import contact_remove as contact_remove_service
 from members.services import organisation_update
 from members.services.organisations import (
+    contact_editable_by,
     contact_removal_refusal,
+    contact_update,
     organisation_managed_by,
 )
 from members.services.renewals import RenewalOutlook, renewal_outlook, renewal_period
@@ -50,8 +57,17 @@ class MembershipPanel:
     shown_term: Term | None
     outlook: RenewalOutlook
     renewal_period: tuple[date, date] | None
-    unpaid_invoices: list[Invoice]
-    uninvoiced_terms: list[Term]
+    next_steps: list[NextStep]
+
+    @property
+    def dues(self) -> list[NextStep]:
+        """The steps that pay what is due (the renewal aside)."""
+        return [step for step in self.next_steps if step.kind != NextStepKind.RENEW]
+
+    @property
+    def renewal_after_dues(self) -> bool:
+        """Whether renewals are open but what is due comes first."""
+        return self.outlook.is_open and bool(self.dues)
 
 
 @dataclass(frozen=True)
@@ -69,18 +85,16 @@ def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
     terms = list(membership.terms.all())  # prefetched, latest first
     latest = terms[0] if terms else None
     covering = next((t for t in terms if t.start_date <= today <= t.end_date), None)
-    invoices = [t.invoice for t in terms if hasattr(t, "invoice")]
     outlook = renewal_outlook(membership=membership, latest=latest, today=today)
+    period = renewal_period(after=latest, today=today) if outlook.is_open else None
     return MembershipPanel(
         membership=membership,
         status=MembershipStatus(membership.status),
         terms=terms,
         shown_term=covering or latest,
         outlook=outlook,
-        renewal_period=renewal_period(after=latest, today=today) if outlook.is_open else None,
-        unpaid_invoices=[invoice for invoice in invoices if not invoice.is_paid],
-        # Unpaid terms the cluster imported or entered without an invoice: the member gets it.
-        uninvoiced_terms=[t for t in terms if t.is_invoiceable() and not hasattr(t, "invoice")],
+        renewal_period=period,
+        next_steps=membership_next_steps(terms=terms, renewal_period=period),
     )
 
 
@@ -197,6 +211,45 @@ def contact_add(request: HttpRequest, organisation_id: int) -> HttpResponse:
     else:
         form = ContactForm()
     return render(request, "members/contact_add.html", {"organisation": organisation, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_edit(request: HttpRequest, organisation_id: int, contact_id: int) -> HttpResponse:
+    """A contact changes its own name and title; a primary contact those of its colleagues, and
+    their roles. The e-mail is shown, not changed: it is how the person signs in."""
+    organisation = get_object_or_404(organisations_of(request.user), pk=organisation_id)
+    contact = get_object_or_404(organisation.contacts.all(), pk=contact_id)
+    if not contact_editable_by(contact=contact, user=request.user):
+        raise PermissionDenied(
+            _("Seuls les contacts principaux de l’organisation peuvent modifier vos collègues.")
+        )
+    managed = organisation_managed_by(organisation=organisation, user=request.user)
+    own = contact.user_id == request.user.pk  # the page's title: "my details"
+    back = reverse("members:area") + f"#organisation-{organisation.pk}"
+    initial = {"first_name": contact.first_name, "last_name": contact.last_name}
+    initial |= {"job_title": contact.job_title, "role": contact.role}
+    if request.method == "POST":
+        form = ContactDetailsForm(request.POST, initial=initial, role_editable=managed)
+        if form.is_valid():
+            try:
+                contact = contact_update(contact=contact, by=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request,
+                    _("Les informations de %(name)s sont à jour.")
+                    % {"name": contact.full_name or contact.email},
+                )
+                return redirect(back)
+    else:
+        form = ContactDetailsForm(initial=initial, role_editable=managed)
+    return render(
+        request,
+        "members/contact_edit.html",
+        {"organisation": organisation, "contact": contact, "form": form, "own": own, "back": back},
+    )
 
 
 @login_required

@@ -26,7 +26,9 @@ from members.formatting import short_date
 from members.forms import LOGIN_EMAIL_SESSION_KEY, RenewalConfirmForm, RenewalPlanForm
 from members.models import Membership, Plan, Term
 from members.selectors import (
+    NextStep,
     contacts_primary,
+    membership_next_steps,
     memberships_of,
     memberships_with_status,
     plans_offered,
@@ -51,6 +53,7 @@ class RenewalContext:
     membership: Membership
     outlook: RenewalOutlook
     today: date
+    dues: list[NextStep]
 
     def as_dict(self) -> dict:
         return {
@@ -59,6 +62,7 @@ class RenewalContext:
             "cluster": self.membership.cluster,
             "outlook": self.outlook,
             "latest": self.outlook.latest,
+            "dues": self.dues,
         }
 
 
@@ -70,11 +74,14 @@ def _renewal_context(request: HttpRequest, membership_id: int) -> RenewalContext
         ),
         pk=membership_id,
     )
-    latest = membership.terms.select_related("plan", "invoice").order_by("-start_date").first()
+    terms = list(membership.terms.select_related("plan", "invoice").order_by("-start_date"))
+    latest = terms[0] if terms else None
     return RenewalContext(
         membership=membership,
         outlook=renewal_outlook(membership=membership, latest=latest, today=today),
         today=today,
+        # What is due comes before the renewal: the steps say so.
+        dues=membership_next_steps(terms=terms, renewal_period=None),
     )
 
 

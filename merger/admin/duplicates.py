@@ -3,7 +3,7 @@ undo a merge, or say “not a duplicate”."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 from members.models import Organisation
 
 from ..models import DuplicatePair
-from ..selectors import duplicate_pair_merge, organisation_review_column
+from ..selectors import duplicate_pair_merge, duplicate_pair_review
 from ..services import duplicate_dismiss, duplicate_merge, duplicate_merge_undo, duplicates_refresh
 from .base import MergerRecordAdmin
 from .forms import MergeForm, ReasonForm
@@ -74,7 +74,10 @@ class DuplicatePairAdmin(MergerRecordAdmin):
             _("%(count)d doublon(s) possible(s) à examiner, dont %(new)d nouveau(x).")
             % {"count": len(result.pairs), "new": result.created},
         )
-        return HttpResponseRedirect(reverse("admin:merger_duplicatepair_changelist"))
+        # Back to the list as it was filtered, searched and sorted when the button was pressed.
+        filters = QueryDict(request.POST.get("_changelist_filters", "")).urlencode()
+        changelist = reverse("admin:merger_duplicatepair_changelist")
+        return HttpResponseRedirect(f"{changelist}?{filters}" if filters else changelist)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         pair = (
@@ -104,7 +107,6 @@ class DuplicatePairAdmin(MergerRecordAdmin):
                 done = False
             if done:
                 return HttpResponseRedirect(request.path)
-        records = [pair.organisation_a, pair.organisation_b]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -113,7 +115,7 @@ class DuplicatePairAdmin(MergerRecordAdmin):
             "original": pair,
             "pair": pair,
             "merge": merge,
-            "records": [organisation_review_column(organisation=record) for record in records],
+            "records": duplicate_pair_review(pair=pair),
             "merge_form": merge_form,
             "reason_form": reason_form,
             "can_review": can_review,

@@ -6,7 +6,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ..models import FLAGS, TransferProposal
-from ..selectors import merger_current, merger_origins, proposals_flagged
+from ..selectors import (
+    merger_current,
+    merger_origins,
+    proposal_has_notice,
+    proposals_flagged,
+    proposals_without_notice,
+)
 
 
 class OriginFilter(admin.SimpleListFilter):
@@ -81,3 +87,20 @@ class ObjectionFilter(admin.SimpleListFilter):
 
 class NoticeLateObjectionFilter(LateObjectionFilter):
     field = "objected_after_execution"
+
+
+class InformedFilter(admin.SimpleListFilter):
+    """Proposals whose members were informed (a notice made, whatever its state), or not."""
+
+    title = gettext_lazy("information des membres")
+    parameter_name = "informed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Membres informés")), ("no", _("Personne d’informé"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(proposal_has_notice())
+        if self.value() == "no":
+            return proposals_without_notice(queryset)
+        return queryset

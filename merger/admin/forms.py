@@ -5,12 +5,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from cluster.errors import BoundedIntegerField, YearField
 from members.models import Organisation
 
 from ..models import Decision, DuplicatePair, Merger, TransferProposal
+from ..selectors import DecisionGroups
 from ..services import merger_update
 
 
@@ -39,7 +40,8 @@ class MergerForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.status != Merger.Status.EFFECTIVE:
+        # A reader's page has no status field: nothing to narrow.
+        if "status" in self.fields and self.instance.status != Merger.Status.EFFECTIVE:
             # The execution makes the merger effective, nobody else.
             self.fields["status"].choices = [
                 choice for choice in Merger.Status.choices if choice[0] != Merger.Status.EFFECTIVE
@@ -108,24 +110,82 @@ class DecideForm(ReasonForm):
 
 
 class DecideSelectedForm(ReasonForm):
-    """The bulk decision's page: the reason, and the version of each of the ``proposals`` as the
-    page showed it (``version_<id>``)."""
+    """The bulk decision's page: which of the proposals asked for (``groups``) are decided, the
+    reason, and the version of each as the page showed it (``version_<id>``).
 
-    def __init__(self, *args, proposals: list[TransferProposal], **kwargs):
+    When some are flagged, ``scope`` says whether the decision leaves them out ("unflagged", the
+    choice offered first) or takes them too ("all")."""
+
+    UNFLAGGED, ALL = "unflagged", "all"
+
+    scope = forms.ChoiceField(
+        label=gettext_lazy("Propositions décidées"), widget=forms.RadioSelect, choices=()
+    )
+
+    def __init__(self, *args, groups: DecisionGroups, **kwargs):
         super().__init__(*args, **kwargs)
-        self.proposals = proposals
-        for proposal in proposals:
+        self.groups = groups
+        self.proposals = groups.proposals
+        if groups.flagged:
+            unflagged, count = len(groups.unflagged), len(self.proposals)
+            choices = [
+                (
+                    self.ALL,
+                    ngettext(
+                        "Toutes, signalées comprises (%(count)d proposition)",
+                        "Toutes, signalées comprises (%(count)d propositions)",
+                        count,
+                    )
+                    % {"count": count},
+                )
+            ]
+            if unflagged:
+                choices.insert(
+                    0,
+                    (
+                        self.UNFLAGGED,
+                        ngettext(
+                            "Seulement la proposition non signalée (%(count)d)",
+                            "Seulement les propositions non signalées (%(count)d)",
+                            unflagged,
+                        )
+                        % {"count": unflagged},
+                    ),
+                )
+            self.fields["scope"].choices = choices
+            self.fields["scope"].initial = choices[0][0]
+            self.fields["scope"].error_messages["invalid_choice"] = _(
+                "Choisissez les propositions à décider : seulement les non signalées, ou toutes."
+            )
+            self.fields["scope"].error_messages["required"] = self.fields["scope"].error_messages[
+                "invalid_choice"
+            ]
+        else:
+            del self.fields["scope"]
+        for proposal in self.proposals:
             self.fields[f"version_{proposal.pk}"] = ProposalVersionField()
 
+    def decided(self) -> list[TransferProposal]:
+        """The proposals the decision takes: all of them, or only the unflagged ones."""
+        if self.cleaned_data.get("scope") == self.UNFLAGGED:
+            return self.groups.unflagged
+        return self.proposals
+
+    def left_out(self) -> list[TransferProposal]:
+        """The flagged proposals the decision leaves as they are."""
+        return self.groups.flagged if self.cleaned_data.get("scope") == self.UNFLAGGED else []
+
     def versions(self) -> dict[int, int]:
-        """Each proposal's version as the page showed it, by proposal id."""
-        return {p.pk: self.cleaned_data[f"version_{p.pk}"] for p in self.proposals}
+        """Each decided proposal's version as the page showed it, by proposal id."""
+        return {p.pk: self.cleaned_data[f"version_{p.pk}"] for p in self.decided()}
 
     def refusals(self) -> list[str]:
-        """What is missing: the reason, or a version, said with the proposal's organisation."""
+        """What is missing: the reason, the choice, or a version, said with the proposal's
+        organisation."""
         said = []
         if "reason" in self.errors:
             said.append(_("Indiquez le motif : il est gardé dans l’historique."))
+        said.extend(self.errors.get("scope", []))
         for proposal in self.proposals:
             for error in self.errors.get(f"version_{proposal.pk}", []):
                 said.append(f"{proposal.organisation} : {error}")

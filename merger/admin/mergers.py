@@ -29,6 +29,7 @@ from ..selectors import (
     merger_current,
     merger_execution_running,
     merger_report,
+    merger_steps,
     mergers_with_counts,
     notice_audience,
     notice_example,
@@ -253,7 +254,11 @@ class MergerAdmin(MergerRecordAdmin):
             "can_propose": request.user.has_perm("merger.change_transferproposal"),
             "can_notify": request.user.has_perm("merger.add_mergernotice"),
             "can_execute": request.user.has_perm("merger.execute_merger"),
+            "can_change": request.user.has_perm("merger.change_merger"),
         }
+        merger = self.get_object(request, object_id) if str(object_id).isdigit() else None
+        if merger is not None:
+            extra_context["steps"] = merger_steps(merger=merger)
         return super().change_view(request, object_id, form_url, extra_context)
 
     # Actions of the list, and the buttons of the merger's page, lead to the same views.

@@ -12,11 +12,18 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from members.formatting import money, short_datetime
 
-from ..models import FLAGS, Decision, TransferProposal
-from ..selectors import merger_current, merger_origins, proposal_records, proposals_with_origin_name
+from ..models import Decision, TransferProposal
+from ..selectors import (
+    merger_current,
+    merger_origins,
+    proposal_flags,
+    proposal_records,
+    proposals_decision_groups,
+    proposals_with_origin_name,
+)
 from ..services import transfer_decide
 from .base import MergerRecordAdmin
-from .filters import FlagFilter, LateObjectionFilter, OriginFilter
+from .filters import FlagFilter, InformedFilter, LateObjectionFilter, OriginFilter
 from .forms import DecideForm, DecideSelectedForm
 
 
@@ -33,7 +40,14 @@ class TransferProposalAdmin(MergerRecordAdmin):
         "decision_display",
         "late_objection_display",
     )
-    list_filter = ("decision", OriginFilter, FlagFilter, "members_of_both", LateObjectionFilter)
+    list_filter = (
+        "decision",
+        OriginFilter,
+        FlagFilter,
+        "members_of_both",
+        LateObjectionFilter,
+        InformedFilter,
+    )
     list_select_related = ("organisation",)
     search_fields = (
         "organisation__name",
@@ -57,6 +71,14 @@ class TransferProposalAdmin(MergerRecordAdmin):
         return proposals_with_origin_name(super().get_queryset(request))
 
     def changelist_view(self, request, extra_context=None):
+        # Django's admin would only leave out an action the user may not take and show the list
+        # again: a decision asked without the committee's permission is refused as such.
+        if (
+            request.method == "POST"
+            and request.POST.get("action") in self.actions
+            and not self.has_decide_permission(request)
+        ):
+            raise PermissionDenied
         merger = merger_current()
         extra_context = {
             "title": _("Propositions de transfert"),
@@ -77,7 +99,7 @@ class TransferProposalAdmin(MergerRecordAdmin):
     @admin.display(description=gettext_lazy("signalements"))
     def flags_display(self, proposal: TransferProposal) -> str:
         return format_html_join(
-            " ", '<span class="merger-flag merger-flag-{}">{}</span>', _flags(proposal)
+            " ", '<span class="merger-flag merger-flag-{}">{}</span>', proposal_flags(proposal)
         )
 
     @admin.display(description=gettext_lazy("décision"), ordering="decision")
@@ -115,10 +137,25 @@ class TransferProposalAdmin(MergerRecordAdmin):
         return self._decide_selected(request, queryset, Decision.DEFERRED)
 
     def _decide_selected(self, request, queryset, decision: Decision):
-        proposals = list(queryset.select_related("organisation").order_by("organisation__name"))
-        form = DecideSelectedForm(
-            request.POST if "reason" in request.POST else None, proposals=proposals
-        )
+        """The confirmation of a bulk decision: the proposals grouped, flagged (listed with their
+        flags) and unflagged (summed up, listed folded), the choice to leave the flagged ones
+        out, the reason; then the decision, taken once (a form sent twice decides nothing more:
+        the versions it carries are past)."""
+        merger = merger_current()
+        if merger is None or queryset.exclude(merger=merger).exists():
+            messages.error(
+                request,
+                _(
+                    "La sélection contient des propositions d’une autre fusion que la fusion en "
+                    "cours : rien n’a été décidé."
+                ),
+            )
+            return None
+        groups = proposals_decision_groups(queryset=queryset)
+        if not groups.proposals:  # the rows selected are no longer there
+            messages.warning(request, _("Aucune des propositions sélectionnées n’existe encore."))
+            return None
+        form = DecideSelectedForm(request.POST if "reason" in request.POST else None, groups=groups)
         if form.is_bound:
             if form.is_valid():
                 versions = form.versions()
@@ -130,6 +167,17 @@ class TransferProposalAdmin(MergerRecordAdmin):
                     versions=versions,
                 )
                 self._decision_messages(request, result, decision)
+                left_out = form.left_out()
+                if left_out:
+                    messages.warning(
+                        request,
+                        ngettext(
+                            "%(count)d proposition signalée laissée à décider.",
+                            "%(count)d propositions signalées laissées à décider.",
+                            len(left_out),
+                        )
+                        % {"count": len(left_out)},
+                    )
                 return None
             for message in form.refusals():
                 messages.error(request, message)
@@ -137,14 +185,14 @@ class TransferProposalAdmin(MergerRecordAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("%(decision)s : %(count)d proposition(s)")
-            % {"decision": decision.label, "count": len(proposals)},
+            % {"decision": decision.label, "count": len(groups.proposals)},
             "decision": decision,
-            "proposals": proposals,
+            "merger": merger,
+            "groups": groups,
+            "flagged": [(p, proposal_flags(p)) for p in groups.flagged],
             "form": form,
             "action": request.POST.get("action"),
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "flagged": [p for p in proposals if _flags(p)],
-            "executed": [p for p in proposals if p.decision == Decision.EXECUTED],
         }
         return TemplateResponse(request, "admin/merger/transferproposal/decide.html", context)
 
@@ -159,8 +207,22 @@ class TransferProposalAdmin(MergerRecordAdmin):
                 )
                 % {"count": len(result.decided), "decision": decision.label.lower()},
             )
+        repeated = [conflict for conflict in result.conflicts if conflict.repeated]
+        if repeated:
+            messages.info(
+                request,
+                ngettext(
+                    "Formulaire envoyé deux fois : %(count)d proposition déjà décidée ainsi par "
+                    "vous, rien n’a été changé.",
+                    "Formulaire envoyé deux fois : %(count)d propositions déjà décidées ainsi par "
+                    "vous, rien n’a été changé.",
+                    len(repeated),
+                )
+                % {"count": len(repeated)},
+            )
         for conflict in result.conflicts:
-            messages.error(request, f"{conflict.proposal.organisation} : {conflict.message}")
+            if not conflict.repeated:
+                messages.error(request, f"{conflict.proposal.organisation} : {conflict.message}")
 
     # A proposal's page: its source records side by side, its decision and history.
 
@@ -193,7 +255,7 @@ class TransferProposalAdmin(MergerRecordAdmin):
             "original": proposal,
             "proposal": proposal,
             "origin": dict(merger_origins(proposal.merger)).get(proposal.origin, proposal.origin),
-            "flags": _flags(proposal),
+            "flags": proposal_flags(proposal),
             **proposal_records(proposal=proposal),
             "organisation": proposal.organisation,
             "form": form,
@@ -212,12 +274,3 @@ class TransferProposalAdmin(MergerRecordAdmin):
             if str(object_id).isdigit()
             else None
         )
-
-
-def _flags(proposal: TransferProposal) -> list[tuple[str, str]]:
-    """(flag, label) of the flags raised on ``proposal``."""
-    return [
-        (name, TransferProposal._meta.get_field(name).verbose_name)
-        for name in FLAGS
-        if getattr(proposal, name)
-    ]

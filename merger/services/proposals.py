@@ -208,10 +208,12 @@ def _forgettable(proposal: TransferProposal) -> bool:
 
 @dataclass(frozen=True)
 class DecisionConflict:
-    """A proposal that a decision did not change, and why."""
+    """A proposal that a decision did not change, and why. ``repeated``: the same person had
+    already taken the same decision on it (a form sent twice: a double click, a second tab)."""
 
     proposal: TransferProposal
     message: str
+    repeated: bool = False
 
 
 @dataclass
@@ -272,6 +274,16 @@ def transfer_decide(
             )
             continue
         seen = versions.get(proposal.pk)
+        if seen is not None and seen != proposal.version and _repeated(proposal, decision, by):
+            result.conflicts.append(
+                DecisionConflict(
+                    proposal,
+                    _("Déjà décidée ainsi par vous le %(at)s : rien n’a été changé.")
+                    % {"at": short_datetime(proposal.decided_at)},
+                    repeated=True,
+                )
+            )
+            continue
         if seen is not None and seen != proposal.version:
             result.conflicts.append(
                 DecisionConflict(
@@ -317,3 +329,8 @@ def transfer_decide(
         proposal.facts_changed, proposal.version = False, proposal.version + 1
     TransferDecision.objects.bulk_create(decisions)
     return result
+
+
+def _repeated(proposal: TransferProposal, decision: str, by: AbstractBaseUser) -> bool:
+    """Whether ``proposal`` already holds ``decision``, taken by ``by``."""
+    return proposal.decision == decision and proposal.decided_by_id == by.pk

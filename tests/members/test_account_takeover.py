@@ -154,7 +154,11 @@ def test_the_address_page_shows_the_sign_in_address_and_offers_no_change(laurent
     html = page.content.decode()
     assert ATTACKER_EMAIL in html
     assert "Ondine Vision" in html
-    assert "demandez au contact principal de votre organisation" in html
+    # How the address changes: a primary contact adds the new one (members edit no address).
+    assert (
+        "demandez à un contact principal de votre organisation de vous ajouter aux contacts avec "
+        "la nouvelle adresse" in " ".join(html.split())
+    )
     assert "<form" not in html.split("<main", 1)[-1]
     assert 'name="action_add"' not in html
 

@@ -23,10 +23,10 @@ from members.services.billing import (
     invoice_confirmation_send,
     invoice_issue,
     invoice_notice_send,
-    invoice_payment_cancel,
     invoice_payment_record,
+    invoice_payment_remove,
 )
-from tests.factories import ContactFactory, OrganisationFactory
+from tests.factories import ContactFactory, OrganisationFactory, UserFactory
 from tests.members.billing_helpers import ISSUED, contact, legal_details, pdf_text, unpaid_term
 
 pytestmark = pytest.mark.django_db
@@ -240,8 +240,9 @@ def test_a_payment_must_be_positive():
 
 
 @pytest.mark.usefixtures("after_the_invoices")
-def test_cancelling_a_payment_unpays_the_invoice_and_its_term_when_short():
+def test_removing_a_payment_unpays_the_invoice_and_its_term_when_short():
     term = unpaid_term()
+    staff = UserFactory(is_staff=True)
     invoice = invoice_issue(term=term, on=ISSUED)
     small = invoice_payment_record(
         invoice=invoice, amount=Decimal("50.00"), received_on=D(2027, 3, 5)
@@ -250,11 +251,15 @@ def test_cancelling_a_payment_unpays_the_invoice_and_its_term_when_short():
         invoice=invoice, amount=Decimal("300.00"), received_on=D(2027, 3, 6)
     )
 
-    invoice_payment_cancel(payment=small)
+    invoice_payment_remove(
+        invoice=invoice, payment_key=small.pk, version=0, reason="Doublon", changed_by=staff
+    )
     invoice.refresh_from_db()
     assert invoice.paid_on == D(2027, 3, 6), "the payments left still cover the invoice"
 
-    invoice_payment_cancel(payment=mistaken)
+    invoice_payment_remove(
+        invoice=invoice, payment_key=mistaken.pk, version=0, reason="Erreur", changed_by=staff
+    )
     invoice.refresh_from_db()
     term.refresh_from_db()
     assert invoice.paid_on is None

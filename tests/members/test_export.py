@@ -44,6 +44,8 @@ pytestmark = pytest.mark.django_db
 
 SAMPLE_FILES = FILES
 HEADERS = [field.column_name for field in StandardResource.fields.values()]
+DATE_COLUMNS = {"Date d'adhésion", "Début de période", "Fin de période", "Date de règlement"}
+AMOUNT_COLUMNS = {"Cotisation"}
 FORMATS = ("csv", "xlsx")
 TODAY = dt.date(2026, 3, 1)
 
@@ -122,6 +124,9 @@ def test_exporting_the_samples_and_reimporting_them_changes_nothing(
             memberships.values_list("member_number", flat=True)
         )
 
+        if file_format == "xlsx":
+            typed_cells_check(content, rows=len(rows))
+
         report = reimport(content, slug=slug, file_format=file_format, tmp_path=tmp_path)
 
         assert report.refused == []
@@ -134,6 +139,33 @@ def test_exporting_the_samples_and_reimporting_them_changes_nothing(
         assert report.unchanged == len(rows)
         assert report.written
     assert stored() == before
+
+
+def typed_cells_check(content: bytes, *, rows: int) -> None:
+    """The XLSX export's dates are date cells shown dd/mm/yyyy and its amounts numbers shown in
+    euros, in every row that has them; every other cell is text."""
+    sheet = openpyxl.load_workbook(io.BytesIO(content))[SHEET_TITLE]
+    typed = {"d": 0, "n": 0}
+    for row in sheet.iter_rows(min_row=2):
+        assert len(row) == len(HEADERS)
+        for name, cell in zip(HEADERS, row, strict=True):
+            if cell.value is None:
+                continue
+            if name in DATE_COLUMNS:
+                assert (cell.data_type, cell.is_date, cell.number_format) == (
+                    "d",
+                    True,
+                    "dd/mm/yyyy",
+                ), (name, cell.value)
+                assert isinstance(cell.value, dt.datetime) and cell.value.time() == dt.time()
+            elif name in AMOUNT_COLUMNS:
+                assert (cell.data_type, cell.number_format) == ("n", '#,##0.00 "€"')
+                assert isinstance(cell.value, int | float)
+            else:
+                assert cell.data_type == "s", (name, cell.value)
+                continue
+            typed[cell.data_type] += 1
+    assert typed["d"] >= 2 * rows and typed["n"] == rows, "each row's term is typed"
 
 
 # Rows, columns and formats
@@ -266,6 +298,31 @@ def test_xlsx_sheet_keeps_identifiers_postcodes_and_phones_as_text(membership):
         assert (row[column].value, row[column].data_type) == (value, "s")
 
 
+def test_xlsx_dates_and_amounts_are_typed_cells_and_csv_stays_text(membership):
+    xlsx = openpyxl.load_workbook(
+        io.BytesIO(export_memberships(Membership.objects.all(), file_format="xlsx"))
+    )[SHEET_TITLE]
+    csv_rows = as_dicts(export_memberships(Membership.objects.all(), file_format="csv"), "csv")
+
+    cells = dict(zip(HEADERS, xlsx[2], strict=True))
+    assert (cells["Cotisation"].value, cells["Cotisation"].data_type) == (612.5, "n")
+    assert cells["Cotisation"].number_format == '#,##0.00 "€"'
+    for column, day in {
+        "Début de période": dt.datetime(2025, 1, 1),
+        "Fin de période": dt.datetime(2025, 12, 31),
+        "Date de règlement": dt.datetime(2025, 2, 3),
+    }.items():
+        assert (cells[column].value, cells[column].is_date) == (day, True)
+        assert cells[column].number_format == "dd/mm/yyyy"
+    # The four rows (one per contact) sum as numbers.
+    fees = [row[HEADERS.index("Cotisation")].value for row in xlsx.iter_rows(min_row=2)]
+    assert sum(fees) == 4 * 612.5
+    columns = ("Cotisation", "Début de période", "Fin de période", "Date de règlement")
+    assert {tuple(row[column] for column in columns) for row in csv_rows} == {
+        ("612,50", "01/01/2025", "31/12/2025", "03/02/2025")
+    }
+
+
 def test_filename_names_the_cluster_or_all_and_the_day():
     assert (
         export_filename(cluster=cluster("frenchsouth"), file_format="csv", on=TODAY)
@@ -329,7 +386,13 @@ def test_formula_like_text_is_escaped_in_every_column_and_reimports_exactly(
     assert {column: row[column] for column in escaped} == escaped
     if file_format == "xlsx":
         sheet = openpyxl.load_workbook(io.BytesIO(content))[SHEET_TITLE]
-        assert {cell.data_type for cell in sheet[2] if cell.value is not None} == {"s"}
+        cells = dict(zip(HEADERS, sheet[2], strict=True))
+        # Never a formula ("f"): text, and the typed dates and amounts.
+        assert {
+            name: cell.data_type
+            for name, cell in cells.items()
+            if cell.value is not None and cell.data_type != "s"
+        } == dict.fromkeys(DATE_COLUMNS - {"Date de règlement"}, "d") | {"Cotisation": "n"}
 
     report = reimport(content, slug="digitalplace", file_format=file_format, tmp_path=tmp_path)
 

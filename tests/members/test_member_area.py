@@ -281,3 +281,180 @@ def test_a_member_gets_the_invoice_of_an_unpaid_term_the_cluster_entered_without
     page = client.get(AREA).content.decode()
     assert f'action="{get_it}"' not in page
     assert reverse("members:invoice_detail", args=[invoice.pk]) in page
+
+
+# --- What to do first: what is due, then the renewal ----------------------------------------------
+
+
+def invoiced(membership, year: int, **dates):
+    """An unpaid term of ``year`` (or of the ``start_date``/``end_date`` given) with its invoice."""
+    term = TermFactory(membership=membership, year=year, is_paid=False, **dates)
+    invoice_issue(term=term, on=term.start_date if term.start_date <= D(2026, 11, 15) else None)
+    return term
+
+
+def card_of(response, membership) -> dict:
+    """What the member area shows of ``membership``: the card's text, its steps in order (each
+    step's text and whether its button is the main one) and the labels of its main buttons."""
+    page = response.content.decode().replace("&nbsp;", "\xa0")
+    start = page.index(f'id="membership-{membership.pk}-title"')
+    article = page[start : page.index("</article>", start)]
+    history = article.find('<details class="history"')
+    article = article if history < 0 else article[:history]  # the history has no buttons
+
+    def text(html: str) -> str:
+        html = re.sub(r'<span class="visually-hidden">.*?</span>', "", html)
+        return re.sub(r"[ \t\r\n]+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+    steps = []
+    ordered = re.search(r'<ol class="due-list[^"]*">(.*?)</ol>', article, re.S)
+    for item in re.findall(r"<li[^>]*>(.*?)</li>", ordered[1] if ordered else "", re.S):
+        steps.append((text(item), 'class="button"' in item))
+    main = re.findall(r'<(a|button) [^>]*class="button"[^>]*>(.*?)</\1>', article, re.S)
+    return {"text": text(article), "steps": steps, "main": [text(label) for _tag, label in main]}
+
+
+def test_an_unpaid_invoice_comes_first_and_the_renewal_after_it(
+    client, two_organisations, settings
+):
+    octo, _lab = two_organisations
+    fs = octo.memberships.get(member_number="FS-7")  # 2026 invoiced and unpaid; renewals open
+
+    card = card_of(client.get(AREA), fs)
+
+    assert card["main"] == ["Payer"]  # one main button: the invoice
+    assert card["steps"] == [
+        ("Facture FS-2026-00001 : 300,00\xa0€, échéance le 3 mars 2026 Payer", True),
+        (
+            "Ensuite, le renouvellement pour la période du 1er janvier 2027 au 31 décembre "
+            "2027\xa0: il ajoutera sa propre facture, sans régler ce qui précède. Renouveler",
+            False,
+        ),
+    ]
+    assert "À faire, dans cet ordre" in card["text"]
+    assert "Le renouvellement est ouvert" not in card["text"]
+    page = client.get(AREA).content.decode()
+    assert reverse("members:renewal_details", args=[fs.pk]) in page  # offered, second
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    card = card_of(client.get(AREA), fs)
+    assert "To do, in this order" in card["text"]
+    assert card["steps"][1][0].startswith(
+        "Then the renewal for the term from January 1, 2027 to December 31, 2027: it will add "
+        "an invoice of its own"
+    )
+
+
+@pytest.fixture
+def member_of(client):
+    """A signed-in primary contact's membership of DigitalPlace, terms to be added."""
+    contact = ContactFactory(role=ContactRole.PRIMARY)
+    sign_in(client, contact)
+    return MembershipFactory(organisation=contact.organisation)
+
+
+def test_renewal_open_nothing_due_renew_is_the_main_button(client, member_of):
+    paid_term(member_of, 2026)
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Renouveler"]
+    assert card["steps"] == []
+    assert (
+        "Le renouvellement est ouvert pour la période du 1er janvier 2027 au 31 décembre 2027."
+        in card["text"]
+    )
+
+
+def test_an_unpaid_term_without_invoice_comes_first_then_the_renewal(client, member_of):
+    TermFactory(membership=member_of, year=2026, is_paid=False)
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Obtenir la facture"]
+    assert [primary for _text, primary in card["steps"]] == [True, False]
+    assert card["steps"][0][0].startswith("Cotisation du 1er janvier 2026 au 31 décembre 2026")
+    assert card["steps"][1][0].startswith("Ensuite, le renouvellement pour la période du 1er")
+
+
+def test_several_dues_oldest_first_then_the_renewal(client, member_of):
+    TermFactory(membership=member_of, year=2025, is_paid=False)  # imported, never invoiced
+    invoiced(member_of, 2026)
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Obtenir la facture"]
+    assert [(text.split(" ")[0], primary) for text, primary in card["steps"]] == [
+        ("Cotisation", True),
+        ("Facture", False),
+        ("Ensuite,", False),
+    ]
+    assert "du 1er janvier 2025" in card["steps"][0][0]
+
+
+def test_renewal_not_open_yet_the_unpaid_invoice_alone(client, member_of):
+    invoiced(member_of, 2026, start_date=D(2026, 7, 1), end_date=D(2027, 6, 30))
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Payer"]
+    assert [primary for _text, primary in card["steps"]] == [True]
+    assert "À régler" in card["text"]
+    assert (
+        "Votre adhésion du 1er juillet 2026 au 30 juin 2027 est enregistrée et attend son "
+        "paiement." in card["text"]
+    )
+    assert "Renouveler" not in card["text"]
+
+
+def test_renewal_not_open_yet_nothing_due_says_when_it_opens(client, member_of):
+    TermFactory(membership=member_of, start_date=D(2026, 7, 1), end_date=D(2027, 6, 30))
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == []
+    assert card["steps"] == []
+    assert (
+        "Votre adhésion est réglée jusqu’au 30 juin 2027. Le renouvellement ouvrira le "
+        "1er avril 2027." in card["text"]
+    )
+
+
+def test_renewed_waiting_for_payment_the_renewal_invoice_alone(client, member_of):
+    paid_term(member_of, 2026)
+    invoiced(member_of, 2027)
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Payer"]
+    # Issued today, in 2026: its number is of 2026.
+    assert len(card["steps"]) == 1 and card["steps"][0][0].startswith("Facture DP-2026-00002")
+    assert "du 1er janvier 2027 au 31 décembre 2027 est enregistrée" in card["text"]
+
+
+def test_lapsed_nothing_due_says_so_and_renews_for_the_year_not_over(client, member_of):
+    paid_term(member_of, 2025)
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Renouveler"]
+    assert (
+        "Votre adhésion a expiré\xa0: sa dernière période s’est terminée le 31 décembre 2025."
+        in card["text"]
+    )
+    assert "pour la période du 1er janvier 2026 au 31 décembre 2026." in card["text"]
+
+
+def test_lapsed_with_its_last_invoice_unpaid_pays_it_first(client, member_of):
+    invoiced(member_of, 2025)
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Payer"]
+    assert "Votre adhésion a expiré" in card["text"]
+    assert [primary for _text, primary in card["steps"]] == [True, False]
+    assert card["steps"][0][0].startswith("Facture DP-2025-")
+    assert "du 1er janvier 2026 au 31 décembre 2026" in card["steps"][1][0]
+
+
+def test_in_grace_says_the_term_ended_and_renews(client, member_of):
+    TermFactory(membership=member_of, start_date=D(2025, 11, 1), end_date=D(2026, 10, 31))
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Renouveler"]
+    assert "Votre dernière période d’adhésion s’est terminée le 31 octobre 2026" in card["text"]
+    assert "du 1er novembre 2026 au 31 octobre 2027." in card["text"]
+
+
+def test_transferred_with_an_unpaid_invoice_pays_it_and_renews_nothing(client, member_of):
+    invoiced(member_of, 2026)
+    member_of.transferred_on = D(2026, 9, 1)
+    member_of.save()
+    card = card_of(client.get(AREA), member_of)
+    assert card["main"] == ["Payer"]
+    assert [primary for _text, primary in card["steps"]] == [True]
+    assert "transférée au cluster successeur le 1er septembre 2026" in card["text"]
+    assert "Renouveler" not in card["text"]

@@ -13,7 +13,7 @@ from django.urls import reverse
 from members.models import Contact, ContactRole, Organisation
 from members.selectors import organisations_of
 from members.services import contact_add, contact_login_ensure, contact_remove, organisation_update
-from members.services.organisations import contact_removal_refusal
+from members.services.organisations import contact_removal_refusal, contact_update
 from tests.factories import ContactFactory, OrganisationFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +65,10 @@ def edit_url(organisation) -> str:
 
 def add_url(organisation) -> str:
     return reverse("members:contact_add", args=[organisation.pk])
+
+
+def contact_edit_url(contact) -> str:
+    return reverse("members:contact_edit", args=[contact.organisation_id, contact.pk])
 
 
 def remove_url(contact) -> str:
@@ -380,3 +384,210 @@ def test_two_primary_contacts_removing_each_other_at_once_leave_one(postgresql):
         assert sorted(outcomes)[-1] == "removed"
         assert outcomes.count("removed") == 1
         assert organisation.contacts.filter(role=ContactRole.PRIMARY).count() == 1
+
+
+# --- Changing a contact's name, title and role ---------------------------------------------------
+
+RENAMED = {"first_name": " Léa ", "last_name": "Blanc-Martin", "job_title": "Directrice financière"}
+
+
+def details_of(contact) -> tuple:
+    contact.refresh_from_db()
+    return (contact.first_name, contact.last_name, contact.job_title, contact.role, contact.email)
+
+
+def test_a_primary_contact_changes_a_colleagues_name_title_and_role(
+    client, organisation, primary, colleague
+):
+    signed_in(client, primary)
+    area = client.get(AREA).content.decode()
+    assert contact_edit_url(colleague) in area
+    page = client.get(contact_edit_url(colleague)).content.decode()
+    assert 'value="Léa"' in page
+    assert 'name="role"' in page
+    assert "lea@octo.example" in page and 'name="email"' not in page  # shown, not editable
+
+    response = client.post(
+        contact_edit_url(colleague),
+        RENAMED | {"role": ContactRole.PRIMARY, "email": "x@evil.example"},
+    )
+
+    assert response.status_code == 302
+    assert response.url == f"{AREA}#organisation-{organisation.pk}"
+    assert details_of(colleague) == (
+        "Léa",
+        "Blanc-Martin",
+        "Directrice financière",
+        ContactRole.PRIMARY,
+        "lea@octo.example",  # the e-mail is how the person signs in: never changed here
+    )
+    area = client.get(AREA).content.decode()
+    assert "Les informations de Léa Blanc-Martin sont à jour." in area
+    assert '<span class="contact-title">Directrice financière</span>' in area
+
+
+def test_every_contact_changes_its_own_name_and_title_but_not_its_role(
+    client, organisation, primary, colleague
+):
+    signed_in(client, colleague)
+    area = client.get(AREA).content.decode()
+    assert contact_edit_url(colleague) in area
+    page = client.get(contact_edit_url(colleague)).content.decode()
+    assert 'name="role"' not in page
+    assert "Contact facturation" in page
+
+    # A forged role is not read: only a primary contact changes roles.
+    response = client.post(contact_edit_url(colleague), RENAMED | {"role": ContactRole.PRIMARY})
+
+    assert response.status_code == 302
+    assert details_of(colleague)[:4] == (
+        "Léa",
+        "Blanc-Martin",
+        "Directrice financière",
+        ContactRole.BILLING,
+    )
+    with pytest.raises(PermissionDenied):
+        contact_update(
+            contact=colleague, by=user_of(colleague), role=ContactRole.PRIMARY, **RENAMED
+        )
+    assert details_of(colleague)[3] == ContactRole.BILLING
+
+
+def test_a_contact_who_is_not_primary_cannot_change_a_colleague(
+    client, organisation, primary, colleague
+):
+    other = ContactFactory(organisation=organisation, first_name="Noé", role=ContactRole.MEMBER)
+    signed_in(client, colleague)
+    before = [details_of(primary), details_of(other)]
+    for contact in (primary, other):
+        assert client.get(contact_edit_url(contact)).status_code == 403
+        posted = client.post(contact_edit_url(contact), RENAMED | {"role": ContactRole.MEMBER})
+        assert posted.status_code == 403
+    assert [details_of(primary), details_of(other)] == before
+    area = client.get(AREA).content.decode()
+    assert contact_edit_url(primary) not in area and contact_edit_url(other) not in area
+    with pytest.raises(PermissionDenied):
+        contact_update(contact=primary, by=user_of(colleague), **RENAMED)
+
+
+def test_the_last_primary_contact_cannot_give_up_the_role(client, organisation, primary, colleague):
+    signed_in(client, primary)
+    response = client.post(contact_edit_url(primary), RENAMED | {"role": ContactRole.MEMBER})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        "Camille Roux est le dernier contact principal de Octo Sud : il doit en rester au moins "
+        "un. Donnez d’abord ce rôle à un autre contact." in page
+    )
+    assert '<ul class="errorlist" id="id_role_error">' in page
+    assert details_of(primary)[:4] == ("Camille", "Roux", "", ContactRole.PRIMARY)
+
+    # Once a colleague is primary too, the role can be given up.
+    client.post(contact_edit_url(colleague), RENAMED | {"role": ContactRole.PRIMARY})
+    response = client.post(contact_edit_url(primary), RENAMED | {"role": ContactRole.MEMBER})
+    assert response.status_code == 302
+    assert details_of(primary)[3] == ContactRole.MEMBER
+    # No longer primary: the colleague's page is closed to them.
+    assert client.get(contact_edit_url(colleague)).status_code == 403
+
+
+def test_another_organisations_contact_is_404(client, organisation, primary):
+    other = ContactFactory(role=ContactRole.PRIMARY, first_name="Autre")
+    signed_in(client, primary)
+    for url in (
+        contact_edit_url(other),
+        reverse("members:contact_edit", args=[organisation.pk, other.pk]),
+        reverse("members:contact_edit", args=[other.organisation_id, primary.pk]),
+    ):
+        assert client.get(url).status_code == 404
+        assert client.post(url, RENAMED | {"role": ContactRole.MEMBER}).status_code == 404
+    assert details_of(other)[:4] == ("Autre", other.last_name, "", ContactRole.PRIMARY)
+
+
+def test_a_double_submit_changes_the_contact_once_and_fails_nothing(
+    client, organisation, primary, colleague
+):
+    signed_in(client, primary)
+    data = RENAMED | {"role": ContactRole.MEMBER}
+    first = client.post(contact_edit_url(colleague), data)
+    after_first = details_of(colleague)
+    second = client.post(contact_edit_url(colleague), data)
+    assert first.status_code == second.status_code == 302
+    assert details_of(colleague) == after_first
+    assert organisation.contacts.count() == 2
+
+
+def test_a_removed_contacts_page_is_404(client, organisation, primary, colleague):
+    signed_in(client, primary)
+    contact_remove(contact=colleague, by=user_of(primary))
+    assert client.post(contact_edit_url(colleague), RENAMED).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("first_name", "", "Ce champ est obligatoire."),
+        ("last_name", "x" * 101, "Assurez-vous que cette valeur comporte au plus 100 caractères"),
+        ("job_title", "x" * 151, "Assurez-vous que cette valeur comporte au plus 150 caractères"),
+        ("role", "admin", "Sélectionnez un choix valide."),
+    ],
+)
+def test_invalid_contact_details_are_refused_on_the_field(
+    client, organisation, primary, colleague, field, value, message
+):
+    signed_in(client, primary)
+    before = details_of(colleague)
+    data = RENAMED | {"role": ContactRole.BILLING, field: value}
+    response = client.post(contact_edit_url(colleague), data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert f'id="id_{field}_error"' in response.content.decode()
+    assert details_of(colleague) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_primary_contacts_giving_up_the_role_at_once_leave_one(postgresql):
+    """Each in its own thread and connection, started together, several times over: under the
+    organisation's lock one gives the role up, and the other is refused (the last primary
+    contact, or no longer primary)."""
+    for n in range(5):
+        organisation = OrganisationFactory(name=f"Rôles {n}")
+        first, second = (
+            ContactFactory(organisation=organisation, role=ContactRole.PRIMARY) for _ in range(2)
+        )
+        users = {first.pk: user_of(first), second.pk: user_of(second)}
+        start = threading.Barrier(2)
+
+        def give_up(contact, start=start, users=users):
+            start.wait()
+            try:
+                contact_update(
+                    contact=contact,
+                    by=users[contact.pk],
+                    first_name="A",
+                    last_name="B",
+                    role=ContactRole.MEMBER,
+                )
+                return "changed"
+            except (ValidationError, PermissionDenied) as exc:
+                return type(exc).__name__
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = list(pool.map(give_up, (first, second)))
+        assert outcomes.count("changed") == 1, outcomes
+        assert organisation.contacts.filter(role=ContactRole.PRIMARY).count() == 1
+
+
+def test_the_contact_page_in_english(client, organisation, primary, colleague, settings):
+    signed_in(client, primary)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = client.get(contact_edit_url(colleague)).content.decode()
+    assert "Edit Léa Blanc" in page
+    assert "The e-mail address is not changed here: it is the one used to sign in." in page
+    response = client.post(contact_edit_url(primary), RENAMED | {"role": ContactRole.MEMBER})
+    assert (
+        "Camille Roux is the last primary contact of Octo Sud: there must be at least one. Give "
+        "the role to another contact first." in response.content.decode()
+    )

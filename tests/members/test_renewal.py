@@ -3,6 +3,7 @@ area, what each step says when the membership cannot be renewed, one term and on
 many clicks, tabs or colleagues, and the signed renewal link of reminders."""
 
 import datetime as dt
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -19,6 +20,7 @@ from django.urls import reverse
 from cluster.celery import app as celery_app
 from members.models import ContactRole, Invoice, Plan, PlanCategory, Term
 from members.services import contact_login_ensure
+from members.services.billing import invoice_issue
 from members.services.renewals import (
     RenewalState,
     membership_renew,
@@ -176,6 +178,31 @@ def test_step_1_shows_the_details_to_check_and_leads_to_the_plans(client, member
     assert urls(term.membership_id)["plan"] in page
     edit = reverse("members:organisation_edit", args=[member.organisation_id])
     assert f"{edit}?next=" in page  # a primary contact may correct them, and come back
+
+
+def test_each_step_says_what_is_due_comes_first_and_leads_to_it(client, member, settings):
+    term = latest_term(member)
+    assert "renewal-dues" not in client.get(urls(term.membership_id)["details"]).content.decode()
+    older = TermFactory(membership=term.membership, year=2025, is_paid=False)
+    invoice = invoice_issue(term=older, on=D(2025, 1, 10))
+    TermFactory(membership=term.membership, year=2024, is_paid=False)  # imported, no invoice
+
+    sme = plan("digitalplace", "sme")
+    for step, query in (("details", ""), ("plan", ""), ("confirm", f"?plan={sme.pk}")):
+        page = client.get(urls(term.membership_id)[step] + query).content.decode()
+        text = re.sub(r"[ \t\r\n]+", " ", page.replace("&nbsp;", "\xa0"))
+        assert (
+            "2 paiements de cette adhésion sont encore en attente\xa0: réglez-les d’abord. Le "
+            "renouvellement ajoutera sa propre facture, sans régler celles-ci." in text
+        ), step
+        assert f'href="{reverse("members:invoice_detail", args=[invoice.pk])}"' in page
+        assert f"Facture {invoice.number} : 300,00\xa0€" in text
+        assert "Cotisation du 1er janvier 2024 au 31 décembre 2024" in text
+        assert page.index("Cotisation du 1er janvier 2024") < page.index(invoice.number)
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = client.get(urls(term.membership_id)["details"]).content.decode()
+    assert "2 payments of this membership are still due: pay them first." in page
 
 
 def test_step_1_tells_other_contacts_to_ask_their_primary_contact(client, member):

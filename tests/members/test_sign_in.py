@@ -512,3 +512,29 @@ def test_behind_a_proxy_trusting_no_forwarded_address_check_deploy_warns(setting
     settings.SECURE_PROXY_SSL_HEADER = None
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 0
     assert _client_address_warnings() == []
+
+
+@pytest.mark.parametrize(
+    ("seconds", "french", "english"),
+    [
+        (10 * 60, "valable 10 minutes", "valid for 10 minutes"),
+        (5 * 60, "valable 5 minutes", "valid for 5 minutes"),
+        (90, "valable 1 minute", "valid for 1 minute"),  # never more than it lasts
+    ],
+)
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_code_page_and_its_e_mail_give_the_same_validity_from_the_setting(
+    client, mailbox, settings, seconds, french, english, language
+):
+    settings.ACCOUNT_LOGIN_BY_CODE_TIMEOUT = seconds
+    ContactFactory(email="camille@exemple.fr", language=language)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    expected = french if language == "fr" else english
+
+    request_code(client, "camille@exemple.fr")
+    page = client.get(CONFIRM_CODE_URL).content.decode()
+
+    [message] = mailbox.wait_for(1)
+    assert expected in mailbox.text(message)
+    assert expected in " ".join(page.split())
+    assert "quelques minutes" not in page and "few minutes" not in page

@@ -19,9 +19,10 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from members.formatting import money
-from members.models import Membership, Organisation, Plan, Term
+from members.models import Cluster, Membership, Organisation, Plan, Term
 from merger.models import (
     Decision,
     DuplicatePair,
@@ -320,7 +321,7 @@ def bulk(client, action: str, proposals) -> object:
     )
 
 
-def test_bulk_approval_first_asks_for_the_reason(client, committee, proposals):
+def test_bulk_approval_first_groups_the_flagged_and_the_unflagged(client, committee, proposals):
     client.force_login(committee)
 
     response = bulk(client, "approve_selected", proposals.values())
@@ -328,18 +329,51 @@ def test_bulk_approval_first_asks_for_the_reason(client, committee, proposals):
     assert response.status_code == 200
     page = text(response)
     assert "Décision pour 3 propositions : approuvée." in page
-    for name in ("Alpha Numérique", "Bêta Conseil", "Gamma Sud"):
-        assert name in page
-    assert "1 proposition est signalée : vérifiez-la avant de décider." in page
+    flagged = response.context["flagged"]
+    assert [(str(p.organisation), flags) for p, flags in flagged] == [
+        ("Bêta Conseil", [("no_siret", "sans SIRET")])
+    ]
+    assert "1 proposition signalée" in page and "2 propositions non signalées" in page
+    groups = response.context["groups"]
+    assert {str(p.organisation) for p in groups.unflagged} == {"Alpha Numérique", "Gamma Sud"}
+    assert sum(count for _plan, count in groups.unflagged_by_plan) == 2
+    assert '<details class="merger-decide-unflagged-list">' in page
     data = form_data(response, method="post")
+    assert data["scope"] == "unflagged"
+    assert "Seulement les propositions non signalées (2)" in page
+    assert "Toutes, signalées comprises (3 propositions)" in page
     assert {data[f"version_{p.pk}"] for p in proposals.values()} == {"0"}
     assert not TransferProposal.objects.exclude(decision=Decision.PENDING).exists()
 
 
-def test_bulk_approval_with_a_reason_approves_and_logs(client, committee, proposals):
+def test_bulk_approval_of_only_the_unflagged_leaves_the_flagged_undecided(
+    client, committee, proposals
+):
     client.force_login(committee)
     data = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
     data["reason"] = "Comité du 15 décembre"
+
+    response = client.post(url("merger_transferproposal_changelist"), data, follow=True)
+
+    page = text(response)
+    assert "2 propositions : approuvée." in page
+    assert "1 proposition signalée laissée à décider." in page
+    assert dict(TransferProposal.objects.values_list("organisation__name", "decision")) == {
+        "Alpha Numérique": "approved",
+        "Gamma Sud": "approved",
+        "Bêta Conseil": "pending",
+    }
+    decisions = TransferDecision.objects.all()
+    assert {(d.decision, d.previous, d.by, d.reason) for d in decisions} == {
+        ("approved", "pending", committee, "Comité du 15 décembre")
+    }
+    assert len(decisions) == 2
+
+
+def test_bulk_approval_of_all_flagged_included_approves_and_logs(client, committee, proposals):
+    client.force_login(committee)
+    data = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
+    data |= {"reason": "Comité du 15 décembre", "scope": "all"}
 
     response = client.post(url("merger_transferproposal_changelist"), data, follow=True)
 
@@ -350,6 +384,145 @@ def test_bulk_approval_with_a_reason_approves_and_logs(client, committee, propos
     assert {(d.decision, d.previous, d.by, d.reason) for d in decisions} == {
         ("approved", "pending", committee, "Comité du 15 décembre")
     }
+
+
+def test_a_bulk_decision_sent_twice_decides_once(client, committee, proposals):
+    client.force_login(committee)
+    data = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
+    data |= {"reason": "Comité du 15 décembre", "scope": "all"}
+    client.post(url("merger_transferproposal_changelist"), data)
+
+    again = client.post(url("merger_transferproposal_changelist"), data, follow=True)
+
+    page = text(again)
+    assert (
+        "Formulaire envoyé deux fois : 3 propositions déjà décidées ainsi par vous, rien n’a "
+        "été changé."
+    ) in page
+    assert "Décidée entre-temps" not in page
+    assert TransferDecision.objects.count() == 3
+    assert set(TransferProposal.objects.values_list("version", flat=True)) == {1}
+
+
+def test_a_second_tab_decides_only_what_the_first_left(client, committee, proposals):
+    client.force_login(committee)
+    first = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
+    second = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
+    client.post(url("merger_transferproposal_changelist"), first | {"reason": "Onglet 1"})
+
+    response = client.post(
+        url("merger_transferproposal_changelist"),
+        second | {"reason": "Onglet 2", "scope": "all"},
+        follow=True,
+    )
+
+    page = text(response)
+    assert "1 proposition : approuvée." in page
+    assert "2 propositions déjà décidées ainsi par vous" in page
+    assert sorted(
+        TransferDecision.objects.values_list("proposal__organisation__name", "reason")
+    ) == [("Alpha Numérique", "Onglet 1"), ("Bêta Conseil", "Onglet 2"), ("Gamma Sud", "Onglet 1")]
+
+
+@pytest.mark.parametrize("scope", ["", "toutes", "x" * 300])
+def test_a_bulk_decision_with_an_unknown_choice_decides_nothing(
+    client, committee, proposals, scope
+):
+    client.force_login(committee)
+    data = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
+    data |= {"reason": "Comité du 15 décembre", "scope": scope}
+
+    response = client.post(url("merger_transferproposal_changelist"), data)
+
+    assert response.status_code == 200
+    assert (
+        "Choisissez les propositions à décider : seulement les non signalées, ou toutes."
+        in text(response)
+    )
+    assert not TransferDecision.objects.exists()
+
+
+def test_a_bulk_decision_without_any_flagged_asks_no_choice(client, committee, proposals):
+    client.force_login(committee)
+    unflagged = [proposals["both"], proposals["south"]]
+    response = bulk(client, "reject_selected", unflagged)
+    data = form_data(response, method="post")
+    assert "scope" not in data
+
+    client.post(url("merger_transferproposal_changelist"), data | {"reason": "Hors périmètre"})
+
+    assert TransferDecision.objects.filter(decision="rejected").count() == 2
+
+
+def test_a_bulk_decision_refuses_another_merger_s_proposals(client, committee, proposals):
+    other_successor = Cluster.objects.create(
+        name="Autre Cluster", slug="autre-cluster", kind=Cluster.Kind.SUCCESSOR
+    )
+    other_merger = Merger.objects.create(
+        name="Autre fusion", successor=other_successor, planned_date=NEW_YEAR
+    )
+    foreign = TransferProposal.objects.create(
+        merger=other_merger,
+        organisation=OrganisationFactory(name="Delta Ailleurs"),
+        origin="digitalplace",
+        as_of=NEW_YEAR,
+    )
+    client.force_login(committee)
+
+    response = client.post(
+        url("merger_transferproposal_changelist"),
+        {
+            "action": "approve_selected",
+            "_selected_action": [proposals["both"].pk, foreign.pk],
+            "reason": "Comité",
+            "scope": "all",
+            f"version_{proposals['both'].pk}": "0",
+            f"version_{foreign.pk}": "0",
+        },
+        follow=True,
+    )
+
+    assert "d’une autre fusion que la fusion en cours : rien n’a été décidé." in text(response)
+    assert not TransferDecision.objects.exists()
+
+
+def test_without_the_decision_permission_no_bulk_decision_is_taken(client, proposals):
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="merger", codename__startswith="view_")
+    )
+    client.force_login(viewer)
+    listing = client.get(url("merger_transferproposal_changelist"))
+    assert listing.status_code == 200
+    assert "Approuver la sélection" not in text(listing)
+
+    response = client.post(
+        url("merger_transferproposal_changelist"),
+        {
+            "action": "approve_selected",
+            "_selected_action": [p.pk for p in proposals.values()],
+            "reason": "Comité",
+            "scope": "all",
+        },
+    )
+
+    assert response.status_code == 403
+    assert not TransferDecision.objects.exists()
+    page = client.post(
+        url("merger_transferproposal_change", proposals["both"].pk),
+        {"decision": "approved", "reason": "Vu", "version": "0"},
+    )
+    assert page.status_code == 403
+    assert not TransferDecision.objects.exists()
+
+
+def test_membership_staff_cannot_reach_the_bulk_decision(client, proposals):
+    client.force_login(staff_user())
+
+    response = bulk(client, "approve_selected", proposals.values())
+
+    assert response.status_code == 403
+    assert not TransferDecision.objects.exists()
 
 
 def test_bulk_approval_without_a_reason_decides_nothing(client, committee, proposals):
@@ -369,7 +542,7 @@ def test_bulk_approval_leaves_a_proposal_decided_meanwhile_and_says_by_whom(
 ):
     client.force_login(committee)
     data = form_data(bulk(client, "approve_selected", proposals.values()), method="post")
-    data["reason"] = "Comité du 15 décembre"
+    data |= {"reason": "Comité du 15 décembre", "scope": "all"}
     colleague = committee_user()
     transfer_decide(
         proposal_ids=[proposals["no_siret"].pk],
@@ -829,3 +1002,34 @@ def test_the_notices_list_is_read_only(client, committee, proposals):
         == 403
     )
     assert MergerNotice.objects.filter(pk=notice.pk).exists()
+
+
+def test_the_bulk_confirmation_is_in_english_too(client, committee, proposals, settings):
+    client.force_login(committee)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    # The page's language stays with the page: the tests after this one run in French.
+    with translation.override(settings.LANGUAGE_CODE):
+        page = text(bulk(client, "approve_selected", proposals.values()))
+
+    for said in (
+        "1 flagged proposal",
+        "2 unflagged proposals",
+        "Only the unflagged proposals (2)",
+        "All, flagged ones included (3 proposals)",
+    ):
+        assert said in page
+
+
+def test_a_bulk_decision_on_proposals_that_are_gone_decides_nothing(client, committee, proposals):
+    client.force_login(committee)
+
+    response = client.post(
+        url("merger_transferproposal_changelist"),
+        {"action": "approve_selected", "_selected_action": ["999999"], "reason": "Comité"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Aucune des propositions sélectionnées n’existe encore." in text(response)
+    assert not TransferDecision.objects.exists()
