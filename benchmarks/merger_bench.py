@@ -12,8 +12,9 @@ queries are counted by Django's ``CaptureQueriesContext``.
 1. The demo (``seed_demo``'s data, about 400 organisations, 20 members of both clusters and six
    records planted as duplicates), the merger fixed on 1 January of next year: the time and
    queries of ``propose``, of ``duplicates`` (pairs found against those planted), of the
-   approval of every proposal, of a dry run and of the execution, then of a second execution
-   (which must create nothing).
+   approval of every proposal, of a dry run, of the admin's pages that show what informing the
+   members and the execution would do (the notices' page; the execution's preview, a page of
+   it, a search), of the execution, then of a second execution (which must create nothing).
 2. At scale: for each of ``--sizes`` organisations (half in each source cluster, one in ten a
    member of both, one in thirty without SIRET, one in a hundred a second record of a company
    under another SIRET of its SIREN), with one contact and two paid yearly terms each, built
@@ -22,7 +23,8 @@ queries are counted by Django's ``CaptureQueriesContext``.
    the execution takes a fixed number per organisation, each in its own transaction.
 
 It exits with status 1 if a second execution creates anything, the duplicates planted are not
-all found, or the queries of ``propose`` or ``duplicates`` grow with the organisations.
+all found, or the queries of ``duplicates`` or of the confirmation pages grow with the
+organisations.
 """
 
 import argparse
@@ -121,6 +123,7 @@ def merger_run(label: str, *, effective: dt.date) -> dict:
     line("approve all", seconds, decide_queries, f"{len(decided.decided)} approved")
     dry, seconds, queries = measure(merger_execute, merger=merger, dry_run=True)
     line("execute --dry-run", seconds, queries, f"{len(dry.executed)} would be created")
+    pages = confirmation_pages(user, merger)
     done, seconds, queries = measure(merger_execute, merger=merger)
     per_organisation = queries / max(1, len(done.executed))
     line(
@@ -134,11 +137,39 @@ def merger_run(label: str, *, effective: dt.date) -> dict:
     line("execute again", seconds, queries, f"{len(again.executed)} created")
     return {
         "proposals": proposals,
+        "pages": pages,
         "pairs": duplicates.pairs,
         "duplicates_queries": dup_queries,
         "again": len(again.executed),
         "stored_pairs": DuplicatePair.objects.count(),
     }
+
+
+#: The admin's pages before the mass actions: (label, path's view, query string).
+CONFIRMATION_PAGES = [
+    ("notify page", "admin:merger_merger_notify", {}),
+    ("execute page", "admin:merger_merger_execute", {}),
+    ("execute page 3", "admin:merger_merger_execute", {"p": "3"}),
+    ("execute search (name)", "admin:merger_merger_execute", {"q": "ba"}),
+    ("execute search (number)", "admin:merger_merger_execute", {"q": "GC-0100"}),
+]
+
+
+def confirmation_pages(user, merger) -> dict[str, int]:
+    """Print the median time and queries of the pages that show what informing the members and
+    the execution would do; return their queries by label."""
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(user)
+    queries = {}
+    for label, name, params in CONFIRMATION_PAGES:
+        path = reverse(name, args=[merger.pk])
+        milliseconds, count, _response = common.page_measure(client, path, params=params, repeat=3)
+        line(label, milliseconds / 1000, count)
+        queries[label] = count
+    return queries
 
 
 def members_create(count: int, *, year: int) -> int:
@@ -261,6 +292,7 @@ def main() -> int:
         failures.append("a second execution of the demo created memberships")
 
     queries = {}
+    page_queries = {}
     for size in sizes:
         database_empty()
         year = timezone.localdate().year + 1
@@ -277,8 +309,11 @@ def main() -> int:
         if result["again"]:
             failures.append(f"{size}: a second execution created memberships")
         queries[size] = result["duplicates_queries"]
+        page_queries[size] = result["pages"]
     if len(set(queries.values())) > 1:
         failures.append(f"the duplicates' queries grow with the organisations: {queries}")
+    if len({tuple(counts.items()) for counts in page_queries.values()}) > 1:
+        failures.append(f"the confirmation pages' queries grow with the members: {page_queries}")
     if own_database and not args.keep:
         common.database_drop(DEFAULT_DATABASE)
     for failure in failures:

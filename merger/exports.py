@@ -1,6 +1,8 @@
 """The merger's report as a file to download: XLSX (a sheet of figures and a sheet of every
 proposal) or CSV (the proposals), text that could run as a formula escaped (CSV injection).
 
+The execution's preview too: every row of its dry run.
+
 In the XLSX workbook dates and date-times are date cells (shown dd/mm/yyyy) and amounts numbers
 shown in euros (:func:`members.imports.export.xlsx_workbook`), which spreadsheet software sorts
 and sums; the CSV file is text."""
@@ -12,11 +14,13 @@ from django.utils.translation import gettext as _
 from members.formatting import short_datetime
 from members.imports.export import CONTENT_TYPES, CSV_DELIMITER, xlsx_workbook
 from members.imports.widgets import escape_formula
+from members.models import Organisation
 
-from .models import TransferProposal
+from .models import Merger, TransferProposal
 from .selectors import MergerReport, proposal_flags
+from .services.execution import ExecutionResult
 
-__all__ = ["CONTENT_TYPES", "report_export"]
+__all__ = ["CONTENT_TYPES", "execution_preview_export", "report_export"]
 
 
 def _cell(value):
@@ -121,3 +125,67 @@ def report_export(report: MergerReport, *, file_format: str) -> bytes:
         return proposals.export("csv", delimiter=CSV_DELIMITER).encode("utf-8-sig")
     sheets = [_figures_sheet(report), _proposals_sheet(report, typed=True)]
     return xlsx_workbook((sheet.title, sheet) for sheet in sheets)
+
+
+def execution_preview_export(result: ExecutionResult, *, merger: Merger, file_format: str) -> bytes:
+    """The execution's dry run ``result`` as an XLSX workbook or a CSV file (``file_format``):
+    one row per successor membership it would make, then one per proposal it would hold back,
+    with why."""
+    headers = [
+        _("N° d’adhérent au successeur"),
+        _("Organisation"),
+        _("SIRET"),
+        _("Anciens n° d’adhérent"),
+        _("Formule du successeur"),
+        _("Adhérent depuis"),
+        _("Début de la première période"),
+        _("Fin de la première période"),
+        _("Période payée reprise"),
+        _("Cotisation à payer (€)"),
+        _("Avoir (€)"),
+        _("Site"),
+        _("Non transférée : pourquoi"),
+    ]
+    sheet = tablib.Dataset(
+        headers=headers,
+        title=_("Exécution au %(date)s") % {"date": result.effective_date.isoformat()},
+    )
+    organisation_ids = [row.organisation_id for row in (*result.executed, *result.failed)]
+    sirets = dict(Organisation.objects.filter(pk__in=organisation_ids).values_list("pk", "siret"))
+    for row in result.executed:
+        sheet.append(
+            [
+                _cell(value)
+                for value in (
+                    row.member_number,
+                    row.organisation,
+                    sirets.get(row.organisation_id, ""),
+                    row.old_member_numbers,
+                    row.plan,
+                    row.member_since,
+                    row.start_date,
+                    row.end_date,
+                    _("oui") if row.is_paid else _("non"),
+                    row.fee,
+                    row.credit,
+                    row.site,
+                    "",
+                )
+            ]
+        )
+    for failure in result.failed:
+        sheet.append(
+            [
+                _cell(value)
+                for value in (
+                    "",
+                    failure.organisation,
+                    sirets.get(failure.organisation_id, ""),
+                    *[""] * 9,
+                    failure.message,
+                )
+            ]
+        )
+    if file_format == "csv":
+        return sheet.export("csv", delimiter=CSV_DELIMITER).encode("utf-8-sig")
+    return xlsx_workbook([(sheet.title, sheet)])

@@ -530,3 +530,116 @@ class MergerNotice(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class NoticeTest(models.Model):
+    """The members' notice sent to a committee member's own address before the notices go out,
+    as a member would get it (the e-mail of :attr:`proposal`'s organisation, in
+    :attr:`language`). Not a notice: nobody is informed by it, and it may be sent again."""
+
+    State = MailState
+
+    merger = models.ForeignKey(
+        Merger, verbose_name=_("fusion"), on_delete=models.PROTECT, related_name="notice_tests"
+    )
+    proposal = models.ForeignKey(
+        TransferProposal,
+        verbose_name=_("proposition servant d’exemple"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("par"), on_delete=models.PROTECT, related_name="+"
+    )
+    email = models.EmailField(_("e-mail"))
+    language = models.CharField(_("langue"), max_length=5, choices=settings.LANGUAGES)
+    state = models.CharField(_("état"), max_length=8, choices=State.choices, default=State.PENDING)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
+    error = models.TextField(_("erreur"), blank=True)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("essai de l’information des membres")
+        verbose_name_plural = _("essais de l’information des membres")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(state="sent") | models.Q(sent_at__isnull=False),
+                name="noticetest_sent_has_sent_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class MergerExecution(models.Model):
+    """One execution of the transfers asked from the admin and run by a Celery worker: who asked
+    it, how far it got and what it did. The confirmation page's :attr:`key` makes a double click
+    or the same page posted twice one execution, and a merger runs one execution at a time
+    (a constraint)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("En attente d’un worker")
+        RUNNING = "running", _("En cours")
+        DONE = "done", _("Terminée")
+        FAILED = "failed", _("Interrompue")
+
+    #: The states of an execution that is not over.
+    UNFINISHED = (State.QUEUED, State.RUNNING)
+
+    merger = models.ForeignKey(
+        Merger, verbose_name=_("fusion"), on_delete=models.PROTECT, related_name="executions"
+    )
+    key = models.UUIDField(_("clé de la confirmation"), unique=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    state = models.CharField(_("état"), max_length=8, choices=State.choices, default=State.QUEUED)
+    effective_date = models.DateField(_("date d’effet"))
+    total = models.PositiveIntegerField(_("propositions approuvées"), default=0)
+    done = models.PositiveIntegerField(_("propositions traitées"), default=0)
+    executed = models.PositiveIntegerField(_("adhésions créées"), default=0)
+    skipped = models.PositiveIntegerField(_("déjà transférées"), default=0)
+    failures = models.JSONField(
+        _("en échec"),
+        default=list,
+        blank=True,
+        help_text=_("Chaque proposition non transférée : son organisation et pourquoi."),
+    )
+    error = models.TextField(_("erreur"), blank=True)
+    created_at = models.DateTimeField(_("demandée le"), auto_now_add=True)
+    started_at = models.DateTimeField(_("commencée le"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("terminée le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("exécution des transferts")
+        verbose_name_plural = _("exécutions des transferts")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merger"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="mergerexecution_one_at_a_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merger} · {short_datetime(self.created_at)}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state not in self.UNFINISHED
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 100

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
+from django.conf import settings
 from django.db.models import (
     Case,
     CharField,
@@ -28,6 +29,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -49,6 +51,7 @@ from .models import (
     Decision,
     DuplicatePair,
     Merger,
+    MergerExecution,
     MergerNotice,
     OrganisationMerge,
     PlanMapping,
@@ -526,6 +529,147 @@ def organisation_review_column(*, organisation: Organisation) -> dict:
         "memberships": list(memberships),
         "contacts": list(Contact.objects.filter(organisation=organisation).order_by("email")),
     }
+
+
+# --- The members' information and the execution, as their pages show them -----------------------
+
+#: The proposals whose organisations are told: all but those refused or already executed.
+INFORMED = (Decision.PENDING, Decision.APPROVED, Decision.DEFERRED)
+
+
+def notice_recipients_new(*, merger: Merger) -> QuerySet[Contact]:
+    """The contacts of ``merger``'s transferring organisations (their proposal neither refused
+    nor executed) whom no notice of that proposal was sent to at their address: whom the next
+    sending informs, each with its ``proposal_id`` and the ``notice_language`` it is told in."""
+    proposals = TransferProposal.objects.filter(
+        merger=merger, decision__in=INFORMED, organisation_id=OuterRef("organisation_id")
+    )
+    told = MergerNotice.objects.filter(
+        proposal__merger=merger,
+        proposal__organisation_id=OuterRef("organisation_id"),
+        email=OuterRef("email"),
+    )
+    return (
+        Contact.objects.filter(Exists(proposals))
+        .exclude(Exists(told))
+        .annotate(
+            proposal_id=Subquery(proposals.values("pk")[:1]),
+            notice_language=Coalesce(NullIf("language", Value("")), Value(settings.LANGUAGE_CODE)),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class NoticeAudience:
+    """Who the next sending of ``merger``'s notices informs: ``recipients`` contacts of
+    ``organisations`` organisations, ``by_language`` (code, label, count) in the site's order."""
+
+    recipients: int
+    organisations: int
+    by_language: list[tuple[str, str, int]]
+
+
+def notice_audience(*, merger: Merger) -> NoticeAudience:
+    """:class:`NoticeAudience` of ``merger``. Two queries."""
+    recipients = notice_recipients_new(merger=merger).order_by()
+    counts = dict(recipients.values_list("notice_language").annotate(n=Count("pk")))
+    return NoticeAudience(
+        recipients=sum(counts.values()),
+        organisations=recipients.values("organisation_id").distinct().count(),
+        by_language=[(code, label, counts.get(code, 0)) for code, label in settings.LANGUAGES],
+    )
+
+
+def notice_example(*, merger: Merger) -> TransferProposal | None:
+    """The proposal whose e-mail the notices' page shows and the test sends: the first
+    organisation (by name) still to be told that has a contact, else the first told one."""
+    with_contacts = TransferProposal.objects.filter(
+        merger=merger,
+        decision__in=INFORMED,
+        organisation__contacts__isnull=False,
+    ).select_related("organisation", "merger__successor")
+    new = notice_recipients_new(merger=merger).values("proposal_id")
+    return (
+        with_contacts.filter(pk__in=new).order_by("organisation__name", "pk").first()
+        or with_contacts.order_by("organisation__name", "pk").first()
+    )
+
+
+def notices_progress(*, merger: Merger) -> dict:
+    """How far the sending of ``merger``'s notices has got: ``total``, ``sent``, ``failed``,
+    ``pending`` and ``percent`` (sent or failed, out of all). One query."""
+    states = dict(
+        MergerNotice.objects.filter(proposal__merger=merger)
+        .order_by()
+        .values_list("state")
+        .annotate(n=Count("pk"))
+    )
+    total = sum(states.values())
+    sent = states.get(MergerNotice.State.SENT, 0)
+    failed = states.get(MergerNotice.State.FAILED, 0)
+    return {
+        "total": total,
+        "sent": sent,
+        "failed": failed,
+        "pending": states.get(MergerNotice.State.PENDING, 0),
+        "percent": int(100 * (sent + failed) / total) if total else 100,
+    }
+
+
+def proposals_to_execute(*, merger: Merger) -> QuerySet[TransferProposal]:
+    """The approved proposals of ``merger`` in the order the execution numbers their successor
+    memberships: the oldest members first."""
+    return TransferProposal.objects.filter(merger=merger, decision=Decision.APPROVED).order_by(
+        "member_since", "organisation__name", "pk"
+    )
+
+
+def proposals_search(queryset: QuerySet[TransferProposal], text: str) -> QuerySet[TransferProposal]:
+    """The proposals of ``queryset`` whose organisation's name, SIRET or SIREN, or old member
+    numbers, contain ``text`` (the spaces and dots of a SIRET typed as printed ignored)."""
+    text = text.strip()
+    if not text:
+        return queryset
+    found = Q(organisation__name__icontains=text) | Q(old_member_numbers__icontains=text)
+    digits = text.replace(" ", "").replace(".", "")
+    if digits.isdigit():
+        found |= Q(organisation__siret__contains=digits) | Q(organisation__siren__contains=digits)
+    return queryset.filter(found)
+
+
+@dataclass(frozen=True)
+class ExecutionSummary:
+    """The execution's figures, from the proposals as approved: ``approved`` to execute (of
+    which ``paid``: paid beyond the effective date, ``with_credit``, ``facts_changed``: flagged
+    since, which the execution holds back), ``executed`` already."""
+
+    approved: int
+    paid: int
+    with_credit: int
+    facts_changed: int
+    executed: int
+
+
+def execution_summary(*, merger: Merger, on: date) -> ExecutionSummary:
+    """:class:`ExecutionSummary` of ``merger`` with ``on`` as the effective date. One query."""
+    approved = Q(decision=Decision.APPROVED)
+    figures = TransferProposal.objects.filter(merger=merger).aggregate(
+        approved=Count("pk", filter=approved),
+        paid=Count("pk", filter=approved & Q(paid_through__gte=on)),
+        with_credit=Count("pk", filter=approved & Q(credit__gt=0)),
+        facts_changed=Count("pk", filter=approved & Q(facts_changed=True)),
+        executed=Count("pk", filter=Q(decision=Decision.EXECUTED)),
+    )
+    return ExecutionSummary(**figures)
+
+
+def merger_execution_running(*, merger: Merger) -> MergerExecution | None:
+    """The execution of ``merger`` that is queued or running, if any."""
+    return (
+        MergerExecution.objects.filter(merger=merger, state__in=MergerExecution.UNFINISHED)
+        .select_related("by")
+        .first()
+    )
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
-"""The whole merger from the admin, in a real browser, on the demo data: the committee fixes the
-date, merges a duplicate pair, establishes the proposals, filters the members of both clusters,
+"""The merger from the admin, in a real browser, on the demo data: the committee fixes the date,
+merges a duplicate pair, establishes the proposals, filters the members of both clusters,
 compares one side by side and approves it, approves the rest in bulk with a reason (the flagged
-ones included), reads the successor as the execution would make it, executes, and finds a member
-by its old number."""
+ones included). Informing the members and the execution, with a Celery worker:
+tests/test_browser_merger_confirmations.py."""
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from members.demo import COMMITTEE_PASSWORD, demo_seed
-from members.models import Membership
-from merger.models import Decision, DuplicatePair, Merger, TransferDecision, TransferProposal
+from merger.models import DuplicatePair, TransferDecision, TransferProposal
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,26 +73,4 @@ def test_the_committee_runs_the_merger_from_the_admin(live_server, page, setting
     expect(page.get_by_text(f"{proposals - 1} propositions : approuvée.")).to_be_visible()
     assert TransferDecision.objects.filter(reason="Comité de fusion du 15 décembre").count() == (
         proposals - 1
-    )
-
-    # The successor as it would be, then executed.
-    page.goto(live_server.url + "/admin/merger/merger/")
-    page.get_by_role("link", name="Fusion de DigitalPlace").click()
-    page.get_by_role("link", name="Exécuter les transferts").click()
-    expect(page.locator("td.count-executed")).to_have_text(str(proposals))
-    expect(page.locator("table.merger-preview tbody tr td").first).to_have_text("GC-0001")
-    assert not Membership.objects.filter(cluster__slug="grand-cluster").exists()
-    page.get_by_role("button", name="Exécuter les transferts").click()
-    expect(page.get_by_text(f"{proposals} adhésion(s) au successeur créée(s)")).to_be_visible()
-    merger = Merger.objects.get()
-    assert merger.status == Merger.Status.EFFECTIVE
-    assert Membership.objects.filter(cluster__slug="grand-cluster").count() == proposals
-    assert not TransferProposal.objects.exclude(decision=Decision.EXECUTED).exists()
-
-    # A member found by its old number.
-    proposal = TransferProposal.objects.filter(members_of_both=True).first()
-    old_number = proposal.old_member_numbers.split(", ")[0]
-    page.goto(live_server.url + "/admin/members/membership/?q=" + old_number)
-    expect(page.locator("#result_list tbody tr").filter(has_text="GC-")).to_contain_text(
-        [proposal.successor_membership.member_number]
     )

@@ -11,6 +11,7 @@ after it; all the 500s of a test are reported together.
 """
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -37,7 +38,14 @@ from members.models import (
 )
 from members.services import contact_login_ensure
 from members.services.renewals import renewal_link_token
-from merger.models import Decision, DuplicatePair, MergerNotice, TransferDecision, TransferProposal
+from merger.models import (
+    Decision,
+    DuplicatePair,
+    MergerExecution,
+    MergerNotice,
+    TransferDecision,
+    TransferProposal,
+)
 from merger.selectors import merger_current
 from merger.services import duplicates_refresh, proposals_refresh
 from merger.services.notices import objection_token
@@ -93,6 +101,7 @@ class World:
     other_colleague: object
     proposal: TransferProposal
     notice_token: str
+    execution: MergerExecution
     record: ImportRecord
     other_record: ImportRecord
 
@@ -162,6 +171,9 @@ def world(settings, tmp_path) -> World:
     proposals_refresh(merger=merger, as_of=timezone.localdate())
     proposal = TransferProposal.objects.get(organisation=term.membership.organisation)
     notice = MergerNotice.objects.create(proposal=proposal, email=contact.email, language="fr")
+    execution = MergerExecution.objects.create(
+        merger=merger, key=uuid.uuid4(), effective_date=merger.planned_date, state="done"
+    )
     # A reminder of each, failed: staff may put it back in the queue.
     for some_term in (term, other_term):
         step = ReminderStep.objects.filter(policy__cluster=some_term.membership.cluster).first()
@@ -186,6 +198,7 @@ def world(settings, tmp_path) -> World:
         other_colleague=other_colleague,
         proposal=proposal,
         notice_token=objection_token(notice=notice),
+        execution=execution,
         record=imported("digitalplace", analysed=True),
         other_record=imported("frenchsouth", analysed=False),
     )
@@ -636,13 +649,28 @@ VIEWS: dict[str, View] = {
     "admin:merger_merger_notify": View(
         "committee",
         to("admin:merger_merger_notify", lambda w: w.merger.pk),
-        post=lambda w: {},
+        post=lambda w: {"recipients": "1", "confirm": "on"},
         others=with_ids("admin:merger_merger_notify", lambda w: w.merger.pk),
+    ),
+    "admin:merger_merger_notify_test": View(
+        "committee",
+        to("admin:merger_merger_notify_test", lambda w: w.merger.pk),
+        post=lambda w: {},
+        others=with_ids("admin:merger_merger_notify_test", lambda w: w.merger.pk),
     ),
     "admin:merger_merger_execute": View(
         "committee",
         to("admin:merger_merger_execute", lambda w: w.merger.pk),
+        get=lambda w: {"q": "Organisation", "p": "1"},
+        post=lambda w: {"key": str(uuid.uuid4()), "confirm": "on"},
         others=with_ids("admin:merger_merger_execute", lambda w: w.merger.pk),
+    ),
+    "admin:merger_merger_execution": View(
+        "committee",
+        to("admin:merger_merger_execution", lambda w: w.merger.pk, lambda w: w.execution.pk),
+        others=with_ids(
+            "admin:merger_merger_execution", lambda w: w.merger.pk, lambda w: w.execution.pk
+        ),
     ),
     "admin:merger_merger_report": View(
         "committee",

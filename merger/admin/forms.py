@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from cluster.errors import YearField
+from cluster.errors import BoundedIntegerField, YearField
 from members.models import Organisation
 
 from ..models import Decision, DuplicatePair, Merger, TransferProposal
@@ -208,3 +208,59 @@ class MergeForm(ReasonForm):
     def clean_survivor(self) -> Organisation:
         """The record chosen (one of the pair's two, as the choices say)."""
         return self.records[self.cleaned_data["survivor"]]
+
+
+class NoticeSendForm(forms.Form):
+    """The confirmation of the notices' sending: the number of recipients the page showed, and
+    the box that says it was read (the page says why when it is not ticked, rather than the
+    browser's bubble)."""
+
+    use_required_attribute = False
+
+    recipients = forms.IntegerField(min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput)
+    confirm = forms.BooleanField(
+        label=gettext_lazy("J’ai relu l’e-mail et je confirme son envoi à ces destinataires."),
+        error_messages={
+            "required": gettext_lazy("Cochez la case pour confirmer : rien n’a été envoyé.")
+        },
+    )
+
+
+class ExecutionPreviewForm(forms.Form):
+    """What the execution's page may be asked: a search, a page of the preview, an export."""
+
+    q = forms.CharField(required=False, max_length=200, strip=True)
+    p = BoundedIntegerField(
+        required=False,
+        min_value=1,
+        max_value=10**6,
+        message=gettext_lazy("Le numéro de page doit être un nombre entier de 1 à 1 000 000."),
+    )
+    export = forms.ChoiceField(required=False, choices=[("", ""), ("xlsx", "XLSX"), ("csv", "CSV")])
+
+
+class ExecutionConfirmForm(forms.Form):
+    """The confirmation of the execution: the page's own key (a double click or the page
+    posted again is one execution) and the box that says it cannot be undone."""
+
+    use_required_attribute = False
+
+    key = forms.UUIDField(
+        widget=forms.HiddenInput,
+        error_messages=dict.fromkeys(
+            ("required", "invalid"),
+            gettext_lazy(
+                "La page de confirmation est incomplète ou illisible : rien n’a été exécuté. "
+                "Rechargez-la."
+            ),
+        ),
+    )
+    confirm = forms.BooleanField(
+        label=gettext_lazy(
+            "Je comprends que cette opération est irréversible et je confirme l’exécution des "
+            "transferts."
+        ),
+        error_messages={
+            "required": gettext_lazy("Cochez la case pour confirmer : rien n’a été exécuté.")
+        },
+    )

@@ -3,8 +3,10 @@ mapping, its history; actions and buttons to establish the proposals, inform the
 execute the transfers (a confirmation page showing the successor as it would be) and the
 report, exportable."""
 
+import uuid
 from datetime import date
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -20,29 +22,42 @@ from django.utils.translation import gettext_lazy, ngettext
 from cluster.errors import parameters_read
 from members.formatting import money, short_date
 
-from ..exports import CONTENT_TYPES, report_export
-from ..models import Decision, Merger, MergerEvent, PlanMapping
+from ..exports import CONTENT_TYPES, execution_preview_export, report_export
+from ..models import Decision, Merger, MergerEvent, MergerExecution, PlanMapping
 from ..selectors import (
+    execution_summary,
     merger_current,
+    merger_execution_running,
     merger_report,
     merger_steps,
     mergers_with_counts,
+    notice_audience,
+    notice_example,
     notices_objected_after_execution,
+    notices_progress,
     proposals_not_informed,
     successor_plans,
 )
 from ..services import (
     merger_execute,
+    merger_execution_preview,
+    merger_execution_start,
     merger_update,
+    notice_test_send,
     notices_queue,
     plan_mapping_update,
     proposals_refresh,
 )
+from ..services.execution import merger_execute_check
+from ..services.notices import notice_example_for, notice_message
 from .base import MergerRecordAdmin, admin_url
-from .forms import MergerForm, ReportForm
-
-#: Rows of the successor shown on the execution's confirmation page (all are executed).
-PREVIEW_ROWS = 300
+from .forms import (
+    ExecutionConfirmForm,
+    ExecutionPreviewForm,
+    MergerForm,
+    NoticeSendForm,
+    ReportForm,
+)
 
 
 class PlanMappingInline(admin.TabularInline):
@@ -218,7 +233,17 @@ class MergerAdmin(MergerRecordAdmin):
         return [
             path("<int:pk>/propose/", view(self.propose_view), name="merger_merger_propose"),
             path("<int:pk>/notify/", view(self.notify_view), name="merger_merger_notify"),
+            path(
+                "<int:pk>/notify/test/",
+                view(self.notify_test_view),
+                name="merger_merger_notify_test",
+            ),
             path("<int:pk>/execute/", view(self.execute_view), name="merger_merger_execute"),
+            path(
+                "<int:pk>/executions/<int:execution_pk>/",
+                view(self.execution_view),
+                name="merger_merger_execution",
+            ),
             path("<int:pk>/report/", view(self.report_view), name="merger_merger_report"),
             *super().get_urls(),
         ]
@@ -247,12 +272,14 @@ class MergerAdmin(MergerRecordAdmin):
             self._propose(request, merger)
 
     @admin.action(
-        description=gettext_lazy("Informer les membres (e-mail avec lien d’opposition)"),
+        description=gettext_lazy("Informer les membres (e-mail avec lien d’opposition)…"),
         permissions=["notify"],
     )
     def notify_action(self, request, queryset):
-        for merger in queryset:
-            self._notify(request, merger)
+        merger = queryset.first()
+        if merger is None:  # the rows selected are no longer there
+            return None
+        return HttpResponseRedirect(reverse("admin:merger_merger_notify", args=[merger.pk]))
 
     @admin.action(
         description=gettext_lazy("Exécuter les transferts approuvés…"), permissions=["execute"]
@@ -276,18 +303,6 @@ class MergerAdmin(MergerRecordAdmin):
         result = proposals_refresh(merger=merger, by=request.user)
         messages.success(request, result.summary())
 
-    def _notify(self, request, merger: Merger) -> None:
-        run = notices_queue(merger=merger, by=request.user)
-        messages.success(
-            request,
-            _(
-                "%(created)d e-mail(s) d’information mis en file pour les contacts de "
-                "%(organisations)d organisation(s) ; les contacts déjà informés ne le sont pas "
-                "deux fois."
-            )
-            % run.as_json(),
-        )
-
     def _merger(self, request, pk: int, *, permission: str) -> Merger:
         if not request.user.has_perm(permission):
             raise PermissionDenied
@@ -300,53 +315,202 @@ class MergerAdmin(MergerRecordAdmin):
         self._propose(request, merger)
         return HttpResponseRedirect(reverse("admin:merger_transferproposal_changelist"))
 
+    # Informing the members: what will be sent and to how many, a test, then the confirmation
+
     def notify_view(self, request, pk: int):
+        """GET: the e-mail in each language as a member gets it, the number of recipients by
+        language, the sending's progress; POST: send, once the box is ticked and the number
+        of recipients is still the one shown."""
+        merger = self._merger(request, pk, permission="merger.add_mergernotice")
+        audience = notice_audience(merger=merger)
+        form = NoticeSendForm(initial={"recipients": audience.recipients})
+        if request.method == "POST":
+            form = NoticeSendForm(request.POST)
+            if form.is_valid():
+                shown = form.cleaned_data["recipients"]
+                if not audience.recipients:
+                    messages.info(
+                        request,
+                        _(
+                            "Personne de plus à informer : chaque contact a déjà son e-mail "
+                            "(envoyé ou en cours d’envoi). Rien n’a été envoyé deux fois."
+                        ),
+                    )
+                    return HttpResponseRedirect(request.path)
+                if shown != audience.recipients:
+                    # The page shown afresh, with the new count and the box to tick again.
+                    messages.error(
+                        request,
+                        _(
+                            "Le nombre de destinataires a changé depuis l’affichage de la page "
+                            "(%(now)d au lieu de %(shown)d) : relisez la page, puis confirmez "
+                            "à nouveau. Rien n’a été envoyé."
+                        )
+                        % {"now": audience.recipients, "shown": shown},
+                    )
+                else:
+                    run = notices_queue(merger=merger, by=request.user)
+                    messages.success(
+                        request,
+                        _(
+                            "%(created)d e-mail(s) d’information mis en file pour les contacts "
+                            "de %(organisations)d organisation(s) ; les contacts déjà informés "
+                            "ne le sont pas deux fois."
+                        )
+                        % run.as_json(),
+                    )
+                return HttpResponseRedirect(request.path)
+        example = notice_example(merger=merger)
+        previews = []
+        if example is not None:
+            for code, label in settings.LANGUAGES:
+                message = notice_message(notice=notice_example_for(proposal=example, language=code))
+                previews.append(
+                    {
+                        "code": code,
+                        "label": label,
+                        "subject": message.subject,
+                        "text": message.body,
+                        "html": message.alternatives[0][0],
+                    }
+                )
+        progress = notices_progress(merger=merger)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Informer les membres"),
+            "merger": merger,
+            "audience": audience,
+            "example": example,
+            "previews": previews,
+            "form": form,
+            "progress": progress,
+            "sending": bool(progress["pending"]),
+        }
+        return TemplateResponse(request, "admin/merger/merger/notify.html", context)
+
+    def notify_test_view(self, request, pk: int):
+        """POST: the notice of the page's example sent to the signed-in member, in each
+        language; not a notice, and as often as asked."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         merger = self._merger(request, pk, permission="merger.add_mergernotice")
-        self._notify(request, merger)
-        return HttpResponseRedirect(admin_url(merger))
+        notify_url = reverse("admin:merger_merger_notify", args=[merger.pk])
+        example = notice_example(merger=merger)
+        if example is None or not request.user.email:
+            messages.error(
+                request,
+                _("Aucun e-mail d’exemple à envoyer : personne n’est à informer.")
+                if example is None
+                else _("Votre compte n’a pas d’adresse e-mail : l’essai ne peut pas partir."),
+            )
+            return HttpResponseRedirect(notify_url)
+        for test in notice_test_send(merger=merger, proposal=example, by=request.user):
+            if test.state == test.State.SENT:
+                messages.success(
+                    request,
+                    _("Essai (%(language)s) envoyé à %(email)s.")
+                    % {"language": test.get_language_display(), "email": test.email},
+                )
+            else:
+                messages.error(
+                    request,
+                    _("Essai (%(language)s) non envoyé à %(email)s : %(error)s")
+                    % {
+                        "language": test.get_language_display(),
+                        "email": test.email,
+                        "error": test.error,
+                    },
+                )
+        return HttpResponseRedirect(notify_url)
+
+    # Executing: the preview, searchable and exportable, the confirmation, the progress
 
     def execute_view(self, request, pk: int):
-        """GET: the successor as the execution would make it (a dry run) and a confirmation;
-        POST: execute."""
+        """GET: the successor as the execution would make it (a dry run, a page at a time,
+        searchable; ``export`` downloads all of it) and the confirmation; POST: start the
+        execution in a Celery worker, once the box is ticked, and show its progress."""
         merger = self._merger(request, pk, permission="merger.execute_merger")
+        parameters = parameters_read(ExecutionPreviewForm, request.GET)
         try:
-            result = merger_execute(
-                merger=merger, by=request.user, dry_run=request.method != "POST"
-            )
+            merger_execute_check(merger=merger)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
             return HttpResponseRedirect(admin_url(merger))
+        if parameters["export"]:
+            return self._execution_export(merger, file_format=parameters["export"])
+        form = ExecutionConfirmForm(initial={"key": uuid.uuid4()})
         if request.method == "POST":
-            message = _(
-                "Transferts exécutés au %(date)s : %(executed)d adhésion(s) au successeur "
-                "créée(s), %(skipped)d déjà transférée(s), %(failed)d en échec."
-            ) % {
-                "date": short_date(result.effective_date),
-                "executed": len(result.executed),
-                "skipped": result.skipped,
-                "failed": len(result.failed),
-            }
-            messages.add_message(
-                request, messages.WARNING if result.failed else messages.SUCCESS, message
-            )
-            for failure in result.failed:
-                messages.error(request, f"{failure.organisation} : {failure.message}")
-            return HttpResponseRedirect(admin_url(merger))
+            form = ExecutionConfirmForm(request.POST)
+            if form.is_valid():
+                try:
+                    execution, created = merger_execution_start(
+                        merger=merger, by=request.user, key=form.cleaned_data["key"]
+                    )
+                except ValidationError as error:
+                    form.add_error(None, error)
+                else:
+                    if not created:
+                        messages.info(
+                            request,
+                            _(
+                                "Cette exécution est déjà demandée : elle n’est pas lancée une "
+                                "seconde fois."
+                            ),
+                        )
+                    return HttpResponseRedirect(
+                        reverse("admin:merger_merger_execution", args=[merger.pk, execution.pk])
+                    )
+            form.data = form.data.copy()
+            form.data["key"] = str(uuid.uuid4())
+        preview = merger_execution_preview(
+            merger=merger, search=parameters["q"], page_number=parameters["p"] or 1
+        )
+        effective = merger.effective_date or merger.planned_date
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Exécuter les transferts"),
             "merger": merger,
-            "result": result,
-            "rows": result.executed[:PREVIEW_ROWS],
-            "more_rows": max(0, len(result.executed) - PREVIEW_ROWS),
-            "paid": sum(1 for row in result.executed if row.is_paid),
-            "with_credit": sum(1 for row in result.executed if row.credit),
+            "effective_date": effective,
+            "summary": execution_summary(merger=merger, on=effective),
+            "preview": preview,
+            "search": parameters["q"],
+            "page_range": preview.page.paginator.get_elided_page_range(
+                preview.page.number, on_each_side=2, on_ends=1
+            ),
+            "form": form,
+            "running": merger_execution_running(merger=merger),
             "not_informed": proposals_not_informed(merger=merger),
         }
         return TemplateResponse(request, "admin/merger/merger/execute.html", context)
+
+    def _execution_export(self, merger: Merger, *, file_format: str) -> HttpResponse:
+        result = merger_execute(merger=merger, dry_run=True)
+        name = f"execution-apercu-{timezone.localdate():%Y-%m-%d}.{file_format}"
+        return HttpResponse(
+            execution_preview_export(result, merger=merger, file_format=file_format),
+            content_type=CONTENT_TYPES[file_format],
+            headers={
+                "Content-Disposition": content_disposition_header(as_attachment=True, filename=name)
+            },
+        )
+
+    def execution_view(self, request, pk: int, execution_pk: int):
+        """An execution's progress while a worker runs it (the page refreshes itself), then
+        what it did."""
+        merger = self._merger(request, pk, permission="merger.execute_merger")
+        execution = get_object_or_404(
+            MergerExecution.objects.select_related("by"), pk=execution_pk, merger=merger
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Exécution des transferts"),
+            "merger": merger,
+            "execution": execution,
+        }
+        return TemplateResponse(request, "admin/merger/merger/execution.html", context)
 
     def report_view(self, request, pk: int):
         merger = self._merger(request, pk, permission="merger.view_merger")

@@ -2,24 +2,31 @@
 organisation's seniority and the period it already paid; its source memberships are marked
 transferred. Atomic per organisation and idempotent: a second run creates nothing."""
 
-from dataclasses import dataclass, field
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from kombu.exceptions import OperationalError
 
 from members.formatting import money, short_date
+from members.mailing import REQUEUE_AFTER
 from members.models import Membership, Plan, Site, Term
 from members.services.renewals import renewal_period
 from members.texts import Text
 
-from ..models import Decision, Merger, MergerEvent, TransferProposal
-from ..selectors import TransferFacts, transfer_facts
+from ..models import Decision, Merger, MergerEvent, MergerExecution, TransferProposal
+from ..selectors import TransferFacts, proposals_search, proposals_to_execute, transfer_facts
 from .mergers import merger_log
 
 #: What the facts of a decision are called, to say which ones changed since.
@@ -129,8 +136,30 @@ def _changes(decided: dict, now: dict) -> list:
 CHUNK_SIZE = 200
 
 
+def merger_execute_check(*, merger: Merger) -> None:
+    """Raise :class:`ValidationError` unless ``merger`` may be executed: its date is fixed
+    (scheduled) or it is effective already."""
+    if merger.status not in (Merger.Status.SCHEDULED, Merger.Status.EFFECTIVE):
+        raise ValidationError(
+            _(
+                "La fusion est « %(status)s » : arrêtez d’abord sa date d’effet (statut « date "
+                "arrêtée ») avant d’exécuter les transferts."
+            )
+            % {"status": merger.get_status_display()}
+        )
+
+
+#: Called after each chunk an execution commits: (proposals done, proposals in all, the result
+#: so far).
+Progress = Callable[[int, int, "ExecutionResult"], None]
+
+
 def merger_execute(
-    *, merger: Merger, by: AbstractBaseUser | None = None, dry_run: bool = False
+    *,
+    merger: Merger,
+    by: AbstractBaseUser | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> ExecutionResult:
     """Turn each approved proposal of ``merger`` into one successor membership, on the planned
     date (the effective date once set), or in a ``dry_run`` say what it would make.
@@ -146,32 +175,15 @@ def merger_execute(
     run creates nothing. The first execution makes the merger effective. Raise
     :class:`ValidationError` unless the merger's date is fixed (scheduled) or it is effective.
     """
-    if merger.status not in (Merger.Status.SCHEDULED, Merger.Status.EFFECTIVE):
-        raise ValidationError(
-            _(
-                "La fusion est « %(status)s » : arrêtez d’abord sa date d’effet (statut « date "
-                "arrêtée ») avant d’exécuter les transferts."
-            )
-            % {"status": merger.get_status_display()}
-        )
+    merger_execute_check(merger=merger)
     effective = merger.effective_date or merger.planned_date
     result = ExecutionResult(dry_run=dry_run, effective_date=effective)
     proposals = TransferProposal.objects.filter(
         merger=merger, decision__in=[Decision.APPROVED, Decision.EXECUTED]
     )
     result.skipped = proposals.filter(decision=Decision.EXECUTED).count()
-    approved = list(
-        proposals.filter(decision=Decision.APPROVED)
-        .order_by("member_since", "organisation__name", "pk")
-        .values_list("pk", flat=True)
-    )
-    context = {
-        "merger": merger,
-        "effective": effective,
-        "plans": {plan.pk: plan for plan in Plan.objects.filter(cluster=merger.successor_id)},
-        "sites": {site.name: site for site in Site.objects.filter(cluster=merger.successor_id)},
-        "dry_run": dry_run,
-    }
+    approved = list(proposals_to_execute(merger=merger).values_list("pk", flat=True))
+    context = _execution_context(merger=merger, effective=effective, dry_run=dry_run)
     number = merger.last_member_number
     for start in range(0, len(approved), CHUNK_SIZE):
         chunk = approved[start : start + CHUNK_SIZE]
@@ -183,9 +195,22 @@ def merger_execute(
             else:
                 result.failed.append(outcome)
         result.skipped += len(chunk) - len(outcomes)
+        if progress is not None:
+            progress(start + len(chunk), len(approved), result)
     if not dry_run and (result.executed or result.failed):
         _merger_executed(merger=merger, by=by, effective=effective, result=result)
     return result
+
+
+def _execution_context(*, merger: Merger, effective: date, dry_run: bool) -> dict:
+    """What executing each chunk of ``merger``'s proposals needs besides them."""
+    return {
+        "merger": merger,
+        "effective": effective,
+        "plans": {plan.pk: plan for plan in Plan.objects.filter(cluster=merger.successor_id)},
+        "sites": {site.name: site for site in Site.objects.filter(cluster=merger.successor_id)},
+        "dry_run": dry_run,
+    }
 
 
 @transaction.atomic
@@ -380,3 +405,187 @@ def _transfer_note(*, facts: TransferFacts, effective: date) -> str:
             "credit": money(facts.credit)
         }
     return note
+
+
+# --- The execution from the admin: its preview, and its run by a Celery worker -------------------
+
+
+@dataclass(frozen=True)
+class ExecutionPreview:
+    """A page of the execution's preview: ``page`` (of the matching approved proposals' ids,
+    :class:`django.core.paginator.Page`) and its ``rows``, the successor membership each would
+    become or why it cannot, in the execution's order."""
+
+    page: Page
+    rows: list[SuccessorMembership | ExecutionFailure]
+
+
+def merger_execution_preview(
+    *, merger: Merger, search: str = "", page_number: int = 1, per_page: int = 50
+) -> ExecutionPreview:
+    """The page ``page_number`` (the last one if beyond) of the approved proposals of ``merger``
+    whose organisation's name, SIRET, old or future member number match ``search``, each as the
+    execution would make it now (a dry run of those only: nothing is written).
+
+    A successor membership's number is its rank among all the approved proposals: the number it
+    gets unless a proposal before it cannot be executed. The cost is that of the page's rows,
+    whatever the number of proposals."""
+    merger_execute_check(merger=merger)
+    ordered = proposals_to_execute(merger=merger)
+    ordered_ids = list(ordered.values_list("pk", flat=True))
+    ranks = {pk: rank for rank, pk in enumerate(ordered_ids, start=1)}
+    matching = list(proposals_search(ordered, search).values_list("pk", flat=True))
+    rank = _member_number_rank(merger=merger, text=search)
+    if rank is not None and rank <= len(ordered_ids):
+        by_rank = ordered_ids[rank - 1]
+        if by_rank not in matching:
+            matching = sorted([*matching, by_rank], key=ranks.__getitem__)
+    page = Paginator(matching, per_page).get_page(page_number)
+    effective = merger.effective_date or merger.planned_date
+    with transaction.atomic():
+        outcomes, _number = _chunk_execute(
+            list(page.object_list),
+            number=0,
+            **_execution_context(merger=merger, effective=effective, dry_run=True),
+        )
+    rows = [
+        replace(
+            outcome,
+            member_number=member_number_format(
+                merger=merger, number=merger.last_member_number + ranks[outcome.proposal_id]
+            ),
+        )
+        if isinstance(outcome, SuccessorMembership)
+        else outcome
+        for outcome in outcomes
+    ]
+    return ExecutionPreview(page=page, rows=rows)
+
+
+def _member_number_rank(*, merger: Merger, text: str) -> int | None:
+    """The rank among the approved proposals of the successor's member number ``text``
+    (``GC-0012``, any case), if it is one still to give."""
+    prefix = member_number_format(merger=merger, number=0).rsplit("-", 1)[0]
+    found = re.fullmatch(rf"{re.escape(prefix)}-0*(\d{{1,9}})", text.strip(), re.IGNORECASE)
+    if not found:
+        return None
+    rank = int(found[1]) - merger.last_member_number
+    return rank if rank > 0 else None
+
+
+@transaction.atomic
+def merger_execution_start(
+    *, merger: Merger, by: AbstractBaseUser | None, key: uuid.UUID
+) -> tuple[MergerExecution, bool]:
+    """Ask a Celery worker to execute ``merger``'s approved proposals, once the confirmation
+    ``key`` (one per confirmation page shown) commits: the execution, and whether this call
+    created it.
+
+    A key already used (a double click, the page posted again) gives its execution; an
+    execution still queued or running (a second tab) is that one: a merger runs one at a
+    time, which a constraint backs. One still waiting for a worker after
+    :data:`members.mailing.REQUEUE_AFTER` lost its task: it is queued again. Raise
+    :class:`ValidationError` when the merger may not be executed or nothing is left to
+    execute."""
+    merger = Merger.objects.select_for_update().get(pk=merger.pk)
+    same = MergerExecution.objects.filter(key=key).first()
+    if same is not None:
+        if same.merger_id != merger.pk:
+            raise ValidationError(_("Cette confirmation est celle d’une autre fusion."))
+        return same, False
+    running = MergerExecution.objects.filter(
+        merger=merger, state__in=MergerExecution.UNFINISHED
+    ).first()
+    if running is not None:
+        if running.state == MergerExecution.State.QUEUED and (
+            running.created_at < timezone.now() - REQUEUE_AFTER
+        ):
+            # Its task was lost (a broker emptied): queued again, it runs once all the same.
+            transaction.on_commit(lambda: _execution_queue(running))
+        return running, False
+    merger_execute_check(merger=merger)
+    total = proposals_to_execute(merger=merger).count()
+    if not total:
+        raise ValidationError(
+            _("Aucune proposition approuvée n’attend son exécution : rien n’a été lancé.")
+        )
+    execution = MergerExecution.objects.create(
+        merger=merger,
+        key=key,
+        by=by,
+        effective_date=merger.effective_date or merger.planned_date,
+        total=total,
+    )
+    transaction.on_commit(lambda: _execution_queue(execution))
+    return execution, True
+
+
+def _execution_queue(execution: MergerExecution) -> None:
+    # The task wraps this module's service: imported when one is queued.
+    from merger.tasks import merger_execution_run as task
+
+    try:
+        task.delay(execution.pk)
+    except OperationalError as error:
+        MergerExecution.objects.filter(pk=execution.pk).update(
+            state=MergerExecution.State.FAILED,
+            error=_("La file des tâches (Celery) est injoignable : rien n’a été exécuté. %(error)s")
+            % {"error": error},
+            finished_at=timezone.now(),
+        )
+
+
+def merger_execution_run(*, execution_id: int) -> MergerExecution:
+    """Run the execution ``execution_id`` (what its Celery task does), recording its progress
+    after each chunk and its outcome at the end. An execution over already is left as it is;
+    one interrupted (a worker lost) runs again, and :func:`merger_execute` skips what it did.
+    """
+    with transaction.atomic():
+        execution = (
+            MergerExecution.objects.select_for_update(of=("self",))
+            .select_related("merger__successor", "by")
+            .get(pk=execution_id)
+        )
+        if execution.finished:
+            return execution
+        execution.state = MergerExecution.State.RUNNING
+        execution.started_at = execution.started_at or timezone.now()
+        execution.save(update_fields=["state", "started_at"])
+    figures = MergerExecution.objects.filter(pk=execution.pk)
+
+    def progress(done: int, total: int, result: ExecutionResult) -> None:
+        figures.update(done=done, total=total, **_execution_figures(result))
+
+    try:
+        result = merger_execute(merger=execution.merger, by=execution.by, progress=progress)
+    except Exception as error:
+        message = " ".join(error.messages) if isinstance(error, ValidationError) else repr(error)
+        figures.update(
+            state=MergerExecution.State.FAILED, error=message, finished_at=timezone.now()
+        )
+        if not isinstance(error, ValidationError):
+            raise
+    else:
+        figures.update(
+            state=MergerExecution.State.DONE,
+            finished_at=timezone.now(),
+            done=F("total"),
+            **_execution_figures(result),
+        )
+    execution.refresh_from_db()
+    return execution
+
+
+def _execution_figures(result: ExecutionResult) -> dict:
+    return {
+        "executed": len(result.executed),
+        "skipped": result.skipped,
+        "failures": [
+            {
+                "organisation": failure.organisation_id,
+                "name": failure.organisation,
+                "message": failure.message,
+            }
+            for failure in result.failed
+        ],
+    }

@@ -11,6 +11,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Case, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -18,14 +19,12 @@ from django.utils.translation import gettext as _
 
 from members import mailing
 from members.formatting import long_date
-from members.models import Contact
+from members.models import ContactRole
 
-from ..models import Decision, Merger, MergerEvent, MergerNotice, TransferProposal
-from ..selectors import FACT_FLAGS
+from ..models import Decision, Merger, MergerEvent, MergerNotice, NoticeTest, TransferProposal
+from ..selectors import FACT_FLAGS, notice_recipients_new
 from .mergers import merger_log
 
-#: The proposals whose organisations are told: all but those refused or already executed.
-INFORMED = (Decision.PENDING, Decision.APPROVED, Decision.DEFERRED)
 OBJECTION_LINK_SALT = "merger.objection-link"
 
 
@@ -85,25 +84,16 @@ def notices_queue(*, merger: Merger, by: AbstractBaseUser | None) -> NoticeRun:
     Running it twice tells nobody twice.
     """
     merger = Merger.objects.select_for_update().get(pk=merger.pk)
-    proposals = dict(
-        TransferProposal.objects.filter(merger=merger, decision__in=INFORMED).values_list(
-            "organisation_id", "pk"
-        )
-    )
-    told = set(
-        MergerNotice.objects.filter(proposal__merger=merger).values_list("proposal_id", "email")
-    )
     now = timezone.now()
     new = [
         MergerNotice(
-            proposal_id=proposals[contact.organisation_id],
+            proposal_id=contact.proposal_id,
             contact=contact,
             email=contact.email,
-            language=contact.language or settings.LANGUAGE_CODE,
+            language=contact.notice_language,
             queued_at=now,
         )
-        for contact in Contact.objects.filter(organisation_id__in=proposals).order_by("pk")
-        if (proposals[contact.organisation_id], contact.email) not in told
+        for contact in notice_recipients_new(merger=merger).order_by("pk")
     ]
     created = MergerNotice.objects.bulk_create(new)
     lost = mailing.mail_requeue(
@@ -165,6 +155,96 @@ def notices_send(*, notice_ids: list[int], last_try: bool = False) -> list[int]:
     again later (from the first transient SMTP error on). Each is sent under its row lock, once:
     a task run twice sends nothing twice (:func:`members.mailing.mail_batch_send`)."""
     return mailing.mail_batch_send(ledger=NOTICES, entry_ids=notice_ids, last_try=last_try)
+
+
+class NoticeTestLedger(mailing.MailLedger):
+    """The tests of the notice for :mod:`members.mailing`, sent during the request that asks
+    for them (:func:`notice_test_send`): one e-mail each, as the example's contact would get
+    it, to the committee member's own address."""
+
+    model = NoticeTest
+    pending = NoticeTest.State.PENDING
+    sent = NoticeTest.State.SENT
+
+    def entry_lock(self, entry_id: int) -> NoticeTest | None:
+        return (
+            NoticeTest.objects.select_for_update(of=("self",))
+            .select_related("proposal__organisation", "proposal__merger__successor", "contact")
+            .filter(pk=entry_id)
+            .first()
+        )
+
+    def entry_messages(self, entry: NoticeTest) -> list[EmailMultiAlternatives]:
+        return [
+            notice_message(
+                notice=notice_example_for(
+                    proposal=entry.proposal,
+                    contact=entry.contact,
+                    email=entry.email,
+                    language=entry.language,
+                )
+            )
+        ]
+
+    def entry_sent(self, entry: NoticeTest, messages: list[EmailMultiAlternatives]) -> None:
+        entry.error = ""
+        entry.save(update_fields=["state", "sent_at", "error"])
+
+    def entry_retry(self, entry: NoticeTest, *, error: str) -> None:
+        entry.error = error
+        entry.save(update_fields=["error", "queued_at"])
+
+    def entry_failed(self, entry: NoticeTest, *, error: str) -> None:
+        entry.error = error
+        entry.state = NoticeTest.State.FAILED
+        entry.save(update_fields=["error", "state"])
+
+
+NOTICE_TESTS = NoticeTestLedger()
+
+
+def notice_example_for(
+    *, proposal: TransferProposal, contact=None, email: str = "", language: str
+) -> MergerNotice:
+    """A notice of ``proposal`` that is not recorded (no objection link works with it), to
+    show or test its e-mail in ``language``: to ``contact`` (its first contact by default), at
+    ``email`` (the contact's by default)."""
+    if contact is None:
+        primary_first = Case(When(role=ContactRole.PRIMARY, then=0), default=1)
+        contact = proposal.organisation.contacts.order_by(primary_first, "pk").first()
+    return MergerNotice(
+        proposal=proposal,
+        contact=contact,
+        email=email or (contact.email if contact else ""),
+        language=language,
+    )
+
+
+def notice_test_send(
+    *, merger: Merger, proposal: TransferProposal, by: AbstractBaseUser
+) -> list[NoticeTest]:
+    """Send ``by`` (a committee member) the notice of ``proposal`` in each language of the
+    site, at its own address, now, through the mailing machinery; return the tests as they
+    stand (sent, or failed with the server's error). Not a notice: nobody is informed, nothing
+    is counted, and it may be sent again."""
+    contact = notice_example_for(proposal=proposal, language=settings.LANGUAGE_CODE).contact
+    now = timezone.now()
+    tests = NoticeTest.objects.bulk_create(
+        NoticeTest(
+            merger=merger,
+            proposal=proposal,
+            contact=contact,
+            by=by,
+            email=by.email,
+            language=code,
+            queued_at=now,
+        )
+        for code, _label in settings.LANGUAGES
+    )
+    mailing.mail_batch_send(
+        ledger=NOTICE_TESTS, entry_ids=[test.pk for test in tests], last_try=True
+    )
+    return list(NoticeTest.objects.filter(pk__in=[test.pk for test in tests]).order_by("pk"))
 
 
 def names_joined(names: list[str]) -> str:

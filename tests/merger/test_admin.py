@@ -10,6 +10,7 @@ execution; the report and its XLSX and CSV exports (formulas escaped); the dupli
 import csv
 import datetime as dt
 import io
+import uuid
 from decimal import Decimal
 
 import openpyxl
@@ -27,6 +28,7 @@ from merger.models import (
     DuplicatePair,
     Merger,
     MergerEvent,
+    MergerExecution,
     MergerNotice,
     PlanMapping,
     TransferDecision,
@@ -35,6 +37,7 @@ from merger.models import (
 from merger.services import (
     duplicate_merge,
     duplicates_refresh,
+    merger_execution_run,
     proposals_refresh,
     transfer_decide,
 )
@@ -635,6 +638,16 @@ def successor_memberships():
     return Membership.objects.filter(cluster__slug="grand-cluster")
 
 
+def execute(client, merger, *, follow: bool = False):
+    """Confirm the execution on its page (the box ticked), then run it as the Celery worker
+    does; the response of the execution's page."""
+    page = client.get(url("merger_merger_execute", merger.pk))
+    data = {**form_data(page, **{"class": "merger-execute-confirm"}), "confirm": "on"}
+    response = client.post(url("merger_merger_execute", merger.pk), data)
+    merger_execution_run(execution_id=MergerExecution.objects.get(merger=merger).pk)
+    return client.get(response["Location"]) if follow else response
+
+
 def test_the_execution_page_previews_the_successor_and_writes_nothing(
     client, merger, committee, approved
 ):
@@ -662,12 +675,9 @@ def test_confirming_the_execution_executes_and_the_merger_becomes_effective(
 ):
     client.force_login(committee)
 
-    response = client.post(url("merger_merger_execute", merger.pk), follow=True)
+    response = execute(client, merger, follow=True)
 
-    assert response.redirect_chain[-1][0] == url("merger_merger_change", merger.pk)
-    assert "Transferts exécutés au 01/01/2027 : 3 adhésion(s) au successeur créée(s)" in text(
-        response
-    )
+    assert "Transferts exécutés au 01/01/2027 : 3 adhésions au successeur créées." in text(response)
     merger.refresh_from_db()
     assert (merger.status, merger.effective_date) == (Merger.Status.EFFECTIVE, NEW_YEAR)
     assert successor_memberships().count() == 3
@@ -678,7 +688,7 @@ def test_once_effective_the_plan_mapping_is_history_and_the_page_still_saves(
     client, merger, committee, approved
 ):
     client.force_login(committee)
-    client.post(url("merger_merger_execute", merger.pk))
+    execute(client, merger)
 
     page = client.get(url("merger_merger_change", merger.pk))
     assert 'name="plan_mappings-0-successor_plan"' not in text(page)
@@ -694,7 +704,7 @@ def test_once_effective_a_new_date_is_refused_and_the_page_says_since_when(
     client, merger, committee, approved
 ):
     client.force_login(committee)
-    client.post(url("merger_merger_execute", merger.pk))
+    execute(client, merger)
     events = MergerEvent.objects.count()
     data = form_data(client.get(url("merger_merger_change", merger.pk)), id="merger_form")
     data.update(planned_date="01/07/2027", reason="Report demandé")
@@ -750,7 +760,11 @@ def test_the_execution_needs_a_scheduled_merger(client, merger, committee, propo
         approve(proposal, committee)
     client.force_login(committee)
 
-    response = client.post(url("merger_merger_execute", merger.pk), follow=True)
+    response = client.post(
+        url("merger_merger_execute", merger.pk),
+        {"key": str(uuid.uuid4()), "confirm": "on"},
+        follow=True,
+    )
 
     assert "arrêtez d’abord sa date d’effet" in text(response)
     assert not successor_memberships().exists()
