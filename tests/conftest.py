@@ -18,6 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.db import connection, connections
+from django.utils import translation
 from playwright.sync_api import sync_playwright
 
 from cluster.celery import app as celery_app
@@ -33,6 +34,15 @@ def _server_missing(reason: str) -> None:
 def _no_rate_limits(settings):
     # allauth keeps rate-limit state in the cache between tests otherwise (allauth #3893).
     settings.ACCOUNT_RATE_LIMITS = False
+
+
+@pytest.fixture(autouse=True)
+def _each_test_starts_in_french():
+    # Django's test client leaves the language of the last response it got active in the test's
+    # thread: a test reading a page in English would make the next test's messages English.
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
