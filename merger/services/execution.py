@@ -23,7 +23,7 @@ from members.formatting import money, short_date
 from members.mailing import REQUEUE_AFTER
 from members.models import Membership, Plan, Site, Term
 from members.services.renewals import renewal_period
-from members.texts import Text
+from members.texts import Text, text_store
 
 from ..models import Decision, Merger, MergerEvent, MergerExecution, TransferProposal
 from ..selectors import TransferFacts, proposals_search, proposals_to_execute, transfer_facts
@@ -584,7 +584,8 @@ def _execution_figures(result: ExecutionResult) -> dict:
             {
                 "organisation": failure.organisation_id,
                 "name": failure.organisation,
-                "message": failure.message,
+                # As a code and its values: read in the language of whoever reads the outcome.
+                "message": text_store(failure.message),
             }
             for failure in result.failed
         ],

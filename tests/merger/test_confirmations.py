@@ -576,6 +576,12 @@ def test_a_held_back_proposal_is_said_on_the_preview_and_after_the_execution(
     assert "59 adhésions au successeur créées" in done
     assert '<td class="count-failed has-failed">1</td>' in done
     assert "Société 00" in done.split("Non transférées")[1]
+    # The reason is kept as a code with its values: whoever reads the outcome reads it in their
+    # language, not in the language the worker ran in.
+    assert "Les faits ont changé depuis la décision" in done
+    client.cookies["django_language"] = "en"
+    in_english = client.get(url("merger_merger_execution", merger.pk, execution.pk)).text
+    assert "The facts have changed since the decision" in in_english
 
 
 @pytest.mark.django_db(transaction=True)
