@@ -3,8 +3,9 @@
 - Membership staff see their clusters' work (:func:`members.selectors.cluster_dashboards`):
   renewals due this month and the next, invoices left to pay, transfers to record, memberships
   lapsed this month, reminders that failed, the latest imports.
-- The merger committee sees the merger (:func:`merger.selectors.merger_dashboard`): its steps,
-  done or left, its proposals by decision and flag, its notices and objections, the days to its
+- The merger committee sees the merger (:func:`merger.selectors.merger_dashboard`): its steps
+  as its page shows them (:func:`merger.selectors.merger_steps`), each linked to where it is
+  done, its proposals by decision and flag, its notices and objections, the days to its
   effective date.
 - Superusers see both, a section per cluster.
 
@@ -29,8 +30,14 @@ from members.formatting import long_date, money, month, short_date
 from members.models import ReminderState
 from members.selectors import ClusterDashboard, cluster_dashboards, clusters_managed_by
 from merger.admin.filters import FlagFilter, InformedFilter, ObjectionFilter
-from merger.models import FLAGS, Decision, DuplicatePair, MergerNotice, TransferProposal
-from merger.selectors import MergerDashboard, merger_current, merger_dashboard
+from merger.models import FLAGS, UNDECIDED, Decision, DuplicatePair, MergerNotice, TransferProposal
+from merger.selectors import (
+    MergerDashboard,
+    MergerStep,
+    merger_current,
+    merger_dashboard,
+    merger_steps,
+)
 
 
 @dataclass(frozen=True)
@@ -51,12 +58,10 @@ class Figure:
 
 @dataclass(frozen=True)
 class Step:
-    """A step of the merger: its ``label``, whether it is ``done``, what is ``left`` in words,
-    and the page where it is done (``url``)."""
+    """A step of the merger as the merger's page says it (:class:`merger.selectors.MergerStep`:
+    its name, its state, what is done or left) and the page where it is done (``url``)."""
 
-    label: str
-    done: bool
-    left: str
+    step: MergerStep
     url: str
 
 
@@ -216,79 +221,25 @@ def days_left_label(dashboard: MergerDashboard) -> str:
     )
 
 
-def merger_section(dashboard: MergerDashboard) -> Section:
-    """The figures of the merger's dashboard, each linked to its list, and its steps."""
+def merger_section(dashboard: MergerDashboard, steps: list[MergerStep]) -> Section:
+    """The figures of the merger's dashboard, each linked to its list, and its ``steps``
+    (:func:`merger.selectors.merger_steps`), each linked to the list or page where it is done."""
     merger_url = reverse("admin:merger_merger_change", args=[dashboard.merger.pk])
     proposals = "merger_transferproposal"
     notices = "merger_mergernotice"
     decisions = dashboard.by_decision
-    pending, deferred = decisions[Decision.PENDING], decisions[Decision.DEFERRED]
-    approved = decisions[Decision.APPROVED]
-    steps_by_key = {step.key: step for step in dashboard.steps}
-    if pending or not deferred:
-        decisions_left = _("%(count)s à décider") % {"count": pending}
-        decisions_url = list_url(proposals, decision__exact=Decision.PENDING)
-    else:
-        decisions_left = ngettext(
-            "%(count)s ajournée à reprendre", "%(count)s ajournées à reprendre", deferred
-        ) % {"count": deferred}
-        decisions_url = list_url(proposals, decision__exact=Decision.DEFERRED)
-    steps = [
-        Step(
-            _("Examiner les doublons possibles"),
-            steps_by_key["duplicates"].done,
-            ngettext(
-                "%(count)s paire à examiner",
-                "%(count)s paires à examiner",
-                dashboard.duplicates_open,
-            )
-            % {"count": dashboard.duplicates_open},
-            list_url("merger_duplicatepair", state__exact=DuplicatePair.State.OPEN),
+    urls = {
+        "duplicates": list_url("merger_duplicatepair", state__exact=DuplicatePair.State.OPEN),
+        "date": merger_url,
+        "propose": list_url(proposals),
+        "decide": list_url(proposals, decision__in=",".join(UNDECIDED)),
+        "notify": list_url(
+            proposals,
+            decision__exact=Decision.APPROVED,
+            **{InformedFilter.parameter_name: "no"},
         ),
-        Step(
-            _("Établir les propositions"),
-            steps_by_key["proposals"].done,
-            ngettext(
-                "%(count)s proposition établie",
-                "%(count)s propositions établies",
-                dashboard.proposals,
-            )
-            % {"count": dashboard.proposals},
-            list_url(proposals),
-        ),
-        Step(
-            _("Décider des propositions"),
-            steps_by_key["decisions"].done,
-            decisions_left,
-            decisions_url,
-        ),
-        Step(
-            _("Informer les membres"),
-            steps_by_key["notices"].done,
-            ngettext(
-                "%(count)s approuvée sans information",
-                "%(count)s approuvées sans information",
-                dashboard.approved_not_informed,
-            )
-            % {"count": dashboard.approved_not_informed},
-            list_url(
-                proposals,
-                decision__exact=Decision.APPROVED,
-                **{InformedFilter.parameter_name: "no"},
-            ),
-        ),
-        Step(
-            _("Exécuter les transferts"),
-            steps_by_key["execution"].done,
-            ngettext(
-                "%(count)s transfert approuvé à exécuter",
-                "%(count)s transferts approuvés à exécuter",
-                approved,
-            )
-            % {"count": approved},
-            list_url(proposals, decision__exact=Decision.APPROVED),
-        ),
-    ]
+        "execute": list_url(proposals, decision__exact=Decision.APPROVED),
+    }
     decision_figures = [
         count_figure(
             capfirst(Decision(value).label),
@@ -349,7 +300,7 @@ def merger_section(dashboard: MergerDashboard) -> Section:
         title=capfirst(str(dashboard.merger)),
         url=merger_url,
         subtitle=f"{dashboard.merger.get_status_display()} · {subtitle}",
-        steps=steps,
+        steps=[Step(step, urls[step.key]) for step in steps],
         groups=[
             (_("Propositions par décision"), decision_figures),
             (_("Propositions par signalement"), flag_figures),
@@ -367,7 +318,11 @@ def admin_dashboard(request) -> list[Section]:
     if user.has_perm("merger.view_transferproposal"):
         merger = merger_current()
         if merger is not None:
-            sections.append(merger_section(merger_dashboard(merger=merger, today=today)))
+            sections.append(
+                merger_section(
+                    merger_dashboard(merger=merger, today=today), merger_steps(merger=merger)
+                )
+            )
     if user.has_perm("members.view_membership"):
         sections += [
             cluster_section(dashboard)

@@ -32,6 +32,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from members.formatting import long_date
 from members.models import (
@@ -761,11 +762,38 @@ class MergerStep:
     state: str
     detail: str
 
+    @property
+    def title(self) -> str:
+        """The step's name, as the merger's page and the committee's dashboard show it."""
+        return str(STEP_TITLES[self.key])
+
+    @property
+    def state_label(self) -> str:
+        """The step's state in words."""
+        return str(STEP_STATES[self.state])
+
+
+#: The merger's steps, in their order, by key.
+STEP_TITLES = {
+    "duplicates": gettext_lazy("Doublons de fiches"),
+    "date": gettext_lazy("Date d’effet"),
+    "propose": gettext_lazy("Propositions de transfert"),
+    "decide": gettext_lazy("Décisions du comité"),
+    "notify": gettext_lazy("Information des membres"),
+    "execute": gettext_lazy("Exécution des transferts"),
+}
+STEP_STATES = {
+    "done": gettext_lazy("fait"),
+    "todo": gettext_lazy("à faire"),
+    "blocked": gettext_lazy("pas encore possible"),
+}
+
 
 def merger_steps(*, merger: Merger) -> list[MergerStep]:
     """The steps of ``merger``, in their order, each with its state: review the duplicates, fix
     the effective date, establish the proposals, decide them, inform the members, execute the
-    transfers. Four queries."""
+    transfers. Two queries, whatever the number of proposals and duplicates: the merger's page
+    and the committee's dashboard both show these steps."""
     pairs = DuplicatePair.objects.aggregate(
         total=Count("pk"), open=Count("pk", filter=Q(state=DuplicatePair.State.OPEN))
     )
@@ -779,10 +807,11 @@ def merger_steps(*, merger: Merger) -> list[MergerStep]:
             filter=undecided & proposal_flagged_condition(),
         ),
         approved=Count("pk", filter=Q(decision=Decision.APPROVED)),
+        not_informed=Count("pk", filter=Q(decision=Decision.APPROVED) & ~Q(proposal_has_notice())),
         executed=Count("pk", filter=Q(decision=Decision.EXECUTED)),
         stale=Count("pk", filter=~Q(decision=Decision.EXECUTED) & ~Q(as_of=merger.planned_date)),
     )
-    not_informed = proposals_not_informed(merger=merger) if counts["approved"] else 0
+    not_informed = counts["not_informed"]
     effective = merger.status == Merger.Status.EFFECTIVE
     date_fixed = merger.status in (Merger.Status.SCHEDULED, Merger.Status.EFFECTIVE)
     planned = long_date(merger.planned_date)
@@ -916,38 +945,21 @@ def merger_steps(*, merger: Merger) -> list[MergerStep]:
 
 
 @dataclass(frozen=True)
-class DashboardStep:
-    """A step of the merger on the committee's dashboard: ``key`` (duplicates, proposals,
-    decisions, notices, execution), whether it is ``done``, and how many things are ``left`` to
-    do in it."""
-
-    key: str
-    done: bool
-    left: int
-
-
-@dataclass(frozen=True)
 class MergerDashboard:
-    """Where the merger stands on ``today``: its steps, what is done and what is left; the
-    proposals by decision and by flag; the notices sent, failed and the objections; the days to
-    the effective date (``days_left``, None once effective)."""
+    """Where the merger stands on ``today``: the proposals by decision and by flag; the notices
+    sent, failed and the objections; the days to the effective date (``days_left``, None once
+    effective). Its steps are :func:`merger_steps`, as on the merger's page."""
 
     merger: Merger
     today: date
-    duplicates_open: int
     proposals: int
     proposals_as_of: date | None
     by_decision: dict[str, int]
     by_flag: dict[str, int]
     flagged: int
-    approved_not_informed: int
     notices: dict[str, int]
     objections: int
     late_objections: int
-
-    @property
-    def undecided(self) -> int:
-        return sum(self.by_decision[decision] for decision in UNDECIDED)
 
     @property
     def effective(self) -> bool:
@@ -957,32 +969,15 @@ class MergerDashboard:
     def days_left(self) -> int | None:
         return None if self.effective else (self.merger.planned_date - self.today).days
 
-    @property
-    def steps(self) -> list[DashboardStep]:
-        approved = self.by_decision[Decision.APPROVED]
-        informed_ones = approved + self.by_decision[Decision.EXECUTED]
-        return [
-            DashboardStep("duplicates", self.duplicates_open == 0, self.duplicates_open),
-            DashboardStep("proposals", self.proposals > 0, 0 if self.proposals else 1),
-            DashboardStep("decisions", self.proposals > 0 and self.undecided == 0, self.undecided),
-            DashboardStep(
-                "notices",
-                informed_ones > 0 and self.approved_not_informed == 0,
-                self.approved_not_informed,
-            ),
-            DashboardStep("execution", self.effective and approved == 0, approved),
-        ]
-
 
 def merger_dashboard(*, merger: Merger, today: date) -> MergerDashboard:
-    """The committee's dashboard of ``merger`` on ``today``. Three queries, whatever the number
-    of proposals, notices and duplicates: the proposals' figures in one aggregate, the notices'
-    in another, the duplicates to review."""
+    """The committee's dashboard of ``merger`` on ``today``. Two queries, whatever the number
+    of proposals and notices: the proposals' figures in one aggregate, the notices' in
+    another."""
     proposals = TransferProposal.objects.filter(merger=merger).aggregate(
         total=Count("pk"),
         as_of=Max("as_of"),
         flagged=Count("pk", filter=proposal_flagged_condition()),
-        not_informed=Count("pk", filter=Q(decision=Decision.APPROVED) & ~Q(proposal_has_notice())),
         **{f"decision_{value}": Count("pk", filter=Q(decision=value)) for value in Decision.values},
         **{f"flag_{name}": Count("pk", filter=Q(**{name: True})) for name in FLAGS},
     )
@@ -997,13 +992,11 @@ def merger_dashboard(*, merger: Merger, today: date) -> MergerDashboard:
     return MergerDashboard(
         merger=merger,
         today=today,
-        duplicates_open=DuplicatePair.objects.filter(state=DuplicatePair.State.OPEN).count(),
         proposals=proposals["total"],
         proposals_as_of=proposals["as_of"],
         by_decision={value: proposals[f"decision_{value}"] for value in Decision.values},
         by_flag={name: proposals[f"flag_{name}"] for name in FLAGS},
         flagged=proposals["flagged"],
-        approved_not_informed=proposals["not_informed"],
         notices={value: notices[f"state_{value}"] for value in MergerNotice.State.values},
         objections=notices["objections"],
         late_objections=notices["late_objections"],

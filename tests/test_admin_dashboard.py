@@ -21,8 +21,9 @@ from members.models import (
     ReminderState,
 )
 from members.services.billing import invoice_issue, invoice_payment_record
-from merger.models import Decision, MergerNotice, TransferProposal
+from merger.models import Decision, Merger, MergerNotice, TransferProposal
 from merger.selectors import merger_current
+from merger.services import merger_execute, merger_update, proposals_refresh, transfer_decide
 from tests.factories import (
     MembershipFactory,
     OrganisationFactory,
@@ -156,11 +157,20 @@ FIGURE = re.compile(
     r'<span class="dashboard-label">(?P<label>[^<]+)</span>'
     r'(?: <span class="dashboard-detail">[^<]*</span>)?</a>'
 )
-#: A step of the merger as the page shows it: done or not, its label, its link, what is left.
+#: A step of the merger as the page shows it: its state, its name, its link, what is done or
+#: left.
 STEP = re.compile(
-    r'<li class="dashboard-step is-(?P<state>done|todo)">\s*<span[^>]*>[^<]*</span>\s*'
+    r'<li class="dashboard-step is-(?P<state>done|todo|blocked)" data-step="(?P<key>\w+)">\s*'
+    r'<span class="dashboard-step-state">(?P<state_label>[^<]*)</span>\s*'
     r'<a href="(?P<url>[^"]+)">(?P<label>[^<]+)</a>\s*'
-    r'<span class="dashboard-step-left">(?P<left>[^<]*)</span>'
+    r'<span class="dashboard-step-detail">(?P<detail>[^<]*)</span>'
+)
+#: A step of the merger as the merger's page shows it.
+MERGER_PAGE_STEP = re.compile(
+    r'<li class="merger-step merger-step-(?P<state>\w+)" data-step="(?P<key>\w+)">.*?'
+    r'<h3 class="merger-step-title">(?P<label>[^<]+?)\s*<span class="merger-step-state">'
+    r'.*?<p class="merger-step-detail">(?P<detail>[^<]*)</p>',
+    flags=re.DOTALL,
 )
 
 
@@ -177,11 +187,24 @@ def shown(response) -> dict[str, dict[str, tuple[int, str]]]:
 
 
 def steps(response) -> list[tuple[str, str, str, str]]:
-    """The merger's steps as the page shows them: (state, label, what is left, link)."""
+    """The merger's steps as the dashboard shows them: (state, label, detail, link)."""
     return [
-        (m["state"], html.unescape(m["label"]), html.unescape(m["left"]), html.unescape(m["url"]))
+        (
+            html.unescape(m["state_label"]),
+            html.unescape(m["label"]),
+            html.unescape(m["detail"]),
+            html.unescape(m["url"]),
+        )
         for m in STEP.finditer(response.text)
     ]
+
+
+def steps_by_key(text: str, pattern: re.Pattern) -> dict[str, tuple[str, str, str]]:
+    """The merger's steps in ``text`` by key: (state, name, detail)."""
+    return {
+        m["key"]: (m["state"], html.unescape(m["label"]), html.unescape(m["detail"]))
+        for m in pattern.finditer(text)
+    }
 
 
 def rows_listed(client, url: str) -> int:
@@ -270,12 +293,25 @@ def test_the_committee_sees_the_merger_s_steps_and_figures(client):
         "Oppositions reçues": 1,
         "Oppositions après exécution": 0,
     }
-    assert [(state, label, left) for state, label, left, _url in steps(response)] == [
-        ("done", "Examiner les doublons possibles", "0 paires à examiner"),
-        ("done", "Établir les propositions", "7 propositions établies"),
-        ("todo", "Décider des propositions", "2 à décider"),
-        ("todo", "Informer les membres", "1 approuvée sans information"),
-        ("todo", "Exécuter les transferts", "3 transferts approuvés à exécuter"),
+    assert [(state, label, detail) for state, label, detail, _url in steps(response)] == [
+        (
+            "À faire",
+            "Doublons de fiches",
+            "Aucun doublon trouvé pour l’instant : lancez la recherche depuis la liste.",
+        ),
+        (
+            "À faire",
+            "Date d’effet",
+            "Prévue au 1er janvier 2027, pas encore arrêtée (statut « Reportée »).",
+        ),
+        ("Fait", "Propositions de transfert", "7 proposition(s) établie(s) au 1er janvier 2027."),
+        ("À faire", "Décisions du comité", "3 proposition(s) à décider, dont 2 signalée(s)."),
+        (
+            "À faire",
+            "Information des membres",
+            "1 proposition(s) approuvée(s) pas encore annoncée(s) aux membres.",
+        ),
+        ("Pas encore possible", "Exécution des transferts", "Arrêtez d’abord la date d’effet."),
     ]
     text = html.unescape(response.text)
     days = (merger.planned_date - TODAY).days
@@ -292,10 +328,89 @@ def test_each_figure_and_step_of_the_committee_leads_to_a_list_of_as_many_rows(c
 
     for label, (value, url) in shown(response)[str(merger_current())].items():
         assert rows_listed(client, url) == value, label
-    for _state, label, left, url in steps(response):
-        if label != "Établir les propositions" or left:
-            count = int(re.match(r"\d+", left).group())
-            assert rows_listed(client, url) == count, label
+    links = {label: url for _state, label, _detail, url in steps(response)}
+    assert links["Date d’effet"] == f"/admin/merger/merger/{merger_current().pk}/change/"
+    for state, label, detail, url in steps(response):
+        counted = re.match(r"\d+", detail)
+        if state != "Pas encore possible" and counted:
+            assert rows_listed(client, url) == int(counted.group()), label
+    assert [label for state, label, detail, _url in steps(response) if state == "À faire"] == [
+        "Doublons de fiches",
+        "Date d’effet",
+        "Décisions du comité",
+        "Information des membres",
+    ]
+
+
+def test_the_dashboard_and_the_merger_s_page_say_the_same_of_each_step(client):
+    """In each situation of the merger, the dashboard shows each step in the state, with the
+    name and the words, of the merger's page."""
+    committee = committee_user()
+    client.force_login(committee)
+    merger = merger_current()
+    merger_page = f"/admin/merger/merger/{merger.pk}/change/"
+
+    def both_say() -> dict[str, tuple[str, str, str]]:
+        dashboard = steps_by_key(client.get("/admin/").text, STEP)
+        page = steps_by_key(client.get(merger_page).text, MERGER_PAGE_STEP)
+        assert list(dashboard) == ["duplicates", "date", "propose", "decide", "notify", "execute"]
+        assert dashboard == page
+        return {key: state for key, (state, _label, _detail) in dashboard.items()}
+
+    # No proposals.
+    assert both_say() == {
+        "duplicates": "todo",
+        "date": "todo",
+        "propose": "todo",
+        "decide": "blocked",
+        "notify": "blocked",
+        "execute": "blocked",
+    }
+
+    # Proposals, none decided yet.
+    for _n in range(3):
+        TermFactory(membership=MembershipFactory(cluster=cluster("digitalplace")), year=2027)
+    merger_update(
+        merger=merger,
+        by=None,
+        reason="Date arrêtée par les AG",
+        status=Merger.Status.SCHEDULED,
+        planned_date=dt.date(2027, 1, 1),
+    )
+    merger.refresh_from_db()
+    proposals_refresh(merger=merger)
+    assert both_say() == {
+        "duplicates": "todo",
+        "date": "done",
+        "propose": "done",
+        "decide": "todo",
+        "notify": "blocked",
+        "execute": "blocked",
+    }
+
+    # All decided: two approved, one refused.
+    first, *others = TransferProposal.objects.order_by("pk").values_list("pk", flat=True)
+    transfer_decide(proposal_ids=others, decision=Decision.APPROVED, by=committee, reason="Vu")
+    transfer_decide(proposal_ids=[first], decision=Decision.REJECTED, by=committee, reason="Non")
+    assert both_say() == {
+        "duplicates": "todo",
+        "date": "done",
+        "propose": "done",
+        "decide": "done",
+        "notify": "todo",
+        "execute": "todo",
+    }
+
+    # Executed.
+    assert len(merger_execute(merger=merger).executed) == 2
+    assert both_say() == {
+        "duplicates": "todo",
+        "date": "done",
+        "propose": "done",
+        "decide": "done",
+        "notify": "done",
+        "execute": "done",
+    }
 
 
 def test_superusers_see_the_merger_and_every_cluster(client, admin_user):
