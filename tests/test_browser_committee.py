@@ -1,4 +1,4 @@
-"""The merger committee's day up to its decisions, in a real browser at 1280 px, on the demo
+"""The merger committee's day up to its decisions, in a real browser at 1280 px and on a 375 px phone, on the demo
 data: the merger's steps, the duplicates (the search keeps the filter, a pair's differences are
 highlighted), the proposals, all of them selected and approved "only the unflagged" with a
 double click: the flagged ones are still to decide, the others approved, each once."""
@@ -17,7 +17,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 REASON = "Comité de fusion du 15 décembre"
 
 
-def test_the_committee_approves_only_the_unflagged_proposals(live_server, page, settings):
+@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
+def test_the_committee_approves_only_the_unflagged_proposals(live_server, page, settings, width):
+    # On a phone the admin's lists scroll sideways (they are made to fit 1280 px): the committee
+    # can still do the whole of it there.
+    page.set_viewport_size({"width": width, "height": 900})
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     demo_seed()
     page.goto(live_server.url + "/admin/login/?next=/admin/merger/merger/")
@@ -77,8 +81,9 @@ def test_the_committee_approves_only_the_unflagged_proposals(live_server, page, 
     size = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
     )
-    assert size[0] <= 1280, size
-    assert size[1] < 4 * 900, size
+    if width >= 1280:
+        assert size[0] <= width, size
+        assert size[1] < 4 * 900, size
     page.get_by_label("Motif").fill(REASON)
     page.get_by_role("button", name="Confirmer : Approuvée").dblclick()
     expect(page.get_by_text(f"{total - len(flagged)} propositions : approuvée.")).to_be_visible()

@@ -1,4 +1,4 @@
-"""The staff's day in a real browser, at 1280 px: the dashboard, a renewal due this month, the bank
+"""The staff's day in a real browser, at 1280 px and on a 375 px phone: the dashboard, a renewal due this month, the bank
 transfer recorded on its invoice, and the dashboard again, with one unpaid invoice less."""
 
 from datetime import timedelta
@@ -23,9 +23,11 @@ def figure(page, label: str):
     return tile.locator(".dashboard-value")
 
 
+@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
 def test_staff_go_from_the_dashboard_to_a_due_renewal_and_record_its_transfer(
-    live_server, page, settings
+    live_server, page, settings, width
 ):
+    page.set_viewport_size({"width": width, "height": 900})
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     today = timezone.localdate()
     legal_details("digitalplace")
@@ -60,7 +62,7 @@ def test_staff_go_from_the_dashboard_to_a_due_renewal_and_record_its_transfer(
     expect(figure(page, "Factures impayées")).to_have_text("2")
     expect(figure(page, "Virements à enregistrer")).to_have_text("2")
     expect(figure(page, f"À renouveler en {this_month}")).to_have_text("1")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
     page.locator(".dashboard-figure").filter(has_text=f"À renouveler en {this_month}").locator(
         "a"
