@@ -1,7 +1,8 @@
-"""The merger committee's day up to its decisions, in a real browser at 1280 px and on a 375 px phone, on the demo
-data: the merger's steps, the duplicates (the search keeps the filter, a pair's differences are
-highlighted), the proposals, all of them selected and approved "only the unflagged" with a
-double click: the flagged ones are still to decide, the others approved, each once."""
+"""The merger committee's day up to its decisions, in a real browser at 1280 px and on a 375 px
+phone, on the demo data: the merger's steps, the duplicates (the search keeps the filter, a
+pair's differences are highlighted), the proposals, all of them selected and approved "only the
+unflagged" with a double click: the flagged ones are still to decide, the others approved, each
+once."""
 
 import re
 

@@ -1,5 +1,6 @@
-"""The staff's day in a real browser, at 1280 px and on a 375 px phone: the dashboard, a renewal due this month, the bank
-transfer recorded on its invoice, and the dashboard again, with one unpaid invoice less."""
+"""The staff's day in a real browser, at 1280 px and on a 375 px phone: the dashboard, a renewal
+due this month, the bank transfer recorded on its invoice, and the dashboard again, with one
+unpaid invoice less."""
 
 from datetime import timedelta
 
