@@ -131,18 +131,23 @@ def contact_editable_by(*, contact: Contact, user: AbstractBaseUser) -> bool:
     )
 
 
-def contact_role_refusal(*, contact: Contact, role: str) -> str | None:
-    """Why ``contact`` may not be given ``role``, or ``None`` if it may: an organisation keeps at
-    least one primary contact."""
-    if (
+def _is_last_primary(contact: Contact) -> bool:
+    """Whether ``contact`` is its organisation's only primary contact: an organisation keeps at
+    least one, whichever way the contact would stop being it (another role, or removed)."""
+    return (
         contact.role == ContactRole.PRIMARY
-        and role != ContactRole.PRIMARY
         and not Contact.objects.filter(
             organisation_id=contact.organisation_id, role=ContactRole.PRIMARY
         )
         .exclude(pk=contact.pk)
         .exists()
-    ):
+    )
+
+
+def contact_role_refusal(*, contact: Contact, role: str) -> str | None:
+    """Why ``contact`` may not be given ``role``, or ``None`` if it may: an organisation keeps at
+    least one primary contact."""
+    if role != ContactRole.PRIMARY and _is_last_primary(contact):
         return _(
             "%(name)s est le dernier contact principal de %(organisation)s : il doit en rester "
             "au moins un. Donnez d’abord ce rôle à un autre contact."
@@ -211,14 +216,7 @@ def contact_removal_refusal(*, contact: Contact, by: AbstractBaseUser) -> str | 
         return _(
             "Vous ne pouvez pas vous retirer vous-même : demandez-le à un autre contact principal."
         )
-    if (
-        contact.role == ContactRole.PRIMARY
-        and not Contact.objects.filter(
-            organisation_id=contact.organisation_id, role=ContactRole.PRIMARY
-        )
-        .exclude(pk=contact.pk)
-        .exists()
-    ):
+    if _is_last_primary(contact):
         return _(
             "%(name)s est le dernier contact principal de %(organisation)s : il doit en rester "
             "au moins un."
