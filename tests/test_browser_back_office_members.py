@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from members.models import Cluster, ContactRole, Payment, PaymentChange
 from members.roles import MEMBERSHIP_STAFF
@@ -94,22 +95,28 @@ def test_staff_see_try_and_start_their_clusters_reminder_pass(live_server, page,
     sign_in(page, live_server, "/admin/members/reminder/")
 
     page.get_by_role("link", name="Voir et lancer le passage des relances").click()
-    assert page.get_by_role("heading", name="Passage des relances de DigitalPlace").is_visible()
+    # Each click loads a page: wait for it (expect) before reading it.
+    expect(page.get_by_role("heading", name="Passage des relances de DigitalPlace")).to_be_visible()
     counts = page.locator("table.reminder-pass-counts tbody tr").inner_text()
     assert counts.split() == ["J−30", "2", "0", "2", "1", "1", "0"]
     assert fits(page)
 
     page.get_by_role("button", name="M’envoyer un essai").nth(1).click()
-    assert "envoyé à staff@digitalplace.example" in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text("envoyé à staff@digitalplace.example")
     [test] = mailbox.wait_for(1)
     assert test["Subject"].startswith("[Test] Your DigitalPlace membership")
 
     page.get_by_role("link", name="Lancer le passage (2 relances à envoyer)…").click()
+    expect(page.locator("#content-main")).to_contain_text(
+        "Un e-mail envoyé ne peut pas être repris."
+    )
     confirm = page.locator("#content-main").inner_text().replace("\xa0", " ")
     assert "2 relances vont être enregistrées dans le journal" in confirm
     assert "Un e-mail envoyé ne peut pas être repris." in confirm
     assert fits(page)
     page.get_by_role("button", name="Lancer le passage maintenant").click()
 
-    assert "Passage des relances de DigitalPlace lancé" in page.locator(".messagelist").inner_text()
+    expect(page.locator(".messagelist")).to_contain_text(
+        "Passage des relances de DigitalPlace lancé"
+    )
     assert "/admin/members/reminder/" in page.url
