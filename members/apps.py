@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 
 #: The migration that installs the guard of invoiced terms: until it has run, nothing reinstalls it.
 TERM_INVOICED_GUARD_MIGRATION = ("members", "0011_term_invoiced_frozen")
+#: The migration from which the overlap guard leaves cancelled terms out.
+TERM_OVERLAP_UNCANCELLED_MIGRATION = ("members", "0017_credit_notes_and_refunds")
 
 
 def _term_guards_ensure(sender, using="default", **kwargs) -> None:
@@ -15,9 +17,12 @@ def _term_guards_ensure(sender, using="default", **kwargs) -> None:
     from members.db import term_invoiced_guard_install, term_overlap_guard_install
 
     connection = connections[using]
+    applied = MigrationRecorder(connection).applied_migrations()
     with connection.schema_editor() as schema_editor:
-        term_overlap_guard_install(schema_editor)
-        if TERM_INVOICED_GUARD_MIGRATION in MigrationRecorder(connection).applied_migrations():
+        term_overlap_guard_install(
+            schema_editor, uncancelled_only=TERM_OVERLAP_UNCANCELLED_MIGRATION in applied
+        )
+        if TERM_INVOICED_GUARD_MIGRATION in applied:
             term_invoiced_guard_install(schema_editor)
 
 

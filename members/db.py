@@ -43,16 +43,21 @@ class IntegerIn(models.lookups.In):
         return super().process_rhs(compiler, connection)
 
 
-def term_overlap_guard_install(schema_editor) -> None:
+def term_overlap_guard_install(schema_editor, *, uncancelled_only: bool = False) -> None:
     """Make the database refuse two overlapping terms in one membership.
 
     PostgreSQL: an exclusion constraint on ``daterange(start, end, '[]')`` (needs btree_gist for
     the equality on the membership). SQLite has no exclusion constraints: two triggers do the same.
     SQLite drops triggers when Django rebuilds a table, so ``post_migrate`` calls this again
     (``IF NOT EXISTS`` makes it idempotent).
+
+    With ``uncancelled_only`` (from migration ``0017``, once terms have ``cancelled_on``) a
+    cancelled term is left out: a term cancelled by a credit note keeps its dates, and the term
+    that re-invoices it at a corrected fee covers the same ones.
     """
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
+        where = " WHERE (cancelled_on IS NULL)" if uncancelled_only else ""
         schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
         schema_editor.execute(
             f"""
@@ -61,19 +66,26 @@ def term_overlap_guard_install(schema_editor) -> None:
                 ALTER TABLE members_term ADD CONSTRAINT {TERM_NO_OVERLAP}
                   EXCLUDE USING gist (
                     membership_id WITH =, daterange(start_date, end_date, '[]') WITH &&
-                  );
+                  ){where};
               END IF;
             END $$;
             """
         )
     elif vendor == "sqlite":
+        uncancelled = (
+            " AND t.cancelled_on IS NULL AND NEW.cancelled_on IS NULL" if uncancelled_only else ""
+        )
         overlap = (
             "EXISTS (SELECT 1 FROM members_term t WHERE t.membership_id = NEW.membership_id"
-            " AND t.start_date <= NEW.end_date AND NEW.start_date <= t.end_date{extra})"
+            " AND t.start_date <= NEW.end_date AND NEW.start_date <= t.end_date{extra}"
+            f"{uncancelled})"
+        )
+        columns = "membership_id, start_date, end_date" + (
+            ", cancelled_on" if uncancelled_only else ""
         )
         for event, extra in (
             ("INSERT", ""),
-            ("UPDATE OF membership_id, start_date, end_date", " AND t.id <> NEW.id"),
+            (f"UPDATE OF {columns}", " AND t.id <> NEW.id"),
         ):
             name = f"{TERM_NO_OVERLAP}_{event.split()[0].lower()}"
             schema_editor.execute(

@@ -17,6 +17,7 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     Max,
@@ -41,6 +42,7 @@ from members.models import (
     Cluster,
     Contact,
     ContactRole,
+    CreditNote,
     ImportRecord,
     Invoice,
     InvoiceStatus,
@@ -49,6 +51,8 @@ from members.models import (
     Organisation,
     Payment,
     Plan,
+    Refund,
+    RefundState,
     Reminder,
     ReminderState,
     ReminderStep,
@@ -74,7 +78,8 @@ def memberships_with_status(
     """
     on = on or timezone.localdate()
     queryset = Membership.objects.all() if queryset is None else queryset
-    terms = Term.objects.filter(membership=OuterRef("pk"))
+    # A term cancelled by a credit note counts for nothing.
+    terms = Term.objects.filter(membership=OuterRef("pk"), cancelled_on__isnull=True)
     # Each subquery appears once in the SQL: PostgreSQL would evaluate a repeated one per use.
     covering_term_status = Subquery(
         terms.filter(start_date__lte=on, end_date__gte=on)
@@ -374,40 +379,63 @@ def contacts_primary(*, organisation: Organisation) -> QuerySet[Contact]:
 
 
 def invoices_with_balance(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
-    """Invoices annotated with what their payments say, in euros:
+    """Invoices annotated with what their payments, credit notes and refunds say, in euros:
 
     - ``paid_amount``: what their payments add up to (0 without any);
-    - ``amount_left``: what is still to be paid (never negative);
-    - ``overpaid_amount``: what was paid beyond the invoice's amount, to refund to the member
-      (0 if nothing was; a card payment and a transfer, or two card payments, can add up to more);
-    - ``status``: an :class:`~members.models.InvoiceStatus` (over-paid, else paid once its
-      payments reached its amount, else partially paid, else due), to show and to filter on.
+    - ``credited_amount``: what their credit notes add up to (the invoice's amount when it is
+      cancelled);
+    - ``refunded_amount``: what their succeeded refunds add up to;
+    - ``amount_due``: the invoice's amount less its credit notes;
+    - ``amount_left``: what is still to be paid (never negative): what is due less what was paid
+      and not refunded;
+    - ``overpaid_amount``: what was paid, and not refunded, beyond what is due: to refund to the
+      member (0 if nothing was; a card payment and a transfer, or two card payments, can add up
+      to more, and everything paid on a cancelled invoice is);
+    - ``status``: an :class:`~members.models.InvoiceStatus` (over-paid, else cancelled, else
+      paid once its payments reached its amount, else partially paid, else due), to show and to
+      filter on.
 
     The one place where these are derived, so that the invoices' admin (its list, its filter and
-    the invoice's page), the member's invoice page, the card payment and the payment services
-    agree. One subquery per figure and row, on the payments' index of their invoice.
+    the invoice's page), the member's invoice page, the card payment, the refunds and the payment
+    services agree. One subquery per sum and row, on the index of their invoice.
     """
     queryset = Invoice.objects.all() if queryset is None else queryset
     money = DecimalField(max_digits=12, decimal_places=2)
-    paid = Coalesce(
-        Subquery(
-            Payment.objects.filter(invoice=OuterRef("pk"))
-            .order_by()
-            .values("invoice")
-            .annotate(total=Sum("amount"))
-            .values("total"),
+    zero = Value(Decimal("0.00"), output_field=money)
+
+    def total(rows: QuerySet) -> Coalesce:
+        return Coalesce(
+            Subquery(
+                rows.filter(invoice=OuterRef("pk"))
+                .order_by()
+                .values("invoice")
+                .annotate(total=Sum("amount"))
+                .values("total"),
+                output_field=money,
+            ),
+            zero,
+            output_field=money,
+        )
+
+    return queryset.annotate(
+        paid_amount=total(Payment.objects.all()),
+        credited_amount=total(CreditNote.objects.all()),
+        refunded_amount=total(Refund.objects.filter(state=RefundState.SUCCEEDED)),
+    ).annotate(
+        amount_due=ExpressionWrapper(F("amount") - F("credited_amount"), output_field=money),
+        amount_left=Greatest(
+            F("amount") - F("credited_amount") - F("paid_amount") + F("refunded_amount"),
+            zero,
             output_field=money,
         ),
-        Value(Decimal("0.00")),
-        output_field=money,
-    )
-    zero = Value(Decimal("0.00"), output_field=money)
-    return queryset.annotate(
-        paid_amount=paid,
-        amount_left=Greatest(F("amount") - paid, zero, output_field=money),
-        overpaid_amount=Greatest(paid - F("amount"), zero, output_field=money),
+        overpaid_amount=Greatest(
+            F("paid_amount") - F("refunded_amount") - F("amount") + F("credited_amount"),
+            zero,
+            output_field=money,
+        ),
         status=Case(
             When(overpaid_amount__gt=0, then=Value(InvoiceStatus.OVERPAID)),
+            When(cancelled_on__isnull=False, then=Value(InvoiceStatus.CANCELLED)),
             When(paid_on__isnull=False, then=Value(InvoiceStatus.PAID)),
             When(paid_amount__gt=0, then=Value(InvoiceStatus.PARTIAL)),
             default=Value(InvoiceStatus.DUE),

@@ -3,6 +3,9 @@
 from .billing import (
     CheckoutSession,
     CheckoutStatus,
+    CreditNote,
+    CreditNoteOrigin,
+    CreditNoteSequence,
     Invoice,
     InvoiceSequence,
     InvoiceStatus,
@@ -10,6 +13,8 @@ from .billing import (
     PaymentChange,
     PaymentChangeKind,
     PaymentMethod,
+    Refund,
+    RefundState,
 )
 from .clusters import Cluster, Plan, PlanCategory, Site
 from .imports import ImportRecord
@@ -24,6 +29,9 @@ __all__ = [
     "Cluster",
     "Contact",
     "ContactRole",
+    "CreditNote",
+    "CreditNoteOrigin",
+    "CreditNoteSequence",
     "ImportRecord",
     "Invoice",
     "InvoiceSequence",
@@ -40,6 +48,8 @@ __all__ = [
     "PaymentMethod",
     "Plan",
     "PlanCategory",
+    "Refund",
+    "RefundState",
     "Reminder",
     "ReminderPolicy",
     "ReminderReason",

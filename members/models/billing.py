@@ -77,6 +77,12 @@ class Invoice(models.Model):
         _("coordonnées du client"), help_text=_("Raison sociale, SIRET et adresse.")
     )
     paid_on = models.DateField(_("payée le"), null=True, blank=True)
+    cancelled_on = models.DateField(
+        _("annulée le"),
+        null=True,
+        blank=True,
+        help_text=_("Date de l’avoir qui a annulé toute la facture."),
+    )
     notice_sent_at = models.DateTimeField(
         _("envoyée le"),
         null=True,
@@ -112,6 +118,10 @@ class Invoice(models.Model):
     def is_paid(self) -> bool:
         return self.paid_on is not None
 
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_on is not None
+
 
 class InvoiceStatus(models.TextChoices):
     """Where an invoice stands, from its payments: the ``status`` annotation of
@@ -122,6 +132,7 @@ class InvoiceStatus(models.TextChoices):
     PARTIAL = "partial", _("Partiellement payée")
     PAID = "paid", _("Payée")
     OVERPAID = "overpaid", _("Trop-perçu")
+    CANCELLED = "cancelled", _("Annulée")
 
 
 class PaymentMethod(models.TextChoices):
@@ -347,3 +358,187 @@ class PaymentChange(models.Model):
     def __str__(self) -> str:
         # The payment as it was recorded.
         return f"{money(self.old_amount)} · {short_date(self.old_received_on)}"
+
+
+class CreditNoteSequence(models.Model):
+    """The last credit note number given by a cluster in a year: a series of its own, apart from
+    the invoices' (:class:`InvoiceSequence`), locked and incremented in the transaction that
+    creates the credit note, so that numbers have no gap and no repeat."""
+
+    cluster = models.ForeignKey(
+        Cluster, verbose_name=_("cluster"), on_delete=models.PROTECT, related_name="+"
+    )
+    year = models.PositiveSmallIntegerField(_("année"))
+    last_sequence = models.PositiveIntegerField(_("dernier numéro"), default=0)
+
+    class Meta:
+        verbose_name = _("séquence d’avoirs")
+        verbose_name_plural = _("séquences d’avoirs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "year"], name="creditnotesequence_unique_per_cluster_year"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.year}: {self.last_sequence}"
+
+
+class CreditNoteOrigin(models.TextChoices):
+    """Why a credit note was issued: by staff (a cancellation or a correction), or on its own
+    (an unpaid renewal expired, a merger's credit of days paid twice)."""
+
+    STAFF = "staff", _("Émis par le personnel")
+    EXPIRY = "expiry", _("Renouvellement impayé expiré")
+    MERGER = "merger", _("Fusion")
+
+
+class CreditNote(models.Model):
+    """A credit note (avoir): the only way an issued invoice is cancelled or reduced.
+
+    Issued by the invoice's cluster, numbered in a gapless series of its own per cluster and year
+    (``<prefix>-AV-<year>-<sequence>``, e.g. ``DP-AV-2027-00003``), it refers to the invoice, says
+    why, and freezes its legal mentions as an invoice does. The credit notes of an invoice add up
+    to at most its amount; when they reach it the invoice is cancelled (``Invoice.cancelled_on``)
+    and, if ``term_cancelled``, so is the term it billed (``Term.cancelled_on``).
+    """
+
+    cluster = models.ForeignKey(
+        Cluster, verbose_name=_("émetteur"), on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    invoice = models.ForeignKey(
+        Invoice,
+        verbose_name=_("facture"),
+        on_delete=models.PROTECT,
+        related_name="credit_notes",
+    )
+    number = models.CharField(_("numéro"), max_length=32, unique=True)
+    year = models.PositiveSmallIntegerField(_("année"))
+    sequence = models.PositiveIntegerField(_("rang dans l’année"))
+    issued_on = models.DateField(_("émis le"))
+    amount = models.DecimalField(_("montant (€)"), max_digits=12, decimal_places=2)
+    reason = models.TextField(_("motif"))
+    description = models.CharField(_("désignation"), max_length=300)
+    origin = models.CharField(
+        _("origine"),
+        max_length=10,
+        choices=CreditNoteOrigin.choices,
+        default=CreditNoteOrigin.STAFF,
+    )
+    term_cancelled = models.BooleanField(
+        _("période annulée"),
+        default=False,
+        help_text=_("La période d’adhésion facturée a été annulée par cet avoir."),
+    )
+    language = models.CharField(_("langue"), max_length=10, default="fr")
+    issuer_details = models.JSONField(_("mentions de l’émetteur"))
+    customer_details = models.JSONField(_("coordonnées du client"))
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("émis par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Vide pour un avoir émis automatiquement."),
+    )
+    notice_sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("avoir")
+        verbose_name_plural = _("avoirs")
+        ordering = ["-issued_on", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "year", "sequence"], name="creditnote_unique_sequence"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sequence__gte=1), name="creditnote_sequence_1"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="creditnote_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(reason=""), name="creditnote_reason_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class RefundState(models.TextChoices):
+    """Where a refund stands: a transfer recorded by staff is done; a card refund asked of the
+    payment provider is pending until its notification says it succeeded or failed."""
+
+    PENDING = "pending", _("En cours")
+    SUCCEEDED = "succeeded", _("Remboursé")
+    FAILED = "failed", _("Échec")
+
+
+class Refund(models.Model):
+    """Money given back to a member for an invoice: what was paid beyond what is due, or paid on
+    an invoice since cancelled. By card through the payment provider (``provider_reference``,
+    its refund's id: recorded once, whatever the number of notifications), or by transfer,
+    recorded by staff. Only a succeeded refund counts in the invoice's balance."""
+
+    invoice = models.ForeignKey(
+        Invoice, verbose_name=_("facture"), on_delete=models.PROTECT, related_name="refunds"
+    )
+    payment = models.ForeignKey(
+        Payment,
+        verbose_name=_("paiement remboursé"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        help_text=_("Le paiement par carte remboursé chez le prestataire."),
+    )
+    amount = models.DecimalField(_("montant (€)"), max_digits=12, decimal_places=2)
+    refunded_on = models.DateField(_("remboursé le"))
+    method = models.CharField(
+        _("moyen de remboursement"),
+        max_length=10,
+        choices=PaymentMethod.choices,
+        default=PaymentMethod.TRANSFER,
+    )
+    state = models.CharField(
+        _("état"), max_length=10, choices=RefundState.choices, default=RefundState.SUCCEEDED
+    )
+    reference = models.CharField(_("référence"), max_length=200, blank=True)
+    provider_reference = models.CharField(
+        _("référence du prestataire"),
+        max_length=255,
+        blank=True,
+        help_text=_("Identifiant du remboursement chez le prestataire (Stripe « re_… »)."),
+    )
+    reason = models.TextField(_("motif"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("enregistré par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("enregistré le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("remboursement")
+        verbose_name_plural = _("remboursements")
+        ordering = ["invoice", "refunded_on", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=Decimal("0")), name="refund_amount_positive"
+            ),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="refund_reason_required"),
+            models.UniqueConstraint(
+                fields=["provider_reference"],
+                condition=~models.Q(provider_reference=""),
+                name="refund_unique_provider_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{money(self.amount)} · {self.invoice}"

@@ -151,6 +151,15 @@ class Term(models.Model):
     )
     is_paid = models.BooleanField(_("payée"), default=False)
     paid_on = models.DateField(_("payée le"), null=True, blank=True)
+    cancelled_on = models.DateField(
+        _("annulée le"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Date de l’avoir qui a annulé la facture de cette période : une période annulée ne "
+            "compte plus dans le statut de l’adhésion, et une autre peut couvrir ses dates."
+        ),
+    )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
