@@ -21,6 +21,9 @@ from members import documents, formatting, mailing
 from members.models import (
     CheckoutSession,
     CheckoutStatus,
+    CreditNote,
+    CreditNoteOrigin,
+    CreditNoteSequence,
     Invoice,
     InvoiceSequence,
     Mail,
@@ -258,17 +261,21 @@ def _payment_change_record(
 
 def _invoice_settle(invoice: Invoice) -> None:
     """Make ``invoice`` (locked by the caller) and its term paid or unpaid as its payments now
-    add up: paid on the day the payments, in the order received, reached its amount. A term
-    that the invoice pays no longer is unpaid again (the membership's status follows); one it
-    pays becomes paid, and the payment confirmation goes, once (the ledger of e-mails keeps one
-    already sent from going again)."""
+    add up against what is due (its amount less its credit notes): paid on the day the
+    payments, in the order received, reached it. A term that the invoice pays no longer is
+    unpaid again (the membership's status follows); one it pays becomes paid, and the payment
+    confirmation goes, once (the ledger of e-mails keeps one already sent from going again).
+    A cancelled invoice stays as it was: nothing is due on it any more."""
+    if invoice.cancelled_on is not None:
+        return
+    due = invoice.amount - sum(invoice.credit_notes.values_list("amount", flat=True), Decimal(0))
     paid_on = None
     received = Decimal("0.00")
     for amount, received_on in invoice.payments.order_by("received_on", "pk").values_list(
         "amount", "received_on"
     ):
         received += amount
-        if received >= invoice.amount:
+        if received >= due:
             paid_on = received_on
             break
     if paid_on == invoice.paid_on:
@@ -416,6 +423,118 @@ def checkout_session_close(*, provider_reference: str, status: str) -> bool:
             provider_reference=provider_reference, status=CheckoutStatus.OPEN
         ).update(status=status)
     )
+
+
+# --- Credit notes -------------------------------------------------------------------------------
+
+
+def credit_note_number(*, prefix: str, year: int, sequence: int) -> str:
+    """``DP-AV-2027-00003``: the issuer's prefix, ``AV`` (avoir), the year of issue and the rank
+    in that year, in a series apart from the invoices'."""
+    return f"{prefix}-AV-{year}-{sequence:05d}"
+
+
+def _next_credit_note_sequence(*, cluster_id: int, year: int) -> int:
+    """Take the next credit note rank of ``cluster_id`` in ``year``, locking its counter until
+    the transaction ends (the caller's, which creates the credit note)."""
+    CreditNoteSequence.objects.bulk_create(
+        [CreditNoteSequence(cluster_id=cluster_id, year=year)], ignore_conflicts=True
+    )
+    counter = CreditNoteSequence.objects.select_for_update().get(cluster_id=cluster_id, year=year)
+    counter.last_sequence += 1
+    counter.save(update_fields=["last_sequence"])
+    return counter.last_sequence
+
+
+@transaction.atomic
+def credit_note_issue(
+    *,
+    invoice: Invoice,
+    reason: str,
+    amount: Decimal | None = None,
+    issued_by: AbstractBaseUser | None = None,
+    origin: str = CreditNoteOrigin.STAFF,
+    on: date | None = None,
+) -> CreditNote:
+    """Issue a credit note of ``amount`` (default: all that is still due on it) on ``invoice``,
+    because of ``reason`` (required), on ``on`` (default: today); return it.
+
+    The next number of the issuing cluster's credit note series is taken under a row lock in
+    this transaction: no gap, no repeat. The legal mentions are copied from the invoice, which
+    it refers to. When the invoice's credit notes reach its amount, the invoice is cancelled
+    and so is the term it billed (``cancelled_on``): the membership's status no longer counts
+    it, and another term may cover its dates (the fee corrected, invoiced again). A partial
+    credit note reduces what is due: the invoice is paid once its payments reach the rest.
+    What was paid beyond what is now due is to refund (``overpaid_amount``).
+
+    Refused (:class:`ValidationError`): no reason, an invoice already cancelled, an amount not
+    positive or beyond what is still due.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Indiquez le motif de l’avoir.")})
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("cluster", "term")
+        .get(pk=invoice.pk)
+    )
+    if invoice.cancelled_on is not None:
+        raise ValidationError(
+            _("La facture %(number)s est déjà annulée (le %(when)s) : aucun avoir n’a été émis.")
+            % {"number": invoice.number, "when": formatting.short_date(invoice.cancelled_on)},
+            code="invoice_cancelled",
+        )
+    credited = sum(invoice.credit_notes.values_list("amount", flat=True), Decimal("0.00"))
+    remaining = invoice.amount - credited
+    amount = remaining if amount is None else amount
+    if amount is None or amount <= 0:
+        raise ValidationError({"amount": _("Le montant d’un avoir doit être positif.")})
+    if amount > remaining:
+        raise ValidationError(
+            {
+                "amount": _(
+                    "Le montant de l’avoir dépasse ce qui reste facturé (%(remaining)s) sur la "
+                    "facture %(number)s."
+                )
+                % {"remaining": formatting.money(remaining), "number": invoice.number}
+            }
+        )
+    on = on or timezone.localdate()
+    cluster = invoice.cluster
+    sequence = _next_credit_note_sequence(cluster_id=cluster.pk, year=on.year)
+    prefix = cluster.invoice_prefix or cluster.slug[:2].upper()
+    cancels = amount == remaining
+    with translation.override(settings.LANGUAGE_CODE):
+        description = _("Avoir sur la facture %(number)s du %(date)s") % {
+            "number": invoice.number,
+            "date": formatting.short_date(invoice.issued_on),
+        }
+    credit_note = CreditNote.objects.create(
+        cluster=cluster,
+        invoice=invoice,
+        number=credit_note_number(prefix=prefix, year=on.year, sequence=sequence),
+        year=on.year,
+        sequence=sequence,
+        issued_on=on,
+        amount=amount,
+        reason=reason,
+        description=description,
+        origin=origin,
+        term_cancelled=cancels,
+        language=settings.LANGUAGE_CODE,
+        issuer_details=invoice.issuer_details,
+        customer_details=invoice.customer_details,
+        issued_by=issued_by,
+    )
+    if cancels:
+        invoice.cancelled_on = on
+        invoice.save(update_fields=["cancelled_on"])
+        term = invoice.term
+        term.cancelled_on = on
+        term.save(update_fields=["cancelled_on", "updated_at"])
+    else:
+        _invoice_settle(invoice)
+    return credit_note
 
 
 # --- E-mails ------------------------------------------------------------------------------------

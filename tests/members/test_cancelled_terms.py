@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from members.models import (
@@ -101,4 +102,36 @@ def test_the_balance_reads_credit_notes_and_refunds():
         Decimal("0.00"),
         Decimal("200.00"),
         InvoiceStatus.OVERPAID,
+    )
+
+
+def test_a_full_credit_note_cancels_the_invoice_and_its_term():
+    from members.services.billing import credit_note_issue
+
+    legal_details()
+    first = invoice_issue(term=unpaid_term(fee="300.00"), on=ISSUED)
+    second = invoice_issue(term=unpaid_term(fee="120.00"), on=ISSUED)
+    partial = credit_note_issue(invoice=first, amount=Decimal("100.00"), reason="Remise", on=ISSUED)
+    assert partial.number == "DP-AV-2027-00001"
+    first.refresh_from_db()
+    assert first.cancelled_on is None and not partial.term_cancelled
+    # The member pays the 200 € left: the invoice and its term are paid.
+    Payment.objects.create(invoice=first, amount=Decimal("200.00"), received_on=ISSUED)
+    full = credit_note_issue(invoice=second, reason="Adhésion saisie deux fois", on=ISSUED)
+    assert (full.number, full.amount, full.term_cancelled) == (
+        "DP-AV-2027-00002",
+        Decimal("120.00"),
+        True,
+    )
+    second.refresh_from_db()
+    assert second.cancelled_on == ISSUED
+    assert Term.objects.get(pk=second.term_id).cancelled_on == ISSUED
+    with pytest.raises(ValidationError, match="déjà annulée"):
+        credit_note_issue(invoice=second, reason="Encore")
+    with pytest.raises(ValidationError, match="dépasse"):
+        credit_note_issue(invoice=first, amount=Decimal("200.01"), reason="Trop")
+    # Refusals take no number: the next one follows without a gap.
+    assert (
+        credit_note_issue(invoice=first, reason="Annulation", on=ISSUED).number
+        == "DP-AV-2027-00003"
     )
