@@ -25,7 +25,8 @@ COPIED = {
         ("cluster_id", "organisation_id", "member_number"),
         ("cancelled_on", "transferred_on", "transferred_to_id", "notes"),
     ),
-    Term: (staging.TERM_FIELDS, ("membership_id", "end_date"), ()),
+    # An imported term is never cancelled: only a credit note cancels one.
+    Term: (staging.TERM_FIELDS, ("membership_id", "end_date"), ("cancelled_on",)),
     Contact: (staging.CONTACT_FIELDS, ("organisation_id", "email"), ("user_id",)),
 }
 
