@@ -13,9 +13,9 @@ It creates, in bulk, ``--invoices`` DigitalPlace members with one 2025 term each
 invoice (issued through the year), paid by transfer (most), by card (one in six), by cheque in
 two instalments (one in twenty) or not at all (one in fifty); one invoice in a hundred gets a
 credit note, one in a hundred a refund. Then it exports 2025 as FEC, CSV and XLSX and prints, for
-each, the time, the peak resident memory of the process during the export (its high-water mark
-reset before: ``/proc/self/clear_refs``) above what it held before, and the file's size; for the
-FEC also the peak of Python's allocations (``tracemalloc``, a second run, slower). It checks
+each, the time, the peak resident memory of a fresh process that sets Django up and exports
+(and what it held before exporting), and the file's size; for the FEC also the peak of Python's
+allocations during the export (``tracemalloc``, a second run, slower). It checks
 that the FEC is balanced per entry and in total, numbered without gap, and the same bytes when
 exported again; it exits with status 1 otherwise.
 """
@@ -23,6 +23,10 @@ exported again; it exits with status 1 otherwise.
 import argparse
 import datetime as dt
 import hashlib
+import json
+import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,25 +35,26 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-from common import database_analyze, database_describe, django_start, organisations_bulk_create
+from common import (
+    ROOT,
+    database_analyze,
+    database_describe,
+    django_start,
+    organisations_bulk_create,
+)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/gc_bench_fec"
 YEAR = 2025
 BATCH = 5000
 
 
-def rss_mb(field: str) -> float:
+def peak_mb() -> float:
+    """The process's peak resident memory (VmHWM: ru_maxrss would count the parent's too)."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith(f"{field}:"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def peak_reset() -> None:
-    """Reset the process's high-water mark of resident memory (VmHWM) to what it holds now."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def activity_create(count: int) -> None:
@@ -180,13 +185,25 @@ def activity_create(count: int) -> None:
         print(f"  {numbers.stop:,} invoices created", file=sys.stderr)
 
 
-def export_measure(cluster, file_format: str, path: Path) -> tuple[float, float, object]:
-    """Export 2025 as ``file_format`` to ``path``: seconds, peak resident memory above what the
-    process held before (MB), and the export's summary."""
-    from members.accounting import accounting_export
+def phase_export(file_format: str, path: Path, *, traced: bool) -> dict:
+    """In a process of its own: export 2025 as ``file_format`` to ``path``; the time, the
+    process's peak resident memory before and after (Django set up, then the export), and the
+    peak of Python's allocations if ``traced`` (slower)."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cluster.settings")
+    import django
 
-    before = rss_mb("VmRSS")
-    peak_reset()
+    django.setup()
+    from django.db import connection
+
+    from members.accounting import accounting_export
+    from members.models import Cluster
+
+    cluster = Cluster.objects.get(slug="digitalplace")
+    connection.ensure_connection()
+    before = peak_mb()
+    if traced:
+        tracemalloc.start()
     started = time.perf_counter()
     with open(path, "wb") as file:
         summary = accounting_export(
@@ -197,7 +214,29 @@ def export_measure(cluster, file_format: str, path: Path) -> tuple[float, float,
             file=file,
         )
     seconds = time.perf_counter() - started
-    return seconds, rss_mb("VmHWM") - before, summary
+    python_peak = tracemalloc.get_traced_memory()[1] / 1024 / 1024 if traced else None
+    return {
+        "seconds": seconds,
+        "peak_before": before,
+        "peak": peak_mb(),
+        "python_peak": python_peak,
+        "entries": summary.entries,
+        "lines": summary.lines,
+        "debit": str(summary.debit),
+        "credit": str(summary.credit),
+    }
+
+
+def export_measure(file_format: str, path: Path, *, traced: bool = False) -> dict:
+    """:func:`phase_export` in a fresh process, so that its peak memory is the export's."""
+    completed = subprocess.run(
+        [sys.executable, __file__, "--phase", file_format, "--file", str(path)]
+        + (["--traced"] if traced else []),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(completed.stdout)
 
 
 def fec_check(path: Path) -> list[str]:
@@ -224,15 +263,21 @@ def fec_check(path: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invoices", type=int, default=50_000)
+    parser.add_argument("--phase", choices=["fec", "csv", "xlsx"], help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(phase_export(args.phase, args.file, traced=args.traced)))
+        return
+
     django_start(default_database_url=DEFAULT_DATABASE_URL)
-    from members.models import Cluster, CreditNote, Payment, Refund
+    from members.models import CreditNote, Payment, Refund
 
     started = time.perf_counter()
     activity_create(args.invoices)
     database_analyze()
     print(f"Data created in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    cluster = Cluster.objects.get(slug="digitalplace")
     print(database_describe())
     print(
         f"{args.invoices:,} invoices, {Payment.objects.count():,} payments, "
@@ -243,22 +288,18 @@ def main() -> None:
         paths = {}
         for file_format in ("fec", "csv", "xlsx"):
             paths[file_format] = Path(folder) / f"export.{file_format}"
-            seconds, peak, summary = export_measure(cluster, file_format, paths[file_format])
+            result = export_measure(file_format, paths[file_format])
             size = paths[file_format].stat().st_size / 1024 / 1024
             print(
-                f"{file_format:>4}: {seconds:6.1f} s, peak memory +{peak:5.1f} MB, "
-                f"{size:5.1f} MB, {summary.entries:,} entries, {summary.lines:,} lines, "
-                f"debits {summary.debit} = credits {summary.credit}"
+                f"{file_format:>4}: {result['seconds']:6.1f} s, peak memory "
+                f"{result['peak']:5.1f} MB ({result['peak_before']:.1f} MB before the export), "
+                f"{size:5.1f} MB, {result['entries']:,} entries, {result['lines']:,} lines, "
+                f"debits {result['debit']} = credits {result['credit']}"
             )
-            failed |= summary.debit != summary.credit
+            failed |= result["debit"] != result["credit"]
         again = Path(folder) / "again.fec"
-        tracemalloc.start()
-        export_measure(cluster, "fec", again)
-        _current, python_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        print(
-            f" fec: peak of Python's allocations (tracemalloc) {python_peak / 1024 / 1024:.1f} MB"
-        )
+        traced = export_measure("fec", again, traced=True)
+        print(f" fec: peak of Python's allocations (tracemalloc) {traced['python_peak']:.1f} MB")
         same = (
             hashlib.sha256(paths["fec"].read_bytes()).digest()
             == hashlib.sha256(again.read_bytes()).digest()

@@ -224,6 +224,14 @@ def test_each_document_is_written_in_its_accounts(postgresql, year_of_activity):
     assert next(r for r in rows if r["CompteNum"] == "756000")["CompteLib"] == "Cotisations"
 
 
+def test_the_export_reads_each_kind_of_document_in_one_query(
+    postgresql, year_of_activity, django_assert_max_num_queries
+):
+    # The cluster's settings, then invoices, credit notes, payments and refunds.
+    with django_assert_max_num_queries(5):
+        _export(year_of_activity)
+
+
 def test_the_same_period_gives_the_same_bytes(postgresql, year_of_activity):
     for file_format in ("fec", "csv", "xlsx"):
         assert _export(year_of_activity, file_format) == _export(year_of_activity, file_format)
@@ -371,6 +379,7 @@ def test_staff_download_their_cluster_s_fec(postgresql, client, dp_staff, year_o
         ({"start": "01/02/2025", "end": "01/01/2025"}, "après sa fin"),
         ({"file_format": "pdf"}, "Sélectionnez un choix valide"),
         ({"cluster": "abc"}, "Sélectionnez un choix valide"),
+        ({"cluster": "99999999999999999999999"}, "Sélectionnez un choix valide"),
     ],
 )
 def test_a_malformed_export_is_a_form_error(postgresql, client, dp_staff, params, error):
@@ -380,6 +389,14 @@ def test_a_malformed_export_is_a_form_error(postgresql, client, dp_staff, params
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert error in response.content.decode()
+
+
+def test_a_null_character_is_a_clear_400(postgresql, client, dp_staff):
+    dp = legal_details("digitalplace")
+    client.force_login(dp_staff)
+    response = _download(client, cluster=dp.pk, start="2025-01-01\x00")
+    assert response.status_code == 400
+    assert "caractère nul" in response.content.decode()
 
 
 def test_another_cluster_is_not_exported_by_staff(postgresql, client, dp_staff, year_of_activity):
