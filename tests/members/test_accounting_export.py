@@ -17,7 +17,7 @@ from django.urls import reverse
 from members.accounting import FEC_COLUMNS, accounting_export
 from members.models import AccountingSettings, Cluster, Payment, Refund, RefundState
 from members.services.billing import credit_note_issue, invoice_issue, invoice_payment_record
-from tests.factories import TermFactory
+from tests.factories import TermFactory, staff_user
 from tests.members.billing_helpers import legal_details, unpaid_term
 
 pytestmark = pytest.mark.django_db
@@ -466,3 +466,15 @@ def test_staff_set_their_cluster_s_accounts_on_its_page(client, dp_staff):
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert AccountingSettings.objects.get(cluster=dp).fees_account == "756100"
+
+
+def test_the_committee_reads_the_accounts_and_staff_of_another_cluster_do_not(client, committee):
+    dp = legal_details("digitalplace")
+    url = reverse("admin:members_cluster_change", args=[dp.pk])
+    client.force_login(committee)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "756000" in page.content.decode()
+    assert not page.context["inline_admin_formsets"][0].has_change_permission
+    client.force_login(staff_user("frenchsouth"))
+    assert client.get(url).status_code == 404
