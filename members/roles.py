@@ -23,6 +23,10 @@ ROLE_PERMISSIONS = {
         ),
         ("members", "view_cluster"),
         ("members", "change_cluster"),
+        # Their clusters' journals and accounts, for the accounting export.
+        ("members", "view_accountingsettings"),
+        ("members", "add_accountingsettings"),
+        ("members", "change_accountingsettings"),
         # Import spreadsheets into their clusters, and read the history of imports.
         ("members", "view_importrecord"),
         ("members", "add_importrecord"),
@@ -47,6 +51,7 @@ ROLE_PERMISSIONS = {
     ],
     MERGER_COMMITTEE: [
         *(("members", f"view_{model}") for model in MEMBERS_MODELS + SETTINGS_MODELS),
+        ("members", "view_accountingsettings"),
         ("members", "view_importrecord"),
         ("members", "view_invoice"),
         ("members", "view_payment"),

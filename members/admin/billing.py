@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from members import documents, formatting
+from members.admin.accounting import accounting_export_view
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import (
     Invoice,
@@ -40,6 +41,7 @@ from members.models import (
     Term,
 )
 from members.selectors import (
+    clusters_managed_by,
     invoice_with_balance,
     invoices_awaiting_transfer,
     invoices_unpaid,
@@ -550,12 +552,27 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             ),
             path("emettre/<int:term_id>/", view(self.issue_view), name="members_invoice_issue"),
             path(
+                "export-comptable/",
+                view(self.accounting_export_view),
+                name="members_invoice_accounting_export",
+            ),
+            path(
                 "<path:object_id>/paiements/<int:payment_id>/",
                 view(self.payment_change_view),
                 name="members_invoice_payment",
             ),
             *super().get_urls(),
         ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            "accounting_export": clusters_managed_by(request.user).exists(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def accounting_export_view(self, request):
+        return accounting_export_view(self, request)
 
     def payment_change_view(self, request, object_id: str, payment_id: int):
         """Correct or remove a payment of an invoice of the user's clusters, with a reason;

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from members.admin.accounting import AccountingSettingsInline
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import Cluster, Plan, ReminderPolicy, Site
 from members.services.reminders import reminder_policy_ensure
@@ -23,6 +24,7 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     )
     search_fields = ("name", "slug", "legal_name")
     autocomplete_fields = ("staff",)
+    inlines = (AccountingSettingsInline,)
     fieldsets = (
         (None, {"fields": ("name", "slug", "kind")}),
         (_("Coordonnées"), {"fields": ("legal_name", "siren", "address", "email", "website")}),

@@ -1,5 +1,6 @@
 """Models of the domain core, one module per concept, re-exported here."""
 
+from .accounting import AccountingSettings
 from .billing import (
     CheckoutSession,
     CheckoutStatus,
@@ -24,6 +25,7 @@ from .organisations import Contact, ContactRole, Organisation
 from .reminders import Reminder, ReminderPolicy, ReminderReason, ReminderState, ReminderStep
 
 __all__ = [
+    "AccountingSettings",
     "CheckoutSession",
     "CheckoutStatus",
     "Cluster",

@@ -471,6 +471,9 @@ def test_a_cluster_added_in_the_admin_gets_the_default_policy(client, superuser)
             "member_number_prefix": "ON-",
             "invoice_prefix": "ON",
             "grace_days": "30",
+            # The accounting settings' inline, left to its defaults.
+            "accounting_settings-TOTAL_FORMS": "0",
+            "accounting_settings-INITIAL_FORMS": "0",
         },
     )
 
