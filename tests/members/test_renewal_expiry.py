@@ -48,6 +48,7 @@ from members.services.billing import invoice_issue, invoice_payment_record
 from members.services.renewals import membership_renew, renewals_expire
 from members.tasks import renewals_expire_pass
 from tests.factories import ContactFactory, TermFactory, cluster, staff_user
+from tests.html_forms import form_data
 from tests.members.billing_helpers import bank_details_give, legal_details
 
 pytestmark = pytest.mark.django_db
@@ -552,12 +553,31 @@ def test_a_worker_runs_the_pass_and_sends_the_e_mails(redis_broker, mailbox):
 # --- The cluster's setting -------------------------------------------------------------------
 
 
-def test_the_cluster_form_sets_the_delay_or_empties_it(client, superuser):
+def test_the_clusters_staff_set_its_delay_or_empty_it_and_a_wrong_value_is_a_form_error(client):
     dp = Cluster.objects.get(slug="digitalplace")
-    client.force_login(superuser)
+    client.force_login(staff_user("digitalplace"))
     url = reverse("admin:members_cluster_change", args=[dp.pk])
+    page = client.get(url)
+    assert "Vide : jamais." in page.content.decode()
+    data = form_data(page, id="cluster_form")
+    assert data["unpaid_renewal_expiry_days"] == "60"
 
-    page = client.get(url).content.decode()
-
-    assert 'name="unpaid_renewal_expiry_days"' in page and 'value="60"' in page
-    assert "Vide : jamais." in page
+    for wrong in ("-1", "abc", "99999", "1e3"):
+        refused = client.post(url, data | {"unpaid_renewal_expiry_days": wrong})
+        assert refused.status_code == 200, wrong
+        assert refused.context["adminform"].form.errors["unpaid_renewal_expiry_days"]
+    assert client.post(url, data | {"unpaid_renewal_expiry_days": "45"}).status_code == 302
+    dp.refresh_from_db()
+    assert dp.unpaid_renewal_expiry_days == 45
+    assert client.post(url, data | {"unpaid_renewal_expiry_days": ""}).status_code == 302
+    dp.refresh_from_db()
+    assert dp.unpaid_renewal_expiry_days is None
+    # Another cluster's staff do not reach it.
+    client.force_login(staff_user("frenchsouth"))
+    assert client.post(url, data | {"unpaid_renewal_expiry_days": "1"}).status_code in (
+        302,
+        403,
+        404,
+    )
+    dp.refresh_from_db()
+    assert dp.unpaid_renewal_expiry_days is None
