@@ -16,6 +16,7 @@ import time_machine
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.db import connection, transaction
+from django.test import Client
 from django.urls import reverse
 
 from cluster.celery import app as celery_app
@@ -50,6 +51,7 @@ from members.tasks import renewals_expire_pass
 from tests.factories import ContactFactory, TermFactory, cluster, staff_user
 from tests.html_forms import form_data
 from tests.members.billing_helpers import bank_details_give, legal_details
+from tests.stripe_fake import stripe_fake_server, webhook_request
 
 pytestmark = pytest.mark.django_db
 
@@ -448,6 +450,55 @@ def test_a_transfer_after_the_expiry_is_over_paid_on_the_cancelled_invoice(
     assert field.split('<div class="readonly">', 1)[1].split("</div>", 1)[0] == (
         "<strong>300,00 €</strong>"
     )
+
+
+def test_a_card_page_opened_before_the_expiry_and_paid_after_it_is_over_paid(
+    client, settings, django_capture_on_commit_callbacks
+):
+    """The member opened the card payment page on 28 February and pays it after the expiry:
+    Stripe's notification records the payment on the cancelled invoice, which stays cancelled,
+    over-paid, and its term unpaid; no confirmation goes out."""
+    bank_details_give()
+    term = renewal()
+    contact = ContactFactory(organisation=term.membership.organisation, role=ContactRole.PRIMARY)
+    client.force_login(contact_login_ensure(contact=contact)[0])
+    with stripe_fake_server() as stripe_api:
+        settings.STRIPE_SECRET_KEY = "sk_test_fake"
+        settings.STRIPE_WEBHOOK_SECRET = ["whsec_test_secret"]
+        settings.STRIPE_API_BASE = stripe_api.url
+        with time_machine.travel(dt.datetime(2027, 2, 28, 10, tzinfo=PARIS), tick=True):
+            opened = client.post(reverse("members:card_checkout", args=[term.invoice.pk]))
+        assert opened.status_code == 303
+        session_id = opened.url.rsplit("/", 1)[-1]
+        pass_on(DUE)
+        with (
+            time_machine.travel(dt.datetime(2027, 3, 3, 10, tzinfo=PARIS), tick=True),
+            django_capture_on_commit_callbacks() as callbacks,
+        ):
+            payload, signature = webhook_request(
+                "checkout.session.completed",
+                stripe_api.pay(session_id),
+                secret="whsec_test_secret",
+            )
+            answer = Client().post(
+                "/paiements/stripe/webhook/",
+                data=payload,
+                content_type="application/json",
+                headers={"Stripe-Signature": signature},
+            )
+
+    assert answer.status_code == 200
+    payment = Payment.objects.get(invoice=term.invoice)
+    assert (payment.method, payment.amount) == (PaymentMethod.CARD, Decimal("300.00"))
+    balance = invoice_with_balance(invoice=term.invoice)
+    assert (balance.status, balance.overpaid_amount, balance.paid_on) == (
+        InvoiceStatus.OVERPAID,
+        Decimal("300.00"),
+        None,
+    )
+    term.refresh_from_db()
+    assert (term.is_paid, term.cancelled_on) == (False, DUE)
+    assert callbacks == []
 
 
 def test_the_member_sees_the_invoice_cancelled_with_the_payment_received(client, expired):
