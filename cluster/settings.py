@@ -286,6 +286,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.reminders_pass",
         "schedule": crontab(hour=8, minute=0),
     },
+    # Renewals still unpaid past their cluster's delay are cancelled by a credit note, every
+    # morning before the reminders (members.services.renewals.renewals_expire); a day it does
+    # not run is caught up by the next pass.
+    "renewals-expiry-daily": {
+        "task": "members.tasks.renewals_expire_pass",
+        "schedule": crontab(hour=7, minute=0),
+    },
     # The invoice e-mails whose task was lost or ran out of retries, queued again every hour
     # (members.mailing.mails_requeue); each is still sent once.
     "mails-hourly": {

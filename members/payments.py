@@ -332,7 +332,9 @@ class StripeCheckout:
 
 
 def _is_payable(invoice: Invoice) -> bool:
-    return not invoice.is_paid and invoice.amount > 0
+    """Whether ``invoice`` is still to pay: neither paid nor cancelled (a credit note, or an
+    unpaid renewal expired), with an amount."""
+    return not invoice.is_paid and not invoice.is_cancelled and invoice.amount > 0
 
 
 PROVIDERS: tuple[PaymentProvider, ...] = (BankTransfer(), StripeCheckout())

@@ -15,6 +15,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateField,
     DecimalField,
     Exists,
     ExpressionWrapper,
@@ -31,7 +32,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Coalesce, Greatest, RowNumber
+from django.db.models.functions import Coalesce, Greatest, RowNumber, TruncDate
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
@@ -281,11 +282,13 @@ def membership_next_steps(
     can be renewed today, ``renewal_period``, the period a renewal would cover.
 
     What is due comes first, oldest first: each unpaid invoice to pay, each unpaid term entered
-    without invoice (an imported one) to get the invoice of. The renewal comes last: it adds an
+    without invoice (an imported one) to get the invoice of; a cancelled term owes nothing and
+    is no term to renew after. The renewal comes last: it adds an
     invoice of its own and leaves the older ones due, so a member who renews first still owes
     the earlier year and is not up to date. The first step is the one to take now; an empty
     list, nothing to do.
     """
+    terms = [term for term in terms if term.cancelled_on is None]  # a cancelled one owes nothing
     dues = []
     for term in sorted(terms, key=lambda term: term.start_date):
         invoice = getattr(term, "invoice", None)
@@ -451,6 +454,57 @@ def invoice_with_balance(*, invoice: Invoice) -> Invoice:
     return invoices_with_balance(Invoice.objects.filter(pk=invoice.pk)).get()
 
 
+# --- Unpaid renewals ---------------------------------------------------------------------------
+
+
+def renewals_unpaid_expired(*, on: date) -> QuerySet[Term]:
+    """The renewal terms to cancel on ``on`` for want of payment, annotated with ``expires_on``
+    (the day each one became due to expire) and ``invoice_issued_on`` (``None`` without invoice).
+
+    A term qualifies when it renews its membership (an earlier term of the membership, not
+    cancelled, exists: a first term never expires), has a fee, is neither paid nor cancelled and
+    its invoice, if any, has received no payment at all (a partial payment is for staff to
+    follow up), its membership is neither resigned nor transferred (whatever the date: staff
+    settle those), its cluster sets ``unpaid_renewal_expiry_days`` (empty: never), and that many
+    days have passed by ``on`` since the later of its start and the day it was invoiced (or
+    recorded, without invoice): a member who renews late still has the whole delay to pay. A day
+    without a pass is caught up by the next one (``expires_on <= on``).
+
+    One query, whatever the number of memberships; the terms read are those started by ``on``.
+    """
+    earlier_terms = Term.objects.filter(
+        membership=OuterRef("membership"),
+        start_date__lt=OuterRef("start_date"),
+        cancelled_on__isnull=True,
+    )
+    payments = Payment.objects.filter(invoice__term=OuterRef("pk"))
+    recorded_on = Coalesce(
+        F("invoice__issued_on"),
+        TruncDate("created_at", tzinfo=timezone.get_default_timezone()),
+    )
+    return (
+        Term.objects.filter(
+            start_date__lte=on,
+            is_paid=False,
+            fee__gt=0,
+            cancelled_on__isnull=True,
+            membership__cancelled_on__isnull=True,
+            membership__transferred_on__isnull=True,
+            membership__cluster__unpaid_renewal_expiry_days__isnull=False,
+        )
+        .filter(Exists(earlier_terms))
+        .exclude(Exists(payments))
+        .annotate(
+            invoice_issued_on=F("invoice__issued_on"),
+            expires_on=AddDays(
+                Greatest("start_date", recorded_on, output_field=DateField()),
+                F("membership__cluster__unpaid_renewal_expiry_days"),
+            ),
+        )
+        .filter(expires_on__lte=on)
+    )
+
+
 # --- Reminders ----------------------------------------------------------------------------------
 
 
@@ -510,12 +564,16 @@ def reminders_due(*, on: date, cluster_ids: list[int] | None = None) -> QuerySet
         days=max(step.offset_days + step.policy__max_lateness_days for step in steps)
     )
     latest_end = on - timedelta(days=min(step.offset_days for step in steps))
+    # A cancelled term (an unpaid renewal expired) neither gets reminders nor stops them.
     later_terms = Term.objects.filter(
-        membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
+        membership=OuterRef("membership"),
+        end_date__gt=OuterRef("end_date"),
+        cancelled_on__isnull=True,
     )
     return (
         Term.objects.filter(
             end_date__range=(earliest_end, latest_end),
+            cancelled_on__isnull=True,
             membership__cancelled_on__isnull=True,
             membership__transferred_on__isnull=True,
         )

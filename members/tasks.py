@@ -5,7 +5,7 @@ from celery import shared_task
 from members.imports.services import ImportFailed, ImportUnusable, import_record_run
 from members.mailing import MAIL_BATCH_TASK, MAIL_RETRY, MAILS, mail_task_run, mails_requeue
 from members.models import ImportRecord, Invoice
-from members.services import billing, reminders
+from members.services import billing, reminders, renewals
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -55,6 +55,15 @@ def reminders_pass(cluster_ids: list[int] | None = None) -> dict:
     same time as another, or after days without one, records nothing twice and forgets nothing;
     hence ``acks_late``: a pass whose worker died is run again rather than lost for the day."""
     return reminders.reminders_schedule(cluster_ids=cluster_ids).as_json()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def renewals_expire_pass() -> dict:
+    """The daily expiry of unpaid renewals, which Celery beat runs at 07:00 Europe/Paris
+    (``CELERY_BEAT_SCHEDULE``), before the reminder pass: see
+    :func:`members.services.renewals.renewals_expire`. Run twice, or at once with another, it
+    cancels each renewal once; hence ``acks_late``: a pass whose worker died runs again."""
+    return renewals.renewals_expire().as_json()
 
 
 @shared_task(**MAIL_BATCH_TASK)

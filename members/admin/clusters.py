@@ -41,7 +41,17 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
-        (_("Adhésions"), {"fields": ("grace_days", "staff", "reminder_policy_link")}),
+        (
+            _("Adhésions"),
+            {
+                "fields": (
+                    "grace_days",
+                    "unpaid_renewal_expiry_days",
+                    "staff",
+                    "reminder_policy_link",
+                )
+            },
+        ),
     )
 
     def get_readonly_fields(self, request, obj=None):

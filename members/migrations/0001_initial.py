@@ -10,7 +10,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -19,202 +18,605 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Cluster',
+            name="Cluster",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='nom')),
-                ('slug', models.SlugField(unique=True, verbose_name='identifiant')),
-                ('kind', models.CharField(choices=[('source', 'Cluster source'), ('successor', 'Cluster successeur')], max_length=12, verbose_name='rôle dans la fusion')),
-                ('legal_name', models.CharField(blank=True, max_length=200, verbose_name='raison sociale')),
-                ('siren', models.CharField(blank=True, help_text='Identifiant de l’association, imprimé sur les factures.', max_length=9, validators=[members.validators.validate_siren], verbose_name='SIREN')),
-                ('address', models.TextField(blank=True, verbose_name='adresse')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='e-mail')),
-                ('website', models.URLField(blank=True, verbose_name='site web')),
-                ('member_number_prefix', models.CharField(blank=True, max_length=10, verbose_name='préfixe des numéros d’adhérent')),
-                ('invoice_prefix', models.CharField(blank=True, help_text='Par exemple « DP » pour des numéros DP-2026-00042.', max_length=10, verbose_name='préfixe des factures')),
-                ('iban', models.CharField(blank=True, max_length=34, verbose_name='IBAN')),
-                ('bic', models.CharField(blank=True, max_length=11, verbose_name='BIC')),
-                ('vat_mention', models.CharField(blank=True, default='TVA non applicable, art. 261-7-1° du CGI', max_length=200, verbose_name='mention de TVA')),
-                ('grace_days', models.PositiveSmallIntegerField(default=30, help_text='Nombre de jours après la fin de la dernière période payée pendant lesquels l’adhésion reste « en grâce » avant d’être « expirée ».', verbose_name='délai de grâce (jours)')),
-                ('staff', models.ManyToManyField(blank=True, help_text='Membres du personnel qui gèrent les adhésions de ce cluster.', related_name='staffed_clusters', to=settings.AUTH_USER_MODEL, verbose_name='personnel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="nom")),
+                ("slug", models.SlugField(unique=True, verbose_name="identifiant")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("source", "Cluster source"), ("successor", "Cluster successeur")],
+                        max_length=12,
+                        verbose_name="rôle dans la fusion",
+                    ),
+                ),
+                (
+                    "legal_name",
+                    models.CharField(blank=True, max_length=200, verbose_name="raison sociale"),
+                ),
+                (
+                    "siren",
+                    models.CharField(
+                        blank=True,
+                        help_text="Identifiant de l’association, imprimé sur les factures.",
+                        max_length=9,
+                        validators=[members.validators.validate_siren],
+                        verbose_name="SIREN",
+                    ),
+                ),
+                ("address", models.TextField(blank=True, verbose_name="adresse")),
+                ("email", models.EmailField(blank=True, max_length=254, verbose_name="e-mail")),
+                ("website", models.URLField(blank=True, verbose_name="site web")),
+                (
+                    "member_number_prefix",
+                    models.CharField(
+                        blank=True, max_length=10, verbose_name="préfixe des numéros d’adhérent"
+                    ),
+                ),
+                (
+                    "invoice_prefix",
+                    models.CharField(
+                        blank=True,
+                        help_text="Par exemple « DP » pour des numéros DP-2026-00042.",
+                        max_length=10,
+                        verbose_name="préfixe des factures",
+                    ),
+                ),
+                ("iban", models.CharField(blank=True, max_length=34, verbose_name="IBAN")),
+                ("bic", models.CharField(blank=True, max_length=11, verbose_name="BIC")),
+                (
+                    "vat_mention",
+                    models.CharField(
+                        blank=True,
+                        default="TVA non applicable, art. 261-7-1° du CGI",
+                        max_length=200,
+                        verbose_name="mention de TVA",
+                    ),
+                ),
+                (
+                    "grace_days",
+                    models.PositiveSmallIntegerField(
+                        default=30,
+                        help_text="Nombre de jours après la fin de la dernière période payée pendant lesquels l’adhésion reste « en grâce » avant d’être « expirée ».",
+                        verbose_name="délai de grâce (jours)",
+                    ),
+                ),
+                (
+                    "staff",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Membres du personnel qui gèrent les adhésions de ce cluster.",
+                        related_name="staffed_clusters",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="personnel",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'cluster',
-                'verbose_name_plural': 'clusters',
-                'ordering': ['kind', 'name'],
-                'permissions': [('view_all_clusters', 'Voir les données de tous les clusters')],
+                "verbose_name": "cluster",
+                "verbose_name_plural": "clusters",
+                "ordering": ["kind", "name"],
+                "permissions": [("view_all_clusters", "Voir les données de tous les clusters")],
             },
         ),
         migrations.CreateModel(
-            name='Organisation',
+            name="Organisation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='raison sociale')),
-                ('siret', models.CharField(blank=True, help_text='14 chiffres, sans espaces. Unique : une entreprise, une fiche.', max_length=14, validators=[members.validators.validate_siret], verbose_name='SIRET')),
-                ('siren', models.CharField(blank=True, help_text='Les 9 premiers chiffres du SIRET ; déduit du SIRET s’il est renseigné.', max_length=9, validators=[members.validators.validate_siren], verbose_name='SIREN')),
-                ('legal_form', models.CharField(blank=True, max_length=100, verbose_name='forme juridique')),
-                ('address_line1', models.CharField(blank=True, max_length=200, verbose_name='adresse')),
-                ('address_line2', models.CharField(blank=True, max_length=200, verbose_name='complément d’adresse')),
-                ('postcode', models.CharField(blank=True, max_length=5, verbose_name='code postal')),
-                ('city', models.CharField(blank=True, max_length=100, verbose_name='ville')),
-                ('headcount', models.PositiveIntegerField(blank=True, null=True, verbose_name='effectif')),
-                ('sector', models.CharField(blank=True, max_length=200, verbose_name='secteur d’activité')),
-                ('website', models.URLField(blank=True, verbose_name='site web')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='modifiée le')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="raison sociale")),
+                (
+                    "siret",
+                    models.CharField(
+                        blank=True,
+                        help_text="14 chiffres, sans espaces. Unique : une entreprise, une fiche.",
+                        max_length=14,
+                        validators=[members.validators.validate_siret],
+                        verbose_name="SIRET",
+                    ),
+                ),
+                (
+                    "siren",
+                    models.CharField(
+                        blank=True,
+                        help_text="Les 9 premiers chiffres du SIRET ; déduit du SIRET s’il est renseigné.",
+                        max_length=9,
+                        validators=[members.validators.validate_siren],
+                        verbose_name="SIREN",
+                    ),
+                ),
+                (
+                    "legal_form",
+                    models.CharField(blank=True, max_length=100, verbose_name="forme juridique"),
+                ),
+                (
+                    "address_line1",
+                    models.CharField(blank=True, max_length=200, verbose_name="adresse"),
+                ),
+                (
+                    "address_line2",
+                    models.CharField(
+                        blank=True, max_length=200, verbose_name="complément d’adresse"
+                    ),
+                ),
+                (
+                    "postcode",
+                    models.CharField(blank=True, max_length=5, verbose_name="code postal"),
+                ),
+                ("city", models.CharField(blank=True, max_length=100, verbose_name="ville")),
+                (
+                    "headcount",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="effectif"),
+                ),
+                (
+                    "sector",
+                    models.CharField(blank=True, max_length=200, verbose_name="secteur d’activité"),
+                ),
+                ("website", models.URLField(blank=True, verbose_name="site web")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créée le")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="modifiée le")),
             ],
             options={
-                'verbose_name': 'organisation',
-                'verbose_name_plural': 'organisations',
-                'ordering': ['name'],
-                'indexes': [models.Index(fields=['siren'], name='organisation_siren_idx'), models.Index(fields=['postcode'], name='organisation_postcode_idx'), models.Index(fields=['name'], name='organisation_name_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('siret', ''), _negated=True), fields=('siret',), name='organisation_unique_siret'), models.CheckConstraint(condition=models.Q(('siret', ''), ('siret__regex', '^[0-9]{14}$'), _connector='OR'), name='organisation_siret_14_digits'), models.CheckConstraint(condition=models.Q(('siren', ''), ('siren__regex', '^[0-9]{9}$'), _connector='OR'), name='organisation_siren_9_digits'), models.CheckConstraint(condition=models.Q(('siret', ''), ('siren', django.db.models.functions.text.Left('siret', 9)), _connector='OR'), name='organisation_siren_matches_siret'), models.CheckConstraint(condition=models.Q(('postcode', ''), ('postcode__regex', '^[0-9]{5}$'), _connector='OR'), name='organisation_postcode_5_digits'), models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='organisation_name_not_blank')],
+                "verbose_name": "organisation",
+                "verbose_name_plural": "organisations",
+                "ordering": ["name"],
+                "indexes": [
+                    models.Index(fields=["siren"], name="organisation_siren_idx"),
+                    models.Index(fields=["postcode"], name="organisation_postcode_idx"),
+                    models.Index(fields=["name"], name="organisation_name_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("siret", ""), _negated=True),
+                        fields=("siret",),
+                        name="organisation_unique_siret",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("siret", ""), ("siret__regex", "^[0-9]{14}$"), _connector="OR"
+                        ),
+                        name="organisation_siret_14_digits",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("siren", ""), ("siren__regex", "^[0-9]{9}$"), _connector="OR"
+                        ),
+                        name="organisation_siren_9_digits",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("siret", ""),
+                            ("siren", django.db.models.functions.text.Left("siret", 9)),
+                            _connector="OR",
+                        ),
+                        name="organisation_siren_matches_siret",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("postcode", ""), ("postcode__regex", "^[0-9]{5}$"), _connector="OR"
+                        ),
+                        name="organisation_postcode_5_digits",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("name", ""), _negated=True),
+                        name="organisation_name_not_blank",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Plan',
+            name="Plan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='nom')),
-                ('category', models.CharField(choices=[('startup', 'Start-up'), ('sme', 'PME'), ('large', 'Grande entreprise / ETI'), ('academic', 'Recherche et formation'), ('freelance', 'Indépendant')], max_length=12, verbose_name='catégorie')),
-                ('annual_fee', models.DecimalField(decimal_places=2, max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='cotisation annuelle (€)')),
-                ('headcount_min', models.PositiveIntegerField(blank=True, null=True, verbose_name='effectif minimum')),
-                ('headcount_max', models.PositiveIntegerField(blank=True, null=True, verbose_name='effectif maximum')),
-                ('is_active', models.BooleanField(default=True, help_text='Décochez pour ne plus proposer cette formule aux renouvellements.', verbose_name='proposée')),
-                ('position', models.PositiveSmallIntegerField(default=0, verbose_name='ordre d’affichage')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='plans', to='members.cluster', verbose_name='cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="nom")),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("startup", "Start-up"),
+                            ("sme", "PME"),
+                            ("large", "Grande entreprise / ETI"),
+                            ("academic", "Recherche et formation"),
+                            ("freelance", "Indépendant"),
+                        ],
+                        max_length=12,
+                        verbose_name="catégorie",
+                    ),
+                ),
+                (
+                    "annual_fee",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=12,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="cotisation annuelle (€)",
+                    ),
+                ),
+                (
+                    "headcount_min",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="effectif minimum"
+                    ),
+                ),
+                (
+                    "headcount_max",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="effectif maximum"
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Décochez pour ne plus proposer cette formule aux renouvellements.",
+                        verbose_name="proposée",
+                    ),
+                ),
+                (
+                    "position",
+                    models.PositiveSmallIntegerField(default=0, verbose_name="ordre d’affichage"),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="plans",
+                        to="members.cluster",
+                        verbose_name="cluster",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'formule',
-                'verbose_name_plural': 'formules',
-                'ordering': ['cluster__name', 'position', 'name'],
+                "verbose_name": "formule",
+                "verbose_name_plural": "formules",
+                "ordering": ["cluster__name", "position", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='nom')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sites', to='members.cluster', verbose_name='cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="nom")),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sites",
+                        to="members.cluster",
+                        verbose_name="cluster",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'site',
-                'verbose_name_plural': 'sites',
-                'ordering': ['cluster__name', 'name'],
+                "verbose_name": "site",
+                "verbose_name_plural": "sites",
+                "ordering": ["cluster__name", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('member_number', models.CharField(max_length=32, verbose_name='n° d’adhérent')),
-                ('member_since', models.DateField(blank=True, help_text='Date de première adhésion à ce cluster (ancienneté).', null=True, verbose_name='adhérent depuis')),
-                ('cancelled_on', models.DateField(blank=True, null=True, verbose_name='résiliée le')),
-                ('transferred_on', models.DateField(blank=True, help_text='Date à laquelle l’adhésion est passée au cluster successeur.', null=True, verbose_name='transférée le')),
-                ('notes', models.TextField(blank=True, verbose_name='notes')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='modifiée le')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='members.cluster', verbose_name='cluster')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='members.organisation', verbose_name='organisation')),
-                ('site', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='memberships', to='members.site', verbose_name='site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("member_number", models.CharField(max_length=32, verbose_name="n° d’adhérent")),
+                (
+                    "member_since",
+                    models.DateField(
+                        blank=True,
+                        help_text="Date de première adhésion à ce cluster (ancienneté).",
+                        null=True,
+                        verbose_name="adhérent depuis",
+                    ),
+                ),
+                (
+                    "cancelled_on",
+                    models.DateField(blank=True, null=True, verbose_name="résiliée le"),
+                ),
+                (
+                    "transferred_on",
+                    models.DateField(
+                        blank=True,
+                        help_text="Date à laquelle l’adhésion est passée au cluster successeur.",
+                        null=True,
+                        verbose_name="transférée le",
+                    ),
+                ),
+                ("notes", models.TextField(blank=True, verbose_name="notes")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créée le")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="modifiée le")),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="members.cluster",
+                        verbose_name="cluster",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="members.organisation",
+                        verbose_name="organisation",
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="memberships",
+                        to="members.site",
+                        verbose_name="site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'adhésion',
-                'verbose_name_plural': 'adhésions',
-                'ordering': ['cluster__name', 'member_number'],
+                "verbose_name": "adhésion",
+                "verbose_name_plural": "adhésions",
+                "ordering": ["cluster__name", "member_number"],
             },
         ),
         migrations.CreateModel(
-            name='Term',
+            name="Term",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('start_date', models.DateField(verbose_name='début')),
-                ('end_date', models.DateField(help_text='Dernier jour couvert (inclus).', verbose_name='fin')),
-                ('fee', models.DecimalField(decimal_places=2, max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='cotisation (€)')),
-                ('is_paid', models.BooleanField(default=False, verbose_name='payée')),
-                ('paid_on', models.DateField(blank=True, null=True, verbose_name='payée le')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='modifiée le')),
-                ('membership', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='terms', to='members.membership', verbose_name='adhésion')),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='terms', to='members.plan', verbose_name='formule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("start_date", models.DateField(verbose_name="début")),
+                (
+                    "end_date",
+                    models.DateField(
+                        help_text="Dernier jour couvert (inclus).", verbose_name="fin"
+                    ),
+                ),
+                (
+                    "fee",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=12,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="cotisation (€)",
+                    ),
+                ),
+                ("is_paid", models.BooleanField(default=False, verbose_name="payée")),
+                ("paid_on", models.DateField(blank=True, null=True, verbose_name="payée le")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créée le")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="modifiée le")),
+                (
+                    "membership",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="terms",
+                        to="members.membership",
+                        verbose_name="adhésion",
+                    ),
+                ),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="terms",
+                        to="members.plan",
+                        verbose_name="formule",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'période d’adhésion',
-                'verbose_name_plural': 'périodes d’adhésion',
-                'ordering': ['membership', '-start_date'],
+                "verbose_name": "période d’adhésion",
+                "verbose_name_plural": "périodes d’adhésion",
+                "ordering": ["membership", "-start_date"],
             },
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('civility', models.CharField(blank=True, choices=[('M.', 'M.'), ('Mme', 'Mme')], max_length=3, verbose_name='civilité')),
-                ('first_name', models.CharField(blank=True, max_length=100, verbose_name='prénom')),
-                ('last_name', models.CharField(blank=True, max_length=100, verbose_name='nom')),
-                ('job_title', models.CharField(blank=True, max_length=150, verbose_name='fonction')),
-                ('email', models.EmailField(max_length=254, verbose_name='e-mail')),
-                ('phone', models.CharField(blank=True, help_text='Enregistré au format international (+33…) quand il est reconnu, tel quel sinon.', max_length=40, verbose_name='téléphone')),
-                ('role', models.CharField(choices=[('primary', 'Contact principal'), ('billing', 'Contact facturation'), ('member', 'Collaborateur')], default='member', max_length=10, verbose_name='rôle')),
-                ('language', models.CharField(choices=[('fr', 'Français'), ('en', 'English')], default='fr', help_text='Langue des e-mails envoyés à ce contact.', max_length=5, verbose_name='langue')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créé le')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='modifié le')),
-                ('user', models.ForeignKey(blank=True, help_text='Créé à la première connexion du contact.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='contacts', to=settings.AUTH_USER_MODEL, verbose_name='compte')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contacts', to='members.organisation', verbose_name='organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "civility",
+                    models.CharField(
+                        blank=True,
+                        choices=[("M.", "M."), ("Mme", "Mme")],
+                        max_length=3,
+                        verbose_name="civilité",
+                    ),
+                ),
+                ("first_name", models.CharField(blank=True, max_length=100, verbose_name="prénom")),
+                ("last_name", models.CharField(blank=True, max_length=100, verbose_name="nom")),
+                (
+                    "job_title",
+                    models.CharField(blank=True, max_length=150, verbose_name="fonction"),
+                ),
+                ("email", models.EmailField(max_length=254, verbose_name="e-mail")),
+                (
+                    "phone",
+                    models.CharField(
+                        blank=True,
+                        help_text="Enregistré au format international (+33…) quand il est reconnu, tel quel sinon.",
+                        max_length=40,
+                        verbose_name="téléphone",
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("primary", "Contact principal"),
+                            ("billing", "Contact facturation"),
+                            ("member", "Collaborateur"),
+                        ],
+                        default="member",
+                        max_length=10,
+                        verbose_name="rôle",
+                    ),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("fr", "Français"), ("en", "English")],
+                        default="fr",
+                        help_text="Langue des e-mails envoyés à ce contact.",
+                        max_length=5,
+                        verbose_name="langue",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créé le")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="modifié le")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Créé à la première connexion du contact.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="contacts",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="compte",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contacts",
+                        to="members.organisation",
+                        verbose_name="organisation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'contact',
-                'verbose_name_plural': 'contacts',
-                'ordering': ['last_name', 'first_name', 'email'],
-                'indexes': [models.Index(fields=['email'], name='contact_email_idx')],
-                'constraints': [models.UniqueConstraint(fields=('organisation', 'email'), name='contact_unique_email_per_organisation'), models.CheckConstraint(condition=models.Q(('email', django.db.models.functions.text.Lower('email'))), name='contact_email_lower_case'), models.CheckConstraint(condition=models.Q(('email', ''), _negated=True), name='contact_email_not_blank')],
+                "verbose_name": "contact",
+                "verbose_name_plural": "contacts",
+                "ordering": ["last_name", "first_name", "email"],
+                "indexes": [models.Index(fields=["email"], name="contact_email_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organisation", "email"),
+                        name="contact_unique_email_per_organisation",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("email", django.db.models.functions.text.Lower("email"))
+                        ),
+                        name="contact_email_lower_case",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("email", ""), _negated=True),
+                        name="contact_email_not_blank",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='plan',
-            constraint=models.UniqueConstraint(fields=('cluster', 'name'), name='plan_unique_name_per_cluster'),
+            model_name="plan",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "name"), name="plan_unique_name_per_cluster"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='plan',
-            constraint=models.CheckConstraint(condition=models.Q(('annual_fee__gte', 0)), name='plan_fee_not_negative'),
+            model_name="plan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("annual_fee__gte", 0)), name="plan_fee_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='plan',
-            constraint=models.CheckConstraint(condition=models.Q(('headcount_min__isnull', True), ('headcount_max__isnull', True), ('headcount_min__lte', models.F('headcount_max')), _connector='OR'), name='plan_headcount_band_ordered'),
+            model_name="plan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("headcount_min__isnull", True),
+                    ("headcount_max__isnull", True),
+                    ("headcount_min__lte", models.F("headcount_max")),
+                    _connector="OR",
+                ),
+                name="plan_headcount_band_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='site',
-            constraint=models.UniqueConstraint(fields=('cluster', 'name'), name='site_unique_name_per_cluster'),
+            model_name="site",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "name"), name="site_unique_name_per_cluster"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('organisation', 'cluster'), name='membership_unique_per_cluster'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("organisation", "cluster"), name="membership_unique_per_cluster"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('cluster', 'member_number'), name='membership_unique_number_per_cluster'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "member_number"), name="membership_unique_number_per_cluster"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.CheckConstraint(condition=models.Q(('member_number', ''), _negated=True), name='membership_number_not_blank'),
+            model_name="membership",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("member_number", ""), _negated=True),
+                name="membership_number_not_blank",
+            ),
         ),
         migrations.AddIndex(
-            model_name='term',
-            index=models.Index(fields=['membership', 'end_date'], name='term_membership_end_idx'),
+            model_name="term",
+            index=models.Index(fields=["membership", "end_date"], name="term_membership_end_idx"),
         ),
         migrations.AddIndex(
-            model_name='term',
-            index=models.Index(fields=['end_date'], name='term_end_idx'),
+            model_name="term",
+            index=models.Index(fields=["end_date"], name="term_end_idx"),
         ),
         migrations.AddConstraint(
-            model_name='term',
-            constraint=models.CheckConstraint(condition=models.Q(('fee__gte', 0)), name='term_fee_not_negative'),
+            model_name="term",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fee__gte", 0)), name="term_fee_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='term',
-            constraint=models.CheckConstraint(condition=models.Q(('end_date__gte', models.F('start_date'))), name='term_ends_after_start'),
+            model_name="term",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end_date__gte", models.F("start_date"))),
+                name="term_ends_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='term',
-            constraint=models.CheckConstraint(condition=models.Q(('paid_on__isnull', True), ('is_paid', True), _connector='OR'), name='term_paid_on_only_when_paid'),
+            model_name="term",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("paid_on__isnull", True), ("is_paid", True), _connector="OR"),
+                name="term_paid_on_only_when_paid",
+            ),
         ),
     ]

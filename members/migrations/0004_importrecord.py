@@ -7,46 +7,147 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0003_initial_clusters'),
+        ("members", "0003_initial_clusters"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ImportRecord',
+            name="ImportRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('profile', models.CharField(choices=[('digitalplace', 'DigitalPlace'), ('frenchsouth', 'FrenchSouth.digital'), ('standard', 'Format standard (export de ce site)')], max_length=20, verbose_name='profil')),
-                ('source', models.CharField(choices=[('admin', 'Site d’administration'), ('command', 'Ligne de commande')], max_length=10, verbose_name='origine')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='déposé le')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='terminé le')),
-                ('file', models.FileField(blank=True, help_text='Vide quand le fichier dépassait la taille maximale et n’a pas été gardé.', max_length=300, storage=members.models.imports.import_storage, upload_to=members.models.imports.import_file_path, verbose_name='fichier')),
-                ('file_name', models.CharField(max_length=255, verbose_name='nom du fichier')),
-                ('file_sha256', models.CharField(max_length=64, verbose_name='SHA-256 du fichier')),
-                ('file_size', models.PositiveBigIntegerField(verbose_name='taille (octets)')),
-                ('dry_run', models.BooleanField(default=False, verbose_name='simulation')),
-                ('skip_invalid', models.BooleanField(default=False, verbose_name='lignes refusées ignorées')),
-                ('status', models.CharField(choices=[('queued', 'En file d’attente'), ('analysing', 'Analyse en cours'), ('analysed', 'Analysé, à confirmer'), ('importing', 'Import en cours'), ('imported', 'Importé'), ('simulated', 'Simulation'), ('refused', 'Refusé (lignes invalides)'), ('unusable', 'Fichier inutilisable'), ('failed', 'Échec'), ('cancelled', 'Annulé')], max_length=10, verbose_name='état')),
-                ('task_id', models.CharField(blank=True, max_length=50, verbose_name='tâche Celery')),
-                ('rows', models.PositiveIntegerField(default=0, verbose_name='lignes')),
-                ('new', models.PositiveIntegerField(default=0, verbose_name='nouvelles')),
-                ('updated', models.PositiveIntegerField(default=0, verbose_name='modifiées')),
-                ('unchanged', models.PositiveIntegerField(default=0, verbose_name='inchangées')),
-                ('refused_rows', models.PositiveIntegerField(default=0, verbose_name='refusées')),
-                ('refused', models.JSONField(blank=True, default=list, help_text='[{row, column, message}]', verbose_name='refus')),
-                ('warnings', models.JSONField(blank=True, default=list, verbose_name='avertissements')),
-                ('changes', models.JSONField(blank=True, default=list, help_text='Les premières lignes nouvelles ou modifiées, avec leurs changements.', verbose_name='aperçu des changements')),
-                ('message', models.TextField(blank=True, verbose_name='message')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='imports', to='members.cluster', verbose_name='cluster')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='déposé par')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "profile",
+                    models.CharField(
+                        choices=[
+                            ("digitalplace", "DigitalPlace"),
+                            ("frenchsouth", "FrenchSouth.digital"),
+                            ("standard", "Format standard (export de ce site)"),
+                        ],
+                        max_length=20,
+                        verbose_name="profil",
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("admin", "Site d’administration"),
+                            ("command", "Ligne de commande"),
+                        ],
+                        max_length=10,
+                        verbose_name="origine",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="déposé le")),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="terminé le"),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        blank=True,
+                        help_text="Vide quand le fichier dépassait la taille maximale et n’a pas été gardé.",
+                        max_length=300,
+                        storage=members.models.imports.import_storage,
+                        upload_to=members.models.imports.import_file_path,
+                        verbose_name="fichier",
+                    ),
+                ),
+                ("file_name", models.CharField(max_length=255, verbose_name="nom du fichier")),
+                ("file_sha256", models.CharField(max_length=64, verbose_name="SHA-256 du fichier")),
+                ("file_size", models.PositiveBigIntegerField(verbose_name="taille (octets)")),
+                ("dry_run", models.BooleanField(default=False, verbose_name="simulation")),
+                (
+                    "skip_invalid",
+                    models.BooleanField(default=False, verbose_name="lignes refusées ignorées"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "En file d’attente"),
+                            ("analysing", "Analyse en cours"),
+                            ("analysed", "Analysé, à confirmer"),
+                            ("importing", "Import en cours"),
+                            ("imported", "Importé"),
+                            ("simulated", "Simulation"),
+                            ("refused", "Refusé (lignes invalides)"),
+                            ("unusable", "Fichier inutilisable"),
+                            ("failed", "Échec"),
+                            ("cancelled", "Annulé"),
+                        ],
+                        max_length=10,
+                        verbose_name="état",
+                    ),
+                ),
+                (
+                    "task_id",
+                    models.CharField(blank=True, max_length=50, verbose_name="tâche Celery"),
+                ),
+                ("rows", models.PositiveIntegerField(default=0, verbose_name="lignes")),
+                ("new", models.PositiveIntegerField(default=0, verbose_name="nouvelles")),
+                ("updated", models.PositiveIntegerField(default=0, verbose_name="modifiées")),
+                ("unchanged", models.PositiveIntegerField(default=0, verbose_name="inchangées")),
+                ("refused_rows", models.PositiveIntegerField(default=0, verbose_name="refusées")),
+                (
+                    "refused",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="[{row, column, message}]",
+                        verbose_name="refus",
+                    ),
+                ),
+                (
+                    "warnings",
+                    models.JSONField(blank=True, default=list, verbose_name="avertissements"),
+                ),
+                (
+                    "changes",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Les premières lignes nouvelles ou modifiées, avec leurs changements.",
+                        verbose_name="aperçu des changements",
+                    ),
+                ),
+                ("message", models.TextField(blank=True, verbose_name="message")),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="imports",
+                        to="members.cluster",
+                        verbose_name="cluster",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="déposé par",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'import',
-                'verbose_name_plural': 'imports',
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['cluster', '-created_at'], name='import_cluster_date_idx')],
+                "verbose_name": "import",
+                "verbose_name_plural": "imports",
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(fields=["cluster", "-created_at"], name="import_cluster_date_idx")
+                ],
             },
         ),
     ]

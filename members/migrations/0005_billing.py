@@ -7,98 +7,246 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0004_importrecord'),
+        ("members", "0004_importrecord"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cluster',
-            name='stripe_account',
-            field=models.CharField(blank=True, help_text='Identifiant « acct_… » du compte Stripe de l’association, connecté à celui de la plateforme : les paiements par carte de ses factures y sont encaissés. Vide : ils le sont sur le compte de la plateforme.', max_length=255, verbose_name='compte Stripe Connect'),
+            model_name="cluster",
+            name="stripe_account",
+            field=models.CharField(
+                blank=True,
+                help_text="Identifiant « acct_… » du compte Stripe de l’association, connecté à celui de la plateforme : les paiements par carte de ses factures y sont encaissés. Vide : ils le sont sur le compte de la plateforme.",
+                max_length=255,
+                verbose_name="compte Stripe Connect",
+            ),
         ),
         migrations.CreateModel(
-            name='Invoice',
+            name="Invoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=32, unique=True, verbose_name='numéro')),
-                ('year', models.PositiveSmallIntegerField(verbose_name='année')),
-                ('sequence', models.PositiveIntegerField(verbose_name='rang dans l’année')),
-                ('issued_on', models.DateField(verbose_name='émise le')),
-                ('due_on', models.DateField(verbose_name='échéance')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='montant (€)')),
-                ('description', models.CharField(max_length=300, verbose_name='désignation')),
-                ('issuer_details', models.JSONField(help_text='Raison sociale, SIREN, adresse, mention de TVA et coordonnées bancaires.', verbose_name='mentions de l’émetteur')),
-                ('customer_details', models.JSONField(help_text='Raison sociale, SIRET et adresse.', verbose_name='coordonnées du client')),
-                ('paid_on', models.DateField(blank=True, null=True, verbose_name='payée le')),
-                ('notice_sent_at', models.DateTimeField(blank=True, help_text='Date de l’e-mail qui a envoyé la facture aux contacts de l’organisation.', null=True, verbose_name='envoyée le')),
-                ('confirmation_sent_at', models.DateTimeField(blank=True, help_text='Date de l’e-mail de confirmation de paiement, avec l’attestation.', null=True, verbose_name='confirmation envoyée le')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='members.cluster', verbose_name='émetteur')),
-                ('term', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='invoice', to='members.term', verbose_name='période d’adhésion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=32, unique=True, verbose_name="numéro")),
+                ("year", models.PositiveSmallIntegerField(verbose_name="année")),
+                ("sequence", models.PositiveIntegerField(verbose_name="rang dans l’année")),
+                ("issued_on", models.DateField(verbose_name="émise le")),
+                ("due_on", models.DateField(verbose_name="échéance")),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=12, verbose_name="montant (€)"
+                    ),
+                ),
+                ("description", models.CharField(max_length=300, verbose_name="désignation")),
+                (
+                    "issuer_details",
+                    models.JSONField(
+                        help_text="Raison sociale, SIREN, adresse, mention de TVA et coordonnées bancaires.",
+                        verbose_name="mentions de l’émetteur",
+                    ),
+                ),
+                (
+                    "customer_details",
+                    models.JSONField(
+                        help_text="Raison sociale, SIRET et adresse.",
+                        verbose_name="coordonnées du client",
+                    ),
+                ),
+                ("paid_on", models.DateField(blank=True, null=True, verbose_name="payée le")),
+                (
+                    "notice_sent_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Date de l’e-mail qui a envoyé la facture aux contacts de l’organisation.",
+                        null=True,
+                        verbose_name="envoyée le",
+                    ),
+                ),
+                (
+                    "confirmation_sent_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Date de l’e-mail de confirmation de paiement, avec l’attestation.",
+                        null=True,
+                        verbose_name="confirmation envoyée le",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créée le")),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoices",
+                        to="members.cluster",
+                        verbose_name="émetteur",
+                    ),
+                ),
+                (
+                    "term",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoice",
+                        to="members.term",
+                        verbose_name="période d’adhésion",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'facture',
-                'verbose_name_plural': 'factures',
-                'ordering': ['-issued_on', '-number'],
+                "verbose_name": "facture",
+                "verbose_name_plural": "factures",
+                "ordering": ["-issued_on", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceSequence',
+            name="InvoiceSequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('year', models.PositiveSmallIntegerField(verbose_name='année')),
-                ('last_sequence', models.PositiveIntegerField(default=0, verbose_name='dernier numéro')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.cluster', verbose_name='cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("year", models.PositiveSmallIntegerField(verbose_name="année")),
+                (
+                    "last_sequence",
+                    models.PositiveIntegerField(default=0, verbose_name="dernier numéro"),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.cluster",
+                        verbose_name="cluster",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'séquence de factures',
-                'verbose_name_plural': 'séquences de factures',
+                "verbose_name": "séquence de factures",
+                "verbose_name_plural": "séquences de factures",
             },
         ),
         migrations.CreateModel(
-            name='Payment',
+            name="Payment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='montant (€)')),
-                ('received_on', models.DateField(verbose_name='reçu le')),
-                ('method', models.CharField(choices=[('transfer', 'Virement'), ('card', 'Carte bancaire'), ('cheque', 'Chèque'), ('other', 'Autre')], default='transfer', max_length=10, verbose_name='moyen de paiement')),
-                ('reference', models.CharField(blank=True, help_text='Libellé du virement, numéro du chèque…', max_length=200, verbose_name='référence')),
-                ('provider_reference', models.CharField(blank=True, help_text='Identifiant du paiement chez le prestataire (session Stripe Checkout).', max_length=255, verbose_name='référence du prestataire')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='enregistré le')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payments', to='members.invoice', verbose_name='facture')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='enregistré par')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=12, verbose_name="montant (€)"
+                    ),
+                ),
+                ("received_on", models.DateField(verbose_name="reçu le")),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("transfer", "Virement"),
+                            ("card", "Carte bancaire"),
+                            ("cheque", "Chèque"),
+                            ("other", "Autre"),
+                        ],
+                        default="transfer",
+                        max_length=10,
+                        verbose_name="moyen de paiement",
+                    ),
+                ),
+                (
+                    "reference",
+                    models.CharField(
+                        blank=True,
+                        help_text="Libellé du virement, numéro du chèque…",
+                        max_length=200,
+                        verbose_name="référence",
+                    ),
+                ),
+                (
+                    "provider_reference",
+                    models.CharField(
+                        blank=True,
+                        help_text="Identifiant du paiement chez le prestataire (session Stripe Checkout).",
+                        max_length=255,
+                        verbose_name="référence du prestataire",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="enregistré le"),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payments",
+                        to="members.invoice",
+                        verbose_name="facture",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="enregistré par",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'paiement',
-                'verbose_name_plural': 'paiements',
-                'ordering': ['invoice', 'received_on', 'pk'],
+                "verbose_name": "paiement",
+                "verbose_name_plural": "paiements",
+                "ordering": ["invoice", "received_on", "pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(fields=('cluster', 'year', 'sequence'), name='invoice_unique_sequence'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "year", "sequence"), name="invoice_unique_sequence"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('sequence__gte', 1)), name='invoice_sequence_1'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sequence__gte", 1)), name="invoice_sequence_1"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='invoice_amount_not_negative'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gte", 0)), name="invoice_amount_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoicesequence',
-            constraint=models.UniqueConstraint(fields=('cluster', 'year'), name='invoicesequence_unique_per_cluster_year'),
+            model_name="invoicesequence",
+            constraint=models.UniqueConstraint(
+                fields=("cluster", "year"), name="invoicesequence_unique_per_cluster_year"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', Decimal('0'))), name='payment_amount_positive'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", Decimal("0"))), name="payment_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.UniqueConstraint(condition=models.Q(('provider_reference', ''), _negated=True), fields=('provider_reference',), name='payment_unique_provider_reference'),
+            model_name="payment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("provider_reference", ""), _negated=True),
+                fields=("provider_reference",),
+                name="payment_unique_provider_reference",
+            ),
         ),
     ]

@@ -7,83 +7,258 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0005_billing'),
+        ("members", "0005_billing"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReminderPolicy',
+            name="ReminderPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_active', models.BooleanField(default=True, help_text='Décochez pour suspendre les relances de ce cluster.', verbose_name='relances actives')),
-                ('sender', models.CharField(blank=True, help_text='Adresse d’envoi, seule (adhesions@digitalplace.fr) ou précédée d’un nom, l’adresse étant alors entre chevrons. Vide : l’adresse par défaut du site. Les réponses vont à l’e-mail du cluster.', max_length=254, validators=[members.models.reminders.validate_sender], verbose_name='expéditeur')),
-                ('max_lateness_days', models.PositiveSmallIntegerField(default=7, help_text='Après des jours sans passage, seule la relance la plus récente part, et seulement si elle est due depuis au plus ce nombre de jours.', validators=[django.core.validators.MaxValueValidator(90)], verbose_name='retard maximal (jours)')),
-                ('cluster', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='reminder_policy', to='members.cluster', verbose_name='cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Décochez pour suspendre les relances de ce cluster.",
+                        verbose_name="relances actives",
+                    ),
+                ),
+                (
+                    "sender",
+                    models.CharField(
+                        blank=True,
+                        help_text="Adresse d’envoi, seule (adhesions@digitalplace.fr) ou précédée d’un nom, l’adresse étant alors entre chevrons. Vide : l’adresse par défaut du site. Les réponses vont à l’e-mail du cluster.",
+                        max_length=254,
+                        validators=[members.models.reminders.validate_sender],
+                        verbose_name="expéditeur",
+                    ),
+                ),
+                (
+                    "max_lateness_days",
+                    models.PositiveSmallIntegerField(
+                        default=7,
+                        help_text="Après des jours sans passage, seule la relance la plus récente part, et seulement si elle est due depuis au plus ce nombre de jours.",
+                        validators=[django.core.validators.MaxValueValidator(90)],
+                        verbose_name="retard maximal (jours)",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reminder_policy",
+                        to="members.cluster",
+                        verbose_name="cluster",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'politique de relance',
-                'verbose_name_plural': 'politiques de relance',
-                'ordering': ['cluster__kind', 'cluster__name'],
+                "verbose_name": "politique de relance",
+                "verbose_name_plural": "politiques de relance",
+                "ordering": ["cluster__kind", "cluster__name"],
             },
         ),
         migrations.CreateModel(
-            name='ReminderStep',
+            name="ReminderStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('offset_days', models.SmallIntegerField(help_text='Jours par rapport à la fin de la dernière période : −30 un mois avant, 0 le dernier jour, 15 quinze jours après.', validators=[django.core.validators.MinValueValidator(-365), django.core.validators.MaxValueValidator(365)], verbose_name='décalage (jours)')),
-                ('subject_fr', models.CharField(max_length=200, validators=[members.models.reminders.validate_placeholders], verbose_name='objet (français)')),
-                ('body_fr', models.TextField(validators=[members.models.reminders.validate_placeholders], verbose_name='message (français)')),
-                ('subject_en', models.CharField(blank=True, max_length=200, validators=[members.models.reminders.validate_placeholders], verbose_name='objet (anglais)')),
-                ('body_en', models.TextField(blank=True, help_text='Vide : les contacts anglophones reçoivent la version française.', validators=[members.models.reminders.validate_placeholders], verbose_name='message (anglais)')),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='members.reminderpolicy', verbose_name='politique de relance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "offset_days",
+                    models.SmallIntegerField(
+                        help_text="Jours par rapport à la fin de la dernière période : −30 un mois avant, 0 le dernier jour, 15 quinze jours après.",
+                        validators=[
+                            django.core.validators.MinValueValidator(-365),
+                            django.core.validators.MaxValueValidator(365),
+                        ],
+                        verbose_name="décalage (jours)",
+                    ),
+                ),
+                (
+                    "subject_fr",
+                    models.CharField(
+                        max_length=200,
+                        validators=[members.models.reminders.validate_placeholders],
+                        verbose_name="objet (français)",
+                    ),
+                ),
+                (
+                    "body_fr",
+                    models.TextField(
+                        validators=[members.models.reminders.validate_placeholders],
+                        verbose_name="message (français)",
+                    ),
+                ),
+                (
+                    "subject_en",
+                    models.CharField(
+                        blank=True,
+                        max_length=200,
+                        validators=[members.models.reminders.validate_placeholders],
+                        verbose_name="objet (anglais)",
+                    ),
+                ),
+                (
+                    "body_en",
+                    models.TextField(
+                        blank=True,
+                        help_text="Vide : les contacts anglophones reçoivent la version française.",
+                        validators=[members.models.reminders.validate_placeholders],
+                        verbose_name="message (anglais)",
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steps",
+                        to="members.reminderpolicy",
+                        verbose_name="politique de relance",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'relance',
-                'verbose_name_plural': 'relances',
-                'ordering': ['policy', 'offset_days'],
+                "verbose_name": "relance",
+                "verbose_name_plural": "relances",
+                "ordering": ["policy", "offset_days"],
             },
         ),
         migrations.CreateModel(
-            name='Reminder',
+            name="Reminder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('offset_days', models.SmallIntegerField(verbose_name='décalage (jours)')),
-                ('due_on', models.DateField(verbose_name='due le')),
-                ('scheduled_on', models.DateField(help_text='Date du passage.', verbose_name='programmée le')),
-                ('state', models.CharField(choices=[('pending', 'À envoyer'), ('sent', 'Envoyée'), ('failed', 'Échec'), ('cancelled', 'Annulée')], default='pending', max_length=10, verbose_name='état')),
-                ('queued_at', models.DateTimeField(blank=True, null=True, verbose_name='mise en file le')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, verbose_name='tentatives')),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='envoyée le')),
-                ('recipients', models.JSONField(blank=True, default=list, help_text='Adresses écrites.', verbose_name='destinataires')),
-                ('reason', models.CharField(blank=True, choices=[('renewed', 'Adhésion renouvelée'), ('cancelled', 'Adhésion résiliée'), ('transferred', 'Adhésion transférée'), ('withdrawn', 'Relance retirée ou suspendue dans la politique'), ('no_contact', 'Aucun contact à qui écrire'), ('smtp_error', 'Erreur du serveur d’envoi')], help_text='Pourquoi la relance a été annulée ou a échoué.', max_length=12, verbose_name='raison')),
-                ('detail', models.TextField(blank=True, help_text='Dernière erreur du serveur d’envoi.', verbose_name='détail')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('term', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to='members.term', verbose_name='période')),
-                ('step', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='reminders', to='members.reminderstep', verbose_name='texte')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("offset_days", models.SmallIntegerField(verbose_name="décalage (jours)")),
+                ("due_on", models.DateField(verbose_name="due le")),
+                (
+                    "scheduled_on",
+                    models.DateField(help_text="Date du passage.", verbose_name="programmée le"),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "À envoyer"),
+                            ("sent", "Envoyée"),
+                            ("failed", "Échec"),
+                            ("cancelled", "Annulée"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                        verbose_name="état",
+                    ),
+                ),
+                (
+                    "queued_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="mise en file le"),
+                ),
+                (
+                    "attempts",
+                    models.PositiveSmallIntegerField(default=0, verbose_name="tentatives"),
+                ),
+                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="envoyée le")),
+                (
+                    "recipients",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Adresses écrites.",
+                        verbose_name="destinataires",
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("renewed", "Adhésion renouvelée"),
+                            ("cancelled", "Adhésion résiliée"),
+                            ("transferred", "Adhésion transférée"),
+                            ("withdrawn", "Relance retirée ou suspendue dans la politique"),
+                            ("no_contact", "Aucun contact à qui écrire"),
+                            ("smtp_error", "Erreur du serveur d’envoi"),
+                        ],
+                        help_text="Pourquoi la relance a été annulée ou a échoué.",
+                        max_length=12,
+                        verbose_name="raison",
+                    ),
+                ),
+                (
+                    "detail",
+                    models.TextField(
+                        blank=True,
+                        help_text="Dernière erreur du serveur d’envoi.",
+                        verbose_name="détail",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créée le")),
+                (
+                    "term",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reminders",
+                        to="members.term",
+                        verbose_name="période",
+                    ),
+                ),
+                (
+                    "step",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="reminders",
+                        to="members.reminderstep",
+                        verbose_name="texte",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'relance envoyée',
-                'verbose_name_plural': 'journal des relances',
-                'ordering': ['-scheduled_on', '-pk'],
-                'permissions': [('resend_reminder', 'Renvoyer une relance en échec')],
+                "verbose_name": "relance envoyée",
+                "verbose_name_plural": "journal des relances",
+                "ordering": ["-scheduled_on", "-pk"],
+                "permissions": [("resend_reminder", "Renvoyer une relance en échec")],
             },
         ),
         migrations.AddConstraint(
-            model_name='reminderstep',
-            constraint=models.UniqueConstraint(fields=('policy', 'offset_days'), name='reminder_step_unique_offset'),
+            model_name="reminderstep",
+            constraint=models.UniqueConstraint(
+                fields=("policy", "offset_days"), name="reminder_step_unique_offset"
+            ),
         ),
         migrations.AddIndex(
-            model_name='reminder',
-            index=models.Index(fields=['state', 'queued_at'], name='reminder_state_queued_idx'),
+            model_name="reminder",
+            index=models.Index(fields=["state", "queued_at"], name="reminder_state_queued_idx"),
         ),
         migrations.AddConstraint(
-            model_name='reminder',
-            constraint=models.UniqueConstraint(fields=('term', 'offset_days'), name='reminder_unique_per_term_and_offset'),
+            model_name="reminder",
+            constraint=models.UniqueConstraint(
+                fields=("term", "offset_days"), name="reminder_unique_per_term_and_offset"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reminder',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'sent'), _negated=True), ('sent_at__isnull', False), _connector='OR'), name='reminder_sent_has_sent_at'),
+            model_name="reminder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "sent"), _negated=True),
+                    ("sent_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="reminder_sent_has_sent_at",
+            ),
         ),
     ]

@@ -5,24 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0007_default_reminder_policies'),
+        ("members", "0007_default_reminder_policies"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='membership',
-            name='transferred_to',
-            field=models.ForeignKey(blank=True, help_text='L’adhésion au cluster successeur qui a pris la suite de celle-ci.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='transferred_from', to='members.membership', verbose_name='transférée vers'),
+            model_name="membership",
+            name="transferred_to",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="L’adhésion au cluster successeur qui a pris la suite de celle-ci.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="transferred_from",
+                to="members.membership",
+                verbose_name="transférée vers",
+            ),
         ),
         migrations.AddField(
-            model_name='organisation',
-            name='merged_into',
-            field=models.ForeignKey(blank=True, help_text='Fiche reconnue comme un doublon de cette organisation par le comité de fusion : ses adhésions et contacts y sont passés, elle reste pour que les anciennes références la retrouvent.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='aliases', to='members.organisation', verbose_name='fusionnée dans'),
+            model_name="organisation",
+            name="merged_into",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Fiche reconnue comme un doublon de cette organisation par le comité de fusion : ses adhésions et contacts y sont passés, elle reste pour que les anciennes références la retrouvent.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="aliases",
+                to="members.organisation",
+                verbose_name="fusionnée dans",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='organisation',
-            constraint=models.CheckConstraint(condition=models.Q(('merged_into', models.F('pk')), _negated=True), name='organisation_not_merged_into_itself'),
+            model_name="organisation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("merged_into", models.F("pk")), _negated=True),
+                name="organisation_not_merged_into_itself",
+            ),
         ),
     ]

@@ -14,9 +14,7 @@ from django.db.models.functions import Lower
 def remove_claims(apps, schema_editor):
     EmailAddress = apps.get_model("account", "EmailAddress")
     User = apps.get_model("auth", "User")
-    claims = EmailAddress.objects.filter(verified=False).exclude(
-        email__iexact=F("user__username")
-    )
+    claims = EmailAddress.objects.filter(verified=False).exclude(email__iexact=F("user__username"))
     claimed = list(claims.values_list("user_id", Lower("email")))
     claims.delete()
     for user_id, email in claimed:

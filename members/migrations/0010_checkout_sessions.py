@@ -6,30 +6,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0009_unclaimed_email_addresses'),
+        ("members", "0009_unclaimed_email_addresses"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CheckoutSession',
+            name="CheckoutSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider_reference', models.CharField(help_text='Identifiant de la session Stripe Checkout.', max_length=255, unique=True, verbose_name='référence du prestataire')),
-                ('account', models.CharField(blank=True, max_length=255, verbose_name='compte Stripe')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='montant (€)')),
-                ('url', models.URLField(max_length=2000, verbose_name='adresse de la page de paiement')),
-                ('status', models.CharField(choices=[('open', 'ouverte'), ('complete', 'terminée'), ('expired', 'expirée')], default='open', max_length=10, verbose_name='statut')),
-                ('expires_at', models.DateTimeField(verbose_name='expire le')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='checkout_sessions', to='members.invoice', verbose_name='facture')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "provider_reference",
+                    models.CharField(
+                        help_text="Identifiant de la session Stripe Checkout.",
+                        max_length=255,
+                        unique=True,
+                        verbose_name="référence du prestataire",
+                    ),
+                ),
+                (
+                    "account",
+                    models.CharField(blank=True, max_length=255, verbose_name="compte Stripe"),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=12, verbose_name="montant (€)"
+                    ),
+                ),
+                (
+                    "url",
+                    models.URLField(max_length=2000, verbose_name="adresse de la page de paiement"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "ouverte"),
+                            ("complete", "terminée"),
+                            ("expired", "expirée"),
+                        ],
+                        default="open",
+                        max_length=10,
+                        verbose_name="statut",
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(verbose_name="expire le")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créée le")),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="checkout_sessions",
+                        to="members.invoice",
+                        verbose_name="facture",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'session de paiement par carte',
-                'verbose_name_plural': 'sessions de paiement par carte',
-                'ordering': ['invoice', 'created_at', 'pk'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'open')), fields=('invoice',), name='checkoutsession_one_open_per_invoice'), models.CheckConstraint(condition=models.Q(('amount__gt', Decimal('0'))), name='checkoutsession_amount_positive')],
+                "verbose_name": "session de paiement par carte",
+                "verbose_name_plural": "sessions de paiement par carte",
+                "ordering": ["invoice", "created_at", "pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "open")),
+                        fields=("invoice",),
+                        name="checkoutsession_one_open_per_invoice",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gt", Decimal("0"))),
+                        name="checkoutsession_amount_positive",
+                    ),
+                ],
             },
         ),
     ]

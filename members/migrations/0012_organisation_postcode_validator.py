@@ -5,15 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0011_term_invoiced_frozen'),
+        ("members", "0011_term_invoiced_frozen"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='organisation',
-            name='postcode',
-            field=models.CharField(blank=True, max_length=5, validators=[members.validators.validate_postcode], verbose_name='code postal'),
+            model_name="organisation",
+            name="postcode",
+            field=models.CharField(
+                blank=True,
+                max_length=5,
+                validators=[members.validators.validate_postcode],
+                verbose_name="code postal",
+            ),
         ),
     ]

@@ -7,39 +7,155 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0013_mail_ledger'),
+        ("members", "0013_mail_ledger"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PaymentChange',
+            name="PaymentChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('payment_key', models.PositiveBigIntegerField(db_index=True, verbose_name='n° du paiement')),
-                ('kind', models.CharField(choices=[('corrected', 'Corrigé'), ('removed', 'Supprimé')], max_length=10, verbose_name='modification')),
-                ('old_amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='montant enregistré (€)')),
-                ('old_received_on', models.DateField(verbose_name='reçu le (enregistré)')),
-                ('old_method', models.CharField(choices=[('transfer', 'Virement'), ('card', 'Carte bancaire'), ('cheque', 'Chèque'), ('other', 'Autre')], max_length=10, verbose_name='moyen de paiement (enregistré)')),
-                ('old_reference', models.CharField(blank=True, max_length=200, verbose_name='référence (enregistrée)')),
-                ('old_recorded_at', models.DateTimeField(verbose_name='enregistré le')),
-                ('new_amount', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name='montant corrigé (€)')),
-                ('new_received_on', models.DateField(blank=True, null=True, verbose_name='reçu le (corrigé)')),
-                ('new_method', models.CharField(blank=True, choices=[('transfer', 'Virement'), ('card', 'Carte bancaire'), ('cheque', 'Chèque'), ('other', 'Autre')], max_length=10, verbose_name='moyen de paiement (corrigé)')),
-                ('new_reference', models.CharField(blank=True, max_length=200, verbose_name='référence (corrigée)')),
-                ('reason', models.TextField(verbose_name='motif')),
-                ('changed_at', models.DateTimeField(auto_now_add=True, verbose_name='modifié le')),
-                ('changed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='modifié par')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payment_changes', to='members.invoice', verbose_name='facture')),
-                ('old_recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='enregistré par')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "payment_key",
+                    models.PositiveBigIntegerField(db_index=True, verbose_name="n° du paiement"),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("corrected", "Corrigé"), ("removed", "Supprimé")],
+                        max_length=10,
+                        verbose_name="modification",
+                    ),
+                ),
+                (
+                    "old_amount",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=12, verbose_name="montant enregistré (€)"
+                    ),
+                ),
+                ("old_received_on", models.DateField(verbose_name="reçu le (enregistré)")),
+                (
+                    "old_method",
+                    models.CharField(
+                        choices=[
+                            ("transfer", "Virement"),
+                            ("card", "Carte bancaire"),
+                            ("cheque", "Chèque"),
+                            ("other", "Autre"),
+                        ],
+                        max_length=10,
+                        verbose_name="moyen de paiement (enregistré)",
+                    ),
+                ),
+                (
+                    "old_reference",
+                    models.CharField(
+                        blank=True, max_length=200, verbose_name="référence (enregistrée)"
+                    ),
+                ),
+                ("old_recorded_at", models.DateTimeField(verbose_name="enregistré le")),
+                (
+                    "new_amount",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=12,
+                        null=True,
+                        verbose_name="montant corrigé (€)",
+                    ),
+                ),
+                (
+                    "new_received_on",
+                    models.DateField(blank=True, null=True, verbose_name="reçu le (corrigé)"),
+                ),
+                (
+                    "new_method",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("transfer", "Virement"),
+                            ("card", "Carte bancaire"),
+                            ("cheque", "Chèque"),
+                            ("other", "Autre"),
+                        ],
+                        max_length=10,
+                        verbose_name="moyen de paiement (corrigé)",
+                    ),
+                ),
+                (
+                    "new_reference",
+                    models.CharField(
+                        blank=True, max_length=200, verbose_name="référence (corrigée)"
+                    ),
+                ),
+                ("reason", models.TextField(verbose_name="motif")),
+                ("changed_at", models.DateTimeField(auto_now_add=True, verbose_name="modifié le")),
+                (
+                    "changed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="modifié par",
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payment_changes",
+                        to="members.invoice",
+                        verbose_name="facture",
+                    ),
+                ),
+                (
+                    "old_recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="enregistré par",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'correction de paiement',
-                'verbose_name_plural': 'corrections de paiements',
-                'ordering': ['invoice', 'changed_at', 'pk'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('reason', ''), _negated=True), name='paymentchange_reason_required'), models.CheckConstraint(condition=models.Q(models.Q(('kind', 'corrected'), ('new_amount__gt', Decimal('0')), ('new_received_on__isnull', False), models.Q(('new_method', ''), _negated=True)), models.Q(('kind', 'removed'), ('new_amount__isnull', True), ('new_method', ''), ('new_received_on__isnull', True), ('new_reference', '')), _connector='OR'), name='paymentchange_new_values_by_kind')],
+                "verbose_name": "correction de paiement",
+                "verbose_name_plural": "corrections de paiements",
+                "ordering": ["invoice", "changed_at", "pk"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("reason", ""), _negated=True),
+                        name="paymentchange_reason_required",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("kind", "corrected"),
+                                ("new_amount__gt", Decimal("0")),
+                                ("new_received_on__isnull", False),
+                                models.Q(("new_method", ""), _negated=True),
+                            ),
+                            models.Q(
+                                ("kind", "removed"),
+                                ("new_amount__isnull", True),
+                                ("new_method", ""),
+                                ("new_received_on__isnull", True),
+                                ("new_reference", ""),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="paymentchange_new_values_by_kind",
+                    ),
+                ],
             },
         ),
     ]

@@ -23,87 +23,282 @@ def overlap_guard_all(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0016_importrecord_message_stored_text'),
+        ("members", "0016_importrecord_message_stored_text"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='invoice',
-            name='cancelled_on',
-            field=models.DateField(blank=True, help_text='Date de l’avoir qui a annulé toute la facture.', null=True, verbose_name='annulée le'),
+            model_name="invoice",
+            name="cancelled_on",
+            field=models.DateField(
+                blank=True,
+                help_text="Date de l’avoir qui a annulé toute la facture.",
+                null=True,
+                verbose_name="annulée le",
+            ),
         ),
         migrations.AddField(
-            model_name='term',
-            name='cancelled_on',
-            field=models.DateField(blank=True, help_text='Date de l’avoir qui a annulé la facture de cette période : une période annulée ne compte plus dans le statut de l’adhésion, et une autre peut couvrir ses dates.', null=True, verbose_name='annulée le'),
+            model_name="term",
+            name="cancelled_on",
+            field=models.DateField(
+                blank=True,
+                help_text="Date de l’avoir qui a annulé la facture de cette période : une période annulée ne compte plus dans le statut de l’adhésion, et une autre peut couvrir ses dates.",
+                null=True,
+                verbose_name="annulée le",
+            ),
         ),
         migrations.CreateModel(
-            name='CreditNote',
+            name="CreditNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=32, unique=True, verbose_name='numéro')),
-                ('year', models.PositiveSmallIntegerField(verbose_name='année')),
-                ('sequence', models.PositiveIntegerField(verbose_name='rang dans l’année')),
-                ('issued_on', models.DateField(verbose_name='émis le')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='montant (€)')),
-                ('reason', models.TextField(verbose_name='motif')),
-                ('description', models.CharField(max_length=300, verbose_name='désignation')),
-                ('origin', models.CharField(choices=[('staff', 'Émis par le personnel'), ('expiry', 'Renouvellement impayé expiré'), ('merger', 'Fusion')], default='staff', max_length=10, verbose_name='origine')),
-                ('term_cancelled', models.BooleanField(default=False, help_text='La période d’adhésion facturée a été annulée par cet avoir.', verbose_name='période annulée')),
-                ('language', models.CharField(default='fr', max_length=10, verbose_name='langue')),
-                ('issuer_details', models.JSONField(verbose_name='mentions de l’émetteur')),
-                ('customer_details', models.JSONField(verbose_name='coordonnées du client')),
-                ('notice_sent_at', models.DateTimeField(blank=True, null=True, verbose_name='envoyé le')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créé le')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='credit_notes', to='members.cluster', verbose_name='émetteur')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='credit_notes', to='members.invoice', verbose_name='facture')),
-                ('issued_by', models.ForeignKey(blank=True, help_text='Vide pour un avoir émis automatiquement.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='émis par')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=32, unique=True, verbose_name="numéro")),
+                ("year", models.PositiveSmallIntegerField(verbose_name="année")),
+                ("sequence", models.PositiveIntegerField(verbose_name="rang dans l’année")),
+                ("issued_on", models.DateField(verbose_name="émis le")),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=12, verbose_name="montant (€)"
+                    ),
+                ),
+                ("reason", models.TextField(verbose_name="motif")),
+                ("description", models.CharField(max_length=300, verbose_name="désignation")),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[
+                            ("staff", "Émis par le personnel"),
+                            ("expiry", "Renouvellement impayé expiré"),
+                            ("merger", "Fusion"),
+                        ],
+                        default="staff",
+                        max_length=10,
+                        verbose_name="origine",
+                    ),
+                ),
+                (
+                    "term_cancelled",
+                    models.BooleanField(
+                        default=False,
+                        help_text="La période d’adhésion facturée a été annulée par cet avoir.",
+                        verbose_name="période annulée",
+                    ),
+                ),
+                ("language", models.CharField(default="fr", max_length=10, verbose_name="langue")),
+                ("issuer_details", models.JSONField(verbose_name="mentions de l’émetteur")),
+                ("customer_details", models.JSONField(verbose_name="coordonnées du client")),
+                (
+                    "notice_sent_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="envoyé le"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="créé le")),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="credit_notes",
+                        to="members.cluster",
+                        verbose_name="émetteur",
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="credit_notes",
+                        to="members.invoice",
+                        verbose_name="facture",
+                    ),
+                ),
+                (
+                    "issued_by",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Vide pour un avoir émis automatiquement.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="émis par",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'avoir',
-                'verbose_name_plural': 'avoirs',
-                'ordering': ['-issued_on', '-number'],
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'year', 'sequence'), name='creditnote_unique_sequence'), models.CheckConstraint(condition=models.Q(('sequence__gte', 1)), name='creditnote_sequence_1'), models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='creditnote_amount_positive'), models.CheckConstraint(condition=models.Q(('reason', ''), _negated=True), name='creditnote_reason_required')],
+                "verbose_name": "avoir",
+                "verbose_name_plural": "avoirs",
+                "ordering": ["-issued_on", "-number"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("cluster", "year", "sequence"), name="creditnote_unique_sequence"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("sequence__gte", 1)), name="creditnote_sequence_1"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gt", 0)), name="creditnote_amount_positive"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("reason", ""), _negated=True),
+                        name="creditnote_reason_required",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CreditNoteSequence',
+            name="CreditNoteSequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('year', models.PositiveSmallIntegerField(verbose_name='année')),
-                ('last_sequence', models.PositiveIntegerField(default=0, verbose_name='dernier numéro')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.cluster', verbose_name='cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("year", models.PositiveSmallIntegerField(verbose_name="année")),
+                (
+                    "last_sequence",
+                    models.PositiveIntegerField(default=0, verbose_name="dernier numéro"),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.cluster",
+                        verbose_name="cluster",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'séquence d’avoirs',
-                'verbose_name_plural': 'séquences d’avoirs',
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'year'), name='creditnotesequence_unique_per_cluster_year')],
+                "verbose_name": "séquence d’avoirs",
+                "verbose_name_plural": "séquences d’avoirs",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("cluster", "year"),
+                        name="creditnotesequence_unique_per_cluster_year",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='montant (€)')),
-                ('refunded_on', models.DateField(verbose_name='remboursé le')),
-                ('method', models.CharField(choices=[('transfer', 'Virement'), ('card', 'Carte bancaire'), ('cheque', 'Chèque'), ('other', 'Autre')], default='transfer', max_length=10, verbose_name='moyen de remboursement')),
-                ('state', models.CharField(choices=[('pending', 'En cours'), ('succeeded', 'Remboursé'), ('failed', 'Échec')], default='succeeded', max_length=10, verbose_name='état')),
-                ('reference', models.CharField(blank=True, max_length=200, verbose_name='référence')),
-                ('provider_reference', models.CharField(blank=True, help_text='Identifiant du remboursement chez le prestataire (Stripe « re_… »).', max_length=255, verbose_name='référence du prestataire')),
-                ('reason', models.TextField(verbose_name='motif')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='enregistré le')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='members.invoice', verbose_name='facture')),
-                ('payment', models.ForeignKey(blank=True, help_text='Le paiement par carte remboursé chez le prestataire.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='members.payment', verbose_name='paiement remboursé')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='enregistré par')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=2, max_digits=12, verbose_name="montant (€)"
+                    ),
+                ),
+                ("refunded_on", models.DateField(verbose_name="remboursé le")),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("transfer", "Virement"),
+                            ("card", "Carte bancaire"),
+                            ("cheque", "Chèque"),
+                            ("other", "Autre"),
+                        ],
+                        default="transfer",
+                        max_length=10,
+                        verbose_name="moyen de remboursement",
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "En cours"),
+                            ("succeeded", "Remboursé"),
+                            ("failed", "Échec"),
+                        ],
+                        default="succeeded",
+                        max_length=10,
+                        verbose_name="état",
+                    ),
+                ),
+                (
+                    "reference",
+                    models.CharField(blank=True, max_length=200, verbose_name="référence"),
+                ),
+                (
+                    "provider_reference",
+                    models.CharField(
+                        blank=True,
+                        help_text="Identifiant du remboursement chez le prestataire (Stripe « re_… »).",
+                        max_length=255,
+                        verbose_name="référence du prestataire",
+                    ),
+                ),
+                ("reason", models.TextField(verbose_name="motif")),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="enregistré le"),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="refunds",
+                        to="members.invoice",
+                        verbose_name="facture",
+                    ),
+                ),
+                (
+                    "payment",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Le paiement par carte remboursé chez le prestataire.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="refunds",
+                        to="members.payment",
+                        verbose_name="paiement remboursé",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="enregistré par",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'remboursement',
-                'verbose_name_plural': 'remboursements',
-                'ordering': ['invoice', 'refunded_on', 'pk'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__gt', Decimal('0'))), name='refund_amount_positive'), models.CheckConstraint(condition=models.Q(('reason', ''), _negated=True), name='refund_reason_required'), models.UniqueConstraint(condition=models.Q(('provider_reference', ''), _negated=True), fields=('provider_reference',), name='refund_unique_provider_reference')],
+                "verbose_name": "remboursement",
+                "verbose_name_plural": "remboursements",
+                "ordering": ["invoice", "refunded_on", "pk"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gt", Decimal("0"))),
+                        name="refund_amount_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("reason", ""), _negated=True),
+                        name="refund_reason_required",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("provider_reference", ""), _negated=True),
+                        fields=("provider_reference",),
+                        name="refund_unique_provider_reference",
+                    ),
+                ],
             },
         ),
         migrations.RunPython(overlap_guard_uncancelled, overlap_guard_all, elidable=False),

@@ -9,39 +9,229 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0017_credit_notes_and_refunds'),
+        ("members", "0017_credit_notes_and_refunds"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AccountingSettings',
+            name="AccountingSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sales_journal_code', models.CharField(default='VE', max_length=6, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{1,6}$', 'Un code journal s’écrit en 1 à 6 lettres majuscules ou chiffres, par exemple VE.')], verbose_name='code du journal des ventes')),
-                ('sales_journal_label', models.CharField(default='Ventes', max_length=100, verbose_name='libellé du journal des ventes')),
-                ('bank_journal_code', models.CharField(default='BQ', max_length=6, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{1,6}$', 'Un code journal s’écrit en 1 à 6 lettres majuscules ou chiffres, par exemple VE.')], verbose_name='code du journal de banque')),
-                ('bank_journal_label', models.CharField(default='Banque', max_length=100, verbose_name='libellé du journal de banque')),
-                ('card_journal_code', models.CharField(default='CB', max_length=6, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{1,6}$', 'Un code journal s’écrit en 1 à 6 lettres majuscules ou chiffres, par exemple VE.')], verbose_name='code du journal des paiements par carte')),
-                ('card_journal_label', models.CharField(default='Paiements par carte (Stripe)', max_length=100, verbose_name='libellé du journal des paiements par carte')),
-                ('misc_journal_code', models.CharField(default='OD', max_length=6, validators=[django.core.validators.RegexValidator('^[A-Z0-9]{1,6}$', 'Un code journal s’écrit en 1 à 6 lettres majuscules ou chiffres, par exemple VE.')], verbose_name='code du journal des opérations diverses')),
-                ('misc_journal_label', models.CharField(default='Opérations diverses', max_length=100, verbose_name='libellé du journal des opérations diverses')),
-                ('fees_account', models.CharField(default='756000', max_length=20, validators=[django.core.validators.RegexValidator('^[0-9][0-9A-Z]{2,19}$', 'Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.')], verbose_name='compte des cotisations')),
-                ('fees_account_label', models.CharField(default='Cotisations', max_length=100, verbose_name='libellé du compte des cotisations')),
-                ('customers_account', models.CharField(default='411000', max_length=20, validators=[django.core.validators.RegexValidator('^[0-9][0-9A-Z]{2,19}$', 'Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.')], verbose_name='compte des adhérents')),
-                ('customers_account_label', models.CharField(default='Adhérents', max_length=100, verbose_name='libellé du compte des adhérents')),
-                ('bank_account', models.CharField(default='512000', max_length=20, validators=[django.core.validators.RegexValidator('^[0-9][0-9A-Z]{2,19}$', 'Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.')], verbose_name='compte de banque')),
-                ('bank_account_label', models.CharField(default='Banque', max_length=100, verbose_name='libellé du compte de banque')),
-                ('card_account', models.CharField(default='467100', max_length=20, validators=[django.core.validators.RegexValidator('^[0-9][0-9A-Z]{2,19}$', 'Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.')], verbose_name='compte d’attente des paiements par carte')),
-                ('card_account_label', models.CharField(default='Stripe', max_length=100, verbose_name='libellé du compte d’attente des paiements par carte')),
-                ('cheque_account', models.CharField(default='511200', max_length=20, validators=[django.core.validators.RegexValidator('^[0-9][0-9A-Z]{2,19}$', 'Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.')], verbose_name='compte des chèques à encaisser')),
-                ('cheque_account_label', models.CharField(default='Chèques à encaisser', max_length=100, verbose_name='libellé du compte des chèques à encaisser')),
-                ('cluster', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='accounting_settings', to='members.cluster', verbose_name='cluster')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sales_journal_code",
+                    models.CharField(
+                        default="VE",
+                        max_length=6,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{1,6}$",
+                                "Un code journal s’écrit en 1 à 6 lettres majuscules ou chiffres, par exemple VE.",
+                            )
+                        ],
+                        verbose_name="code du journal des ventes",
+                    ),
+                ),
+                (
+                    "sales_journal_label",
+                    models.CharField(
+                        default="Ventes",
+                        max_length=100,
+                        verbose_name="libellé du journal des ventes",
+                    ),
+                ),
+                (
+                    "bank_journal_code",
+                    models.CharField(
+                        default="BQ",
+                        max_length=6,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{1,6}$",
+                                "Un code journal s’écrit en 1 à 6 lettres majuscules ou chiffres, par exemple VE.",
+                            )
+                        ],
+                        verbose_name="code du journal de banque",
+                    ),
+                ),
+                (
+                    "bank_journal_label",
+                    models.CharField(
+                        default="Banque",
+                        max_length=100,
+                        verbose_name="libellé du journal de banque",
+                    ),
+                ),
+                (
+                    "card_journal_code",
+                    models.CharField(
+                        default="CB",
+                        max_length=6,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{1,6}$",
+                                "Un code journal s’écrit en 1 à 6 lettres majuscules ou chiffres, par exemple VE.",
+                            )
+                        ],
+                        verbose_name="code du journal des paiements par carte",
+                    ),
+                ),
+                (
+                    "card_journal_label",
+                    models.CharField(
+                        default="Paiements par carte (Stripe)",
+                        max_length=100,
+                        verbose_name="libellé du journal des paiements par carte",
+                    ),
+                ),
+                (
+                    "misc_journal_code",
+                    models.CharField(
+                        default="OD",
+                        max_length=6,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z0-9]{1,6}$",
+                                "Un code journal s’écrit en 1 à 6 lettres majuscules ou chiffres, par exemple VE.",
+                            )
+                        ],
+                        verbose_name="code du journal des opérations diverses",
+                    ),
+                ),
+                (
+                    "misc_journal_label",
+                    models.CharField(
+                        default="Opérations diverses",
+                        max_length=100,
+                        verbose_name="libellé du journal des opérations diverses",
+                    ),
+                ),
+                (
+                    "fees_account",
+                    models.CharField(
+                        default="756000",
+                        max_length=20,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[0-9][0-9A-Z]{2,19}$",
+                                "Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.",
+                            )
+                        ],
+                        verbose_name="compte des cotisations",
+                    ),
+                ),
+                (
+                    "fees_account_label",
+                    models.CharField(
+                        default="Cotisations",
+                        max_length=100,
+                        verbose_name="libellé du compte des cotisations",
+                    ),
+                ),
+                (
+                    "customers_account",
+                    models.CharField(
+                        default="411000",
+                        max_length=20,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[0-9][0-9A-Z]{2,19}$",
+                                "Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.",
+                            )
+                        ],
+                        verbose_name="compte des adhérents",
+                    ),
+                ),
+                (
+                    "customers_account_label",
+                    models.CharField(
+                        default="Adhérents",
+                        max_length=100,
+                        verbose_name="libellé du compte des adhérents",
+                    ),
+                ),
+                (
+                    "bank_account",
+                    models.CharField(
+                        default="512000",
+                        max_length=20,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[0-9][0-9A-Z]{2,19}$",
+                                "Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.",
+                            )
+                        ],
+                        verbose_name="compte de banque",
+                    ),
+                ),
+                (
+                    "bank_account_label",
+                    models.CharField(
+                        default="Banque", max_length=100, verbose_name="libellé du compte de banque"
+                    ),
+                ),
+                (
+                    "card_account",
+                    models.CharField(
+                        default="467100",
+                        max_length=20,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[0-9][0-9A-Z]{2,19}$",
+                                "Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.",
+                            )
+                        ],
+                        verbose_name="compte d’attente des paiements par carte",
+                    ),
+                ),
+                (
+                    "card_account_label",
+                    models.CharField(
+                        default="Stripe",
+                        max_length=100,
+                        verbose_name="libellé du compte d’attente des paiements par carte",
+                    ),
+                ),
+                (
+                    "cheque_account",
+                    models.CharField(
+                        default="511200",
+                        max_length=20,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[0-9][0-9A-Z]{2,19}$",
+                                "Un numéro de compte commence par un chiffre et compte de 3 à 20 chiffres ou lettres majuscules, par exemple 756000.",
+                            )
+                        ],
+                        verbose_name="compte des chèques à encaisser",
+                    ),
+                ),
+                (
+                    "cheque_account_label",
+                    models.CharField(
+                        default="Chèques à encaisser",
+                        max_length=100,
+                        verbose_name="libellé du compte des chèques à encaisser",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="accounting_settings",
+                        to="members.cluster",
+                        verbose_name="cluster",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'paramètres comptables',
-                'verbose_name_plural': 'paramètres comptables',
+                "verbose_name": "paramètres comptables",
+                "verbose_name_plural": "paramètres comptables",
             },
         ),
     ]

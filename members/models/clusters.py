@@ -72,6 +72,17 @@ class Cluster(models.Model):
             "l’adhésion reste « en grâce » avant d’être « expirée »."
         ),
     )
+    unpaid_renewal_expiry_days = models.PositiveSmallIntegerField(
+        _("expiration des renouvellements impayés (jours)"),
+        null=True,
+        blank=True,
+        default=60,
+        help_text=_(
+            "Nombre de jours après le début d’une période de renouvellement (ou après sa "
+            "facture, si elle est plus tardive) au bout desquels, toujours impayée, elle est "
+            "annulée par un avoir. Vide : jamais."
+        ),
+    )
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         verbose_name=_("personnel"),

@@ -12,6 +12,7 @@ from .organisations import Contact
 class MailPurpose(models.TextChoices):
     INVOICE_NOTICE = "invoice_notice", _("Envoi de la facture")
     INVOICE_CONFIRMATION = "invoice_confirmation", _("Confirmation de paiement")
+    RENEWAL_EXPIRED = "renewal_expired", _("Renouvellement impayé annulé")
 
 
 class MailState(models.TextChoices):

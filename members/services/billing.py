@@ -143,9 +143,11 @@ def invoice_payment_record(
 
     Partial payments add up. When they reach the invoice's amount the invoice is paid, and so is
     its term (the membership becomes current), and the confirmation e-mail with the membership
-    certificate is sent after commit. A payment with a ``provider_reference`` already recorded is
-    returned as it is: a provider's notification replayed, or received after the return page
-    recorded it, changes nothing. The card payment page of that reference, if open, is complete.
+    certificate is sent after commit. A payment on a cancelled invoice is recorded and leaves it
+    cancelled, over-paid (``overpaid_amount``): staff refund it or re-open the membership. A
+    payment with a ``provider_reference`` already recorded is returned as it is: a provider's
+    notification replayed, or received after the return page recorded it, changes nothing. The
+    card payment page of that reference, if open, is complete.
     """
     if amount is None or amount <= 0:
         raise ValidationError({"amount": _("Le montant d’un paiement doit être positif.")})
@@ -170,7 +172,13 @@ def invoice_payment_record(
         checkout_session_close(
             provider_reference=provider_reference, status=CheckoutStatus.COMPLETE
         )
-    if invoice.paid_on is None and invoice_with_balance(invoice=invoice).amount_left == 0:
+    # A cancelled invoice owes nothing any more: a payment on it is over-paid, to refund (or
+    # the membership re-opened with a new invoice), and never pays its cancelled term.
+    if (
+        invoice.paid_on is None
+        and invoice.cancelled_on is None
+        and invoice_with_balance(invoice=invoice).amount_left == 0
+    ):
         invoice.paid_on = received_on
         invoice.save(update_fields=["paid_on"])
         term = invoice.term

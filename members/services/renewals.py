@@ -1,5 +1,6 @@
 """Renewing a membership: the next membership year, the plan that fits, the term and its invoice;
-whether a membership can be renewed today; the signed renewal link that reminders carry."""
+whether a membership can be renewed today; the signed renewal link that reminders carry; the
+expiry of renewals left unpaid (cancelled by a credit note, the contacts told)."""
 
 import enum
 from dataclasses import dataclass
@@ -8,15 +9,32 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from members.formatting import short_date
-from members.models import Invoice, Membership, Plan, Term
+from members import mailing
+from members.formatting import money, short_date
+from members.models import (
+    CreditNoteOrigin,
+    Invoice,
+    Mail,
+    MailPurpose,
+    Membership,
+    MembershipStatus,
+    Plan,
+    Term,
+)
+from members.selectors import (
+    contacts_to_notify,
+    memberships_with_status,
+    renewals_unpaid_expired,
+)
 
-from .billing import invoice_issue
+from .billing import credit_note_issue, invoice_issue
 from .terms import term_save
 
 
@@ -126,9 +144,14 @@ def renewal_outlook(*, membership: Membership, latest: Term | None, today: date)
 
 
 def renewal_of(*, term: Term) -> Term | None:
-    """The term that renewed the membership after ``term`` (the first one after it), if any."""
+    """The term that renewed the membership after ``term`` (the first one after it, not
+    cancelled), if any."""
     return (
-        Term.objects.filter(membership_id=term.membership_id, start_date__gt=term.end_date)
+        Term.objects.filter(
+            membership_id=term.membership_id,
+            start_date__gt=term.end_date,
+            cancelled_on__isnull=True,
+        )
         .select_related("invoice")
         .order_by("start_date")
         .first()
@@ -242,3 +265,180 @@ def renewal_url(*, term: Term, email: str) -> str:
         "members:renewal_link", kwargs={"token": renewal_link_token(term=term, email=email)}
     )
     return settings.SITE_URL.rstrip("/") + path
+
+
+# --- Unpaid renewals expire -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpiryPass:
+    """What a pass of :func:`renewals_expire` did on ``today``: ``due``, the renewal terms found
+    to expire; ``credit_notes``, those cancelled by a credit note on their invoice;
+    ``without_invoice``, those cancelled alone (never invoiced); the rest were paid or
+    cancelled meanwhile (another pass, a payment in the same second) and left as they were."""
+
+    today: date
+    due: int
+    credit_notes: int
+    without_invoice: int
+
+    def as_json(self) -> dict:
+        return {
+            "today": self.today.isoformat(),
+            "due": self.due,
+            "credit_notes": self.credit_notes,
+            "without_invoice": self.without_invoice,
+        }
+
+
+def renewals_expire(*, today: date | None = None) -> ExpiryPass:
+    """Cancel every renewal still unpaid past its cluster's delay on ``today`` (default: today
+    in Europe/Paris; :func:`members.selectors.renewals_unpaid_expired` states the rule), each by
+    :func:`term_expire` in a transaction of its own: what Celery beat runs every morning. A day
+    without a pass is caught up by the next; a pass run twice, or two at once, cancel each term
+    once."""
+    today = today or timezone.localdate()
+    due = list(
+        renewals_unpaid_expired(on=today).order_by("expires_on", "pk").values_list("pk", flat=True)
+    )
+    done = [term_expire(term_id=term_id, today=today) for term_id in due]
+    expired = [expiry for expiry in done if expiry is not None]
+    return ExpiryPass(
+        today=today,
+        due=len(due),
+        credit_notes=sum(1 for expiry in expired if expiry.invoiced),
+        without_invoice=sum(1 for expiry in expired if not expiry.invoiced),
+    )
+
+
+@dataclass(frozen=True)
+class ExpiredTerm:
+    """A renewal term :func:`term_expire` cancelled, and whether through its invoice's credit
+    note (``invoiced``)."""
+
+    term: Term
+    invoiced: bool
+
+
+def expiry_reason(*, days: int, invoice_issued_on: date | None, start: date) -> str:
+    """Why a renewal was cancelled, in French (a credit note is written in French): the rule,
+    counted from the term's start or from its invoice when it was issued later."""
+    with translation.override(settings.LANGUAGE_CODE):
+        if invoice_issued_on and invoice_issued_on > start:
+            return _("Renouvellement impayé %(days)s jours après sa facture du %(date)s") % {
+                "days": days,
+                "date": short_date(invoice_issued_on),
+            }
+        return _("Renouvellement impayé %(days)s jours après le début de la période") % {
+            "days": days
+        }
+
+
+@transaction.atomic
+def term_expire(*, term_id: int, today: date) -> ExpiredTerm | None:
+    """Cancel the renewal term ``term_id`` if it is still to expire on ``today``, and tell its
+    organisation's contacts (one e-mail each, in their language, sent once after commit); return
+    what was done, or ``None`` when it was left as it is.
+
+    A term with an invoice is cancelled by a full credit note on it
+    (:func:`members.services.billing.credit_note_issue`, origin ``expiry``), which cancels the
+    term too; a term never invoiced owes nothing on paper and is cancelled alone
+    (``cancelled_on``). Either way the membership's status falls back to what its other terms
+    say, and the period may be renewed again.
+
+    The invoice's row, then the term's, are locked (the order in which a payment takes them)
+    and the rule is read again under the locks: of two passes at once the second finds the term
+    cancelled, and a payment recorded in the same second leaves the term paid, never
+    cancelled. A term invoiced meanwhile is left for the next pass.
+    """
+    invoice_id = Invoice.objects.filter(term_id=term_id).values_list("pk", flat=True).first()
+    if invoice_id is not None:
+        list(Invoice.objects.select_for_update().filter(pk=invoice_id).values_list("pk"))
+    term = (
+        Term.objects.select_for_update(of=("self",))
+        .select_related("membership__cluster", "membership__organisation")
+        .filter(pk=term_id)
+        .first()
+    )
+    if term is None:
+        return None
+    still_due = renewals_unpaid_expired(on=today).filter(pk=term_id).values("invoice_issued_on")
+    due = still_due.first()
+    if due is None or (due["invoice_issued_on"] is not None) != (invoice_id is not None):
+        return None
+    if invoice_id is not None:
+        credit_note_issue(
+            invoice=Invoice(pk=invoice_id),
+            reason=expiry_reason(
+                days=term.membership.cluster.unpaid_renewal_expiry_days,
+                invoice_issued_on=due["invoice_issued_on"],
+                start=term.start_date,
+            ),
+            origin=CreditNoteOrigin.EXPIRY,
+            on=today,
+        )
+        term.refresh_from_db(fields=["cancelled_on", "updated_at"])
+    else:
+        term.cancelled_on = today
+        term.save(update_fields=["cancelled_on", "updated_at"])
+    entry_ids = mailing.mails_record(
+        purpose=MailPurpose.RENEWAL_EXPIRED,
+        about=term,
+        recipients=contacts_to_notify(term.membership.organisation),
+        now=timezone.now(),
+    )
+    mailing.mail_queue(ledger=mailing.MAILS, entry_ids=entry_ids)
+    return ExpiredTerm(term=term, invoiced=invoice_id is not None)
+
+
+class _RenewalExpiredEmail:
+    """The e-mail that tells a contact its organisation's renewal was cancelled for want of
+    payment (:class:`members.mailing.MailPurposeWriter`): the period, the membership's status
+    since, and how to renew again (the member area)."""
+
+    def message(self, entry: Mail) -> EmailMultiAlternatives:
+        term = Term.objects.select_related(
+            "plan", "invoice", "membership__cluster", "membership__organisation"
+        ).get(pk=entry.object_id)
+        membership = term.membership
+        cluster = membership.cluster
+        status = (
+            memberships_with_status(
+                on=term.cancelled_on, queryset=Membership.objects.filter(pk=membership.pk)
+            )
+            .values_list("status", flat=True)
+            .get()
+        )
+        invoice = getattr(term, "invoice", None)
+        issuer = cluster.issuer_details()
+        with translation.override(entry.language):
+            context = {
+                "term": term,
+                "invoice": invoice,
+                "amount": money(term.fee),
+                "organisation_name": membership.organisation.name,
+                "cluster_name": cluster.name,
+                "days": cluster.unpaid_renewal_expiry_days,
+                "status": str(MembershipStatus(status).label),
+                "issuer": issuer,
+                "member_area_url": settings.SITE_URL.rstrip("/") + reverse("members:area"),
+            }
+            subject = render_to_string("members/email/renewal_expired_subject.txt", context)
+            message = EmailMultiAlternatives(
+                subject=" ".join(subject.split()),
+                body=render_to_string("members/email/renewal_expired_message.txt", context),
+                to=[entry.email],
+                reply_to=[issuer["email"]] if issuer.get("email") else None,
+                headers={"Content-Language": entry.language},
+            )
+            message.attach_alternative(
+                render_to_string("members/email/renewal_expired_message.html", context),
+                "text/html",
+            )
+        return message
+
+    def sent(self, entry: Mail) -> None:
+        """Nothing else records it: the ledger's entry is the record."""
+
+
+mailing.MAILS.purpose_register(MailPurpose.RENEWAL_EXPIRED, _RenewalExpiredEmail())

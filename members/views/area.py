@@ -83,8 +83,11 @@ class OrganisationPanel:
 
 def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
     terms = list(membership.terms.all())  # prefetched, latest first
-    latest = terms[0] if terms else None
-    covering = next((t for t in terms if t.start_date <= today <= t.end_date), None)
+    # A cancelled term (an unpaid renewal expired) is in the history only: what to renew after,
+    # and the period shown, are the others'.
+    standing = [term for term in terms if term.cancelled_on is None]
+    latest = standing[0] if standing else None
+    covering = next((t for t in standing if t.start_date <= today <= t.end_date), None)
     outlook = renewal_outlook(membership=membership, latest=latest, today=today)
     period = renewal_period(after=latest, today=today) if outlook.is_open else None
     return MembershipPanel(

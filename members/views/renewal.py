@@ -75,7 +75,8 @@ def _renewal_context(request: HttpRequest, membership_id: int) -> RenewalContext
         pk=membership_id,
     )
     terms = list(membership.terms.select_related("plan", "invoice").order_by("-start_date"))
-    latest = terms[0] if terms else None
+    # A cancelled term (an unpaid renewal expired) is no term to renew after.
+    latest = next((term for term in terms if term.cancelled_on is None), None)
     return RenewalContext(
         membership=membership,
         outlook=renewal_outlook(membership=membership, latest=latest, today=today),
