@@ -999,24 +999,27 @@ def _credit_notes_issue(
     credit_notes = []
     for cluster in clusters.values():
         of_cluster = [bill for bill in bills if bill.invoice.cluster_id == cluster.pk]
-        unpaid = next(bill for bill in of_cluster if bill.cancelled)
-        credit_notes.append(
-            (
-                min(today, unpaid.issued_on + timedelta(days=20)),
-                unpaid.invoice,
-                "Adhésion résiliée par l’organisation avant tout règlement : facture annulée.",
-                None,
+        # A later run that bills a few new terms may find none of either kind.
+        unpaid = next((bill for bill in of_cluster if bill.cancelled), None)
+        if unpaid:
+            credit_notes.append(
+                (
+                    min(today, unpaid.issued_on + timedelta(days=20)),
+                    unpaid.invoice,
+                    "Adhésion résiliée par l’organisation avant tout règlement : facture annulée.",
+                    None,
+                )
             )
-        )
-        paid = next(bill for bill in of_cluster if bill.paid_by == "transfer")
-        credit_notes.append(
-            (
-                min(today, max(paid.issued_on, paid.demo.paid_on) + timedelta(days=10)),
-                paid.invoice,
-                "Formule corrigée : l’effectif déclaré relève de la formule inférieure.",
-                (paid.invoice.amount * Decimal("0.2")).quantize(Decimal("0.01")),
+        paid = next((bill for bill in of_cluster if bill.paid_by == "transfer"), None)
+        if paid:
+            credit_notes.append(
+                (
+                    min(today, max(paid.issued_on, paid.demo.paid_on) + timedelta(days=10)),
+                    paid.invoice,
+                    "Formule corrigée : l’effectif déclaré relève de la formule inférieure.",
+                    (paid.invoice.amount * Decimal("0.2")).quantize(Decimal("0.01")),
+                )
             )
-        )
     credit_notes.sort(key=lambda note: (note[0], note[1].number))
     for on, invoice, reason, amount in credit_notes:
         credit_note = credit_note_issue(

@@ -160,9 +160,10 @@ def test_a_malformed_rate_is_a_form_error(client, dp_staff, rate):
     assert cluster.late_payment_rate is None
 
 
-def test_staff_cannot_set_the_mentions_of_another_cluster(client, dp_staff):
+@pytest.mark.parametrize("who", ["dp_staff", "committee"])
+def test_neither_another_clusters_staff_nor_the_committee_set_the_mentions(client, request, who):
     other = legal_details("frenchsouth")
-    client.force_login(dp_staff)
+    client.force_login(request.getfixturevalue(who))
 
     response = client.post(
         reverse("admin:members_cluster_change", args=[other.pk]),

@@ -359,3 +359,16 @@ def test_staff_see_their_clusters_invoices_with_the_late_payment_mentions(seeded
     text = " ".join(pdf_text(pdf.content).split())
     assert "L441-10" in text
     assert invoice.issuer_details["late_payment_rate"] == "12.00"
+
+
+def test_a_run_a_year_later_bills_the_new_terms_it_adds(seeded, time_machine):
+    numbers = set(Invoice.objects.values_list("number", flat=True))
+    travel(time_machine, dt.date(TODAY.year + 1, 3, 15))
+
+    output = seed_demo()
+
+    added = Invoice.objects.exclude(number__in=numbers)
+    assert "Created " in output
+    assert added.exists()
+    assert not added.filter(issued_on__lt=dt.date(TODAY.year, 12, 1)).exists()
+    assert set(Invoice.objects.values_list("number", flat=True)) >= numbers
