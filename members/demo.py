@@ -706,7 +706,7 @@ def _membership_ids(clusters: dict[str, Cluster], numbers: list[str]) -> dict[tu
 @dataclass
 class DemoBill:
     """A term of the last twelve months to invoice (created unpaid) and how it is settled: as
-    ``demo`` says (paid on its day, or not) and as drawn from the billing ``draws``."""
+    ``demo`` says (paid on its day, or not), the rest drawn by :func:`_bills_settle`."""
 
     term: Term
     demo: DemoTerm
