@@ -7,6 +7,14 @@ memberships, contacts and terms. Each is written only when its natural key is mi
 the name of an organisation without one; cluster and member number; organisation and e-mail;
 membership and period; username), so a second run creates nothing.
 
+A share of the memberships (:data:`BILLED_SHARE`) has its last twelve months billed through the
+real services, as staff and members would have: invoices issued in order of date, paid by
+transfer (some in two parts) or by card (a fake provider reference, no network), partly paid or
+unpaid, and per source cluster one cancelled by a credit note and one reduced by a partial
+credit note and refunded. These are drawn from a ``random.Random`` of their own
+(:data:`BILLING_SEED`), so they change none of the other records, and made only for the terms a
+run creates. The e-mails of that past are recorded as sent on their day: none goes out.
+
 E-mail addresses and websites use the ``.example`` top-level domain, reserved by RFC 2606: mail
 sent by mistake from a demo database can reach no real company.
 """
@@ -15,8 +23,11 @@ import random
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
@@ -27,15 +38,25 @@ from members.models import (
     Cluster,
     Contact,
     ContactRole,
+    CreditNote,
+    Invoice,
+    Mail,
+    MailPurpose,
+    MailState,
     Membership,
     Organisation,
+    Payment,
+    PaymentMethod,
     Plan,
     PlanCategory,
+    Refund,
+    RefundState,
     Term,
 )
 from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
-from members.selectors import memberships_with_status
+from members.selectors import contacts_to_notify_in, memberships_with_status
 from members.services import contact_login_ensure, staff_user_ensure
+from members.services.billing import credit_note_issue, invoice_issue, invoice_payment_record
 from members.services.reminders import reminder_policy_ensure
 
 SEED = 3134
@@ -49,6 +70,15 @@ DUPLICATES = 2
 #: first numbers, so that they import into the demo database as new members.
 FIRST_MEMBER_NUMBER = 301
 HISTORY_YEARS = 3  # terms kept before the last one
+#: Share of the memberships whose terms of the last twelve months are invoiced and settled
+#: through the billing services, of those waiting for payment and of the others: enough to fill
+#: the invoices' admin and the accounting export, few enough for the seed to stay quick (each
+#: invoice, payment and credit note is a service call of about ten queries).
+BILLED_SHARE = {"pending": 0.3, "other": 0.07}
+BILLING_SEED = SEED + 1
+BILLED_DAYS = 365
+CARD_SHARE = 0.3  # of the invoices paid, paid by card (the others by transfer)
+TWO_TRANSFERS_SHARE = 0.25  # of those paid by transfer, paid in two parts
 
 # Fictional legal details of the source clusters, given to those left blank so that demo invoices
 # carry every mention: SIRENs with a valid Luhn key, French IBANs with valid RIB and IBAN keys (a
@@ -71,6 +101,10 @@ DEMO_LEGAL_DETAILS = {
         "bic": "FSDGFRP1XXX",
     },
 }
+
+# The late-payment mentions of the demo clusters' invoices, given to a cluster that has set
+# neither (art. L441-10 of the Code de commerce: a penalty rate, the 40 € recovery fee).
+DEMO_LATE_PAYMENT = {"late_payment_rate": Decimal("12.00"), "recovery_fee_mention": True}
 
 # Development passwords, printed by the command.
 ADMIN_PASSWORD = "demo-admin"
@@ -669,11 +703,34 @@ def _membership_ids(clusters: dict[str, Cluster], numbers: list[str]) -> dict[tu
     }
 
 
+@dataclass
+class DemoBill:
+    """A term of the last twelve months to invoice (created unpaid) and how it is settled: as
+    ``demo`` says (paid on its day, or not), the rest drawn by :func:`_bills_settle`."""
+
+    term: Term
+    demo: DemoTerm
+    membership: DemoMembership
+    issued_on: date | None = None
+    invoice: Invoice | None = None
+    #: How it was paid: "card", "transfer", "two transfers", "partly" (a transfer short of the
+    #: amount) or "" (nothing).
+    paid_by: str = ""
+    #: Cancelled by a credit note (the organisation resigned before paying).
+    cancelled: bool = False
+
+
 def _write(
-    organisations: list[DemoOrganisation], clusters: dict[str, Cluster]
-) -> tuple[dict[str, int], dict[str, int]]:
+    organisations: list[DemoOrganisation],
+    clusters: dict[str, Cluster],
+    *,
+    billed: set[tuple[str, str]],
+    billed_since: date,
+) -> tuple[dict[str, int], dict[str, int], list[DemoBill]]:
     """Create, in bulk, what is missing of ``organisations``, by natural key. Return the count
-    created per kind and the organisations' primary keys by :attr:`DemoOrganisation.key`."""
+    created per kind, the organisations' primary keys by :attr:`DemoOrganisation.key` and the
+    bills: the new terms of the ``billed`` memberships (cluster slug, member number) that start
+    on ``billed_since`` or later, created unpaid for the billing services to settle."""
     created = {}
     existing = _organisation_ids(organisations)
     new = [Organisation(**o.fields) for o in organisations if o.key not in existing]
@@ -725,7 +782,7 @@ def _write(
         cluster.pk: [p for p in cluster.plans.all() if p.is_active] or list(cluster.plans.all())
         for cluster in clusters.values()
     }
-    new = []
+    new, bills = [], []
     for organisation, membership in pairs:
         cluster = clusters[membership.cluster]
         membership_id = membership_ids[cluster.pk, membership.member_number]
@@ -734,23 +791,26 @@ def _write(
             category=organisation.category,
             headcount=organisation.fields["headcount"],
         )
+        is_billed = (membership.cluster, membership.member_number) in billed
         for term in membership.terms:
             start, end = term.start_date, term.end_date
             if any(s <= end and start <= e for s, e in periods[membership_id]):
                 continue
-            new.append(
-                Term(
-                    membership_id=membership_id,
-                    plan=plan,
-                    start_date=start,
-                    end_date=end,
-                    fee=plan.annual_fee,
-                    is_paid=term.is_paid,
-                    paid_on=term.paid_on,
-                )
+            bill = is_billed and start >= billed_since
+            row = Term(
+                membership_id=membership_id,
+                plan=plan,
+                start_date=start,
+                end_date=end,
+                fee=plan.annual_fee,
+                is_paid=term.is_paid and not bill,
+                paid_on=None if bill else term.paid_on,
             )
+            new.append(row)
+            if bill:
+                bills.append(DemoBill(term=row, demo=term, membership=membership))
     created["terms"] = len(Term.objects.bulk_create(new))
-    return created, organisation_ids
+    return created, organisation_ids, bills
 
 
 def _accounts(clusters: dict[str, Cluster], member_contact: Contact) -> list[DemoAccount]:
@@ -804,15 +864,18 @@ def _accounts(clusters: dict[str, Cluster], member_contact: Contact) -> list[Dem
 
 
 def _legal_details_fill(clusters: dict[str, Cluster]) -> None:
-    """Give each demo cluster the :data:`DEMO_LEGAL_DETAILS` it leaves blank, and its name and
-    e-mail as the sender of its reminders if that is blank; what staff entered stays, and a
-    second run changes nothing."""
+    """Give each demo cluster the :data:`DEMO_LEGAL_DETAILS` it leaves blank, the
+    :data:`DEMO_LATE_PAYMENT` mentions if it has set neither, and its name and e-mail as the
+    sender of its reminders if that is blank; what staff entered stays, and a second run changes
+    nothing."""
     for slug, cluster in clusters.items():
         blank = {
             name: value
             for name, value in DEMO_LEGAL_DETAILS[slug].items()
             if not getattr(cluster, name)
         }
+        if cluster.late_payment_rate is None and not cluster.recovery_fee_mention:
+            blank |= DEMO_LATE_PAYMENT
         if blank:
             for name, value in blank.items():
                 setattr(cluster, name, value)
@@ -822,6 +885,245 @@ def _legal_details_fill(clusters: dict[str, Cluster]) -> None:
         if not policy.sender:
             policy.sender = f"{cluster.name} <{cluster.email}>"
             policy.save(update_fields=["sender"])
+
+
+# --- A year of billing ---------------------------------------------------------------------------
+
+
+def _billed_memberships(
+    organisations: list[DemoOrganisation], rng: random.Random, *, showcase: DemoOrganisation
+) -> set[tuple[str, str]]:
+    """The memberships (cluster slug, member number) whose last twelve months are billed:
+    :data:`BILLED_SHARE` of them (more of those with a term to pay), one draw each in the order
+    they are generated, and the showcase organisation's (the demo member's login sees an invoice
+    to pay and one paid)."""
+    billed = {
+        (membership.cluster, membership.member_number)
+        for organisation in organisations
+        for membership in organisation.memberships
+        if rng.random()
+        < BILLED_SHARE["other" if all(t.is_paid for t in membership.terms) else "pending"]
+    }
+    return billed | {(m.cluster, m.member_number) for m in showcase.memberships}
+
+
+def _issued_on(term: Term, fraction: float) -> date:
+    """When the invoice of ``term`` was issued: in December for a calendar year's renewal, the
+    day they joined for a member who joined during the year."""
+    start = term.start_date
+    if (start.month, start.day) == (1, 1):
+        return _days_after(date(start.year - 1, 12, 1), fraction, 28)
+    return start
+
+
+def _bills_settle(
+    bills: list[DemoBill],
+    rng: random.Random,
+    *,
+    staff: dict[int, AbstractBaseUser],
+    keep_unpaid: set[str],
+    today: date,
+) -> None:
+    """Issue the invoices of ``bills`` in order of date (their numbers follow their dates), then
+    record what was received: the whole amount by card (a fake provider reference) or by
+    transfer, sometimes in two parts, for a term the demo says paid. Of those it says unpaid,
+    per cluster, the first is to cancel (:func:`_credit_notes_issue`), then one in two is partly
+    paid, the others not at all. Transfers are recorded by the cluster's staff user (``staff``
+    by cluster id). The member numbers of ``keep_unpaid`` stay unpaid."""
+    unpaid = defaultdict(int)
+    for bill in bills:
+        issue, method, split = (rng.random() for _draw in range(3))
+        bill.issued_on = _issued_on(bill.term, issue)
+        if bill.demo.is_paid:
+            bill.paid_by = (
+                "card"
+                if method < CARD_SHARE
+                else "two transfers"
+                if split < TWO_TRANSFERS_SHARE
+                else "transfer"
+            )
+        elif bill.membership.member_number not in keep_unpaid:
+            rank = unpaid[bill.membership.cluster]
+            unpaid[bill.membership.cluster] += 1
+            bill.cancelled = rank == 0
+            bill.paid_by = "partly" if rank % 2 else ""
+    bills.sort(key=lambda bill: (bill.issued_on, bill.membership.member_number))
+    for bill in bills:
+        bill.invoice = invoice_issue(term=bill.term, on=bill.issued_on)
+    for bill in bills:
+        invoice = bill.invoice
+        if not bill.paid_by:
+            continue
+        transfer = {
+            "method": PaymentMethod.TRANSFER,
+            "reference": f"VIR {invoice.number}",
+            "recorded_by": staff.get(invoice.cluster_id),
+        }
+        if bill.paid_by == "partly":
+            received_on = min(today, bill.issued_on + timedelta(days=15))
+            part = (invoice.amount * Decimal("0.4")).quantize(Decimal("1"))
+            invoice_payment_record(
+                invoice=invoice, amount=part, received_on=received_on, **transfer
+            )
+            continue
+        received_on = max(bill.issued_on, bill.demo.paid_on)
+        if bill.paid_by == "card":
+            invoice_payment_record(
+                invoice=invoice,
+                amount=invoice.amount,
+                received_on=received_on,
+                method=PaymentMethod.CARD,
+                provider_reference=f"cs_demo_{invoice.number}",
+            )
+            continue
+        amount = invoice.amount
+        if bill.paid_by == "two transfers":
+            first = (amount / 2).quantize(Decimal("1"))
+            first_on = max(bill.issued_on, received_on - timedelta(days=20))
+            invoice_payment_record(invoice=invoice, amount=first, received_on=first_on, **transfer)
+            amount -= first
+        invoice_payment_record(invoice=invoice, amount=amount, received_on=received_on, **transfer)
+
+
+def _credit_notes_issue(
+    bills: list[DemoBill],
+    clusters: dict[str, Cluster],
+    *,
+    staff: dict[int, AbstractBaseUser],
+    today: date,
+) -> None:
+    """Per source cluster, issued by its staff user: a credit note cancelling an unpaid invoice
+    (the organisation resigned before paying), and a partial one on an invoice paid by
+    transfer (the plan corrected), whose overpayment is refunded (:func:`_refund_add`). Issued
+    in order of date: their numbers follow their dates."""
+    credit_notes = []
+    for cluster in clusters.values():
+        of_cluster = [bill for bill in bills if bill.invoice.cluster_id == cluster.pk]
+        # A later run that bills a few new terms may find none of either kind.
+        unpaid = next((bill for bill in of_cluster if bill.cancelled), None)
+        if unpaid:
+            credit_notes.append(
+                (
+                    min(today, unpaid.issued_on + timedelta(days=20)),
+                    unpaid.invoice,
+                    "Adhésion résiliée par l’organisation avant tout règlement : facture annulée.",
+                    None,
+                )
+            )
+        paid = next((bill for bill in of_cluster if bill.paid_by == "transfer"), None)
+        if paid:
+            credit_notes.append(
+                (
+                    min(today, max(paid.issued_on, paid.demo.paid_on) + timedelta(days=10)),
+                    paid.invoice,
+                    "Formule corrigée : l’effectif déclaré relève de la formule inférieure.",
+                    (paid.invoice.amount * Decimal("0.2")).quantize(Decimal("0.01")),
+                )
+            )
+    credit_notes.sort(key=lambda note: (note[0], note[1].number))
+    for on, invoice, reason, amount in credit_notes:
+        credit_note = credit_note_issue(
+            invoice=invoice,
+            reason=reason,
+            amount=amount,
+            issued_by=staff.get(invoice.cluster_id),
+            on=on,
+        )
+        if amount is not None:
+            _refund_add(credit_note, staff=staff.get(invoice.cluster_id), today=today)
+
+
+def _refund_add(credit_note: CreditNote, *, staff: AbstractBaseUser | None, today: date) -> None:
+    """The refund of what ``credit_note`` made overpaid on its paid invoice: a transfer to the
+    member, recorded by the cluster's staff a few days later, done (``succeeded``).
+
+    A row written here directly: the demo's place for the refund service being built alongside,
+    to call instead once it exists."""
+    Refund.objects.create(
+        invoice=credit_note.invoice,
+        amount=credit_note.amount,
+        refunded_on=min(today, credit_note.issued_on + timedelta(days=5)),
+        method=PaymentMethod.TRANSFER,
+        state=RefundState.SUCCEEDED,
+        reference=f"REMB {credit_note.number}",
+        reason=f"Trop-perçu après l’avoir {credit_note.number}.",
+        recorded_by=staff,
+    )
+
+
+def _dunning_add(bills: list[DemoBill], *, today: date) -> None:
+    """The demo's place for dunning: the unpaid invoices of ``bills`` past their due date on
+    ``today`` get their dunning through the dunning service being built alongside, once it
+    exists. None is made yet."""
+
+
+def _past_mails_record(invoices: list[Invoice]) -> None:
+    """Record the e-mails of the demo's past as sent on their day, to the contacts who would have
+    had them: each invoice (``notice_sent_at``) and, once paid, its confirmation
+    (``confirmation_sent_at``). The confirmations that the payments queued then find nothing
+    left to send: the demo's past reaches nobody's mailbox."""
+    invoices = list(
+        Invoice.objects.filter(pk__in=[invoice.pk for invoice in invoices]).select_related(
+            "term__membership"
+        )
+    )
+    contacts = defaultdict(list)
+    for contact in contacts_to_notify_in(
+        organisation_ids={invoice.term.membership.organisation_id for invoice in invoices}
+    ):
+        contacts[contact.organisation_id].append(contact)
+    content_type = ContentType.objects.get_for_model(Invoice)
+    mails = []
+    for invoice in invoices:
+        sent = [(MailPurpose.INVOICE_NOTICE, invoice.issued_on, "notice_sent_at")]
+        if invoice.paid_on:
+            sent.append((MailPurpose.INVOICE_CONFIRMATION, invoice.paid_on, "confirmation_sent_at"))
+        for purpose, day, record in sent:
+            sent_at = timezone.make_aware(datetime.combine(day, time(9)))
+            setattr(invoice, record, sent_at)
+            mails += [
+                Mail(
+                    purpose=purpose,
+                    content_type=content_type,
+                    object_id=invoice.pk,
+                    email=contact.email,
+                    contact=contact,
+                    language=contact.language,
+                    state=MailState.SENT,
+                    attempts=1,
+                    queued_at=sent_at,
+                    sent_at=sent_at,
+                )
+                for contact in contacts[invoice.term.membership.organisation_id]
+            ]
+    Mail.objects.bulk_create(mails)
+    Invoice.objects.bulk_update(invoices, ["notice_sent_at", "confirmation_sent_at"])
+
+
+def _billing_write(
+    bills: list[DemoBill],
+    clusters: dict[str, Cluster],
+    rng: random.Random,
+    *,
+    keep_unpaid: set[str],
+    today: date,
+) -> dict[str, int]:
+    """The last twelve months of billing of ``bills`` (see :func:`_bills_settle` and
+    :func:`_credit_notes_issue`); return the count created per kind."""
+    if not bills:
+        return {"invoices": 0, "payments": 0, "credit notes": 0, "refunds": 0}
+    staff = {cluster.pk: cluster.staff.order_by("pk").first() for cluster in clusters.values()}
+    _bills_settle(bills, rng, staff=staff, keep_unpaid=keep_unpaid, today=today)
+    _credit_notes_issue(bills, clusters, staff=staff, today=today)
+    _dunning_add(bills, today=today)
+    invoices = [bill.invoice for bill in bills]
+    _past_mails_record(invoices)
+    return {
+        "invoices": len(invoices),
+        "payments": Payment.objects.filter(invoice__in=invoices).count(),
+        "credit notes": CreditNote.objects.filter(invoice__in=invoices).count(),
+        "refunds": Refund.objects.filter(invoice__in=invoices).count(),
+    }
 
 
 def _statuses(clusters: dict[str, Cluster], today: date) -> dict[str, dict[str, int]]:
@@ -844,7 +1146,8 @@ def _statuses(clusters: dict[str, Cluster], today: date) -> dict[str, dict[str, 
 def demo_seed() -> DemoReport:
     """Fill the database with the demo: the source clusters' legal details where blank, about
     200 organisations per source cluster, 10 % of them members of both, their contacts, terms up
-    to this year and the logins, creating only what is missing. Raise :class:`ValidationError`
+    to this year, the logins and a year of billing for some of them, creating only what is
+    missing. Raise :class:`ValidationError`
     if the source clusters do not exist (``migrate`` creates them)."""
     today = timezone.localdate()
     found = Cluster.objects.filter(slug__in=SOURCE_CLUSTERS).prefetch_related("sites", "plans")
@@ -862,13 +1165,22 @@ def demo_seed() -> DemoReport:
     }
     generator = DemoGenerator(random.Random(SEED), today=today)
     organisations = generator.organisations(prefixes=prefixes)
-    created, organisation_ids = _write(organisations, clusters)
     showcase = next(o for o in organisations if len(o.memberships) > 1)
+    billing_rng = random.Random(BILLING_SEED)
+    created, organisation_ids, bills = _write(
+        organisations,
+        clusters,
+        billed=_billed_memberships(organisations, billing_rng, showcase=showcase),
+        billed_since=today - timedelta(days=BILLED_DAYS),
+    )
     member_contact = Contact.objects.select_related("organisation").get(
         organisation_id=organisation_ids[showcase.key], email=showcase.contacts[0]["email"]
     )
     accounts = _accounts(clusters, member_contact)
     created["users"] = sum(account.created for account in accounts)
+    # The showcase's unpaid invoice stays whole: the demo member pays it.
+    keep_unpaid = {m.member_number for m in showcase.memberships}
+    created |= _billing_write(bills, clusters, billing_rng, keep_unpaid=keep_unpaid, today=today)
     return DemoReport(
         today=today,
         created=created,

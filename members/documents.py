@@ -1,19 +1,22 @@
 """The PDF documents of billing: an invoice, and the membership certificate of a paid term.
 
-Both are A4 documents built with reportlab's platypus, in the active language (French unless a
-caller overrides it). Text is set in Bitstream Vera, which reportlab ships as TrueType files:
-embedded as a TrueType subset, it carries accents, "€" and "°", and tools that read the PDF's text
-(pypdf, screen readers, copy and paste) get real characters back.
+Both are A4 documents built with reportlab's platypus. An invoice is written in its own language
+(``Invoice.language``, the member's when it was issued), whoever reads it and wherever: one legal
+document, not one per reader. A certificate is in the active language (French unless a caller
+overrides it: the recipient's, the visitor's). Text is set in Bitstream Vera, which reportlab
+ships as TrueType files: embedded as a TrueType subset, it carries accents, "€" and "°", and
+tools that read the PDF's text (pypdf, screen readers, copy and paste) get real characters back.
 
-An invoice prints only what it froze when it was issued (``issuer_details``, ``customer_details``,
-description, amount): what it says never changes. A certificate is dated the day it is made and
-reads the cluster's and the organisation's current details. A detail left blank is left out,
-label included.
+An invoice prints only what it froze when it was issued (``issuer_details``, its late-payment
+mentions included, ``customer_details``, description, amount): what it says never changes. A
+certificate is dated the day it is made and reads the cluster's and the organisation's current
+details. A detail left blank is left out, label included.
 """
 
 import functools
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -40,7 +43,7 @@ from reportlab.platypus import (
 )
 
 from members.formatting import iban as format_iban
-from members.formatting import long_date, money
+from members.formatting import long_date, money, percent
 from members.models import Invoice, Term
 
 FONT = "Vera"
@@ -250,8 +253,43 @@ def _render(story: Iterable[Flowable], *, title: str, issuer: dict) -> bytes:
 # --- Documents ----------------------------------------------------------------------------------
 
 
+#: The fixed compensation for recovery costs owed by a professional who pays late (art. D441-5 of
+#: the Code de commerce).
+RECOVERY_FEE = Decimal("40.00")
+
+
+def late_payment_mentions(issuer: dict) -> list[str]:
+    """The late-payment mentions of the frozen ``issuer`` details (art. L441-10 of the Code de
+    commerce), in the active language: the penalty rate and the 40 € recovery fee, each when
+    the cluster had set it when the invoice was issued; none for an invoice issued before."""
+    mentions = []
+    if issuer.get("late_payment_rate"):
+        mentions.append(
+            _(
+                "En cas de retard de paiement, des pénalités sont exigibles au taux annuel de "
+                "%(rate)s à compter du jour suivant la date d’échéance (art. L441-10 du Code de "
+                "commerce)."
+            )
+            % {"rate": percent(Decimal(issuer["late_payment_rate"]))}
+        )
+    if issuer.get("recovery_fee"):
+        mentions.append(
+            _(
+                "Indemnité forfaitaire pour frais de recouvrement due en cas de retard de "
+                "paiement : %(amount)s (art. L441-10 et D441-5 du Code de commerce)."
+            )
+            % {"amount": money(RECOVERY_FEE)}
+        )
+    return mentions
+
+
 def invoice_pdf(invoice: Invoice) -> bytes:
-    """The PDF of ``invoice``, from what it froze when it was issued, in the active language."""
+    """The PDF of ``invoice``, from what it froze when it was issued, in its language."""
+    with translation.override(invoice.language):
+        return _invoice_pdf(invoice)
+
+
+def _invoice_pdf(invoice: Invoice) -> bytes:
     styles = _styles()
     issuer, customer = invoice.issuer_details, invoice.customer_details
     title = _("Facture n° %(number)s") % {"number": invoice.number}
@@ -324,6 +362,8 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     ]
     if issuer.get("vat_mention"):
         story.append(Paragraph(f"<i>{_text(issuer['vat_mention'])}</i>", styles["small"]))
+    for mention in late_payment_mentions(issuer):
+        story.append(Paragraph(_text(mention), styles["small"]))
     story.append(Spacer(0, 8 * mm))
 
     if invoice.paid_on:

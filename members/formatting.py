@@ -70,3 +70,15 @@ def iban(value: str) -> str:
 def month(day: date) -> str:
     """``day``'s month and year in the active language: "décembre 2026", "December 2026"."""
     return date_format(_local(day), "YEAR_MONTH_FORMAT")
+
+
+#: Where the percent sign goes, per language; French puts it past a no-break space.
+PERCENT_PATTERNS = {"fr": "{number}\xa0%", "en": "{number}%"}
+
+
+def percent(value: Decimal) -> str:
+    """``value`` (a percentage) the way the active language writes it, decimals only when it
+    has any: "12 %", "10,15 %" in French, "12%", "10.15%" in English."""
+    decimals = 0 if value == value.to_integral_value() else 2
+    number = number_format(value, decimal_pos=decimals, use_l10n=True, force_grouping=True)
+    return PERCENT_PATTERNS.get(_language(), PERCENT_PATTERNS["fr"]).format(number=number)

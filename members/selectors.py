@@ -308,6 +308,19 @@ def contacts_to_notify(organisation: Organisation) -> QuerySet[Contact]:
     return contacts_to_notify_in(organisation_ids=[organisation.pk])
 
 
+def invoice_language(organisation: Organisation) -> str:
+    """The language an invoice of ``organisation`` issued now is written in: that of its primary
+    contact (the one recorded first, when it has several), who answers for the organisation;
+    French when it has none. One query."""
+    language = (
+        Contact.objects.filter(organisation=organisation, role=ContactRole.PRIMARY)
+        .order_by("pk")
+        .values_list("language", flat=True)
+        .first()
+    )
+    return language or settings.LANGUAGE_CODE
+
+
 def contacts_to_notify_in(*, organisation_ids: list[int]) -> QuerySet[Contact]:
     """:func:`contacts_to_notify` of each of ``organisation_ids`` at once, in one query."""
     roles = [ContactRole.PRIMARY, ContactRole.BILLING]

@@ -300,6 +300,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "cluster",
                     "term_link",
                     "description",
+                    "language",
                     "amount_display",
                     "issued_on",
                     "due_on",
@@ -521,6 +522,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 (_("Mention de TVA"), details.get("vat_mention")),
                 (_("IBAN"), formatting.iban(details.get("iban", ""))),
                 (_("BIC"), details.get("bic")),
+                *(("", mention) for mention in documents.late_payment_mentions(details)),
             ]
         )
 

@@ -37,6 +37,8 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "iban",
                     "bic",
                     "vat_mention",
+                    "late_payment_rate",
+                    "recovery_fee_mention",
                     "stripe_account",
                 )
             },
@@ -53,6 +55,12 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             },
         ),
     )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "late_payment_rate":
+            # A rate typed as French staff write it: "12,5".
+            kwargs["localize"] = True
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         # Who staffs a cluster, what other commands know it by, and the Stripe account its card

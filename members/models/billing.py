@@ -47,8 +47,11 @@ class Invoice(models.Model):
     """The invoice of one term, issued by the term's cluster.
 
     An invoice is a legal document: what it prints (issuer, customer, plan, period, amount, legal
-    mentions) is copied here when it is issued and never changes afterwards, whatever happens to
-    the cluster's or the organisation's details. Its number is ``<prefix>-<year>-<sequence>``,
+    mentions, late-payment mentions included) is copied here when it is issued and never changes
+    afterwards, whatever happens to the cluster's or the organisation's details. It is written
+    in ``language``, the member's at issuance (:func:`members.selectors.invoice_language`): its
+    description, and its PDF wherever it is read (the member area, the admin, the e-mails to
+    each contact); its credit notes follow it. Its number is ``<prefix>-<year>-<sequence>``,
     e.g. ``DP-2027-00042``. It is paid once its payments add up to its amount; then its term is
     paid too.
     """
@@ -69,6 +72,16 @@ class Invoice(models.Model):
     due_on = models.DateField(_("échéance"))
     amount = models.DecimalField(_("montant (€)"), max_digits=12, decimal_places=2)
     description = models.CharField(_("désignation"), max_length=300)
+    language = models.CharField(
+        _("langue"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default="fr",
+        help_text=_(
+            "Langue dans laquelle la facture est rédigée : celle du contact principal de "
+            "l’organisation quand elle a été émise."
+        ),
+    )
     issuer_details = models.JSONField(
         _("mentions de l’émetteur"),
         help_text=_("Raison sociale, SIREN, adresse, mention de TVA et coordonnées bancaires."),

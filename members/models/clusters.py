@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -64,6 +64,28 @@ class Cluster(models.Model):
         blank=True,
         default="TVA non applicable, art. 261-7-1° du CGI",
     )
+    late_payment_rate = models.DecimalField(
+        _("taux des pénalités de retard (% par an)"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+        help_text=_(
+            "Imprimé sur les factures avec la référence à l’article L441-10 du Code de commerce. "
+            "Au moins trois fois le taux d’intérêt légal ; à défaut de taux convenu, le taux de "
+            "la BCE majoré de 10 points. Vide : aucune mention de pénalités."
+        ),
+    )
+    recovery_fee_mention = models.BooleanField(
+        _("indemnité forfaitaire de recouvrement de 40 €"),
+        default=False,
+        help_text=_(
+            "Imprimer sur les factures l’indemnité forfaitaire de 40 € due pour frais de "
+            "recouvrement en cas de retard de paiement (art. L441-10 et D441-5 du Code de "
+            "commerce)."
+        ),
+    )
     grace_days = models.PositiveSmallIntegerField(
         _("délai de grâce (jours)"),
         default=30,
@@ -100,10 +122,12 @@ class Cluster(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def issuer_details(self) -> dict[str, str]:
+    def issuer_details(self) -> dict[str, str | bool]:
         """What the cluster's documents print about it: legal name, SIREN, address, e-mail, web
-        site, VAT mention and bank details. An invoice keeps a copy; a certificate reads them
-        afresh."""
+        site, VAT mention, bank details and the late-payment mentions (the penalty rate as a
+        string, "" when none; whether the 40 € recovery fee is printed). An invoice keeps a
+        copy, so that a later change of these settings alters no invoice issued; a certificate
+        reads them afresh."""
         return {
             "name": self.legal_name or self.name,
             "siren": self.siren,
@@ -113,6 +137,10 @@ class Cluster(models.Model):
             "vat_mention": self.vat_mention,
             "iban": self.iban,
             "bic": self.bic,
+            "late_payment_rate": (
+                "" if self.late_payment_rate is None else str(self.late_payment_rate)
+            ),
+            "recovery_fee": self.recovery_fee_mention,
         }
 
 

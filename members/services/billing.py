@@ -34,7 +34,7 @@ from members.models import (
     PaymentMethod,
     Term,
 )
-from members.selectors import contacts_to_notify, invoice_with_balance
+from members.selectors import contacts_to_notify, invoice_language, invoice_with_balance
 
 
 def invoice_number(*, prefix: str, year: int, sequence: int) -> str:
@@ -73,7 +73,9 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
 
     The next number of the cluster's year is taken under a row lock in this transaction, so
     numbers have no gap and no repeat even under concurrent renewals. The issuer's legal
-    mentions and the customer's details are copied into the invoice: it never changes after.
+    mentions (late-payment ones included) and the customer's details are copied into the
+    invoice: it never changes after. It is written in the member's language
+    (:func:`members.selectors.invoice_language`), kept as ``language``.
     A paid term without an invoice gets none (:class:`ValidationError`).
 
     The term is read afresh under its row lock: the invoice is issued for its stored plan, period
@@ -95,9 +97,10 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
     organisation = membership.organisation
     sequence = _next_sequence(cluster_id=cluster.pk, year=on.year)
     prefix = cluster.invoice_prefix or cluster.slug[:2].upper()
-    # A French invoice is written in French, whatever the language of the member who renewed;
-    # its PDF translates the labels around this frozen text.
-    with translation.override(settings.LANGUAGE_CODE):
+    # Written in the member's language, once: the description stays as it was issued, and the
+    # PDF prints its labels in the same language (documents.invoice_pdf).
+    language = invoice_language(organisation)
+    with translation.override(language):
         description = _("Cotisation %(cluster)s, formule %(plan)s, du %(start)s au %(end)s") % {
             "cluster": cluster.name,
             "plan": term.plan.name,
@@ -114,6 +117,7 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
         due_on=on + timedelta(days=settings.INVOICE_PAYMENT_DAYS),
         amount=term.fee,
         description=description,
+        language=language,
         issuer_details=cluster.issuer_details(),
         customer_details={
             "name": organisation.name,
@@ -469,9 +473,10 @@ def credit_note_issue(
 
     The next number of the issuing cluster's credit note series is taken under a row lock in
     this transaction: no gap, no repeat. The legal mentions are copied from the invoice, which
-    it refers to. When the invoice's credit notes reach its amount, the invoice is cancelled
-    and so is the term it billed (``cancelled_on``): the membership's status no longer counts
-    it, and another term may cover its dates (the fee corrected, invoiced again). A partial
+    it refers to, and it is written in the invoice's language. When the invoice's credit notes
+    reach its amount, the invoice is cancelled and so is the term it billed (``cancelled_on``):
+    the membership's status no longer counts it, and another term may cover its dates (the fee
+    corrected, invoiced again). A partial
     credit note reduces what is due: the invoice is paid once its payments reach the rest.
     What was paid beyond what is now due is to refund (``overpaid_amount``).
 
@@ -512,7 +517,7 @@ def credit_note_issue(
     sequence = _next_credit_note_sequence(cluster_id=cluster.pk, year=on.year)
     prefix = cluster.invoice_prefix or cluster.slug[:2].upper()
     cancels = amount == remaining
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(invoice.language):
         description = _("Avoir sur la facture %(number)s du %(date)s") % {
             "number": invoice.number,
             "date": formatting.short_date(invoice.issued_on),
@@ -529,7 +534,7 @@ def credit_note_issue(
         description=description,
         origin=origin,
         term_cancelled=cancels,
-        language=settings.LANGUAGE_CODE,
+        language=invoice.language,
         issuer_details=invoice.issuer_details,
         customer_details=invoice.customer_details,
         issued_by=issued_by,
@@ -560,8 +565,9 @@ class _InvoiceEmail:
     attachment: Callable[[Invoice], tuple[str, bytes]]
 
     def message(self, entry: Mail) -> EmailMultiAlternatives:
-        """The e-mail of ``entry`` to its recipient, in its language, with the PDF rendered in
-        that language too."""
+        """The e-mail of ``entry`` to its recipient, in its language, with the PDF: the invoice
+        in the invoice's language (one document, whoever reads it), the certificate in the
+        recipient's."""
         invoice = _invoice_for_email(Invoice(pk=entry.object_id), lock=False)
         term = invoice.term
         organisation = term.membership.organisation

@@ -101,13 +101,16 @@ def test_the_invoice_prints_what_it_froze_and_leaves_blank_details_out():
     assert "Référence à indiquer : DP-2027-00001" in text
 
 
-def test_the_invoice_in_english_and_with_a_large_amount():
+def test_the_invoice_in_its_language_and_with_a_large_amount():
     legal_details()
     invoice = invoice_issue(term=customer_term(fee="1200.00"), on=ISSUED)
+    english_term = unpaid_term(fee="1200.00")
+    contact(english_term, "boss@english.example", language="en")
+    english_invoice = invoice_issue(term=english_term, on=ISSUED)
 
-    french = pdf_text(documents.invoice_pdf(invoice))
-    with translation.override("en"):
-        english = pdf_text(documents.invoice_pdf(invoice))
+    with translation.override("en"):  # whoever reads it: the invoice keeps its language
+        french = pdf_text(documents.invoice_pdf(invoice))
+    english = pdf_text(documents.invoice_pdf(english_invoice))
 
     assert "1 200,00 €" in french
     assert "€1,200.00" in english
@@ -212,13 +215,15 @@ def test_a_contact_downloads_its_invoice_and_certificate(client, paid_term):
     assert "Attestation d’adhésion" in pdf_text(certificate.content)
 
 
-def test_downloads_follow_the_visitors_language(client, paid_term):
+def test_the_certificate_follows_the_visitors_language_the_invoice_its_own(client, paid_term):
     signed_in(client, paid_term)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
 
-    response = client.get(reverse("members:invoice_pdf", args=[paid_term.invoice.pk]))
+    invoice = client.get(reverse("members:invoice_pdf", args=[paid_term.invoice.pk]))
+    certificate = client.get(reverse("members:certificate_pdf", args=[paid_term.pk]))
 
-    assert "€300.00" in pdf_text(response.content)
+    assert "300,00 €" in pdf_text(invoice.content), "a French member's invoice, in French"
+    assert "March 9, 2027" in pdf_text(certificate.content)
 
 
 def test_another_organisations_documents_are_not_found(client, paid_term):

@@ -90,6 +90,8 @@ def test_the_cluster_gives_its_issuer_details():
         "vat_mention",
         "iban",
         "bic",
+        "late_payment_rate",
+        "recovery_fee",
     }
 
 

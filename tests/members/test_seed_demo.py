@@ -19,22 +19,36 @@ from members.models import (
     Cluster,
     Contact,
     ContactRole,
+    CreditNote,
+    CreditNoteSequence,
+    Invoice,
+    InvoiceSequence,
+    InvoiceStatus,
+    Mail,
+    MailState,
     Membership,
     MembershipStatus,
     Organisation,
+    Payment,
+    PaymentMethod,
+    Refund,
+    RefundState,
     Term,
 )
 from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
-from members.selectors import memberships_with_status
+from members.selectors import invoices_with_balance, memberships_with_status
+from members.services.billing import invoice_confirmation_send, invoice_notice_send
 from members.validators import normalise_phone
+from tests.members.billing_helpers import pdf_text
 
 pytestmark = pytest.mark.django_db
 
 # Mid-year, so that last year's terms are past their grace period whatever day the tests run.
 TODAY = dt.date(2026, 6, 15)
-# Bulk writes (about 120 queries on SQLite, which takes fewer rows per INSERT): a row-by-row
-# seed would take thousands.
-QUERIES = 150
+# The members in bulk writes (about 120 queries on SQLite, which takes fewer rows per INSERT: a
+# row-by-row seed would take thousands), then the year of billing through the billing services,
+# one invoice, payment and credit note at a time (about 1,000 queries for some 60 invoices).
+QUERIES = 1300
 DEPARTMENTS = {
     "digitalplace": {"09", "31", "32", "81", "82"},
     "frenchsouth": {"11", "30", "34", "66"},
@@ -75,6 +89,11 @@ def row_counts() -> dict[str, int]:
         "group members": user_model.groups.through.objects.count(),
         "cluster staff": Cluster.staff.through.objects.count(),
         "linked contacts": Contact.objects.filter(user__isnull=False).count(),
+        "invoices": Invoice.objects.count(),
+        "payments": Payment.objects.count(),
+        "credit notes": CreditNote.objects.count(),
+        "refunds": Refund.objects.count(),
+        "mails": Mail.objects.count(),
     }
 
 
@@ -246,9 +265,22 @@ def test_the_same_data_every_time(seeded):
                     "membership__member_number", "start_date", "plan__name", "is_paid", "paid_on"
                 )
             ),
+            list(
+                Invoice.objects.order_by("number").values_list(
+                    "number", "term__membership__member_number", "issued_on", "paid_on", "language"
+                )
+            ),
+            list(
+                Payment.objects.order_by("invoice__number", "received_on", "amount").values_list(
+                    "invoice__number", "amount", "received_on", "method", "provider_reference"
+                )
+            ),
+            list(CreditNote.objects.order_by("number").values_list("number", "invoice__number")),
         )
 
     first = snapshot()
+    for model in (Mail, Refund, CreditNote, Payment, Invoice, InvoiceSequence, CreditNoteSequence):
+        model.objects.all().delete()
     Term.objects.all().delete()
     Membership.objects.all().delete()
     Organisation.objects.all().delete()
@@ -257,3 +289,86 @@ def test_the_same_data_every_time(seeded):
     seed_demo()
 
     assert snapshot() == first
+
+
+def test_a_year_of_billing_through_the_services(seeded):
+    since = TODAY - dt.timedelta(days=365)
+    invoices = invoices_with_balance(Invoice.objects.select_related("term__membership"))
+    for slug in ("digitalplace", "frenchsouth"):
+        of_cluster = invoices.filter(cluster__slug=slug)
+        statuses = set(of_cluster.values_list("status", flat=True))
+        assert {
+            InvoiceStatus.PAID,
+            InvoiceStatus.PARTIAL,
+            InvoiceStatus.DUE,
+            InvoiceStatus.CANCELLED,
+        } <= statuses, slug
+        assert InvoiceStatus.OVERPAID not in statuses, "the overpayment is refunded"
+        assert of_cluster.count() >= 15
+        issued = list(of_cluster.order_by("number").values_list("issued_on", flat=True))
+        assert issued == sorted(issued), "numbers follow dates"
+        assert min(issued) >= since - dt.timedelta(days=31) and max(issued) <= TODAY
+        assert CreditNote.objects.filter(cluster__slug=slug, term_cancelled=True).exists()
+        assert CreditNote.objects.filter(cluster__slug=slug, term_cancelled=False).exists()
+        refund = Refund.objects.get(invoice__cluster__slug=slug)
+        assert refund.method == PaymentMethod.TRANSFER and refund.state == RefundState.SUCCEEDED
+        assert refund.amount == refund.invoice.credit_notes.get().amount
+    for invoice in invoices:
+        term = invoice.term
+        assert term.is_paid == (invoice.status == InvoiceStatus.PAID), invoice
+        assert (term.cancelled_on is not None) == (invoice.status == InvoiceStatus.CANCELLED)
+    card = Payment.objects.filter(method=PaymentMethod.CARD)
+    assert card.exists() and not card.filter(provider_reference="").exists()
+    assert Payment.objects.filter(method=PaymentMethod.TRANSFER).exists()
+    assert Invoice.objects.filter(language="en").exists()
+    # The demo's past e-mails count as sent: none is left to go out.
+    assert not Mail.objects.exclude(state=MailState.SENT).exists()
+    assert not Invoice.objects.filter(notice_sent_at__isnull=True).exists()
+
+
+def test_the_demo_member_has_an_invoice_to_pay_and_one_paid(seeded):
+    contact = Contact.objects.get(user__isnull=False)
+    invoices = invoices_with_balance(
+        Invoice.objects.filter(term__membership__organisation=contact.organisation)
+    )
+
+    assert {invoice.status for invoice in invoices} >= {InvoiceStatus.DUE, InvoiceStatus.PAID}
+    due = invoices.get(status=InvoiceStatus.DUE)
+    assert due.amount_left == due.amount and due.issued_on <= TODAY
+
+
+def test_the_demos_past_emails_reach_nobody(seeded, mailbox):
+    paid = Invoice.objects.filter(paid_on__isnull=False).first()
+    unpaid = Invoice.objects.filter(paid_on__isnull=True).first()
+
+    assert invoice_confirmation_send(invoice=paid) is False
+    assert invoice_notice_send(invoice=unpaid) is False
+    assert mailbox.messages == []
+
+
+def test_staff_see_their_clusters_invoices_with_the_late_payment_mentions(seeded, client):
+    cluster = Cluster.objects.get(slug="frenchsouth")
+    client.force_login(cluster.staff.get())
+    invoice = Invoice.objects.filter(cluster=cluster, paid_on__isnull=True).first()
+
+    listing = client.get(reverse("admin:members_invoice_changelist")).content.decode()
+    pdf = client.get(reverse("admin:members_invoice_pdf", args=[invoice.pk]))
+
+    assert invoice.number in listing
+    assert Invoice.objects.filter(cluster__slug="digitalplace").first().number not in listing
+    text = " ".join(pdf_text(pdf.content).split())
+    assert "L441-10" in text
+    assert invoice.issuer_details["late_payment_rate"] == "12.00"
+
+
+def test_a_run_a_year_later_bills_the_new_terms_it_adds(seeded, time_machine):
+    numbers = set(Invoice.objects.values_list("number", flat=True))
+    travel(time_machine, dt.date(TODAY.year + 1, 3, 15))
+
+    output = seed_demo()
+
+    added = Invoice.objects.exclude(number__in=numbers)
+    assert "Created " in output
+    assert added.exists()
+    assert not added.filter(issued_on__lt=dt.date(TODAY.year, 12, 1)).exists()
+    assert set(Invoice.objects.values_list("number", flat=True)) >= numbers
