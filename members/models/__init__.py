@@ -16,7 +16,7 @@ from .billing import (
     Refund,
     RefundState,
 )
-from .clusters import Cluster, Plan, PlanCategory, Site
+from .clusters import Cluster, MembershipYear, Plan, PlanCategory, Proration, Site
 from .imports import ImportRecord
 from .mailing import Mail, MailPurpose, MailState
 from .memberships import Membership, MembershipStatus, Term
@@ -41,6 +41,7 @@ __all__ = [
     "MailState",
     "Membership",
     "MembershipStatus",
+    "MembershipYear",
     "Organisation",
     "Payment",
     "PaymentChange",
@@ -48,6 +49,7 @@ __all__ = [
     "PaymentMethod",
     "Plan",
     "PlanCategory",
+    "Proration",
     "Refund",
     "RefundState",
     "Reminder",
