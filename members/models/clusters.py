@@ -33,7 +33,8 @@ _ORDINARY_YEAR = 2001
 
 def _month_day_error(month: int | None, day: int | None) -> str | None:
     """Why (``month``, ``day``) is not a day of every year, or None."""
-    if month is None or day is None:
+    if month is None or day is None or not (1 <= month <= 12 and 1 <= day <= 31):
+        # Out of range: the fields' own validators say so.
         return None
     try:
         date(_ORDINARY_YEAR, month, day)

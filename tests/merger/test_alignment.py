@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from members.models import Cluster, CreditNote, CreditNoteOrigin, Membership, Term
 from members.selectors import invoices_with_balance
 from members.services.billing import invoice_issue, invoice_payment_record
+from merger.exports import execution_preview_export
 from merger.models import Decision, MergerEvent, TransferProposal
 from merger.services import (
     merger_execute,
@@ -166,6 +167,9 @@ def test_what_was_paid_beyond_the_successor_fee_becomes_a_credit_note_to_refund(
     again = merger_execute(merger=aligned)
     assert (len(again.executed), again.skipped) == (0, 1)
     assert CreditNote.objects.count() == 1
+    # Once effective, the alignment no longer changes.
+    with pytest.raises(ValidationError, match="effective"):
+        merger_update(merger=aligned, by=committee, reason="Revenir", align_on_successor_year=False)
 
 
 def test_a_dry_run_and_the_preview_show_the_deduction_and_write_nothing(aligned, committee):
@@ -184,6 +188,10 @@ def test_a_dry_run_and_the_preview_show_the_deduction_and_write_nothing(aligned,
             Decimal("800.00"),
             Decimal("100.00"),
         )
+    export = execution_preview_export(result, merger=aligned, file_format="csv")
+    header, row = export.decode("utf-8-sig").splitlines()[:2]
+    columns = dict(zip(header.split(";"), row.split(";"), strict=True))
+    assert (columns["Déjà payé déduit (€)"], columns["Avoir (€)"]) == ("800.00", "100.00")
     assert not CreditNote.objects.exists()
     assert not Membership.objects.filter(cluster__slug="grand-cluster").exists()
 
