@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 
 from members.models import Cluster, CreditNote, CreditNoteOrigin, Membership, Term
@@ -22,7 +23,14 @@ from merger.services import (
     proposals_refresh,
     transfer_decide,
 )
-from tests.factories import MembershipFactory, OrganisationFactory, TermFactory, cluster
+from tests.factories import (
+    MembershipFactory,
+    OrganisationFactory,
+    TermFactory,
+    UserFactory,
+    cluster,
+)
+from tests.html_forms import form_data
 from tests.members.billing_helpers import legal_details
 
 from .conftest import schedule
@@ -216,3 +224,40 @@ def test_a_member_joining_the_year_in_grace_pays_the_prorated_successor_year(mer
         Decimal("351.00"),
         False,
     )
+
+
+def test_the_committee_ticks_the_alignment_on_the_merger_s_page_with_a_reason(
+    client, merger, committee
+):
+    schedule(merger, NEW_YEAR)
+    client.force_login(committee)
+    page_url = f"/admin/merger/merger/{merger.pk}/change/"
+    data = form_data(client.get(page_url), id="merger_form")
+    data["align_on_successor_year"] = "on"
+
+    refused = client.post(page_url, data)
+
+    assert refused.status_code == 200
+    assert "Indiquez le motif" in refused.content.decode()
+    merger.refresh_from_db()
+    assert merger.align_on_successor_year is False
+
+    data["reason"] = "Toutes les adhésions sur l’année civile"
+    assert client.post(page_url, data).status_code == 302
+    merger.refresh_from_db()
+    assert merger.align_on_successor_year is True
+    history = client.get(page_url).content.decode()
+    assert "alignement sur l’année du successeur : oui" in history
+
+
+def test_a_reader_of_the_merger_cannot_tick_the_alignment(client, merger):
+    reader = UserFactory(is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_merger"))
+    client.force_login(reader)
+    page_url = f"/admin/merger/merger/{merger.pk}/change/"
+
+    answer = client.post(page_url, {"align_on_successor_year": "on", "reason": "Essai"})
+
+    assert answer.status_code == 403
+    merger.refresh_from_db()
+    assert merger.align_on_successor_year is False
