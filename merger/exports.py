@@ -142,6 +142,7 @@ def execution_preview_export(result: ExecutionResult, *, merger: Merger, file_fo
         _("Fin de la première période"),
         _("Période payée reprise"),
         _("Cotisation à payer (€)"),
+        _("Déjà payé déduit (€)"),
         _("Avoir (€)"),
         _("Site"),
         _("Non transférée : pourquoi"),
@@ -167,6 +168,7 @@ def execution_preview_export(result: ExecutionResult, *, merger: Merger, file_fo
                     row.end_date,
                     _("oui") if row.is_paid else _("non"),
                     row.fee,
+                    row.deduction,
                     row.credit,
                     row.site,
                     "",
@@ -181,7 +183,7 @@ def execution_preview_export(result: ExecutionResult, *, merger: Merger, file_fo
                     "",
                     failure.organisation,
                     sirets.get(failure.organisation_id, ""),
-                    *[""] * 9,
+                    *[""] * 10,
                     failure.message,
                 )
             ]

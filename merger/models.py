@@ -52,6 +52,16 @@ class Merger(models.Model):
         help_text=_("Fixée à la première exécution des transferts."),
     )
     last_member_number = models.PositiveIntegerField(_("dernier n° d’adhérent attribué"), default=0)
+    align_on_successor_year = models.BooleanField(
+        _("aligner les adhésions sur l’année du successeur"),
+        default=False,
+        help_text=_(
+            "À l’exécution, la première période au successeur va de la date d’effet à la fin de "
+            "l’année d’adhésion du successeur, au prorata selon sa règle, diminuée de la valeur "
+            "des jours déjà payés aux clusters sources au-delà de la date d’effet (deux fois pour "
+            "un membre payé aux deux). Sinon, le membre garde la période qu’il a payée."
+        ),
+    )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
@@ -256,6 +266,16 @@ class TransferProposal(models.Model):
         related_name="transfer_proposal",
     )
     executed_at = models.DateTimeField(_("exécutée le"), null=True, blank=True)
+    alignment = models.JSONField(
+        _("calcul de l’alignement"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Exécutée avec l’alignement sur l’année du successeur : la cotisation de la première "
+            "période au prorata, chaque période source payée au-delà de la date d’effet et sa "
+            "valeur déduite, la cotisation due, et les avoirs émis pour ce qui dépasse."
+        ),
+    )
     objection_after_execution = models.DateTimeField(
         _("opposition après exécution"),
         null=True,

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 
 from django.conf import settings
@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from members.formatting import long_date
+from members.formatting import long_date, money, short_date
 from members.models import (
     Cluster,
     Contact,
@@ -139,6 +139,84 @@ def double_payment_credit(terms: list[tuple[int, date, date, Decimal]], *, since
             rates = sorted(rates_by_membership.values())
             credit += sum(rates[:-1]) * (high - low).days
     return credit.quantize(CENT)
+
+
+@dataclass(frozen=True)
+class PaidBeyond:
+    """A paid source term running past the merger's effective date: the ``days`` of its ``of``
+    days from that date on, and what they are worth (``value``: its fee × days / of, to the
+    cent, half up). ``invoice_id`` is its invoice's, if it has one."""
+
+    term_id: int
+    membership_id: int
+    invoice_id: int | None
+    cluster: str
+    member_number: str
+    start: date
+    end: date
+    fee: Decimal
+    days: int
+    of: int
+    value: Decimal
+
+    def as_json(self) -> dict:
+        return {
+            "cluster": self.cluster,
+            "member_number": self.member_number,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "fee": str(self.fee),
+            "days": self.days,
+            "of": self.of,
+            "value": str(self.value),
+        }
+
+
+def paid_beyond(*, membership_ids: Iterable[int], since: date) -> dict[int, list[PaidBeyond]]:
+    """The paid terms (not cancelled) of ``membership_ids`` that run past ``since``, by
+    membership id, each with the value of its days from ``since`` on (:class:`PaidBeyond`).
+    A member paid by two clusters for the same days has both terms: both were paid. One
+    query."""
+    found = defaultdict(list)
+    rows = (
+        Term.objects.filter(
+            membership_id__in=list(membership_ids),
+            is_paid=True,
+            cancelled_on__isnull=True,
+            end_date__gte=since,
+        )
+        .order_by("membership_id", "start_date")
+        .values(
+            "pk",
+            "membership_id",
+            "membership__cluster__name",
+            "membership__member_number",
+            "invoice__pk",
+            "start_date",
+            "end_date",
+            "fee",
+        )
+    )
+    for row in rows:
+        of = (row["end_date"] - row["start_date"]).days + 1
+        days = (row["end_date"] - max(row["start_date"], since)).days + 1
+        value = (row["fee"] * days / of).quantize(CENT, rounding=ROUND_HALF_UP)
+        found[row["membership_id"]].append(
+            PaidBeyond(
+                term_id=row["pk"],
+                membership_id=row["membership_id"],
+                invoice_id=row["invoice__pk"],
+                cluster=row["membership__cluster__name"],
+                member_number=row["membership__member_number"],
+                start=row["start_date"],
+                end=row["end_date"],
+                fee=row["fee"],
+                days=days,
+                of=of,
+                value=value,
+            )
+        )
+    return found
 
 
 def transfer_facts(
@@ -272,6 +350,66 @@ def proposal_flags(proposal: TransferProposal) -> list[tuple[str, str]]:
             label = _("%(flag)s au %(date)s") % {"flag": label, "date": long_date(proposal.as_of)}
         flags.append((name, label))
     return flags
+
+
+def proposal_alignment_lines(proposal: TransferProposal) -> list[str]:
+    """How ``proposal``'s first successor term was computed, when its execution aligned it on
+    the successor's year (:attr:`TransferProposal.alignment`), in the reader's language: the
+    prorated fee, each source term paid beyond the effective date and what its days were
+    worth, the fee left, the credit notes; nothing otherwise."""
+    alignment = proposal.alignment
+    if not alignment:
+        return []
+    first = alignment["first_term"]
+    shares = {
+        "days": _("%(covered)s jours sur %(of)s"),
+        "months": _("%(covered)s mois sur %(of)s"),
+    }
+    share = shares.get(first["unit"], _("cotisation entière")) % first
+    lines = [
+        _("%(fee)s du %(start)s au %(end)s (%(share)s)")
+        % {
+            "fee": money(Decimal(first["fee"])),
+            "start": short_date(date.fromisoformat(first["start"])),
+            "end": short_date(date.fromisoformat(first["end"])),
+            "share": share,
+        }
+    ]
+    for line in alignment["paid_beyond"]:
+        lines.append(
+            _(
+                "moins %(value)s : %(cluster)s n° %(number)s, %(fee)s du %(start)s au %(end)s, "
+                "%(days)s jours sur %(of)s au-delà de la date d’effet"
+            )
+            % {
+                "value": money(Decimal(line["value"])),
+                "cluster": line["cluster"],
+                "number": line["member_number"],
+                "fee": money(Decimal(line["fee"])),
+                "start": short_date(date.fromisoformat(line["start"])),
+                "end": short_date(date.fromisoformat(line["end"])),
+                "days": line["days"],
+                "of": line["of"],
+            }
+        )
+    lines.append(
+        _("déduit : %(deduction)s ; reste à payer : %(fee)s")
+        % {
+            "deduction": money(Decimal(alignment["deduction"])),
+            "fee": money(Decimal(alignment["fee"])),
+        }
+    )
+    for note in alignment.get("credit_notes", []):
+        lines.append(
+            _("avoir %(number)s de %(amount)s pour le surplus")
+            % {"number": note["number"], "amount": money(Decimal(note["amount"]))}
+        )
+    if Decimal(alignment.get("not_credited", "0")) > 0:
+        lines.append(
+            _("Surplus sans facture à créditer : %(amount)s.")
+            % {"amount": money(Decimal(alignment["not_credited"]))}
+        )
+    return lines
 
 
 def proposals_flagged(queryset: QuerySet[TransferProposal]) -> QuerySet[TransferProposal]:

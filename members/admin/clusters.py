@@ -54,6 +54,26 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
+        (
+            _("Année d’adhésion"),
+            {
+                "fields": (
+                    "membership_year",
+                    ("year_start_day", "year_start_month"),
+                    "proration",
+                    ("proration_cutoff_day", "proration_cutoff_month"),
+                )
+            },
+        ),
+    )
+    #: The membership year sets what every member pays: for superusers to say.
+    year_fields = (
+        "membership_year",
+        "year_start_day",
+        "year_start_month",
+        "proration",
+        "proration_cutoff_day",
+        "proration_cutoff_month",
     )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -67,7 +87,14 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         # payments go to are for superusers to say.
         if request.user.is_superuser:
             return ("reminder_policy_link",)
-        return ("slug", "kind", "staff", "stripe_account", "reminder_policy_link")
+        return (
+            "slug",
+            "kind",
+            "staff",
+            "stripe_account",
+            "reminder_policy_link",
+            *self.year_fields,
+        )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

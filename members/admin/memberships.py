@@ -47,6 +47,7 @@ from members.selectors import (
     user_sees_all_clusters,
 )
 from members.services.terms import term_delete, term_delete_check, term_save
+from members.services.years import first_term
 
 
 class MembershipPlanFilter(admin.SimpleListFilter):
@@ -144,10 +145,18 @@ class TermForm(ModelForm):
     posted for one anyway (a forged request) is not dropped in silence: it goes to the term's own
     validation (:meth:`members.models.Term.clean`), which refuses it with a message on the field.
     The rows must have their ``invoice`` selected (``select_related("invoice")``).
+
+    A new term's end and fee may be left blank: they are then those of a term starting on its
+    start date by its cluster's membership year (:func:`members.services.years.first_term`: a
+    year on the anniversary, the rest of the fixed year at the prorated fee).
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            for name in ("end_date", "fee"):
+                if name in self.fields:
+                    self.fields[name].required = False
         invoice = getattr(self.instance, "invoice", None) if self.instance.pk else None
         self.invoice_number = invoice.number if invoice is not None else ""
         if self.invoice_number:
@@ -172,7 +181,36 @@ class TermForm(ModelForm):
                 cleaned_data[name] = field.clean(posted)
             except ValidationError as error:
                 self.add_error(name, error)
+        if self.instance.pk is None:
+            self._first_term_fill(cleaned_data)
         return cleaned_data
+
+    def _first_term_fill(self, cleaned_data: dict) -> None:
+        """Fill a new term's blank end and fee with those its cluster's rule proposes."""
+        blank = [name for name in ("end_date", "fee") if cleaned_data.get(name) is None]
+        membership = cleaned_data.get("membership")
+        plan, start = cleaned_data.get("plan"), cleaned_data.get("start_date")
+        if not blank or self.errors:
+            return
+        if membership is None or membership.cluster_id is None or plan is None or start is None:
+            for name in blank:
+                self.add_error(name, self.fields[name].error_messages["required"])
+            return
+        proposed = first_term(cluster=membership.cluster, annual_fee=plan.annual_fee, start=start)
+        end = cleaned_data.get("end_date") or proposed.end
+        if "fee" in blank and end != proposed.end:
+            self.add_error(
+                "fee",
+                _(
+                    "Indiquez la cotisation : elle n’est proposée que pour la période que la règle "
+                    "du cluster donne (jusqu’au %(end)s)."
+                )
+                % {"end": short_date(proposed.end)},
+            )
+            return
+        cleaned_data["end_date"] = self.instance.end_date = end
+        if "fee" in blank:
+            cleaned_data["fee"] = self.instance.fee = proposed.fee
 
 
 class TermInlineFormSet(BaseInlineFormSet):

@@ -17,7 +17,7 @@ from .billing import (
     Refund,
     RefundState,
 )
-from .clusters import Cluster, Plan, PlanCategory, Site
+from .clusters import Cluster, MembershipYear, Plan, PlanCategory, Proration, Site
 from .imports import ImportRecord
 from .mailing import Mail, MailPurpose, MailState
 from .memberships import Membership, MembershipStatus, Term
@@ -43,6 +43,7 @@ __all__ = [
     "MailState",
     "Membership",
     "MembershipStatus",
+    "MembershipYear",
     "Organisation",
     "Payment",
     "PaymentChange",
@@ -50,6 +51,7 @@ __all__ = [
     "PaymentMethod",
     "Plan",
     "PlanCategory",
+    "Proration",
     "Refund",
     "RefundState",
     "Reminder",

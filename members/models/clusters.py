@@ -1,13 +1,56 @@
 """The associations themselves: clusters, their sites and their membership plans."""
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from members.validators import validate_siren
+
+
+class MembershipYear(models.TextChoices):
+    """How a cluster's membership years run (see :mod:`members.services.years`)."""
+
+    ANNIVERSARY = "anniversary", _("Date anniversaire de chaque membre")
+    FIXED = "fixed", _("Année fixe (par exemple l’année civile)")
+
+
+class Proration(models.TextChoices):
+    """What a new member pays for a first term shorter than a fixed membership year."""
+
+    DAYS = "days", _("Au prorata des jours")
+    MONTHS = "months", _("Au prorata des mois commencés")
+    CUTOFF = "cutoff", _("Cotisation entière, l’année suivante offerte après une date limite")
+
+
+#: A year without 29 February: a day of the year given as month and day must exist every year.
+_ORDINARY_YEAR = 2001
+
+
+def _month_day_error(month: int | None, day: int | None) -> str | None:
+    """Why (``month``, ``day``) is not a day of every year, or None."""
+    if month is None or day is None or not (1 <= month <= 12 and 1 <= day <= 31):
+        # Out of range: the fields' own validators say so.
+        return None
+    try:
+        date(_ORDINARY_YEAR, month, day)
+    except ValueError:
+        return _("Le %(day)s/%(month)s n’existe pas chaque année.") % {"day": day, "month": month}
+    return None
+
+
+def _day_of_every_year(month: str, day: str) -> models.Q:
+    """The condition "the fields ``month`` and ``day`` make a day that exists every year", for
+    the database (:func:`_month_day_error` says it in words)."""
+    return (
+        models.Q(**{f"{month}__gte": 1, f"{month}__lte": 12, f"{day}__gte": 1, f"{day}__lte": 31})
+        & ~models.Q(**{f"{month}__in": [4, 6, 9, 11], f"{day}__gt": 30})
+        & ~models.Q(**{month: 2, f"{day}__gt": 28})
+    )
 
 
 class Cluster(models.Model):
@@ -105,6 +148,50 @@ class Cluster(models.Model):
             "annulée par un avoir. Vide : jamais."
         ),
     )
+    membership_year = models.CharField(
+        _("année d’adhésion"),
+        max_length=12,
+        choices=MembershipYear.choices,
+        default=MembershipYear.ANNIVERSARY,
+        help_text=_(
+            "Date anniversaire : chaque période court un an à partir de l’adhésion. Année fixe : "
+            "toutes les périodes s’alignent sur la même année, la première au prorata."
+        ),
+    )
+    year_start_month = models.PositiveSmallIntegerField(
+        _("début de l’année fixe : mois"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+    )
+    year_start_day = models.PositiveSmallIntegerField(
+        _("début de l’année fixe : jour"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text=_("Le 1er janvier par défaut : l’année civile."),
+    )
+    proration = models.CharField(
+        _("première période d’un nouveau membre"),
+        max_length=8,
+        choices=Proration.choices,
+        default=Proration.DAYS,
+        help_text=_(
+            "En année fixe, ce que paie un membre qui adhère en cours d’année. Avec une date "
+            "limite : avant elle, la cotisation entière jusqu’à la fin de l’année ; à partir "
+            "d’elle, la cotisation entière jusqu’à la fin de l’année suivante."
+        ),
+    )
+    proration_cutoff_month = models.PositiveSmallIntegerField(
+        _("date limite : mois"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+    )
+    proration_cutoff_day = models.PositiveSmallIntegerField(
+        _("date limite : jour"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+    )
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         verbose_name=_("personnel"),
@@ -118,9 +205,46 @@ class Cluster(models.Model):
         verbose_name_plural = _("clusters")
         ordering = ["kind", "name"]
         permissions = [("view_all_clusters", _("Voir les données de tous les clusters"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=_day_of_every_year("year_start_month", "year_start_day"),
+                name="cluster_year_start_exists",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(proration_cutoff_month__isnull=True)
+                | models.Q(proration_cutoff_day__isnull=True)
+                | _day_of_every_year("proration_cutoff_month", "proration_cutoff_day"),
+                name="cluster_cutoff_exists",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(proration="cutoff")
+                | models.Q(
+                    proration_cutoff_month__isnull=False, proration_cutoff_day__isnull=False
+                ),
+                name="cluster_cutoff_has_date",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        start_error = _month_day_error(self.year_start_month, self.year_start_day)
+        if start_error:
+            errors["year_start_day"] = start_error
+        cutoff = (self.proration_cutoff_month, self.proration_cutoff_day)
+        if self.proration == Proration.CUTOFF:
+            if None in cutoff:
+                errors["proration_cutoff_day"] = _("Indiquez le jour et le mois de la date limite.")
+            elif cutoff_error := _month_day_error(*cutoff):
+                errors["proration_cutoff_day"] = cutoff_error
+            elif cutoff == (self.year_start_month, self.year_start_day):
+                errors["proration_cutoff_day"] = _(
+                    "La date limite ne peut pas être le premier jour de l’année d’adhésion."
+                )
+        if errors:
+            raise ValidationError(errors)
 
     def issuer_details(self) -> dict[str, str | bool]:
         """What the cluster's documents print about it: legal name, SIREN, address, e-mail, web

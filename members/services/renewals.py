@@ -5,6 +5,7 @@ expiry of renewals left unpaid (cancelled by a credit note, the contacts told)."
 import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core import signing
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from members import mailing
 from members.formatting import money, short_date
 from members.models import (
+    Cluster,
     CreditNoteOrigin,
     Invoice,
     Mail,
@@ -36,24 +38,42 @@ from members.selectors import (
 
 from .billing import credit_note_issue, invoice_issue
 from .terms import term_save
+from .years import FirstTerm, first_term, fixed_year_of, is_fixed_year, one_year_after
 
 
-def _one_year_after(day: date) -> date:
-    """The same day a year later (28 February for a 29 February)."""
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:
-        return day.replace(year=day.year + 1, day=28)
+def renewal_term(
+    *, after: Term, today: date, cluster: Cluster | None = None, annual_fee: Decimal = Decimal(0)
+) -> FirstTerm:
+    """The term a renewal after ``after`` makes, at a plan of ``annual_fee``, in ``cluster``'s
+    membership year (on the anniversary when ``cluster`` is None).
 
-
-def renewal_period(*, after: Term, today: date) -> tuple[date, date]:
-    """The membership year a renewal after ``after`` covers: the year that starts the day after
-    it ends, keeping its anniversary (a term ending on 31 December renews for the next calendar
-    year); for a membership that lapsed, the first such year that has not ended by ``today``."""
+    On the anniversary: the year that starts the day after ``after`` ends, keeping its
+    anniversary, at the full fee; for a membership that lapsed, the first such year that has not
+    ended by ``today``. In a fixed year: from the day after ``after`` ends to the end of the
+    fixed year holding that day (a term ending on 31 December renews from 1 January to
+    31 December), at the full fee when that is a whole year, else at the fee of a first term
+    starting that day (:func:`members.services.years.first_term`: a term of the old anniversary
+    rule is brought onto the fixed year); for a membership that lapsed, the first fixed year not
+    ended by ``today``, whole, at the full fee (the lapse is not a discount, as on the
+    anniversary)."""
     start = after.end_date + timedelta(days=1)
-    while _one_year_after(start) - timedelta(days=1) < today:
-        start = _one_year_after(start)
-    return start, _one_year_after(start) - timedelta(days=1)
+    if cluster is not None and is_fixed_year(cluster):
+        _year_start, year_end = fixed_year_of(cluster=cluster, day=start)
+        while year_end < today:
+            start = year_end + timedelta(days=1)
+            _year_start, year_end = fixed_year_of(cluster=cluster, day=start)
+        return first_term(cluster=cluster, annual_fee=annual_fee, start=start)
+    while one_year_after(start) - timedelta(days=1) < today:
+        start = one_year_after(start)
+    return FirstTerm(start, one_year_after(start) - timedelta(days=1), annual_fee, 1, 1, "years")
+
+
+def renewal_period(
+    *, after: Term, today: date, cluster: Cluster | None = None
+) -> tuple[date, date]:
+    """The membership year a renewal after ``after`` covers (see :func:`renewal_term`)."""
+    term = renewal_term(after=after, today=today, cluster=cluster)
+    return term.start, term.end
 
 
 def renewal_opens_on(*, after: Term) -> date:
@@ -215,14 +235,16 @@ def membership_renew(
                 % {"cluster": membership.cluster.name}
             }
         )
-    start, end = renewal_period(after=after, today=today)
+    period = renewal_term(
+        after=after, today=today, cluster=membership.cluster, annual_fee=plan.annual_fee
+    )
     term = term_save(
         term=Term(
             membership=membership,
             plan=plan,
-            start_date=start,
-            end_date=end,
-            fee=plan.annual_fee,
+            start_date=period.start,
+            end_date=period.end,
+            fee=period.fee,
         )
     )
     invoice = invoice_issue(term=term, on=today)

@@ -89,7 +89,11 @@ def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
     latest = standing[0] if standing else None
     covering = next((t for t in standing if t.start_date <= today <= t.end_date), None)
     outlook = renewal_outlook(membership=membership, latest=latest, today=today)
-    period = renewal_period(after=latest, today=today) if outlook.is_open else None
+    period = (
+        renewal_period(after=latest, today=today, cluster=membership.cluster)
+        if outlook.is_open
+        else None
+    )
     return MembershipPanel(
         membership=membership,
         status=MembershipStatus(membership.status),

@@ -43,6 +43,7 @@ from members.services.renewals import (
     renewal_of,
     renewal_outlook,
     renewal_period,
+    renewal_term,
 )
 
 
@@ -133,7 +134,11 @@ def renewal_plan(request: HttpRequest, membership_id: int) -> HttpResponse:
         request.GET, plans=plans_offered(cluster_id=context.membership.cluster_id)
     )
     selected = chosen.cleaned_data["plan"] if chosen.is_valid() else suggested
-    start, end = renewal_period(after=latest, today=context.today) if latest else (None, None)
+    start, end = (
+        renewal_period(after=latest, today=context.today, cluster=context.membership.cluster)
+        if latest
+        else (None, None)
+    )
     return render(
         request,
         "members/renewal_plan.html",
@@ -167,12 +172,18 @@ def renewal_confirm(request: HttpRequest, membership_id: int) -> HttpResponse:
             messages.error(request, _("Choisissez d’abord une formule."))
             return redirect(plan_step)
         plan = chosen.cleaned_data["plan"]
-        start, end = renewal_period(after=context.outlook.latest, today=context.today)
+        period = renewal_term(
+            after=context.outlook.latest,
+            today=context.today,
+            cluster=membership.cluster,
+            annual_fee=plan.annual_fee,
+        )
         context_data |= {
             "plan": plan,
             "band": plan_band(plan),
-            "start": start,
-            "end": end,
+            "start": period.start,
+            "end": period.end,
+            "fee": period.fee,
             "form": RenewalConfirmForm(
                 initial={"after": context.outlook.latest.pk, "plan": plan.pk}
             ),

@@ -36,7 +36,7 @@ class MergerForm(forms.ModelForm):
 
     class Meta:
         model = Merger
-        fields = ("status", "planned_date")
+        fields = ("status", "planned_date", "align_on_successor_year")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,6 +55,7 @@ class MergerForm(forms.ModelForm):
             "reason": data.get("reason", ""),
             "status": data.get("status") if "status" in self.changed_data else None,
             "planned_date": data.get("planned_date"),
+            "align_on_successor_year": data.get("align_on_successor_year"),
         }
 
     def clean(self):

@@ -124,7 +124,9 @@ class MergerEventInline(admin.TabularInline):
             value = event.details.get(key)
             if value in ("", None):
                 continue
-            if isinstance(value, list):
+            if isinstance(value, bool):
+                value = _("oui") if value else _("non")
+            elif isinstance(value, list):
                 value = len(value)
             elif key == "as_of":
                 value = short_date(date.fromisoformat(value))
@@ -149,6 +151,7 @@ EVENT_DETAILS = {
     "source_plan": gettext_lazy("formule source"),
     "before": gettext_lazy("avant"),
     "after": gettext_lazy("après"),
+    "align_on_successor_year": gettext_lazy("alignement sur l’année du successeur"),
 }
 
 
@@ -168,7 +171,15 @@ class MergerAdmin(MergerRecordAdmin):
         (None, {"fields": ("name", "successor", "sources_list")}),
         (
             gettext_lazy("Date d’effet"),
-            {"fields": ("status", "planned_date", "reason", "effective_date")},
+            {
+                "fields": (
+                    "status",
+                    "planned_date",
+                    "align_on_successor_year",
+                    "reason",
+                    "effective_date",
+                )
+            },
         ),
         (gettext_lazy("Propositions"), {"fields": ("proposals_summary", "late_objections")}),
     )

@@ -16,6 +16,7 @@ from ..models import Decision, TransferProposal
 from ..selectors import (
     merger_current,
     merger_origins,
+    proposal_alignment_lines,
     proposal_flags,
     proposal_records,
     proposals_decision_groups,
@@ -255,6 +256,7 @@ class TransferProposalAdmin(MergerRecordAdmin):
             "proposal": proposal,
             "origin": dict(merger_origins(proposal.merger)).get(proposal.origin, proposal.origin),
             "flags": proposal_flags(proposal),
+            "alignment": proposal_alignment_lines(proposal),
             **proposal_records(proposal=proposal),
             "organisation": proposal.organisation,
             "form": form,

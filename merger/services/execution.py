@@ -9,24 +9,35 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from kombu.exceptions import OperationalError
 
 from members.formatting import money, short_date
 from members.mailing import REQUEUE_AFTER
-from members.models import Membership, Plan, Site, Term
+from members.models import Cluster, CreditNoteOrigin, Invoice, Membership, Plan, Site, Term
+from members.services.billing import credit_note_issue
 from members.services.renewals import renewal_period
+from members.services.years import FirstTerm, first_term
 from members.texts import Text, text_store
 
 from ..models import Decision, Merger, MergerEvent, MergerExecution, TransferProposal
-from ..selectors import TransferFacts, proposals_search, proposals_to_execute, transfer_facts
+from ..selectors import (
+    PaidBeyond,
+    TransferFacts,
+    paid_beyond,
+    proposals_search,
+    proposals_to_execute,
+    transfer_facts,
+)
 from .mergers import merger_log
 
 #: What the facts of a decision are called, to say which ones changed since.
@@ -58,6 +69,9 @@ class SuccessorMembership:
     credit: Decimal
     old_member_numbers: str
     site: str
+    #: Aligned on the successor's year: what the days already paid took off the first term's
+    #: fee (``credit`` is then what they were worth beyond it, credited back).
+    deduction: Decimal = Decimal("0.00")
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,50 @@ def successor_term_period(
     start, end = renewal_period(after=Term(end_date=anchor), today=effective)
     share = Decimal((end - effective).days + 1) / Decimal((end - start).days + 1)
     return effective, end, False, (annual_fee * share).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The first successor term of a merger that aligns on the successor's membership year:
+    ``term``, from the effective date to the end of the successor's year at the fee its
+    proration rule gives; the ``paid`` source terms running past the effective date, whose
+    value is deducted from that fee (both clusters' when both were paid); the ``fee`` left to
+    pay, and the ``excess`` of that value over the fee, which is credited back on the source
+    invoices (:func:`_excess_credit`)."""
+
+    term: FirstTerm
+    paid: tuple[PaidBeyond, ...]
+    deduction: Decimal
+    fee: Decimal
+    excess: Decimal
+
+    def as_json(self) -> dict:
+        return {
+            "first_term": self.term.as_json(),
+            "paid_beyond": [line.as_json() for line in self.paid],
+            "deduction": str(self.deduction),
+            "fee": str(self.fee),
+            "excess": str(self.excess),
+        }
+
+
+def successor_term_aligned(
+    *, successor: Cluster, annual_fee: Decimal, effective: date, paid: list[PaidBeyond]
+) -> Alignment:
+    """The first successor term aligned on ``successor``'s membership year from ``effective``,
+    at a plan of ``annual_fee``, for a member whose paid source terms past that date are
+    ``paid``: the prorated fee minus what those days are worth, down to nothing, the rest being
+    the excess to credit back."""
+    term = first_term(cluster=successor, annual_fee=annual_fee, start=effective)
+    worth = sum((line.value for line in paid), Decimal("0.00"))
+    deduction = min(worth, term.fee)
+    return Alignment(
+        term=term,
+        paid=tuple(paid),
+        deduction=deduction,
+        fee=term.fee - deduction,
+        excess=worth - deduction,
+    )
 
 
 def _changes(decided: dict, now: dict) -> list:
@@ -206,6 +264,7 @@ def _execution_context(*, merger: Merger, effective: date, dry_run: bool) -> dic
     """What executing each chunk of ``merger``'s proposals needs besides them."""
     return {
         "merger": merger,
+        "successor": merger.successor if merger.align_on_successor_year else None,
         "effective": effective,
         "plans": {plan.pk: plan for plan in Plan.objects.filter(cluster=merger.successor_id)},
         "sites": {site.name: site for site in Site.objects.filter(cluster=merger.successor_id)},
@@ -237,6 +296,7 @@ def _chunk_execute(
     proposal_ids: list[int],
     *,
     merger: Merger,
+    successor: Cluster | None,
     effective: date,
     plans: dict[int, Plan],
     sites: dict[str, Site],
@@ -245,7 +305,8 @@ def _chunk_execute(
 ) -> tuple[list[SuccessorMembership | ExecutionFailure], int]:
     """Execute the proposals ``proposal_ids`` (in the caller's transaction): their outcomes, in
     order, and the last member number given. Proposals no longer approved (decided again
-    meanwhile) have none."""
+    meanwhile) have none. With a ``successor``, the first terms align on its membership year
+    (:func:`successor_term_aligned`)."""
     proposals = TransferProposal.objects.filter(pk__in=proposal_ids, decision=Decision.APPROVED)
     if not dry_run:
         proposals = proposals.select_for_update(of=("self",))
@@ -267,6 +328,14 @@ def _chunk_execute(
             organisation_id__in=organisation_ids, cluster=merger.successor_id
         ).values_list("organisation_id", "member_number")
     )
+    paid = (
+        paid_beyond(
+            membership_ids=[pk for one in facts.values() for pk in one.membership_ids],
+            since=effective,
+        )
+        if successor is not None
+        else {}
+    )
     outcomes = []
     for proposal in proposals:
         outcome = _proposal_check(
@@ -282,9 +351,22 @@ def _chunk_execute(
             continue
         number += 1
         organisation_facts, plan = outcome
-        start, end, paid, fee = successor_term_period(
-            facts=organisation_facts, effective=effective, annual_fee=plan.annual_fee
-        )
+        alignment = None
+        if successor is not None:
+            alignment = successor_term_aligned(
+                successor=successor,
+                annual_fee=plan.annual_fee,
+                effective=effective,
+                paid=[
+                    line for pk in organisation_facts.membership_ids for line in paid.get(pk, [])
+                ],
+            )
+            start, end, fee = alignment.term.start, alignment.term.end, alignment.fee
+            is_paid = not fee
+        else:
+            start, end, is_paid, fee = successor_term_period(
+                facts=organisation_facts, effective=effective, annual_fee=plan.annual_fee
+            )
         site = next((sites[name] for name in organisation_facts.sites if name in sites), None)
         row = SuccessorMembership(
             proposal_id=proposal.pk,
@@ -295,11 +377,12 @@ def _chunk_execute(
             plan=plan.name,
             start_date=start,
             end_date=end,
-            is_paid=paid,
+            is_paid=is_paid,
             fee=fee,
-            credit=organisation_facts.credit,
+            credit=alignment.excess if alignment else organisation_facts.credit,
             old_member_numbers=organisation_facts.old_member_numbers,
             site=site.name if site else "",
+            deduction=alignment.deduction if alignment else Decimal("0.00"),
         )
         if not dry_run:
             with transaction.atomic():
@@ -311,6 +394,7 @@ def _chunk_execute(
                     site=site,
                     effective=effective,
                     merger=merger,
+                    alignment=alignment,
                 )
         outcomes.append(row)
     if not dry_run:
@@ -366,15 +450,20 @@ def _successor_write(
     site: Site | None,
     effective: date,
     merger: Merger,
+    alignment: Alignment | None,
 ) -> None:
-    """Write the successor membership ``row`` of ``proposal`` and mark its sources transferred."""
+    """Write the successor membership ``row`` of ``proposal`` and mark its sources transferred;
+    aligned, credit back the ``alignment``'s excess and keep its computation on the proposal."""
+    credited = _excess_credit(alignment, member_number=row.member_number) if alignment else []
     membership = Membership.objects.create(
         organisation_id=proposal.organisation_id,
         cluster_id=merger.successor_id,
         member_number=row.member_number,
         member_since=row.member_since,
         site=site,
-        notes=_transfer_note(facts=facts, effective=effective),
+        notes=_transfer_note(
+            facts=facts, effective=effective, alignment=alignment, credited=credited
+        ),
     )
     Term.objects.create(
         membership=membership,
@@ -392,14 +481,98 @@ def _successor_write(
     proposal.decision = Decision.EXECUTED
     proposal.successor_membership = membership
     proposal.executed_at = now
-    proposal.save(update_fields=["decision", "successor_membership", "executed_at", "updated_at"])
+    if alignment is not None:
+        left = alignment.excess - sum((amount for _n, amount in credited), Decimal("0.00"))
+        proposal.alignment = alignment.as_json() | {
+            "credit_notes": [
+                {"number": number, "amount": str(amount)} for number, amount in credited
+            ],
+            "not_credited": str(left),
+        }
+    proposal.save(
+        update_fields=[
+            "decision",
+            "successor_membership",
+            "executed_at",
+            "alignment",
+            "updated_at",
+        ]
+    )
 
 
-def _transfer_note(*, facts: TransferFacts, effective: date) -> str:
+def _excess_credit(alignment: Alignment, *, member_number: str) -> list[tuple[str, Decimal]]:
+    """Credit back the ``alignment``'s excess (days paid beyond what the first successor term
+    costs) on the invoices of the source terms paid past the effective date, the latest first,
+    each for at most what its days beyond are worth and what is left on it: (number, amount) of
+    each credit note issued (origin "merger"; the source invoice, paid, is then overpaid by as
+    much, to refund). A term without an invoice (imported) cannot be credited: what is left is
+    said in the note and the proposal's computation."""
+    left = alignment.excess
+    lines = [line for line in alignment.paid if line.invoice_id]
+    if left <= 0 or not lines:
+        return []
+    invoices = {
+        invoice.pk: invoice
+        for invoice in Invoice.objects.filter(
+            pk__in=[line.invoice_id for line in lines], cancelled_on__isnull=True
+        ).annotate(credited=Coalesce(Sum("credit_notes__amount"), Decimal("0.00")))
+    }
+    credited = []
+    for line in sorted(lines, key=lambda line: (line.end, line.start), reverse=True):
+        invoice = invoices.get(line.invoice_id)
+        if left <= 0 or invoice is None:
+            continue
+        amount = min(left, line.value, invoice.amount - invoice.credited)
+        if amount <= 0:
+            continue
+        with translation.override(settings.LANGUAGE_CODE):
+            reason = _(
+                "Fusion : %(days)s jours payés au-delà de la date d’effet (%(date)s), au-delà "
+                "de la cotisation de la première période au successeur (adhésion %(number)s)."
+            ) % {
+                "days": line.days,
+                "date": short_date(alignment.term.start),
+                "number": member_number,
+            }
+        note = credit_note_issue(
+            invoice=invoice, reason=reason, amount=amount, origin=CreditNoteOrigin.MERGER
+        )
+        credited.append((note.number, amount))
+        left -= amount
+    return credited
+
+
+def _transfer_note(
+    *,
+    facts: TransferFacts,
+    effective: date,
+    alignment: Alignment | None = None,
+    credited: list[tuple[str, Decimal]] = (),
+) -> str:
     note = _("Transférée par la fusion le %(date)s ; anciens n° d’adhérent : %(numbers)s.") % {
         "date": short_date(effective),
         "numbers": facts.old_member_numbers,
     }
+    if alignment is not None:
+        note += " " + _(
+            "Première période alignée sur l’année du successeur : %(gross)s au prorata, moins "
+            "%(deduction)s déjà payés aux clusters sources au-delà de la date d’effet, reste "
+            "%(fee)s."
+        ) % {
+            "gross": money(alignment.term.fee),
+            "deduction": money(alignment.deduction),
+            "fee": money(alignment.fee),
+        }
+        if credited:
+            note += " " + _("Avoirs émis pour le surplus : %(notes)s.") % {
+                "notes": ", ".join(f"{number} ({money(amount)})" for number, amount in credited)
+            }
+        not_credited = alignment.excess - sum((amount for _n, amount in credited), Decimal(0))
+        if not_credited > 0:
+            note += " " + _("Surplus sans facture à créditer : %(amount)s.") % {
+                "amount": money(not_credited)
+            }
+        return note
     if facts.credit:
         note += " " + _("Avoir de %(credit)s : payé aux deux clusters pour la même période.") % {
             "credit": money(facts.credit)

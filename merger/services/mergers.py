@@ -42,9 +42,11 @@ def merger_update(
     reason: str,
     status: str | None = None,
     planned_date: date | None = None,
+    align_on_successor_year: bool | None = None,
 ) -> MergerEvent | None:
-    """Change ``merger``'s status and/or planned date, logging who, when and why; return the
-    event, or ``None`` when nothing changed.
+    """Change ``merger``'s status, planned date and/or whether its execution aligns the
+    successor memberships on the successor's membership year, logging who, when and why;
+    return the event, or ``None`` when nothing changed.
 
     Moving the date later is a postponement, logged as such; the status becomes "postponed"
     unless one is given (a date moved later and fixed at once stays "scheduled"). "Effective"
@@ -55,7 +57,16 @@ def merger_update(
     status_given = status is not None
     status = status or merger.status
     planned_date = planned_date or merger.planned_date
-    if status == merger.status and planned_date == merger.planned_date:
+    align = (
+        merger.align_on_successor_year
+        if align_on_successor_year is None
+        else align_on_successor_year
+    )
+    if (
+        status == merger.status
+        and planned_date == merger.planned_date
+        and align == merger.align_on_successor_year
+    ):
         return None
     if merger.status == Status.EFFECTIVE:
         raise ValidationError(
@@ -84,10 +95,14 @@ def merger_update(
         status_after=status,
         date_before=merger.planned_date,
         date_after=planned_date,
+        details={"align_on_successor_year": align}
+        if align != merger.align_on_successor_year
+        else {},
     )
     merger.status = status
     merger.planned_date = planned_date
-    merger.save(update_fields=["status", "planned_date", "updated_at"])
+    merger.align_on_successor_year = align
+    merger.save(update_fields=["status", "planned_date", "align_on_successor_year", "updated_at"])
     return event
 
 
