@@ -13,6 +13,7 @@ from django.utils import translation
 from members import documents
 from members.models import Cluster, ContactRole
 from members.services.billing import credit_note_issue, invoice_issue, invoice_notice_send
+from tests.html_forms import form_data
 from tests.members.billing_helpers import ISSUED, contact, legal_details, pdf_text, unpaid_term
 
 pytestmark = pytest.mark.django_db
@@ -110,14 +111,21 @@ def test_a_credit_note_keeps_the_mentions_of_its_invoice():
 # --- The cluster's settings in the admin ---------------------------------------------------------
 
 
-def cluster_form(cluster: Cluster, **changes) -> dict:
-    """What the admin's change form of ``cluster`` posts back, with ``changes``."""
+def cluster_form(client, cluster: Cluster, **changes) -> dict:
+    """What the admin's change form of ``cluster`` posts back, as the page shows it to the
+    signed-in user, with ``changes`` (an empty value leaves the field out, as an unticked box)."""
+    page = client.get(reverse("admin:members_cluster_change", args=[cluster.pk]))
+    data = form_data(page, id="cluster_form") | changes
+    return {name: value for name, value in data.items() if value != ""}
+
+
+def cluster_form_forged(cluster: Cluster, **changes) -> dict:
+    """A change form of ``cluster`` forged from its stored values by whoever cannot open it."""
     data = {
         name: "" if value is None else value
         for name, value in model_to_dict(cluster).items()
         if name not in ("id", "staff")
     }
-    data["recovery_fee_mention"] = "on" if data["recovery_fee_mention"] else ""
     data.update(changes)
     return {name: value for name, value in data.items() if value is not False and value != ""}
 
@@ -130,7 +138,7 @@ def test_staff_set_the_mentions_of_their_cluster(client, dp_staff, typed):
 
     page = client.get(url)
     response = client.post(
-        url, cluster_form(cluster, late_payment_rate=typed, recovery_fee_mention="on")
+        url, cluster_form(client, cluster, late_payment_rate=typed, recovery_fee_mention="on")
     )
 
     assert "taux des pénalités de retard" in page.content.decode().lower()
@@ -151,7 +159,7 @@ def test_a_malformed_rate_is_a_form_error(client, dp_staff, rate):
 
     response = client.post(
         reverse("admin:members_cluster_change", args=[cluster.pk]),
-        cluster_form(cluster, late_payment_rate=rate),
+        cluster_form(client, cluster, late_payment_rate=rate),
     )
 
     assert response.status_code == 200
@@ -167,7 +175,7 @@ def test_neither_another_clusters_staff_nor_the_committee_set_the_mentions(clien
 
     response = client.post(
         reverse("admin:members_cluster_change", args=[other.pk]),
-        cluster_form(other, late_payment_rate="12"),
+        cluster_form_forged(other, late_payment_rate="12"),
     )
 
     assert response.status_code in (302, 403, 404)

@@ -23,6 +23,7 @@ from tests.factories import (
     cluster,
     staff_user,
 )
+from tests.html_forms import form_data
 from tests.members.test_admin import membership_form
 
 FEE = Decimal("365.00")
@@ -200,12 +201,7 @@ def test_the_admin_refuses_31_february_with_a_form_error(client):
     digitalplace = cluster("digitalplace")
     url = f"/admin/members/cluster/{digitalplace.pk}/change/"
     page = client.get(url)
-    data = {
-        name: value
-        for name, value in page.context["adminform"].form.initial.items()
-        if value is not None and name != "staff"
-    }
-    data |= {
+    data = form_data(page, id="cluster_form") | {
         "membership_year": "fixed",
         "year_start_month": "2",
         "year_start_day": "31",
