@@ -17,6 +17,13 @@ from .billing import (
     RefundState,
 )
 from .clusters import Cluster, Plan, PlanCategory, Site
+from .follow_ups import (
+    PaymentFollowUp,
+    PaymentFollowUpPolicy,
+    PaymentFollowUpReason,
+    PaymentFollowUpState,
+    PaymentFollowUpStep,
+)
 from .imports import ImportRecord
 from .mailing import Mail, MailPurpose, MailState
 from .memberships import Membership, MembershipStatus, Term
@@ -45,6 +52,11 @@ __all__ = [
     "Payment",
     "PaymentChange",
     "PaymentChangeKind",
+    "PaymentFollowUp",
+    "PaymentFollowUpPolicy",
+    "PaymentFollowUpReason",
+    "PaymentFollowUpState",
+    "PaymentFollowUpStep",
     "PaymentMethod",
     "Plan",
     "PlanCategory",
