@@ -627,14 +627,10 @@ def payment_follow_up_sample_invoice(*, cluster_id: int) -> Invoice | None:
     return invoices.filter(amount_left__gt=0).first() or invoices.first()
 
 
-def payment_follow_ups_failed(*, clusters: QuerySet[Cluster] | None = None) -> QuerySet:
-    """The follow-ups that failed for good (no contact, the SMTP server refused), of
-    ``clusters`` (default: all): what the staff's dashboard counts and the invoices' admin
-    lists."""
-    failed = PaymentFollowUp.objects.filter(state=PaymentFollowUpState.FAILED)
-    if clusters is not None:
-        failed = failed.filter(invoice__cluster__in=clusters)
-    return failed
+def payment_follow_ups_failed() -> QuerySet[PaymentFollowUp]:
+    """The follow-ups that failed for good (no contact, the SMTP server refused): what the
+    staff's dashboard counts, and its link lists (the ledger filtered on this state)."""
+    return PaymentFollowUp.objects.filter(state=PaymentFollowUpState.FAILED)
 
 
 # --- The staff's dashboard ----------------------------------------------------------------------
@@ -736,8 +732,8 @@ def invoices_awaiting_transfer(queryset: QuerySet[Invoice] | None = None) -> Que
 class ClusterDashboard:
     """What a cluster's staff have to do, at a glance, on ``today``: the renewals due this month
     and the next, the invoices left to pay (how many, how much, the oldest), those awaiting a
-    bank transfer, the memberships lapsed this month, the reminders that failed, the latest
-    imports."""
+    bank transfer, the memberships lapsed this month, the reminders and payment follow-ups that
+    failed, the latest imports."""
 
     cluster: Cluster
     today: date
@@ -749,6 +745,7 @@ class ClusterDashboard:
     transfers_to_record: int
     lapsed_this_month: int
     reminders_failed: int
+    payment_follow_ups_failed: int
     imports: int
     last_imports: list[ImportRecord]
 
@@ -766,7 +763,7 @@ def _by_cluster(rows, key: str = "cluster_id") -> dict[int, dict]:
 
 
 def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[ClusterDashboard]:
-    """The dashboard of each of ``clusters``, by name. Nine queries, whatever the number of
+    """The dashboard of each of ``clusters``, by name. Ten queries, whatever the number of
     clusters, memberships, invoices, reminders or imports: each figure is counted for every
     cluster at once (grouped by cluster), the oldest invoices and latest imports are ranked per
     cluster in SQL."""
@@ -828,6 +825,14 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
         .annotate(count=Count("pk")),
         key="term__membership__cluster_id",
     )
+    follow_ups_failed = _by_cluster(
+        payment_follow_ups_failed()
+        .filter(invoice__cluster__in=ids)
+        .order_by()
+        .values("invoice__cluster_id")
+        .annotate(count=Count("pk")),
+        key="invoice__cluster_id",
+    )
     imports: dict[int, list[ImportRecord]] = {pk: [] for pk in ids}
     imports_count: dict[int, int] = {}
     for record in (
@@ -858,6 +863,7 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
             transfers_to_record=transfers.get(cluster.pk, {}).get("count", 0),
             lapsed_this_month=lapsed.get(cluster.pk, {}).get("count", 0),
             reminders_failed=failed.get(cluster.pk, {}).get("count", 0),
+            payment_follow_ups_failed=follow_ups_failed.get(cluster.pk, {}).get("count", 0),
             imports=imports_count.get(cluster.pk, 0),
             last_imports=imports[cluster.pk],
         )

@@ -104,6 +104,13 @@ class PaymentFollowUpStepInline(admin.StackedInline):
         models.CharField: {"widget": forms.TextInput(attrs={"class": "vLargeTextField"})},
     }
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "days_after_due":
+            # The bounds the model's validators hold, said by the form (a positive field's own
+            # would say "0" to whoever typed "-5").
+            kwargs |= {"min_value": 1, "max_value": 365}
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
 
 @admin.display(description=gettext_lazy("variables des textes"))
 def placeholders_help(policy: PaymentFollowUpPolicy | None = None) -> str:
