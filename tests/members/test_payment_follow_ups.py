@@ -348,3 +348,15 @@ def test_a_text_naming_an_unknown_placeholder_is_refused_with_its_name():
         step.full_clean()
 
     assert "Variable inconnue : {montant}." in str(error.value.message_dict["body_fr"])
+
+
+def test_member_supplied_names_are_escaped_in_the_html(mailbox):
+    unpaid_invoice(organisation__name="<b>ACME</b> & Cie")
+
+    run_pass(day(15))
+
+    [message] = mailbox.messages
+    html = message.get_body(("html",)).get_content()
+    assert "&lt;b&gt;ACME&lt;/b&gt; &amp; Cie" in html
+    assert "<b>ACME</b>" not in html
+    assert "<b>ACME</b> & Cie" in mailbox.text(message)
