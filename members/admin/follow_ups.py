@@ -57,7 +57,9 @@ PLACEHOLDER_HELP = {
     "due_date": gettext_lazy(
         "la date d’échéance de la facture, en toutes lettres dans la langue du contact"
     ),
-    "days_late": gettext_lazy("le nombre de jours depuis l’échéance (15 pour J+15)"),
+    "days_late": gettext_lazy(
+        "le nombre de jours depuis l’échéance, le jour du passage (15 pour J+15 envoyée à son jour)"
+    ),
     "payment_url": gettext_lazy(
         "le lien vers la facture dans l’espace adhérent, où la régler (il figure aussi, en "
         "bouton, sous chaque message)"

@@ -283,7 +283,12 @@ def _follow_up_message(entry: PaymentFollowUp, *, invoice: Invoice) -> EmailMult
             "invoice_number": invoice.number,
             "amount_left": formatting.money(invoice.amount_left),
             "due_date": formatting.long_date(invoice.due_on),
-            "days_late": str(entry.days_after_due),
+            # After missed days, the latest step goes out late: it says how late it is.
+            "days_late": str(
+                (entry.scheduled_on - invoice.due_on).days
+                if entry.scheduled_on
+                else entry.days_after_due
+            ),
             "payment_url": payment_url,
         }
         context = {

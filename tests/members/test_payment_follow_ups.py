@@ -110,7 +110,9 @@ def test_nothing_at_j14_the_first_at_j15_the_second_at_j30_each_once(mailbox):
     assert (second.due, second.scheduled, second.already_sent) == (1, 0, 1)
 
 
-def test_after_20_missed_days_only_the_latest_step_due_goes_out(mailbox):
+@pytest.mark.parametrize("lateness", [7, 30])  # J+15 too late to go, or still in its window
+def test_after_20_missed_days_only_the_latest_step_due_goes_out(mailbox, lateness):
+    PaymentFollowUpPolicy.objects.update(max_lateness_days=lateness)
     invoice = unpaid_invoice()
     run_pass(day(14))
 
@@ -118,6 +120,7 @@ def test_after_20_missed_days_only_the_latest_step_due_goes_out(mailbox):
 
     assert (result.due, result.scheduled) == (1, 1)
     assert subjects(mailbox) == [f"Deuxième relance : facture {invoice.number} impayée"]
+    assert "il y a 34 jours" in mailbox.text(mailbox.messages[0])
     assert list(PaymentFollowUp.objects.values_list("days_after_due", flat=True)) == [30]
     run_pass(day(35))
     assert len(mailbox.messages) == 1, "the missed J+15 is not sent afterwards"
