@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from members.models import (
     ContactRole,
@@ -176,6 +177,23 @@ def test_two_passes_at_once_record_each_follow_up_once(postgresql):
     assert sorted(PaymentFollowUp.objects.values_list("invoice_id", flat=True)) == sorted(
         invoice.pk for invoice in invoices
     )
+
+
+def test_the_pass_s_queries_do_not_grow_with_the_invoices():
+    def queries_of_a_pass(on: dt.date) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            result = payment_follow_ups_schedule(today=on)
+        return result.emails, len(queries)
+
+    for index in range(3):
+        unpaid_invoice(email=f"few{index}@acme.example")
+    few = queries_of_a_pass(day(15))
+    for index in range(30):
+        unpaid_invoice(email=f"many{index}@acme.example")
+    many = queries_of_a_pass(day(30))
+
+    assert (few[0], many[0]) == (3, 33)
+    assert few[1] == many[1]
 
 
 def test_the_ledger_refuses_a_step_twice_for_one_invoice_and_address():
