@@ -2,7 +2,7 @@
 
 - Membership staff see their clusters' work (:func:`members.selectors.cluster_dashboards`):
   renewals due this month and the next, invoices left to pay, transfers to record, memberships
-  lapsed this month, reminders that failed, the latest imports.
+  lapsed this month, reminders and payment follow-ups that failed, the latest imports.
 - The merger committee sees the merger (:func:`merger.selectors.merger_dashboard`): its steps
   as its page shows them (:func:`merger.selectors.merger_steps`), each linked to where it is
   done, its proposals by decision and flag, its notices and objections, the days to its
@@ -27,7 +27,7 @@ from django.utils.translation import ngettext
 from members.admin.billing import InvoiceToCollectFilter
 from members.admin.memberships import MembershipDueFilter
 from members.formatting import long_date, money, month, short_date
-from members.models import ReminderState
+from members.models import PaymentFollowUpState, ReminderState
 from members.selectors import ClusterDashboard, cluster_dashboards, clusters_managed_by
 from merger.admin.filters import FlagFilter, InformedFilter, ObjectionFilter
 from merger.models import FLAGS, UNDECIDED, Decision, DuplicatePair, MergerNotice, TransferProposal
@@ -180,6 +180,21 @@ def cluster_section(dashboard: ClusterDashboard) -> Section:
                         ),
                         alert=True,
                         note=_("à renvoyer une fois la cause corrigée"),
+                    ),
+                    count_figure(
+                        ngettext(
+                            "relance de paiement en échec",
+                            "relances de paiement en échec",
+                            dashboard.payment_follow_ups_failed,
+                        ),
+                        dashboard.payment_follow_ups_failed,
+                        list_url(
+                            "members_paymentfollowup",
+                            state__exact=PaymentFollowUpState.FAILED,
+                            invoice__cluster__id__exact=cluster,
+                        ),
+                        alert=True,
+                        note=_("factures impayées dont la relance n’a pas pu partir"),
                     ),
                 ],
             ),

@@ -293,6 +293,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.renewals_expire_pass",
         "schedule": crontab(hour=7, minute=0),
     },
+    # The payment follow-ups of unpaid invoices (J+15, J+30 after their due date by default),
+    # every morning after the reminders; caught up the same way (members.services.follow_ups).
+    "payment-follow-ups-daily": {
+        "task": "members.tasks.payment_follow_ups_pass",
+        "schedule": crontab(hour=8, minute=10),
+    },
     # The invoice e-mails whose task was lost or ran out of retries, queued again every hour
     # (members.mailing.mails_requeue); each is still sent once.
     "mails-hourly": {

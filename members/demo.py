@@ -57,6 +57,7 @@ from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from members.selectors import contacts_to_notify_in, memberships_with_status
 from members.services import contact_login_ensure, staff_user_ensure
 from members.services.billing import credit_note_issue, invoice_issue, invoice_payment_record
+from members.services.follow_ups import payment_follow_up_policy_ensure
 from members.services.reminders import reminder_policy_ensure
 
 SEED = 3134
@@ -880,11 +881,15 @@ def _legal_details_fill(clusters: dict[str, Cluster]) -> None:
             for name, value in blank.items():
                 setattr(cluster, name, value)
             cluster.save(update_fields=list(blank))
-        # Reminders go out in the cluster's name rather than the site's default sender.
-        policy = reminder_policy_ensure(cluster=cluster)
-        if not policy.sender:
-            policy.sender = f"{cluster.name} <{cluster.email}>"
-            policy.save(update_fields=["sender"])
+        # Reminders and payment follow-ups go out in the cluster's name rather than the site's
+        # default sender.
+        for policy in (
+            reminder_policy_ensure(cluster=cluster),
+            payment_follow_up_policy_ensure(cluster=cluster),
+        ):
+            if not policy.sender:
+                policy.sender = f"{cluster.name} <{cluster.email}>"
+                policy.save(update_fields=["sender"])
 
 
 # --- A year of billing ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ MERGER_COMMITTEE = "Comité de fusion"
 MEMBERS_MODELS = ("organisation", "contact", "membership", "term")
 SETTINGS_MODELS = ("cluster", "site", "plan")
 REMINDER_MODELS = ("reminder", "reminderpolicy", "reminderstep")
+FOLLOW_UP_MODELS = ("paymentfollowup", "paymentfollowuppolicy", "paymentfollowupstep")
 
 # (app label, codename) pairs per role; other apps add theirs with role_grant().
 ROLE_PERMISSIONS = {
@@ -48,6 +49,11 @@ ROLE_PERMISSIONS = {
         # Watch their clusters' reminders and resend failed ones; the policy is the operator's.
         *(("members", f"view_{model}") for model in REMINDER_MODELS),
         ("members", "resend_reminder"),
+        # Their clusters' payment follow-ups: the policy and its texts are theirs to change.
+        *(("members", f"view_{model}") for model in FOLLOW_UP_MODELS),
+        ("members", "change_paymentfollowuppolicy"),
+        *(("members", f"{action}_paymentfollowupstep") for action in ("add", "change", "delete")),
+        ("members", "resend_paymentfollowup"),
     ],
     MERGER_COMMITTEE: [
         *(("members", f"view_{model}") for model in MEMBERS_MODELS + SETTINGS_MODELS),
@@ -56,6 +62,7 @@ ROLE_PERMISSIONS = {
         ("members", "view_invoice"),
         ("members", "view_payment"),
         *(("members", f"view_{model}") for model in REMINDER_MODELS),
+        *(("members", f"view_{model}") for model in FOLLOW_UP_MODELS),
         ("members", "view_all_clusters"),
     ],
 }

@@ -51,6 +51,9 @@ from members.models import (
     MembershipStatus,
     Organisation,
     Payment,
+    PaymentFollowUp,
+    PaymentFollowUpState,
+    PaymentFollowUpStep,
     Plan,
     Refund,
     RefundState,
@@ -606,6 +609,101 @@ def reminders_due(*, on: date, cluster_ids: list[int] | None = None) -> QuerySet
     )
 
 
+# --- Payment follow-ups -------------------------------------------------------------------------
+
+
+def payment_follow_ups_due(*, on: date, cluster_ids: list[int] | None = None) -> QuerySet[Invoice]:
+    """The invoices with a payment follow-up due on ``on``, annotated as by
+    :func:`invoices_with_balance` and with ``follow_up_days`` (the days after the due date of
+    that follow-up), ``follow_up_step`` (the id of its step) and ``follow_up_recorded`` (whether
+    the ledger holds it already).
+
+    An invoice qualifies while something is left to pay on it (``amount_left > 0``) and it is
+    not cancelled, and its cluster's policy is active. Its follow-up is the most recent step of
+    the policy that is due (``due_on + days <= on``) and not older than the policy's maximal
+    lateness (``on <= due_on + days + lateness``), as for the renewal reminders
+    (:func:`reminders_due`): after days without a pass only that one goes out, and a first pass
+    over old invoices writes to nobody about an invoice long overdue. With ``cluster_ids``, only
+    those clusters' invoices.
+
+    Two queries (the active steps, then the invoices), whatever the number of invoices: each
+    step is a range of due dates, the invoices read are those due in the window the steps span.
+    """
+    active = PaymentFollowUpStep.objects.filter(policy__is_active=True)
+    if cluster_ids is not None:
+        active = active.filter(policy__cluster_id__in=cluster_ids)
+    steps = list(
+        active.order_by("-days_after_due").values_list(
+            "pk", "policy__cluster_id", "days_after_due", "policy__max_lateness_days", named=True
+        )
+    )
+    if not steps:
+        nothing = Value(None, output_field=IntegerField())
+        return invoices_with_balance(Invoice.objects.none()).annotate(
+            follow_up_days=nothing,
+            follow_up_step=nothing,
+            follow_up_recorded=Value(False, output_field=BooleanField()),
+        )
+
+    def of_the_due_step(field: str) -> Case:
+        # The first step, latest first, whose range of due dates holds the invoice's.
+        return Case(
+            *(
+                When(
+                    cluster_id=step.policy__cluster_id,
+                    due_on__range=(
+                        on - timedelta(days=step.days_after_due + step.policy__max_lateness_days),
+                        on - timedelta(days=step.days_after_due),
+                    ),
+                    then=Value(getattr(step, field)),
+                )
+                for step in steps
+            ),
+            output_field=IntegerField(),
+        )
+
+    earliest = on - timedelta(
+        days=max(step.days_after_due + step.policy__max_lateness_days for step in steps)
+    )
+    latest = on - timedelta(days=min(step.days_after_due for step in steps))
+    invoices = Invoice.objects.filter(due_on__range=(earliest, latest), cancelled_on__isnull=True)
+    return (
+        invoices_with_balance(invoices)
+        .filter(amount_left__gt=0)
+        .annotate(
+            follow_up_days=of_the_due_step("days_after_due"),
+            follow_up_step=of_the_due_step("pk"),
+        )
+        .filter(follow_up_days__isnull=False)
+        .annotate(
+            follow_up_recorded=Exists(
+                PaymentFollowUp.objects.filter(
+                    invoice=OuterRef("pk"), days_after_due=OuterRef("follow_up_days")
+                )
+            )
+        )
+        .order_by()
+    )
+
+
+def payment_follow_up_sample_invoice(*, cluster_id: int) -> Invoice | None:
+    """The invoice that the previews of the cluster ``cluster_id``'s follow-ups show: its latest
+    with something left to pay, else its latest; annotated as by :func:`invoices_with_balance`,
+    with what a follow-up reads. ``None`` when it has issued none."""
+    invoices = invoices_with_balance(
+        Invoice.objects.filter(cluster_id=cluster_id).select_related(
+            "cluster", "term__membership__organisation"
+        )
+    ).order_by("-due_on", "-pk")
+    return invoices.filter(amount_left__gt=0).first() or invoices.first()
+
+
+def payment_follow_ups_failed() -> QuerySet[PaymentFollowUp]:
+    """The follow-ups that failed for good (no contact, the SMTP server refused): what the
+    staff's dashboard counts, and its link lists (the ledger filtered on this state)."""
+    return PaymentFollowUp.objects.filter(state=PaymentFollowUpState.FAILED)
+
+
 # --- The staff's dashboard ----------------------------------------------------------------------
 # Each figure of the admin's home page is read by one of these querysets, and the list its link
 # leads to filters with the same one (members.admin), so that the list shows as many rows as the
@@ -705,8 +803,8 @@ def invoices_awaiting_transfer(queryset: QuerySet[Invoice] | None = None) -> Que
 class ClusterDashboard:
     """What a cluster's staff have to do, at a glance, on ``today``: the renewals due this month
     and the next, the invoices left to pay (how many, how much, the oldest), those awaiting a
-    bank transfer, the memberships lapsed this month, the reminders that failed, the latest
-    imports."""
+    bank transfer, the memberships lapsed this month, the reminders and payment follow-ups that
+    failed, the latest imports."""
 
     cluster: Cluster
     today: date
@@ -718,6 +816,7 @@ class ClusterDashboard:
     transfers_to_record: int
     lapsed_this_month: int
     reminders_failed: int
+    payment_follow_ups_failed: int
     imports: int
     last_imports: list[ImportRecord]
 
@@ -735,7 +834,7 @@ def _by_cluster(rows, key: str = "cluster_id") -> dict[int, dict]:
 
 
 def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[ClusterDashboard]:
-    """The dashboard of each of ``clusters``, by name. Nine queries, whatever the number of
+    """The dashboard of each of ``clusters``, by name. Ten queries, whatever the number of
     clusters, memberships, invoices, reminders or imports: each figure is counted for every
     cluster at once (grouped by cluster), the oldest invoices and latest imports are ranked per
     cluster in SQL."""
@@ -797,6 +896,14 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
         .annotate(count=Count("pk")),
         key="term__membership__cluster_id",
     )
+    follow_ups_failed = _by_cluster(
+        payment_follow_ups_failed()
+        .filter(invoice__cluster__in=ids)
+        .order_by()
+        .values("invoice__cluster_id")
+        .annotate(count=Count("pk")),
+        key="invoice__cluster_id",
+    )
     imports: dict[int, list[ImportRecord]] = {pk: [] for pk in ids}
     imports_count: dict[int, int] = {}
     for record in (
@@ -827,6 +934,7 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
             transfers_to_record=transfers.get(cluster.pk, {}).get("count", 0),
             lapsed_this_month=lapsed.get(cluster.pk, {}).get("count", 0),
             reminders_failed=failed.get(cluster.pk, {}).get("count", 0),
+            payment_follow_ups_failed=follow_ups_failed.get(cluster.pk, {}).get("count", 0),
             imports=imports_count.get(cluster.pk, 0),
             last_imports=imports[cluster.pk],
         )

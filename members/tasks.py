@@ -5,7 +5,7 @@ from celery import shared_task
 from members.imports.services import ImportFailed, ImportUnusable, import_record_run
 from members.mailing import MAIL_BATCH_TASK, MAIL_RETRY, MAILS, mail_task_run, mails_requeue
 from members.models import ImportRecord, Invoice
-from members.services import billing, reminders, renewals
+from members.services import billing, follow_ups, reminders, renewals
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -91,3 +91,21 @@ def mails_pass() -> int:
     out of retries (:func:`members.mailing.mails_requeue`), every hour (``CELERY_BEAT_SCHEDULE``);
     return how many. Run twice, it queues nothing twice: each entry is sent once, under its lock."""
     return len(mails_requeue())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def payment_follow_ups_pass(cluster_ids: list[int] | None = None) -> dict:
+    """The daily pass of the payment follow-ups, which Celery beat runs at 08:10 Europe/Paris
+    (``CELERY_BEAT_SCHEDULE``): see
+    :func:`members.services.follow_ups.payment_follow_ups_schedule`. Run twice, at the same time
+    as another, or after days without one, it records nothing twice and forgets nothing; hence
+    ``acks_late``."""
+    return follow_ups.payment_follow_ups_schedule(cluster_ids=cluster_ids).as_json()
+
+
+@shared_task(**MAIL_BATCH_TASK)
+def payment_follow_ups_send(self, follow_up_ids: list[int]) -> int:
+    """Send a batch of recorded payment follow-ups, as the batches of reminders are sent
+    (:func:`members.mailing.mail_task_run`): redelivered after a lost worker, it sends only what
+    is still pending."""
+    return mail_task_run(self, ledger=follow_ups.FOLLOW_UPS, entry_ids=follow_up_ids)

@@ -221,6 +221,7 @@ CLUSTER_FIGURES = {
     "Factures impayées": 2,
     "Virement à enregistrer": 1,
     "Relance en échec": 1,
+    "Relances de paiement en échec": 0,
 }
 
 
@@ -256,7 +257,7 @@ def test_each_figure_of_the_staff_leads_to_a_list_of_as_many_rows(client):
     response = client.get("/admin/")
 
     figures = shown(response)["DigitalPlace"]
-    assert [value for value, _url in figures.values()] == [4, 2, 2, 4, 2, 2]
+    assert [value for value, _url in figures.values()] == [4, 2, 2, 4, 2, 2, 0]
     for label, (value, url) in figures.items():
         assert rows_listed(client, url) == value, label
     imports = re.search(r'<a href="([^"]+)">(\d+) imports en tout</a>', response.text)
@@ -521,6 +522,7 @@ def test_the_dashboard_speaks_english(client):
         "Unpaid invoices",
         "Transfer to record",
         "Failed reminder",
+        "Failed payment follow-ups",
     ]
     assert "€500.00 to collect" in html.unescape(response.text)
     assert "the oldest: DP-2026-" in html.unescape(response.text)

@@ -12,6 +12,7 @@ it in view, and the columns that role works with are there; then the first objec
 for the superuser every "add" page, are no wider than the window either.
 """
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -27,12 +28,16 @@ from members.demo import ADMIN_PASSWORD, COMMITTEE_PASSWORD, STAFF_PASSWORD, dem
 from members.models import (
     Contact,
     Organisation,
+    PaymentFollowUp,
+    PaymentFollowUpReason,
+    PaymentFollowUpState,
     Reminder,
     ReminderReason,
     ReminderState,
     Term,
 )
 from members.services.billing import invoice_issue, invoice_payment_record
+from members.services.follow_ups import payment_follow_ups_schedule
 from members.services.reminders import reminders_schedule
 from merger.models import Decision, DuplicatePair, MergerNotice, TransferProposal
 from merger.selectors import merger_current
@@ -150,6 +155,16 @@ def fill_every_list(tmp_path) -> None:
         reason=ReminderReason.SMTP_ERROR,
         detail="SMTPRecipientsRefused: 550 5.1.1 mailbox unavailable: user unknown in virtual "
         "mailbox table; the server gave up after three attempts",
+    )
+
+    # Payment follow-ups: the pass 15 days after the invoices' due date, one failed for good.
+    follow_ups = payment_follow_ups_schedule(today=invoice.due_on + dt.timedelta(days=15))
+    assert follow_ups.scheduled, "no unpaid invoice to follow up"
+    PaymentFollowUp.objects.filter(pk=PaymentFollowUp.objects.order_by("pk")[0].pk).update(
+        state=PaymentFollowUpState.FAILED,
+        attempts=1,
+        reason=PaymentFollowUpReason.SMTP_ERROR,
+        error="SMTPRecipientsRefused: 550 5.1.1 mailbox unavailable: user unknown",
     )
 
     # Recovery codes of an account that does not sign in here (the others would be asked for a

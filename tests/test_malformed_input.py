@@ -30,6 +30,7 @@ from members.imports.services import import_record_create, import_record_run
 from members.models import (
     ImportRecord,
     Organisation,
+    PaymentFollowUpPolicy,
     Reminder,
     ReminderReason,
     ReminderState,
@@ -294,6 +295,10 @@ def with_ids(name: str, *args: Callable[[World], object]) -> Callable[[World], l
 
 def code_requested(visitor: Visitor, w: World) -> None:
     visitor.send("post", reverse("account_request_login_code"), {"email": "a@example.org"})
+
+
+def follow_up_policy(membership) -> PaymentFollowUpPolicy:
+    return PaymentFollowUpPolicy.objects.get(cluster=membership.cluster_id)
 
 
 def organisation_type(w: World) -> int:
@@ -613,6 +618,21 @@ VIEWS: dict[str, View] = {
             "language": "fr",
         },
         foreign=lambda w: {"cluster": str(w.other_membership.cluster_id)},
+    ),
+    # The payment follow-ups' admin: a test of a step to oneself.
+    "admin:members_paymentfollowuppolicy_test": View(
+        "staff",
+        to("admin:members_paymentfollowuppolicy_test", lambda w: follow_up_policy(w.membership).pk),
+        post=lambda w: {
+            "test": f"{follow_up_policy(w.membership).steps.order_by('pk')[0].pk}:fr",
+        },
+        foreign=lambda w: {
+            "test": f"{follow_up_policy(w.other_membership).steps.order_by('pk')[0].pk}:fr",
+        },
+        others=with_ids(
+            "admin:members_paymentfollowuppolicy_test",
+            lambda w: follow_up_policy(w.other_membership).pk,
+        ),
     ),
     # The imports' admin
     "admin:members_importrecord_confirm": View(

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy
 
 from members import documents, formatting
 from members.admin.accounting import accounting_export_view
+from members.admin.follow_ups import follow_ups_table
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import (
     Invoice,
@@ -319,6 +320,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "notice_sent_at",
                     "confirmation_sent_at",
                     "payment_history",
+                    "payment_follow_ups",
                 )
             },
         ),
@@ -405,6 +407,10 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         if not invoice.overpaid_amount:
             return "–"
         return format_html("<strong>{}</strong>", formatting.money(invoice.overpaid_amount))
+
+    @admin.display(description=gettext_lazy("relances de paiement"))
+    def payment_follow_ups(self, invoice: Invoice) -> str:
+        return follow_ups_table(invoice)
 
     @admin.display(description=gettext_lazy("corrections des paiements"))
     def payment_history(self, invoice: Invoice) -> str:

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from members.admin.accounting import AccountingSettingsInline
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import Cluster, Plan, ReminderPolicy, Site
+from members.services.follow_ups import payment_follow_up_policy_ensure
 from members.services.reminders import reminder_policy_ensure
 
 
@@ -99,8 +100,9 @@ class ClusterAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            # A new cluster reminds its members by the default policy until it is changed.
+            # A new cluster reminds its members by the default policies until they are changed.
             reminder_policy_ensure(cluster=obj)
+            payment_follow_up_policy_ensure(cluster=obj)
 
     @admin.display(description=_("relances de renouvellement"))
     def reminder_policy_link(self, cluster: Cluster) -> str:

@@ -18,6 +18,13 @@ from .billing import (
     RefundState,
 )
 from .clusters import Cluster, MembershipYear, Plan, PlanCategory, Proration, Site
+from .follow_ups import (
+    PaymentFollowUp,
+    PaymentFollowUpPolicy,
+    PaymentFollowUpReason,
+    PaymentFollowUpState,
+    PaymentFollowUpStep,
+)
 from .imports import ImportRecord
 from .mailing import Mail, MailPurpose, MailState
 from .memberships import Membership, MembershipStatus, Term
@@ -48,6 +55,11 @@ __all__ = [
     "Payment",
     "PaymentChange",
     "PaymentChangeKind",
+    "PaymentFollowUp",
+    "PaymentFollowUpPolicy",
+    "PaymentFollowUpReason",
+    "PaymentFollowUpState",
+    "PaymentFollowUpStep",
     "PaymentMethod",
     "Plan",
     "PlanCategory",

@@ -30,13 +30,18 @@ PLACEHOLDER = re.compile(r"\{([^{}\s]*)\}")
 
 def validate_placeholders(text: str) -> None:
     """Refuse a ``{name}`` that is not one of :data:`REMINDER_PLACEHOLDERS`, naming it."""
-    unknown = [name for name in PLACEHOLDER.findall(text) if name not in REMINDER_PLACEHOLDERS]
+    placeholders_check(text, REMINDER_PLACEHOLDERS)
+
+
+def placeholders_check(text: str, known: tuple[str, ...]) -> None:
+    """Refuse a ``{name}`` of ``text`` that is not one of ``known``, naming it and them."""
+    unknown = [name for name in PLACEHOLDER.findall(text) if name not in known]
     if unknown:
         raise ValidationError(
             _("Variable inconnue : %(unknown)s. Variables possibles : %(known)s."),
             params={
                 "unknown": ", ".join(f"{{{name}}}" for name in dict.fromkeys(unknown)),
-                "known": ", ".join(f"{{{name}}}" for name in REMINDER_PLACEHOLDERS),
+                "known": ", ".join(f"{{{name}}}" for name in known),
             },
             code="unknown_placeholder",
         )
