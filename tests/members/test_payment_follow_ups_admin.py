@@ -20,6 +20,7 @@ from members.models import (
 from members.services.billing import invoice_issue
 from members.services.follow_ups import payment_follow_ups_schedule, payment_follow_ups_send
 from tests.factories import staff_user
+from tests.html_forms import form_data
 from tests.members.billing_helpers import ISSUED, contact, legal_details, unpaid_term
 
 pytestmark = pytest.mark.django_db
@@ -238,19 +239,21 @@ def test_the_committee_reads_a_policy_but_cannot_change_or_try_it(client, commit
 def test_a_cluster_added_in_the_admin_gets_the_default_follow_ups(client, superuser):
     client.force_login(superuser)
 
+    page = client.get(reverse("admin:members_cluster_add"))
+    # The page's form as a browser posts it (the settings left to their defaults), filled in.
     response = client.post(
         reverse("admin:members_cluster_add"),
-        {
+        form_data(page, id="cluster_form")
+        | {
             "name": "Occitanie Numérique",
             "slug": "occitanie",
             "kind": Cluster.Kind.SOURCE,
             "member_number_prefix": "ON-",
             "invoice_prefix": "ON",
-            "grace_days": "30",
         },
     )
 
-    assert response.status_code == 302
+    assert response.status_code == 302, response.context["adminform"].form.errors
     assert days("occitanie") == [15, 30]
 
 
