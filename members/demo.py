@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -46,6 +47,9 @@ from members.models import (
     Membership,
     Organisation,
     Payment,
+    PaymentFollowUp,
+    PaymentFollowUpState,
+    PaymentFollowUpStep,
     PaymentMethod,
     Plan,
     PlanCategory,
@@ -1057,9 +1061,51 @@ def _refund_add(credit_note: CreditNote, *, staff: AbstractBaseUser | None, toda
 
 
 def _dunning_add(bills: list[DemoBill], *, today: date) -> None:
-    """The demo's place for dunning: the unpaid invoices of ``bills`` past their due date on
-    ``today`` get their dunning through the dunning service being built alongside, once it
-    exists. None is made yet."""
+    """The payment follow-ups of the past: each invoice of ``bills`` left unpaid or partly paid
+    (not cancelled) and past a step of its cluster's policy on ``today`` had that
+    step's e-mail, recorded as sent on its day to the contacts who would have had it, in their
+    language (the next pass finds it recorded: nothing reaches a mailbox)."""
+    unpaid = [
+        bill.invoice
+        for bill in bills
+        if bill.invoice is not None and bill.paid_by in ("", "partly") and not bill.cancelled
+    ]
+    if not unpaid:
+        return
+    steps = defaultdict(list)
+    for step in PaymentFollowUpStep.objects.filter(
+        policy__cluster_id__in={invoice.cluster_id for invoice in unpaid}
+    ).select_related("policy"):
+        steps[step.policy.cluster_id].append(step)
+    contacts = defaultdict(list)
+    organisation_of = {invoice.pk: invoice.term.membership.organisation_id for invoice in unpaid}
+    for contact in contacts_to_notify_in(organisation_ids=list(set(organisation_of.values()))):
+        contacts[contact.organisation_id].append(contact)
+    sent = []
+    for invoice in unpaid:
+        for step in steps[invoice.cluster_id]:
+            due_on = invoice.due_on + timedelta(days=step.days_after_due)
+            if due_on > today:
+                continue
+            sent_at = timezone.make_aware(datetime.combine(due_on, time(8, 10)))
+            sent.extend(
+                PaymentFollowUp(
+                    invoice=invoice,
+                    step=step,
+                    days_after_due=step.days_after_due,
+                    due_on=due_on,
+                    scheduled_on=due_on,
+                    email=contact.email,
+                    contact=contact,
+                    language=contact.language or settings.LANGUAGE_CODE,
+                    state=PaymentFollowUpState.SENT,
+                    attempts=1,
+                    queued_at=sent_at,
+                    sent_at=sent_at,
+                )
+                for contact in contacts[organisation_of[invoice.pk]]
+            )
+    PaymentFollowUp.objects.bulk_create(sent, ignore_conflicts=True)
 
 
 def _past_mails_record(invoices: list[Invoice]) -> None:

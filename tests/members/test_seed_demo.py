@@ -30,6 +30,8 @@ from members.models import (
     MembershipStatus,
     Organisation,
     Payment,
+    PaymentFollowUp,
+    PaymentFollowUpState,
     PaymentMethod,
     Refund,
     RefundState,
@@ -38,6 +40,7 @@ from members.models import (
 from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
 from members.selectors import invoices_with_balance, memberships_with_status
 from members.services.billing import invoice_confirmation_send, invoice_notice_send
+from members.services.follow_ups import payment_follow_ups_schedule
 from members.validators import normalise_phone
 from tests.members.billing_helpers import pdf_text
 
@@ -313,6 +316,12 @@ def test_a_year_of_billing_through_the_services(seeded):
         refund = Refund.objects.get(invoice__cluster__slug=slug)
         assert refund.method == PaymentMethod.TRANSFER and refund.state == RefundState.SUCCEEDED
         assert refund.amount == refund.invoice.credit_notes.get().amount
+        # Unpaid invoices past their due date had their payment follow-ups.
+        followed = PaymentFollowUp.objects.filter(
+            invoice__cluster__slug=slug, state=PaymentFollowUpState.SENT
+        )
+        assert followed.exists(), slug
+        assert not followed.filter(invoice__paid_on__isnull=False).exists()
     for invoice in invoices:
         term = invoice.term
         assert term.is_paid == (invoice.status == InvoiceStatus.PAID), invoice
@@ -343,6 +352,7 @@ def test_the_demos_past_emails_reach_nobody(seeded, mailbox):
 
     assert invoice_confirmation_send(invoice=paid) is False
     assert invoice_notice_send(invoice=unpaid) is False
+    assert payment_follow_ups_schedule(today=TODAY).emails == 0
     assert mailbox.messages == []
 
 
