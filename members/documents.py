@@ -5,9 +5,10 @@ caller overrides it). Text is set in Bitstream Vera, which reportlab ships as Tr
 embedded as a TrueType subset, it carries accents, "€" and "°", and tools that read the PDF's text
 (pypdf, screen readers, copy and paste) get real characters back.
 
-An invoice prints only what it froze when it was issued (``issuer_details``, ``customer_details``,
-description, amount): what it says never changes. A certificate is dated the day it is made and
-reads the cluster's and the organisation's current details. A detail left blank is left out,
+An invoice, and a credit note (avoir) which cancels or reduces one, print only what they froze
+when they were issued (``issuer_details``, ``customer_details``, description, amount): what they
+say never changes. A certificate is dated the day it is made and reads the cluster's and the
+organisation's current details. A detail left blank is left out,
 label included.
 """
 
@@ -22,6 +23,7 @@ import reportlab
 from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -41,7 +43,7 @@ from reportlab.platypus import (
 
 from members.formatting import iban as format_iban
 from members.formatting import long_date, money
-from members.models import Invoice, Term
+from members.models import CreditNote, Invoice, Term
 
 FONT = "Vera"
 FONT_BOLD = "Vera-Bold"
@@ -81,6 +83,11 @@ def fonts_register() -> None:
 def invoice_filename(invoice: Invoice) -> str:
     """``facture-DP-2027-00001.pdf``."""
     return f"facture-{invoice.number}.pdf"
+
+
+def credit_note_filename(credit_note: CreditNote) -> str:
+    """``avoir-DP-AV-2027-00001.pdf``."""
+    return f"avoir-{credit_note.number}.pdf"
 
 
 def certificate_filename(term: Term) -> str:
@@ -247,30 +254,22 @@ def _render(story: Iterable[Flowable], *, title: str, issuer: dict) -> bytes:
     return buffer.getvalue()
 
 
-# --- Documents ----------------------------------------------------------------------------------
-
-
-def invoice_pdf(invoice: Invoice) -> bytes:
-    """The PDF of ``invoice``, from what it froze when it was issued, in the active language."""
+def _billing_story(
+    *,
+    issuer: dict,
+    references: list[Flowable],
+    customer_label: str,
+    customer: dict,
+    rows: list[tuple[str, str]],
+    total: tuple[str, str],
+) -> list[Flowable]:
+    """The top of an invoice or a credit note: the issuer and ``references``, the customer
+    under ``customer_label``, the table of ``rows`` (markup, amount) and its ``total`` (label,
+    amount), and the issuer's VAT mention."""
     styles = _styles()
-    issuer, customer = invoice.issuer_details, invoice.customer_details
-    title = _("Facture n° %(number)s") % {"number": invoice.number}
-
-    number = _("N° %(number)s") % {"number": invoice.number}
-    references = [
-        Paragraph(escape(_("Facture")), styles["title_right"]),
-        Paragraph(f"<b>{escape(number)}</b>", styles["right"]),
-        Paragraph(
-            _lines(
-                _labelled(_("Date d’émission"), long_date(invoice.issued_on)),
-                _labelled(_("Échéance"), long_date(invoice.due_on)),
-            ),
-            styles["right"],
-        ),
-    ]
     customer_box = _boxed(
         [
-            Paragraph(escape(_("Facturé à")).upper(), styles["label"]),
+            Paragraph(escape(customer_label).upper(), styles["label"]),
             Paragraph(_lines(*_customer_lines(customer)), styles["base"]),
         ],
         width=WIDTH * 0.5,
@@ -279,21 +278,19 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     customer_row.setStyle(
         TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)])
     )
-
-    amount = money(invoice.amount)
     lines = Table(
         [
             [
                 Paragraph(escape(_("Désignation")), styles["head"]),
                 Paragraph(escape(_("Montant")), styles["head_right"]),
             ],
+            *(
+                [Paragraph(text, styles["base"]), Paragraph(amount, styles["right"])]
+                for text, amount in rows
+            ),
             [
-                Paragraph(_text(invoice.description), styles["base"]),
-                Paragraph(amount, styles["right"]),
-            ],
-            [
-                Paragraph(escape(_("Total")), styles["strong"]),
-                Paragraph(amount, styles["strong_right"]),
+                Paragraph(escape(total[0]), styles["strong"]),
+                Paragraph(total[1], styles["strong_right"]),
             ],
         ],
         colWidths=[WIDTH * 0.75, WIDTH * 0.25],
@@ -303,7 +300,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         TableStyle(
             [
                 ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
-                ("LINEBELOW", (0, 1), (-1, 1), 0.5, RULE),
+                ("LINEBELOW", (0, 1), (-1, -2), 0.5, RULE),
                 ("BACKGROUND", (0, -1), (-1, -1), TINT),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("TOPPADDING", (0, 0), (-1, -1), 2.5 * mm),
@@ -325,6 +322,39 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     if issuer.get("vat_mention"):
         story.append(Paragraph(f"<i>{_text(issuer['vat_mention'])}</i>", styles["small"]))
     story.append(Spacer(0, 8 * mm))
+    return story
+
+
+# --- Documents ----------------------------------------------------------------------------------
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    """The PDF of ``invoice``, from what it froze when it was issued, in the active language."""
+    styles = _styles()
+    issuer, customer = invoice.issuer_details, invoice.customer_details
+    title = _("Facture n° %(number)s") % {"number": invoice.number}
+
+    number = _("N° %(number)s") % {"number": invoice.number}
+    references = [
+        Paragraph(escape(_("Facture")), styles["title_right"]),
+        Paragraph(f"<b>{escape(number)}</b>", styles["right"]),
+        Paragraph(
+            _lines(
+                _labelled(_("Date d’émission"), long_date(invoice.issued_on)),
+                _labelled(_("Échéance"), long_date(invoice.due_on)),
+            ),
+            styles["right"],
+        ),
+    ]
+    amount = money(invoice.amount)
+    story = _billing_story(
+        issuer=issuer,
+        references=references,
+        customer_label=_("Facturé à"),
+        customer=customer,
+        rows=[(_text(invoice.description), amount)],
+        total=(_("Total"), amount),
+    )
 
     if invoice.paid_on:
         paid = escape(_("Acquittée le %(date)s") % {"date": long_date(invoice.paid_on)})
@@ -344,6 +374,62 @@ def invoice_pdf(invoice: Invoice) -> bytes:
             ),
         ]
         story.append(KeepTogether(_boxed(payment, width=WIDTH)))
+    return _render(story, title=title, issuer=issuer)
+
+
+def credit_note_pdf(credit_note: CreditNote) -> bytes:
+    """The PDF of ``credit_note``, from what it froze when it was issued, in the active
+    language: the invoice it refers to (number and date), why, how much, and whether it cancels
+    the invoice or reduces what is due on it."""
+    styles = _styles()
+    invoice = credit_note.invoice
+    issuer, customer = credit_note.issuer_details, credit_note.customer_details
+    title = _("Avoir n° %(number)s") % {"number": credit_note.number}
+    references = [
+        Paragraph(escape(pgettext("document", "Avoir")), styles["title_right"]),
+        Paragraph(
+            f"<b>{escape(_('N° %(number)s') % {'number': credit_note.number})}</b>",
+            styles["right"],
+        ),
+        Paragraph(
+            _lines(
+                _labelled(_("Date d’émission"), long_date(credit_note.issued_on)),
+                _labelled(
+                    _("Facture d’origine"),
+                    _("n° %(number)s du %(date)s")
+                    % {"number": invoice.number, "date": long_date(invoice.issued_on)},
+                ),
+            ),
+            styles["right"],
+        ),
+    ]
+    amount = money(credit_note.amount)
+    story = _billing_story(
+        issuer=issuer,
+        references=references,
+        customer_label=_("Client"),
+        customer=customer,
+        rows=[
+            (
+                _lines(
+                    _text(credit_note.description),
+                    f"<i>{_labelled(_('Motif'), credit_note.reason)}</i>",
+                ),
+                amount,
+            )
+        ],
+        total=(_("Total de l’avoir"), amount),
+    )
+    if credit_note.term_cancelled:
+        effect = _(
+            "Cet avoir annule la facture n° %(number)s et la période d’adhésion qu’elle facturait."
+        ) % {"number": invoice.number}
+    else:
+        effect = _("Cet avoir réduit de %(amount)s le montant dû sur la facture n° %(number)s.") % {
+            "amount": amount,
+            "number": invoice.number,
+        }
+    story.append(_boxed([Paragraph(escape(effect), styles["base"])], width=WIDTH))
     return _render(story, title=title, issuer=issuer)
 
 

@@ -12,6 +12,7 @@ from .organisations import Contact
 class MailPurpose(models.TextChoices):
     INVOICE_NOTICE = "invoice_notice", _("Envoi de la facture")
     INVOICE_CONFIRMATION = "invoice_confirmation", _("Confirmation de paiement")
+    CREDIT_NOTE_NOTICE = "credit_note_notice", _("Envoi de l’avoir")
 
 
 class MailState(models.TextChoices):

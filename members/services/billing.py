@@ -35,6 +35,7 @@ from members.models import (
     Term,
 )
 from members.selectors import contacts_to_notify, invoice_with_balance
+from members.services.terms import term_save
 
 
 def invoice_number(*, prefix: str, year: int, sequence: int) -> str:
@@ -467,6 +468,10 @@ def credit_note_issue(
     credit note reduces what is due: the invoice is paid once its payments reach the rest.
     What was paid beyond what is now due is to refund (``overpaid_amount``).
 
+    The credit note is e-mailed, as a PDF, to the organisation's contacts to notify, after the
+    commit (:func:`credit_note_notice_send`, once). Payments already received stay on the
+    invoice: what they exceed is over-paid, to refund or carry over.
+
     Refused (:class:`ValidationError`): no reason, an invoice already cancelled, an amount not
     positive or beyond what is still due.
     """
@@ -534,7 +539,49 @@ def credit_note_issue(
         term.save(update_fields=["cancelled_on", "updated_at"])
     else:
         _invoice_settle(invoice)
+    from members.tasks import credit_note_notice_send
+
+    credit_note_notice_send.delay_on_commit(credit_note.pk)
     return credit_note
+
+
+@transaction.atomic
+def credit_note_issue_and_reinvoice(
+    *,
+    invoice: Invoice,
+    reason: str,
+    fee: Decimal,
+    issued_by: AbstractBaseUser | None = None,
+    on: date | None = None,
+) -> tuple[CreditNote, Invoice]:
+    """Correct the fee of ``invoice``'s term to ``fee``: a credit note for all that is still
+    invoiced cancels the invoice and its term (:func:`credit_note_issue`), and a new term of the
+    same membership, plan and dates at ``fee`` is invoiced (:func:`invoice_issue`), all or
+    nothing; return the credit note and the new invoice. Both are e-mailed to the organisation's
+    contacts after the commit. An invoiced fee never changes otherwise.
+
+    Refused (:class:`ValidationError`): a fee not positive (cancel the term instead), and what
+    :func:`credit_note_issue` refuses.
+    """
+    if fee is None or fee <= 0:
+        raise ValidationError(
+            {"fee": _("Le montant corrigé doit être positif ; sinon, annulez la période.")}
+        )
+    credit_note = credit_note_issue(invoice=invoice, reason=reason, issued_by=issued_by, on=on)
+    cancelled = credit_note.invoice.term
+    term = Term(
+        membership_id=cancelled.membership_id,
+        plan_id=cancelled.plan_id,
+        start_date=cancelled.start_date,
+        end_date=cancelled.end_date,
+        fee=fee,
+    )
+    term_save(term=term)
+    reissued = invoice_issue(term=term, on=on)
+    from members.tasks import invoice_notice_send
+
+    invoice_notice_send.delay_on_commit(reissued.pk)
+    return credit_note, reissued
 
 
 # --- E-mails ------------------------------------------------------------------------------------
@@ -569,21 +616,9 @@ class _InvoiceEmail:
                 "amount": formatting.money(invoice.amount),
                 "member_area_url": settings.SITE_URL.rstrip("/") + reverse("members:area"),
             }
-            template = self.template
-            subject = render_to_string(f"members/email/{template}_subject.txt", context)
-            message = EmailMultiAlternatives(
-                subject=" ".join(subject.split()),
-                body=render_to_string(f"members/email/{template}_message.txt", context),
-                to=[entry.email],
-                reply_to=[issuer["email"]] if issuer.get("email") else None,
-                headers={"Content-Language": entry.language},
+            return _email_write(
+                entry, self.template, context, issuer=issuer, attachment=self.attachment(invoice)
             )
-            message.attach_alternative(
-                render_to_string(f"members/email/{template}_message.html", context), "text/html"
-            )
-            filename, content = self.attachment(invoice)
-            message.attach(filename, content, "application/pdf")
-        return message
 
     def sent(self, entry: Mail) -> None:
         Invoice.objects.filter(pk=entry.object_id, **{f"{self.record}__isnull": True}).update(
@@ -613,6 +648,73 @@ mailing.MAILS.purpose_register(
         ),
     ),
 )
+
+
+def _email_write(
+    entry: Mail, template: str, context: dict, *, issuer: dict, attachment: tuple[str, bytes]
+) -> EmailMultiAlternatives:
+    """The e-mail of ``entry`` from ``template`` (``templates/members/email/<template>_…``:
+    ``subject.txt``, ``message.txt`` and ``message.html``) with ``context``, in the active
+    language, answered to the ``issuer``'s address, with the PDF ``attachment`` (file name,
+    content)."""
+    subject = render_to_string(f"members/email/{template}_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=render_to_string(f"members/email/{template}_message.txt", context),
+        to=[entry.email],
+        reply_to=[issuer["email"]] if issuer.get("email") else None,
+        headers={"Content-Language": entry.language},
+    )
+    message.attach_alternative(
+        render_to_string(f"members/email/{template}_message.html", context), "text/html"
+    )
+    filename, content = attachment
+    message.attach(filename, content, "application/pdf")
+    return message
+
+
+class _CreditNoteEmail:
+    """How the e-mail of a credit note is written (:class:`members.mailing.MailPurposeWriter`):
+    the credit note as a PDF, in the recipient's language, with what it does to the invoice;
+    ``notice_sent_at`` keeps the date of the first one sent."""
+
+    def message(self, entry: Mail) -> EmailMultiAlternatives:
+        credit_note = CreditNote.objects.select_related(
+            "cluster", "invoice__term__membership__organisation"
+        ).get(pk=entry.object_id)
+        invoice = credit_note.invoice
+        issuer = credit_note.issuer_details
+        with translation.override(entry.language):
+            context = {
+                "credit_note": credit_note,
+                "invoice": invoice,
+                "term": invoice.term,
+                "organisation_name": credit_note.customer_details.get("name")
+                or invoice.term.membership.organisation.name,
+                "cluster_name": credit_note.cluster.name,
+                "issuer": issuer,
+                "amount": formatting.money(credit_note.amount),
+                "member_area_url": settings.SITE_URL.rstrip("/")
+                + reverse("members:invoice_detail", args=[invoice.pk]),
+            }
+            return _email_write(
+                entry,
+                "credit_note_notice",
+                context,
+                issuer=issuer,
+                attachment=(
+                    documents.credit_note_filename(credit_note),
+                    documents.credit_note_pdf(credit_note),
+                ),
+            )
+
+    def sent(self, entry: Mail) -> None:
+        CreditNote.objects.filter(pk=entry.object_id, notice_sent_at__isnull=True).update(
+            notice_sent_at=entry.sent_at
+        )
+
+
+mailing.MAILS.purpose_register(MailPurpose.CREDIT_NOTE_NOTICE, _CreditNoteEmail())
 
 
 def _invoice_for_email(invoice: Invoice, *, lock: bool) -> Invoice:
@@ -668,3 +770,32 @@ def invoice_notice_send(*, invoice: Invoice) -> bool:
     organisation's contacts to notify, once (``notice_sent_at`` keeps the date); return whether
     it was sent."""
     return _invoice_email_once(invoice, purpose=MailPurpose.INVOICE_NOTICE)
+
+
+@transaction.atomic
+def _credit_note_emails_record(credit_note: CreditNote) -> list[int]:
+    """The entries of the e-mail of ``credit_note`` still to send, one per contact to notify of
+    its organisation, recorded the first time, under the credit note's lock."""
+    credit_note = (
+        CreditNote.objects.select_for_update(of=("self",))
+        .select_related("invoice__term__membership__organisation")
+        .get(pk=credit_note.pk)
+    )
+    return mailing.mails_record(
+        purpose=MailPurpose.CREDIT_NOTE_NOTICE,
+        about=credit_note,
+        recipients=contacts_to_notify(credit_note.invoice.term.membership.organisation),
+        now=timezone.now(),
+    )
+
+
+def credit_note_notice_send(*, credit_note: CreditNote) -> bool:
+    """E-mail ``credit_note``, as a PDF, to the organisation's contacts to notify (those its
+    invoice went to), each in their language, once (``notice_sent_at`` keeps the date); return
+    whether there was any to send. Sent as :func:`invoice_notice_send` is: each entry of the
+    ledger of e-mails under its row lock, so that a task delivered twice sends nothing twice."""
+    entry_ids = _credit_note_emails_record(credit_note)
+    if not entry_ids:
+        return False
+    mailing.mail_batch_send(ledger=mailing.MAILS, entry_ids=entry_ids, raise_transient=True)
+    return True
