@@ -215,6 +215,11 @@ def invoices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Invoice]:
     return Invoice.objects.filter(term__membership__organisation__in=organisations_of(user))
 
 
+def credit_notes_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[CreditNote]:
+    """The credit notes of the invoices of the organisations ``user`` is a contact of."""
+    return CreditNote.objects.filter(invoice__in=invoices_of(user))
+
+
 #: Orders contacts by role: primary, then billing, then the others.
 CONTACT_ROLE_RANK = Case(
     When(role=ContactRole.PRIMARY, then=Value(0)),
@@ -280,6 +285,7 @@ def membership_next_steps(
     with its invoice, as :func:`organisations_for_area` prefetches them: no query) and, when it
     can be renewed today, ``renewal_period``, the period a renewal would cover.
 
+    A term cancelled by a credit note counts for nothing: nothing to pay, nor to renew from.
     What is due comes first, oldest first: each unpaid invoice to pay, each unpaid term entered
     without invoice (an imported one) to get the invoice of. The renewal comes last: it adds an
     invoice of its own and leaves the older ones due, so a member who renews first still owes
@@ -287,6 +293,7 @@ def membership_next_steps(
     list, nothing to do.
     """
     dues = []
+    terms = [term for term in terms if term.cancelled_on is None]
     for term in sorted(terms, key=lambda term: term.start_date):
         invoice = getattr(term, "invoice", None)
         if invoice is not None and not invoice.is_paid:
