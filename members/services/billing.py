@@ -447,6 +447,12 @@ def _next_credit_note_sequence(*, cluster_id: int, year: int) -> int:
     return counter.last_sequence
 
 
+def credit_note_version(*, invoice: Invoice) -> int:
+    """How many credit notes ``invoice`` has: what a page issuing one is opened on, so that a
+    submission made twice (a double click, a second tab, a colleague) issues one."""
+    return invoice.credit_notes.count()
+
+
 @transaction.atomic
 def credit_note_issue(
     *,
@@ -456,6 +462,7 @@ def credit_note_issue(
     issued_by: AbstractBaseUser | None = None,
     origin: str = CreditNoteOrigin.STAFF,
     on: date | None = None,
+    version: int | None = None,
 ) -> CreditNote:
     """Issue a credit note of ``amount`` (default: all that is still due on it) on ``invoice``,
     because of ``reason`` (required), on ``on`` (default: today); return it.
@@ -473,7 +480,9 @@ def credit_note_issue(
     invoice: what they exceed is over-paid, to refund or carry over.
 
     Refused (:class:`ValidationError`): no reason, an invoice already cancelled, an amount not
-    positive or beyond what is still due.
+    positive or beyond what is still due; and, given the ``version`` a page was opened on
+    (:func:`credit_note_version`), an invoice that had a credit note issued since (a double
+    submit, a second tab, a colleague): the second of two submissions issues nothing.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -483,6 +492,20 @@ def credit_note_issue(
         .select_related("cluster", "term")
         .get(pk=invoice.pk)
     )
+    if version is not None and credit_note_version(invoice=invoice) != version:
+        latest = invoice.credit_notes.select_related("issued_by").order_by("-pk").first()
+        raise ValidationError(
+            _(
+                "L’avoir %(number)s a été émis entre-temps sur cette facture, le %(when)s par "
+                "%(who)s : aucun autre avoir n’a été émis. Voici la facture telle qu’elle est."
+            )
+            % {
+                "number": latest.number,
+                "when": formatting.short_datetime(latest.created_at),
+                "who": latest.issued_by or "–",
+            },
+            code="credit_note_changed",
+        )
     if invoice.cancelled_on is not None:
         raise ValidationError(
             _("La facture %(number)s est déjà annulée (le %(when)s) : aucun avoir n’a été émis.")
@@ -553,6 +576,7 @@ def credit_note_issue_and_reinvoice(
     fee: Decimal,
     issued_by: AbstractBaseUser | None = None,
     on: date | None = None,
+    version: int | None = None,
 ) -> tuple[CreditNote, Invoice]:
     """Correct the fee of ``invoice``'s term to ``fee``: a credit note for all that is still
     invoiced cancels the invoice and its term (:func:`credit_note_issue`), and a new term of the
@@ -567,7 +591,9 @@ def credit_note_issue_and_reinvoice(
         raise ValidationError(
             {"fee": _("Le montant corrigé doit être positif ; sinon, annulez la période.")}
         )
-    credit_note = credit_note_issue(invoice=invoice, reason=reason, issued_by=issued_by, on=on)
+    credit_note = credit_note_issue(
+        invoice=invoice, reason=reason, issued_by=issued_by, on=on, version=version
+    )
     cancelled = credit_note.invoice.term
     term = Term(
         membership_id=cancelled.membership_id,
