@@ -1,5 +1,6 @@
-"""The billing admin: invoices, the payments staff record on them, and the issuing of a term's
-invoice, on the cluster scoping of :mod:`members.admin.scoping`.
+"""The billing admin: invoices, the payments staff record on them, the credit notes that cancel
+or reduce them, and the issuing of a term's invoice, on the cluster scoping of
+:mod:`members.admin.scoping`.
 
 An invoice never changes once issued: every field of its page is read-only. Its page takes new
 payments in an inline that goes through :func:`members.services.billing.invoice_payment_record`,
@@ -11,6 +12,10 @@ list and the pages read what was paid, what is left and what was over-paid from
 :func:`members.selectors.invoices_with_balance`: the list's number of queries does not grow with
 the rows, and an invoice paid beyond its amount shows as over-paid ("Trop-perçu", a filter of its
 own) with the amount to refund.
+
+A credit note is issued from its invoice's page (:meth:`InvoiceAdmin.credit_note_view`, through
+:func:`members.services.billing.credit_note_issue` or ``credit_note_issue_and_reinvoice``) by
+staff of the invoice's cluster; the list of credit notes is read-only.
 """
 
 from decimal import Decimal
