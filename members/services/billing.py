@@ -147,6 +147,7 @@ def invoice_payment_record(
     certificate is sent after commit. A payment with a ``provider_reference`` already recorded is
     returned as it is: a provider's notification replayed, or received after the return page
     recorded it, changes nothing. The card payment page of that reference, if open, is complete.
+    A payment of an invoice cancelled by a credit note is recorded as over-paid, to refund.
     """
     if amount is None or amount <= 0:
         raise ValidationError({"amount": _("Le montant d’un paiement doit être positif.")})
@@ -171,7 +172,12 @@ def invoice_payment_record(
         checkout_session_close(
             provider_reference=provider_reference, status=CheckoutStatus.COMPLETE
         )
-    if invoice.paid_on is None and invoice_with_balance(invoice=invoice).amount_left == 0:
+    # Money received on a cancelled invoice is recorded, as over-paid: its term stays cancelled.
+    if (
+        invoice.paid_on is None
+        and invoice.cancelled_on is None
+        and invoice_with_balance(invoice=invoice).amount_left == 0
+    ):
         invoice.paid_on = received_on
         invoice.save(update_fields=["paid_on"])
         term = invoice.term

@@ -31,6 +31,7 @@ from members.services.billing import (
     credit_note_issue_and_reinvoice,
     credit_note_notice_send,
     invoice_issue,
+    invoice_payment_record,
 )
 from tests.members.billing_helpers import ISSUED, contact, legal_details, pdf_text, unpaid_term
 
@@ -239,3 +240,21 @@ def test_a_refused_correction_changes_nothing():
 
     assert not CreditNote.objects.exists()
     assert Invoice.objects.count() == 1 and Term.objects.count() == 1
+
+
+@pytest.mark.usefixtures("after_the_invoices")
+def test_money_received_on_a_cancelled_invoice_is_over_paid_and_pays_nothing(
+    django_capture_on_commit_callbacks,
+):
+    invoice = invoice_issue(term=unpaid_term(fee="300.00"), on=ISSUED)
+    credit_note_issue(invoice=invoice, reason="Départ", on=ISSUED)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        invoice_payment_record(invoice=invoice, amount=Decimal("300.00"), received_on=ISSUED)
+
+    invoice.refresh_from_db()
+    term = Term.objects.get(pk=invoice.term_id)
+    assert (invoice.paid_on, term.is_paid) == (None, False)
+    assert callbacks == [], "no confirmation, no certificate"
+    balance = invoice_with_balance(invoice=invoice)
+    assert (balance.status, balance.overpaid_amount) == (InvoiceStatus.OVERPAID, Decimal("300"))
