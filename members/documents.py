@@ -435,11 +435,15 @@ def credit_note_pdf(credit_note: CreditNote) -> bytes:
 
 def certificate_pdf(term: Term, *, on: date | None = None) -> bytes:
     """The membership certificate ("attestation d'adhésion") of paid ``term``, dated ``on``
-    (default: today), in the active language. Raise :class:`ValidationError` for an unpaid term:
-    it certifies a membership paid for."""
+    (default: today), in the active language. Raise :class:`ValidationError` for an unpaid term
+    or one cancelled by a credit note: it certifies a membership paid for."""
     if not term.is_paid:
         raise ValidationError(
             _("Une attestation d’adhésion n’est délivrée que pour une période payée.")
+        )
+    if term.cancelled_on is not None:
+        raise ValidationError(
+            _("Cette période a été annulée par un avoir : elle n’a pas d’attestation.")
         )
     on = on or timezone.localdate()
     styles = _styles()

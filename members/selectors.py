@@ -330,8 +330,18 @@ def plans_offered(*, cluster_id: int) -> QuerySet[Plan]:
 
 
 def _latest_terms() -> QuerySet[Term]:
-    """The terms of the membership ``OuterRef("pk")``, the latest (the one ending last) first."""
-    return Term.objects.filter(membership=OuterRef("pk")).order_by("-end_date")
+    """The terms of the membership ``OuterRef("pk")``, the latest (the one ending last) first;
+    a term cancelled by a credit note counts for nothing."""
+    return Term.objects.filter(membership=OuterRef("pk"), cancelled_on__isnull=True).order_by(
+        "-end_date"
+    )
+
+
+def term_latest(terms: Sequence[Term]) -> Term | None:
+    """The latest of ``terms`` (the one that starts last) not cancelled by a credit note, or
+    ``None``: the term a renewal follows. In memory, for terms prefetched (no query)."""
+    standing = [term for term in terms if term.cancelled_on is None]
+    return max(standing, key=lambda term: term.start_date, default=None)
 
 
 def memberships_on_plan(queryset: QuerySet[Membership], *, plan_id: int) -> QuerySet[Membership]:
@@ -518,11 +528,14 @@ def reminders_due(*, on: date, cluster_ids: list[int] | None = None) -> QuerySet
     )
     latest_end = on - timedelta(days=min(step.offset_days for step in steps))
     later_terms = Term.objects.filter(
-        membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
+        membership=OuterRef("membership"),
+        end_date__gt=OuterRef("end_date"),
+        cancelled_on__isnull=True,
     )
     return (
         Term.objects.filter(
             end_date__range=(earliest_end, latest_end),
+            cancelled_on__isnull=True,
             membership__cancelled_on__isnull=True,
             membership__transferred_on__isnull=True,
         )
@@ -568,14 +581,18 @@ def next_month_first_day(day: date) -> date:
 
 def terms_renewal_due(*, start: date, end: date) -> QuerySet[Term]:
     """The terms whose membership is to renew between ``start`` and ``end`` (both included):
-    each membership's latest term (no later term, paid or not) ending then, of a membership
+    each membership's latest term (no later term, paid or not; a term cancelled by a credit note
+    counts for nothing) ending then, of a membership
     neither cancelled nor transferred (whatever the date recorded), as for the reminders
     (:func:`reminders_due`). Read by the end dates' index, not membership by membership."""
     later_terms = Term.objects.filter(
-        membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
+        membership=OuterRef("membership"),
+        end_date__gt=OuterRef("end_date"),
+        cancelled_on__isnull=True,
     )
     return Term.objects.filter(
         end_date__range=(start, end),
+        cancelled_on__isnull=True,
         membership__cancelled_on__isnull=True,
         membership__transferred_on__isnull=True,
     ).exclude(Exists(later_terms))

@@ -639,7 +639,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("documents"))
     def document_links(self, invoice: Invoice) -> str:
         links = [(reverse("admin:members_invoice_pdf", args=[invoice.pk]), _("Facture (PDF)"))]
-        if invoice.is_paid:
+        if invoice.is_paid and not invoice.is_cancelled:
             links.append(
                 (
                     reverse("admin:members_invoice_certificate", args=[invoice.pk]),

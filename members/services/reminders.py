@@ -240,7 +240,9 @@ def _reminder_obsolete(reminder: Reminder) -> ReminderReason | None:
         return ReminderReason.TRANSFERRED
     if membership.cancelled_on:
         return ReminderReason.MEMBERSHIP_CANCELLED
-    if Term.objects.filter(membership=membership, end_date__gt=term.end_date).exists():
+    if Term.objects.filter(
+        membership=membership, end_date__gt=term.end_date, cancelled_on__isnull=True
+    ).exists():
         return ReminderReason.RENEWED
     if reminder.step is None or not reminder.step.policy.is_active:
         return ReminderReason.WITHDRAWN

@@ -34,6 +34,7 @@ from members.selectors import (
     membership_next_steps,
     organisations_for_area,
     organisations_of,
+    term_latest,
 )
 from members.services import contact_add as contact_add_service
 from members.services import contact_remove as contact_remove_service
@@ -83,8 +84,10 @@ class OrganisationPanel:
 
 def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
     terms = list(membership.terms.all())  # prefetched, latest first
-    latest = terms[0] if terms else None
-    covering = next((t for t in terms if t.start_date <= today <= t.end_date), None)
+    latest = term_latest(terms)
+    covering = next(
+        (t for t in terms if t.start_date <= today <= t.end_date and t.cancelled_on is None), None
+    )
     outlook = renewal_outlook(membership=membership, latest=latest, today=today)
     period = renewal_period(after=latest, today=today) if outlook.is_open else None
     return MembershipPanel(
