@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from members.models import Membership, Reminder, Term
+from members.models import Membership, Reminder, ReminderState, Term
 from members.selectors import (
     cluster_dashboards,
     memberships_with_plan_and_paid_through,
@@ -19,7 +19,7 @@ from members.selectors import (
 )
 from members.services import contact_login_ensure
 from members.services.billing import credit_note_issue, invoice_issue, invoice_payment_record
-from members.services.reminders import reminders_schedule
+from members.services.reminders import reminders_schedule, reminders_send
 from members.services.renewals import membership_renew
 from tests.factories import ContactFactory, TermFactory, cluster
 from tests.members.billing_helpers import member_invoice
@@ -96,6 +96,17 @@ def test_reminders_go_about_the_term_before_a_cancelled_renewal_never_about_it()
     # J−30 of the cancelled 2027 term: nothing about it.
     reminders_schedule(today=D(2027, 12, 1))
     assert not Reminder.objects.filter(term=cancelled).exists()
+
+
+def test_a_reminder_recorded_before_a_renewal_cancelled_since_still_goes(mailbox):
+    term = member_2026()
+    reminders_schedule(today=D(2026, 12, 1))
+    renewed_then_cancelled(term)
+
+    reminders_send(reminder_ids=list(Reminder.objects.values_list("pk", flat=True)))
+
+    assert Reminder.objects.get().state == ReminderState.SENT
+    assert len(mailbox.wait_for(1)) == 1
 
 
 def test_renewals_due_ignore_a_cancelled_term():

@@ -96,6 +96,38 @@ def test_concurrent_credit_notes_are_numbered_without_gap_or_repeat(postgresql):
     assert Term.objects.filter(cancelled_on=ISSUED).count() == 24
 
 
+@pytest.mark.django_db(transaction=True)
+def test_one_page_submitted_from_8_tabs_at_once_issues_one_credit_note(postgresql):
+    invoice = invoice_issue(term=unpaid_term(fee="300.00"), on=ISSUED)
+    start = threading.Barrier(8)
+    issued, refused, errors = [], [], []
+
+    def submit(amount: str) -> None:
+        try:
+            start.wait()
+            credit_note = credit_note_issue(
+                invoice=invoice, amount=Decimal(amount), reason="Remise", on=ISSUED, version=0
+            )
+            issued.append(credit_note.number)
+        except ValidationError as refusal:
+            refused.append(refusal.code)
+        except Exception as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(amount,)) for amount in ["50", "300"] * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert issued == ["DP-AV-2027-00001"]
+    assert refused == ["credit_note_changed"] * 7
+    assert CreditNote.objects.count() == 1
+
+
 # --- The document -------------------------------------------------------------------------------
 
 
