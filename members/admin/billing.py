@@ -190,7 +190,7 @@ class PaymentInline(admin.TabularInline):
         return super().get_queryset(request).select_related("recorded_by")
 
     def get_extra(self, request, obj=None, **kwargs):
-        return 0 if obj is None or obj.is_paid else 1
+        return 0 if obj is None or obj.is_paid or obj.is_cancelled else 1
 
     def has_change_permission(self, request, obj=None):
         return False
