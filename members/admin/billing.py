@@ -129,6 +129,14 @@ def _term_invoice(term: Term, *, may_issue: bool, note: bool = False) -> str:
     if invoice is not None:
         url = reverse("admin:members_invoice_change", args=[invoice.pk])
         link = format_html('<a href="{}">{}</a>', url, invoice.number)
+        if term.cancelled_on is not None:
+            # Without naming the credit note: lists show this column, one query per row.
+            return format_html(
+                '{}<br><span class="help">{}</span>',
+                link,
+                _("Période annulée le %(date)s par un avoir : elle ne compte plus.")
+                % {"date": formatting.short_date(term.cancelled_on)},
+            )
         if note:
             return format_html(
                 '{}<br><span class="help">{}</span>', link, term_invoiced_note(invoice.number)

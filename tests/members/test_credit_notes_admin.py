@@ -16,6 +16,7 @@ from members.models import CreditNote, Invoice, InvoiceStatus, Payment, Term
 from members.selectors import invoice_with_balance
 from members.services.billing import credit_note_issue, invoice_issue
 from tests.factories import committee_user, staff_user
+from tests.html_forms import form_data
 from tests.members.billing_helpers import ISSUED, legal_details, pdf_text, unpaid_term
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +250,16 @@ def test_the_credit_note_list_does_not_grow_in_queries(
         credit_note_issue(invoice=invoice_issue(term=unpaid_term(), on=ISSUED), reason="Remise")
     with django_assert_max_num_queries(12):
         assert client.get(url).status_code == 200
+
+
+def test_the_membership_page_still_saves_after_a_period_invoiced_again(client, staff, invoice):
+    submit(client, invoice, reason="Mauvaise formule", outcome="reinvoice", fee="180")
+    url = reverse("admin:members_membership_change", args=[invoice.term.membership_id])
+    page = client.get(url)
+    assert "Période annulée le 15/03/2027 par un avoir" in page.content.decode()
+
+    data = form_data(page, id="membership_form")
+    response = client.post(url, {**data, "notes": "Formule corrigée"})
+
+    assert response.status_code == 302, response.context["errors"]
+    assert Term.objects.filter(membership_id=invoice.term.membership_id).count() == 2
