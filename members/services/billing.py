@@ -764,9 +764,10 @@ def _invoice_for_email(invoice: Invoice, *, lock: bool) -> Invoice:
 def _invoice_emails_record(invoice: Invoice, *, purpose: MailPurpose, paid_only: bool) -> list[int]:
     """The entries of the e-mail ``purpose`` about ``invoice`` still to send, one per contact to
     notify of its organisation, recorded the first time (if paid, when ``paid_only``), under
-    the invoice's lock: two tasks at once record them once."""
+    the invoice's lock: two tasks at once record them once. None for an invoice cancelled by a
+    credit note before its e-mail went: its credit note's e-mail says so."""
     invoice = _invoice_for_email(invoice, lock=True)
-    if paid_only and invoice.paid_on is None:
+    if (paid_only and invoice.paid_on is None) or invoice.cancelled_on is not None:
         return []
     return mailing.mails_record(
         purpose=purpose,

@@ -31,6 +31,7 @@ from members.services.billing import (
     credit_note_issue_and_reinvoice,
     credit_note_notice_send,
     invoice_issue,
+    invoice_notice_send,
     invoice_payment_record,
 )
 from tests.members.billing_helpers import ISSUED, contact, legal_details, pdf_text, unpaid_term
@@ -290,3 +291,15 @@ def test_money_received_on_a_cancelled_invoice_is_over_paid_and_pays_nothing(
     assert callbacks == [], "no confirmation, no certificate"
     balance = invoice_with_balance(invoice=invoice)
     assert (balance.status, balance.overpaid_amount) == (InvoiceStatus.OVERPAID, Decimal("300"))
+
+
+def test_an_invoice_cancelled_before_its_e_mail_went_is_not_sent(mailbox):
+    term = unpaid_term()
+    contact(term, "camille@example.org")
+    invoice = invoice_issue(term=term, on=ISSUED)
+    credit_note = credit_note_issue(invoice=invoice, reason="Erreur", on=ISSUED)
+
+    assert invoice_notice_send(invoice=invoice) is False
+    assert credit_note_notice_send(credit_note=credit_note) is True
+    (message,) = mailbox.wait_for(1)
+    assert credit_note.number in message["Subject"]
