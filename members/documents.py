@@ -2,15 +2,17 @@
 
 Both are A4 documents built with reportlab's platypus. An invoice is written in its own language
 (``Invoice.language``, the member's when it was issued), whoever reads it and wherever: one legal
-document, not one per reader. A certificate is in the active language (French unless a caller
-overrides it: the recipient's, the visitor's). Text is set in Bitstream Vera, which reportlab
-ships as TrueType files: embedded as a TrueType subset, it carries accents, "€" and "°", and
-tools that read the PDF's text (pypdf, screen readers, copy and paste) get real characters back.
+document, not one per reader; so is a credit note (``CreditNote.language``, its invoice's). A
+certificate is in the active language (French unless a caller overrides it: the recipient's, the
+visitor's). Text is set in Bitstream Vera, which reportlab ships as TrueType files: embedded as a
+TrueType subset, it carries accents, "€" and "°", and tools that read the PDF's text (pypdf,
+screen readers, copy and paste) get real characters back.
 
-An invoice prints only what it froze when it was issued (``issuer_details``, its late-payment
-mentions included, ``customer_details``, description, amount): what it says never changes. A
-certificate is dated the day it is made and reads the cluster's and the organisation's current
-details. A detail left blank is left out, label included.
+An invoice, and a credit note (avoir) which cancels or reduces one, print only what they froze
+when they were issued (``issuer_details``, the invoice's late-payment mentions included,
+``customer_details``, description, amount): what they say never changes. A certificate is dated
+the day it is made and reads the cluster's and the organisation's current details. A detail left
+blank is left out, label included.
 """
 
 import functools
@@ -25,6 +27,7 @@ import reportlab
 from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -44,7 +47,7 @@ from reportlab.platypus import (
 
 from members.formatting import iban as format_iban
 from members.formatting import long_date, money, percent
-from members.models import Invoice, Term
+from members.models import CreditNote, Invoice, Term
 
 FONT = "Vera"
 FONT_BOLD = "Vera-Bold"
@@ -84,6 +87,11 @@ def fonts_register() -> None:
 def invoice_filename(invoice: Invoice) -> str:
     """``facture-DP-2027-00001.pdf``."""
     return f"facture-{invoice.number}.pdf"
+
+
+def credit_note_filename(credit_note: CreditNote) -> str:
+    """``avoir-DP-AV-2027-00001.pdf``."""
+    return f"avoir-{credit_note.number}.pdf"
 
 
 def certificate_filename(term: Term) -> str:
@@ -250,9 +258,6 @@ def _render(story: Iterable[Flowable], *, title: str, issuer: dict) -> bytes:
     return buffer.getvalue()
 
 
-# --- Documents ----------------------------------------------------------------------------------
-
-
 #: The fixed compensation for recovery costs owed by a professional who pays late (art. D441-5 of
 #: the Code de commerce).
 RECOVERY_FEE = Decimal("40.00")
@@ -283,6 +288,85 @@ def late_payment_mentions(issuer: dict) -> list[str]:
     return mentions
 
 
+def _billing_story(
+    *,
+    issuer: dict,
+    references: list[Flowable],
+    customer_label: str,
+    customer: dict,
+    rows: list[tuple[str, str]],
+    total: tuple[str, str],
+    late_payment: bool = False,
+) -> list[Flowable]:
+    """The top of an invoice or a credit note: the issuer and ``references``, the customer
+    under ``customer_label``, the table of ``rows`` (markup, amount) and its ``total`` (label,
+    amount), the issuer's VAT mention and, with ``late_payment`` (an invoice), its late-payment
+    mentions."""
+    styles = _styles()
+    customer_box = _boxed(
+        [
+            Paragraph(escape(customer_label).upper(), styles["label"]),
+            Paragraph(_lines(*_customer_lines(customer)), styles["base"]),
+        ],
+        width=WIDTH * 0.5,
+    )
+    customer_row = Table([["", customer_box]], colWidths=[WIDTH * 0.5, WIDTH * 0.5])
+    customer_row.setStyle(
+        TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)])
+    )
+    lines = Table(
+        [
+            [
+                Paragraph(escape(_("Désignation")), styles["head"]),
+                Paragraph(escape(_("Montant")), styles["head_right"]),
+            ],
+            *(
+                [Paragraph(text, styles["base"]), Paragraph(amount, styles["right"])]
+                for text, amount in rows
+            ),
+            [
+                Paragraph(escape(total[0]), styles["strong"]),
+                Paragraph(total[1], styles["strong_right"]),
+            ],
+        ],
+        colWidths=[WIDTH * 0.75, WIDTH * 0.25],
+        repeatRows=1,
+    )
+    lines.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
+                ("LINEBELOW", (0, 1), (-1, -2), 0.5, RULE),
+                ("BACKGROUND", (0, -1), (-1, -1), TINT),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2.5 * mm),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5 * mm),
+                ("LEFTPADDING", (0, 0), (-1, -1), 3 * mm),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 3 * mm),
+            ]
+        )
+    )
+
+    story: list[Flowable] = [
+        _header(issuer, references, styles),
+        Spacer(0, 8 * mm),
+        customer_row,
+        Spacer(0, 10 * mm),
+        lines,
+        Spacer(0, 3 * mm),
+    ]
+    if issuer.get("vat_mention"):
+        story.append(Paragraph(f"<i>{_text(issuer['vat_mention'])}</i>", styles["small"]))
+    if late_payment:
+        for mention in late_payment_mentions(issuer):
+            story.append(Paragraph(_text(mention), styles["small"]))
+    story.append(Spacer(0, 8 * mm))
+    return story
+
+
+# --- Documents ----------------------------------------------------------------------------------
+
+
 def invoice_pdf(invoice: Invoice) -> bytes:
     """The PDF of ``invoice``, from what it froze when it was issued, in its language."""
     with translation.override(invoice.language):
@@ -306,65 +390,16 @@ def _invoice_pdf(invoice: Invoice) -> bytes:
             styles["right"],
         ),
     ]
-    customer_box = _boxed(
-        [
-            Paragraph(escape(_("Facturé à")).upper(), styles["label"]),
-            Paragraph(_lines(*_customer_lines(customer)), styles["base"]),
-        ],
-        width=WIDTH * 0.5,
-    )
-    customer_row = Table([["", customer_box]], colWidths=[WIDTH * 0.5, WIDTH * 0.5])
-    customer_row.setStyle(
-        TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)])
-    )
-
     amount = money(invoice.amount)
-    lines = Table(
-        [
-            [
-                Paragraph(escape(_("Désignation")), styles["head"]),
-                Paragraph(escape(_("Montant")), styles["head_right"]),
-            ],
-            [
-                Paragraph(_text(invoice.description), styles["base"]),
-                Paragraph(amount, styles["right"]),
-            ],
-            [
-                Paragraph(escape(_("Total")), styles["strong"]),
-                Paragraph(amount, styles["strong_right"]),
-            ],
-        ],
-        colWidths=[WIDTH * 0.75, WIDTH * 0.25],
-        repeatRows=1,
+    story = _billing_story(
+        issuer=issuer,
+        references=references,
+        customer_label=_("Facturé à"),
+        customer=customer,
+        rows=[(_text(invoice.description), amount)],
+        total=(_("Total"), amount),
+        late_payment=True,
     )
-    lines.setStyle(
-        TableStyle(
-            [
-                ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
-                ("LINEBELOW", (0, 1), (-1, 1), 0.5, RULE),
-                ("BACKGROUND", (0, -1), (-1, -1), TINT),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 2.5 * mm),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5 * mm),
-                ("LEFTPADDING", (0, 0), (-1, -1), 3 * mm),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 3 * mm),
-            ]
-        )
-    )
-
-    story: list[Flowable] = [
-        _header(issuer, references, styles),
-        Spacer(0, 8 * mm),
-        customer_row,
-        Spacer(0, 10 * mm),
-        lines,
-        Spacer(0, 3 * mm),
-    ]
-    if issuer.get("vat_mention"):
-        story.append(Paragraph(f"<i>{_text(issuer['vat_mention'])}</i>", styles["small"]))
-    for mention in late_payment_mentions(issuer):
-        story.append(Paragraph(_text(mention), styles["small"]))
-    story.append(Spacer(0, 8 * mm))
 
     if invoice.paid_on:
         paid = escape(_("Acquittée le %(date)s") % {"date": long_date(invoice.paid_on)})
@@ -387,13 +422,78 @@ def _invoice_pdf(invoice: Invoice) -> bytes:
     return _render(story, title=title, issuer=issuer)
 
 
+def credit_note_pdf(credit_note: CreditNote) -> bytes:
+    """The PDF of ``credit_note``, from what it froze when it was issued, in its language (its
+    invoice's): the invoice it refers to (number and date), why, how much, and whether it
+    cancels the invoice or reduces what is due on it."""
+    with translation.override(credit_note.language):
+        return _credit_note_pdf(credit_note)
+
+
+def _credit_note_pdf(credit_note: CreditNote) -> bytes:
+    styles = _styles()
+    invoice = credit_note.invoice
+    issuer, customer = credit_note.issuer_details, credit_note.customer_details
+    title = _("Avoir n° %(number)s") % {"number": credit_note.number}
+    references = [
+        Paragraph(escape(pgettext("document", "Avoir")), styles["title_right"]),
+        Paragraph(
+            f"<b>{escape(_('N° %(number)s') % {'number': credit_note.number})}</b>",
+            styles["right"],
+        ),
+        Paragraph(
+            _lines(
+                _labelled(_("Date d’émission"), long_date(credit_note.issued_on)),
+                _labelled(
+                    _("Facture d’origine"),
+                    _("n° %(number)s du %(date)s")
+                    % {"number": invoice.number, "date": long_date(invoice.issued_on)},
+                ),
+            ),
+            styles["right"],
+        ),
+    ]
+    amount = money(credit_note.amount)
+    story = _billing_story(
+        issuer=issuer,
+        references=references,
+        customer_label=_("Client"),
+        customer=customer,
+        rows=[
+            (
+                _lines(
+                    _text(credit_note.description),
+                    f"<i>{_labelled(_('Motif'), credit_note.reason)}</i>",
+                ),
+                amount,
+            )
+        ],
+        total=(_("Total de l’avoir"), amount),
+    )
+    if credit_note.term_cancelled:
+        effect = _(
+            "Cet avoir annule la facture n° %(number)s et la période d’adhésion qu’elle facturait."
+        ) % {"number": invoice.number}
+    else:
+        effect = _("Cet avoir réduit de %(amount)s le montant dû sur la facture n° %(number)s.") % {
+            "amount": amount,
+            "number": invoice.number,
+        }
+    story.append(_boxed([Paragraph(escape(effect), styles["base"])], width=WIDTH))
+    return _render(story, title=title, issuer=issuer)
+
+
 def certificate_pdf(term: Term, *, on: date | None = None) -> bytes:
     """The membership certificate ("attestation d'adhésion") of paid ``term``, dated ``on``
-    (default: today), in the active language. Raise :class:`ValidationError` for an unpaid term:
-    it certifies a membership paid for."""
+    (default: today), in the active language. Raise :class:`ValidationError` for an unpaid term
+    or one cancelled by a credit note: it certifies a membership paid for."""
     if not term.is_paid:
         raise ValidationError(
             _("Une attestation d’adhésion n’est délivrée que pour une période payée.")
+        )
+    if term.cancelled_on is not None:
+        raise ValidationError(
+            _("Cette période a été annulée par un avoir : elle n’a pas d’attestation.")
         )
     on = on or timezone.localdate()
     styles = _styles()

@@ -153,6 +153,8 @@ class StripeCheckout:
                 refusal = exc
         if refusal is not None:
             raise refusal
+        if url is None and invoice.is_cancelled:
+            raise ValidationError(_("Cette facture est annulée : il n’y a plus rien à régler."))
         if url is None:
             raise ValidationError(_("Cette facture est déjà réglée."))
         return url
@@ -168,7 +170,8 @@ class StripeCheckout:
             .select_related("cluster")
             .get(pk=invoice.pk)
         )
-        amount_left = _amount_left(invoice)
+        # Nothing is left on a cancelled invoice: its open page, if any, is expired below.
+        amount_left = Decimal("0.00") if invoice.is_cancelled else _amount_left(invoice)
         opened = CheckoutSession.objects.filter(invoice=invoice, status=CheckoutStatus.OPEN).first()
         if opened is not None:
             url = self._checkout_reuse(opened, amount_left=amount_left)

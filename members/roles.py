@@ -41,6 +41,9 @@ ROLE_PERMISSIONS = {
         ("members", "add_payment"),
         ("members", "change_payment"),
         ("members", "delete_payment"),
+        # An invoice is cancelled or reduced only by a credit note, which never changes either.
+        ("members", "view_creditnote"),
+        ("members", "add_creditnote"),
         *(
             ("members", f"{action}_{model}")
             for model in ("site", "plan")
@@ -61,6 +64,7 @@ ROLE_PERMISSIONS = {
         ("members", "view_importrecord"),
         ("members", "view_invoice"),
         ("members", "view_payment"),
+        ("members", "view_creditnote"),
         *(("members", f"view_{model}") for model in REMINDER_MODELS),
         *(("members", f"view_{model}") for model in FOLLOW_UP_MODELS),
         ("members", "view_all_clusters"),

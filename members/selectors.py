@@ -219,6 +219,11 @@ def invoices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Invoice]:
     return Invoice.objects.filter(term__membership__organisation__in=organisations_of(user))
 
 
+def credit_notes_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[CreditNote]:
+    """The credit notes of the invoices of the organisations ``user`` is a contact of."""
+    return CreditNote.objects.filter(invoice__in=invoices_of(user))
+
+
 #: Orders contacts by role: primary, then billing, then the others.
 CONTACT_ROLE_RANK = Case(
     When(role=ContactRole.PRIMARY, then=Value(0)),
@@ -284,6 +289,7 @@ def membership_next_steps(
     with its invoice, as :func:`organisations_for_area` prefetches them: no query) and, when it
     can be renewed today, ``renewal_period``, the period a renewal would cover.
 
+    A term cancelled by a credit note counts for nothing: nothing to pay, nor to renew from.
     What is due comes first, oldest first: each unpaid invoice to pay, each unpaid term entered
     without invoice (an imported one) to get the invoice of; a cancelled term owes nothing and
     is no term to renew after. The renewal comes last: it adds an
@@ -293,6 +299,7 @@ def membership_next_steps(
     """
     terms = [term for term in terms if term.cancelled_on is None]  # a cancelled one owes nothing
     dues = []
+    terms = [term for term in terms if term.cancelled_on is None]
     for term in sorted(terms, key=lambda term: term.start_date):
         invoice = getattr(term, "invoice", None)
         if invoice is not None and not invoice.is_paid:
@@ -342,8 +349,18 @@ def plans_offered(*, cluster_id: int) -> QuerySet[Plan]:
 
 
 def _latest_terms() -> QuerySet[Term]:
-    """The terms of the membership ``OuterRef("pk")``, the latest (the one ending last) first."""
-    return Term.objects.filter(membership=OuterRef("pk")).order_by("-end_date")
+    """The terms of the membership ``OuterRef("pk")``, the latest (the one ending last) first;
+    a term cancelled by a credit note counts for nothing."""
+    return Term.objects.filter(membership=OuterRef("pk"), cancelled_on__isnull=True).order_by(
+        "-end_date"
+    )
+
+
+def term_latest(terms: Sequence[Term]) -> Term | None:
+    """The latest of ``terms`` (the one that starts last) not cancelled by a credit note, or
+    ``None``: the term a renewal follows. In memory, for terms prefetched (no query)."""
+    standing = [term for term in terms if term.cancelled_on is None]
+    return max(standing, key=lambda term: term.start_date, default=None)
 
 
 def memberships_on_plan(queryset: QuerySet[Membership], *, plan_id: int) -> QuerySet[Membership]:
@@ -730,14 +747,18 @@ def next_month_first_day(day: date) -> date:
 
 def terms_renewal_due(*, start: date, end: date) -> QuerySet[Term]:
     """The terms whose membership is to renew between ``start`` and ``end`` (both included):
-    each membership's latest term (no later term, paid or not) ending then, of a membership
+    each membership's latest term (no later term, paid or not; a term cancelled by a credit note
+    counts for nothing) ending then, of a membership
     neither cancelled nor transferred (whatever the date recorded), as for the reminders
     (:func:`reminders_due`). Read by the end dates' index, not membership by membership."""
     later_terms = Term.objects.filter(
-        membership=OuterRef("membership"), end_date__gt=OuterRef("end_date")
+        membership=OuterRef("membership"),
+        end_date__gt=OuterRef("end_date"),
+        cancelled_on__isnull=True,
     )
     return Term.objects.filter(
         end_date__range=(start, end),
+        cancelled_on__isnull=True,
         membership__cancelled_on__isnull=True,
         membership__transferred_on__isnull=True,
     ).exclude(Exists(later_terms))

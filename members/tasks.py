@@ -4,7 +4,7 @@ from celery import shared_task
 
 from members.imports.services import ImportFailed, ImportUnusable, import_record_run
 from members.mailing import MAIL_BATCH_TASK, MAIL_RETRY, MAILS, mail_task_run, mails_requeue
-from members.models import ImportRecord, Invoice
+from members.models import CreditNote, ImportRecord, Invoice
 from members.services import billing, follow_ups, reminders, renewals
 
 
@@ -45,6 +45,13 @@ def invoice_notice_send(invoice_id: int) -> bool:
     """Send a new invoice, as a PDF, to its organisation's contacts to notify, once (see
     :func:`members.services.billing.invoice_notice_send`)."""
     return billing.invoice_notice_send(invoice=Invoice.objects.get(pk=invoice_id))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **MAIL_RETRY)
+def credit_note_notice_send(credit_note_id: int) -> bool:
+    """Send a new credit note, as a PDF, to its organisation's contacts to notify, once (see
+    :func:`members.services.billing.credit_note_notice_send`)."""
+    return billing.credit_note_notice_send(credit_note=CreditNote.objects.get(pk=credit_note_id))
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -49,6 +49,11 @@ urlpatterns = [
     path("espace/factures/<int:invoice_id>/", payments.invoice_detail, name="invoice_detail"),
     path("espace/factures/<int:invoice_id>/pdf/", billing.invoice_pdf, name="invoice_pdf"),
     path(
+        "espace/avoirs/<int:credit_note_id>/pdf/",
+        billing.credit_note_pdf,
+        name="credit_note_pdf",
+    ),
+    path(
         "espace/periodes/<int:term_id>/facture/",
         billing.term_invoice,
         name="term_invoice",

@@ -251,7 +251,11 @@ def transfer_facts(
         )
     )
     terms_by_membership = defaultdict(list)
-    for term in Term.objects.filter(membership_id__in=[row["pk"] for row in rows]).values(
+    # A term cancelled by a credit note counts for nothing: not paid twice, nor paid through.
+    standing = Term.objects.filter(
+        membership_id__in=[row["pk"] for row in rows], cancelled_on__isnull=True
+    )
+    for term in standing.values(
         "membership_id", "plan_id", "start_date", "end_date", "fee", "is_paid", "paid_on"
     ):
         terms_by_membership[term["membership_id"]].append(term)
@@ -473,7 +477,10 @@ def merger_report(*, merger: Merger, year: int) -> MergerReport:
     by_origin = dict(decided.order_by().values_list("origin").annotate(n=Count("pk")))
 
     terms = Term.objects.filter(
-        membership__cluster__in=merger.sources.all(), is_paid=True, start_date__year=year
+        membership__cluster__in=merger.sources.all(),
+        is_paid=True,
+        start_date__year=year,
+        cancelled_on__isnull=True,
     )
     revenue_by_cluster = dict(
         terms.order_by().values_list("membership__cluster__slug").annotate(total=Sum("fee"))

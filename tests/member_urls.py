@@ -3,20 +3,22 @@ them (tests/members/test_member_urls.py with Django's client, tests/test_browser
 the browser)."""
 
 import datetime as dt
+from decimal import Decimal
 
 from django.urls import reverse
 from django.utils import timezone
 
 from members.models import Contact, ContactRole, Invoice, Organisation, Payment, Term
-from members.services.billing import invoice_issue, invoice_payment_record
+from members.services.billing import credit_note_issue, invoice_issue, invoice_payment_record
 from members.services.renewals import renewal_link_token
 from tests.factories import ContactFactory, MembershipFactory, TermFactory, cluster
 
 
 def member(name: str, email: str, *, cluster_slug: str = "digitalplace"):
     """An organisation with a primary contact, a membership of the cluster ``cluster_slug``, a
-    paid term ending soon with its invoice (after an unpaid one the cluster entered without
-    invoice), and a second contact; returns (contact, term, colleague)."""
+    paid term ending soon with its invoice and a credit note of 1 € on it (after an unpaid one
+    the cluster entered without invoice), and a second contact; returns (contact, term,
+    colleague)."""
     today = timezone.localdate()
     membership = MembershipFactory(organisation__name=name, cluster=cluster(cluster_slug))
     TermFactory(
@@ -33,6 +35,7 @@ def member(name: str, email: str, *, cluster_slug: str = "digitalplace"):
     )
     invoice = invoice_issue(term=term)
     invoice_payment_record(invoice=invoice, amount=invoice.amount, received_on=today)
+    credit_note_issue(invoice=invoice, amount=Decimal("1.00"), reason="Remise")
     contact = ContactFactory(
         organisation=membership.organisation, email=email, role=ContactRole.PRIMARY
     )
@@ -61,6 +64,7 @@ def member_urls(term: Term, colleague: Contact) -> list[tuple[str, str]]:
         ("post", reverse("members:renewal_confirm", args=[membership.pk])),
         ("get", reverse("members:invoice_detail", args=[invoice.pk])),
         ("get", reverse("members:invoice_pdf", args=[invoice.pk])),
+        ("get", reverse("members:credit_note_pdf", args=[invoice.credit_notes.get().pk])),
         ("get", reverse("members:certificate_pdf", args=[term.pk])),
         ("post", reverse("members:term_invoice", args=[_uninvoiced(membership).pk])),
         ("post", reverse("members:card_checkout", args=[invoice.pk])),

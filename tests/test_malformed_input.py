@@ -134,6 +134,14 @@ class World:
     def merger(self):
         return self.proposal.merger
 
+    @property
+    def credit_note(self):
+        return self.invoice.credit_notes.order_by("pk").first()
+
+    @property
+    def other_credit_note(self):
+        return self.other_invoice.credit_notes.order_by("pk").first()
+
 
 def imported(slug: str, *, analysed: bool) -> ImportRecord:
     path = FILES[slug]
@@ -487,6 +495,11 @@ VIEWS: dict[str, View] = {
         to("members:invoice_pdf", lambda w: w.invoice.pk),
         others=with_ids("members:invoice_pdf", lambda w: w.other_invoice.pk),
     ),
+    "members:credit_note_pdf": View(
+        "member",
+        to("members:credit_note_pdf", lambda w: w.credit_note.pk),
+        others=with_ids("members:credit_note_pdf", lambda w: w.other_credit_note.pk),
+    ),
     "members:term_invoice": View(
         "member",
         to("members:term_invoice", lambda w: w.uninvoiced.pk),
@@ -579,6 +592,23 @@ VIEWS: dict[str, View] = {
         "staff",
         to("admin:members_invoice_certificate", lambda w: w.invoice.pk),
         others=with_ids("admin:members_invoice_certificate", lambda w: w.other_invoice.pk),
+    ),
+    "admin:members_invoice_credit_note": View(
+        "staff",
+        to("admin:members_invoice_credit_note", lambda w: w.invoice.pk),
+        post=lambda w: {
+            "amount": "10,00",
+            "reason": "Remise",
+            "outcome": "cancel",
+            "fee": "",
+            "version": "1",
+        },
+        others=with_ids("admin:members_invoice_credit_note", lambda w: w.other_invoice.pk),
+    ),
+    "admin:members_creditnote_pdf": View(
+        "staff",
+        to("admin:members_creditnote_pdf", lambda w: w.credit_note.pk),
+        others=with_ids("admin:members_creditnote_pdf", lambda w: w.other_credit_note.pk),
     ),
     "admin:members_invoice_issue": View(
         "staff",

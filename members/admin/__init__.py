@@ -7,7 +7,7 @@ autodiscovery does) registers them all. Who sees what is decided in one place,
 - :mod:`~members.admin.clusters`: clusters, their sites and plans;
 - :mod:`~members.admin.organisations`: organisations and contacts;
 - :mod:`~members.admin.memberships`: memberships and their terms, the standard export;
-- :mod:`~members.admin.billing`: invoices, payments, issuing a term's invoice;
+- :mod:`~members.admin.billing`: invoices, payments, credit notes, issuing a term's invoice;
 - :mod:`~members.admin.reminders`: reminder policies and the reminders' ledger;
 - :mod:`~members.admin.follow_ups`: payment follow-up policies and their ledger;
 - :mod:`~members.admin.imports`: upload → preview → confirm, and the record of every import.

@@ -1,5 +1,6 @@
-"""The billing admin: invoices, the payments staff record on them, and the issuing of a term's
-invoice, on the cluster scoping of :mod:`members.admin.scoping`.
+"""The billing admin: invoices, the payments staff record on them, the credit notes that cancel
+or reduce them, and the issuing of a term's invoice, on the cluster scoping of
+:mod:`members.admin.scoping`.
 
 An invoice never changes once issued: every field of its page is read-only. Its page takes new
 payments in an inline that goes through :func:`members.services.billing.invoice_payment_record`,
@@ -11,6 +12,10 @@ list and the pages read what was paid, what is left and what was over-paid from
 :func:`members.selectors.invoices_with_balance`: the list's number of queries does not grow with
 the rows, and an invoice paid beyond its amount shows as over-paid ("Trop-perçu", a filter of its
 own) with the amount to refund.
+
+A credit note is issued from its invoice's page (:meth:`InvoiceAdmin.credit_note_view`, through
+:func:`members.services.billing.credit_note_issue` or ``credit_note_issue_and_reinvoice``) by
+staff of the invoice's cluster; the list of credit notes is read-only.
 """
 
 from decimal import Decimal
@@ -34,6 +39,7 @@ from members.admin.accounting import accounting_export_view
 from members.admin.follow_ups import follow_ups_table
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.models import (
+    CreditNote,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -49,6 +55,9 @@ from members.selectors import (
     invoices_with_balance,
 )
 from members.services.billing import (
+    credit_note_issue,
+    credit_note_issue_and_reinvoice,
+    credit_note_version,
     invoice_issue,
     invoice_issue_check,
     invoice_payment_correct,
@@ -123,6 +132,14 @@ def _term_invoice(term: Term, *, may_issue: bool, note: bool = False) -> str:
     if invoice is not None:
         url = reverse("admin:members_invoice_change", args=[invoice.pk])
         link = format_html('<a href="{}">{}</a>', url, invoice.number)
+        if term.cancelled_on is not None:
+            # Without naming the credit note: lists show this column, one query per row.
+            return format_html(
+                '{}<br><span class="help">{}</span>',
+                link,
+                _("Période annulée le %(date)s par un avoir : elle ne compte plus.")
+                % {"date": formatting.short_date(term.cancelled_on)},
+            )
         if note:
             return format_html(
                 '{}<br><span class="help">{}</span>', link, term_invoiced_note(invoice.number)
@@ -184,7 +201,7 @@ class PaymentInline(admin.TabularInline):
         return super().get_queryset(request).select_related("recorded_by")
 
     def get_extra(self, request, obj=None, **kwargs):
-        return 0 if obj is None or obj.is_paid else 1
+        return 0 if obj is None or obj.is_paid or obj.is_cancelled else 1
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -261,6 +278,70 @@ class PaymentChangeForm(forms.Form):
         return data
 
 
+class CreditNoteForm(forms.Form):
+    """A credit note on an invoice: its amount (all that is still invoiced, or part of it), the
+    reason, and for a credit note of all of it, whether the term is cancelled or invoiced again
+    at a corrected fee; as seen at ``version``
+    (:func:`members.services.billing.credit_note_version`)."""
+
+    CANCEL = "cancel"
+    REINVOICE = "reinvoice"
+
+    amount = forms.DecimalField(
+        label=gettext_lazy("Montant de l’avoir (€)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        localize=True,
+    )
+    reason = forms.CharField(
+        label=gettext_lazy("Motif"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy("Obligatoire : il est imprimé sur l’avoir envoyé à l’adhérent."),
+    )
+    outcome = forms.ChoiceField(
+        label=gettext_lazy("La période facturée"),
+        choices=[
+            (CANCEL, gettext_lazy("annuler la période")),
+            (REINVOICE, gettext_lazy("refacturer la période au montant corrigé")),
+        ],
+        initial=CANCEL,
+        widget=forms.RadioSelect,
+        help_text=gettext_lazy("Pour un avoir de tout le montant restant seulement."),
+    )
+    fee = forms.DecimalField(
+        label=gettext_lazy("Montant corrigé (€)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        localize=True,
+        required=False,
+        help_text=gettext_lazy("La nouvelle facture de la période, émise aussitôt."),
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31)
+
+    def __init__(self, *args, remaining: Decimal, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.remaining = remaining
+
+    def clean(self):
+        data = super().clean()
+        if data.get("outcome") == self.REINVOICE and "amount" in data:
+            if data["amount"] != self.remaining:
+                self.add_error(
+                    "outcome",
+                    _(
+                        "Pour refacturer la période, l’avoir porte sur tout le montant restant "
+                        "(%(remaining)s)."
+                    )
+                    % {"remaining": formatting.money(self.remaining)},
+                )
+            elif data.get("fee") is None and "fee" not in self.errors:
+                self.add_error("fee", _("Indiquez le montant corrigé de la période."))
+        return data
+
+
 # --- Invoices -----------------------------------------------------------------------------------
 
 
@@ -308,6 +389,10 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "document_links",
                 )
             },
+        ),
+        (
+            gettext_lazy("Avoirs"),
+            {"fields": ("cancelled_display", "amount_due_display", "credit_notes_display")},
         ),
         (
             gettext_lazy("Paiement"),
@@ -485,6 +570,76 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             body,
         )
 
+    def may_issue_credit_note(self, request, invoice: Invoice) -> bool:
+        """Whether the user may issue a credit note on ``invoice``: staff of its cluster (who may
+        change it), with the permission to; the committee only reads."""
+        return request.user.has_perm("members.add_creditnote") and self.has_change_permission(
+            request, invoice
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "credit_note_url": (
+                reverse("admin:members_invoice_credit_note", args=[invoice.pk])
+                if not invoice.is_cancelled and self.may_issue_credit_note(request, invoice)
+                else ""
+            ),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=gettext_lazy("annulation"))
+    def cancelled_display(self, invoice: Invoice) -> str:
+        if not invoice.is_cancelled:
+            return "–"
+        cancelling = invoice.credit_notes.order_by("-pk").first()
+        return format_html(
+            "<strong>{}</strong>",
+            _("Annulée par l’avoir %(number)s du %(date)s.")
+            % {"number": cancelling.number, "date": formatting.short_date(cancelling.issued_on)},
+        )
+
+    @admin.display(description=gettext_lazy("montant dû après avoirs"))
+    def amount_due_display(self, invoice: Invoice) -> str:
+        return formatting.money(invoice.amount_due)
+
+    @admin.display(description=gettext_lazy("avoirs"))
+    def credit_notes_display(self, invoice: Invoice) -> str:
+        credit_notes = list(invoice.credit_notes.select_related("issued_by").order_by("pk"))
+        if not credit_notes:
+            return "–"
+        head = format_html_join(
+            "",
+            '<th scope="col">{}</th>',
+            (
+                (label,)
+                for label in (_("Numéro"), _("Émis le"), _("Montant"), _("Motif"), _("Par"), "")
+            ),
+        )
+        body = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            '<td><a href="{}">PDF</a></td></tr>',
+            (
+                (
+                    reverse("admin:members_creditnote_change", args=[credit_note.pk]),
+                    credit_note.number,
+                    formatting.short_date(credit_note.issued_on),
+                    formatting.money(credit_note.amount),
+                    credit_note.reason,
+                    credit_note.issued_by or credit_note.get_origin_display(),
+                    reverse("admin:members_creditnote_pdf", args=[credit_note.pk]),
+                )
+                for credit_note in credit_notes
+            ),
+        )
+        return format_html(
+            '<table class="credit-notes"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+            head,
+            body,
+        )
+
     @admin.display(description=gettext_lazy("statut"))
     def status(self, invoice: Invoice) -> str:
         return InvoiceStatus(invoice.status).label
@@ -501,7 +656,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("documents"))
     def document_links(self, invoice: Invoice) -> str:
         links = [(reverse("admin:members_invoice_pdf", args=[invoice.pk]), _("Facture (PDF)"))]
-        if invoice.is_paid:
+        if invoice.is_paid and not invoice.is_cancelled:
             links.append(
                 (
                     reverse("admin:members_invoice_certificate", args=[invoice.pk]),
@@ -563,6 +718,11 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 "export-comptable/",
                 view(self.accounting_export_view),
                 name="members_invoice_accounting_export",
+            ),
+            path(
+                "<path:object_id>/avoir/",
+                view(self.credit_note_view),
+                name="members_invoice_credit_note",
             ),
             path(
                 "<path:object_id>/paiements/<int:payment_id>/",
@@ -670,6 +830,97 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             "title": _("Corriger ou supprimer un paiement"),
         }
         return TemplateResponse(request, "admin/members/invoice/payment_change.html", context)
+
+    def credit_note_view(self, request, object_id: str):
+        """Issue a credit note on an invoice of the user's clusters, with a reason: for part of
+        what is still invoiced, or all of it, then cancelling its term or invoicing it again at
+        a corrected fee. Another cluster's invoice is not found (404); the committee, who reads
+        every cluster's, may not issue (403). A second submission of the page (a double click,
+        a second tab) issues nothing and says what was issued meanwhile."""
+        invoice = self.get_object(request, unquote(object_id))
+        if not self.may_issue_credit_note(request, invoice):
+            raise PermissionDenied
+        invoice_url = reverse("admin:members_invoice_change", args=[invoice.pk])
+        if invoice.is_cancelled:
+            messages.error(
+                request,
+                _("La facture %(number)s est déjà annulée : aucun avoir n’a été émis.")
+                % {"number": invoice.number},
+            )
+            return HttpResponseRedirect(invoice_url)
+        remaining = invoice.amount_due
+        form = CreditNoteForm(
+            request.POST or None,
+            remaining=remaining,
+            initial={"amount": remaining, "version": credit_note_version(invoice=invoice)},
+        )
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            issue = {
+                "invoice": invoice,
+                "reason": data["reason"],
+                "issued_by": request.user,
+                "version": data["version"],
+            }
+            try:
+                if data["outcome"] == CreditNoteForm.REINVOICE:
+                    credit_note, reissued = credit_note_issue_and_reinvoice(
+                        **issue, fee=data["fee"]
+                    )
+                else:
+                    credit_note = credit_note_issue(**issue, amount=data["amount"])
+                    reissued = None
+            except ValidationError as refusal:
+                if getattr(refusal, "code", None) in ("credit_note_changed", "invoice_cancelled"):
+                    messages.error(request, " ".join(refusal.messages))
+                    return HttpResponseRedirect(invoice_url)
+                _form_refusal(form, refusal)
+            else:
+                self.log_change(
+                    request,
+                    invoice,
+                    [
+                        {
+                            "added": {
+                                "name": str(CreditNote._meta.verbose_name),
+                                "object": str(credit_note),
+                            }
+                        }
+                    ],
+                )
+                messages.success(
+                    request,
+                    _("Avoir %(number)s de %(amount)s émis ; il part par e-mail aux contacts.")
+                    % {
+                        "number": credit_note.number,
+                        "amount": formatting.money(credit_note.amount),
+                    },
+                )
+                if reissued is not None:
+                    self.log_addition(request, reissued, [{"added": {}}])
+                    messages.success(
+                        request,
+                        _("Période refacturée : facture %(number)s de %(amount)s émise.")
+                        % {
+                            "number": reissued.number,
+                            "amount": formatting.money(reissued.amount),
+                        },
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:members_invoice_change", args=[reissued.pk])
+                    )
+                return HttpResponseRedirect(invoice_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "invoice": invoice,
+            "invoice_url": invoice_url,
+            "remaining": remaining,
+            "form": form,
+            "media": self.media + form.media,
+            "title": _("Émettre un avoir"),
+        }
+        return TemplateResponse(request, "admin/members/invoice/credit_note.html", context)
 
     def _viewable(self, request, object_id: str) -> Invoice:
         invoice = self.get_object(request, unquote(object_id))
@@ -815,5 +1066,91 @@ class PaymentAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         return formatting.money(payment.amount)
 
 
+class CreditNoteAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    """The credit notes issued, read-only: a credit note is issued from its invoice's page (or
+    by the command line, or on its own by an expiry or a merger) and never changes."""
+
+    list_display = (
+        "number",
+        "invoice_link",
+        "organisation",
+        "amount_display",
+        "issued_on",
+        "origin",
+        "pdf_link",
+    )
+    list_filter = (("cluster", ClusterScopedRelatedFilter), "year", "origin", "term_cancelled")
+    list_select_related = ("invoice", "cluster")
+    search_fields = ("number", "invoice__number", "customer_details__name")
+    search_help_text = gettext_lazy("Numéro de l’avoir ou de la facture, raison sociale.")
+    show_full_result_count = False
+    fields = (
+        "number",
+        "cluster",
+        "invoice_link",
+        "issued_on",
+        "amount_display",
+        "description",
+        "reason",
+        "origin",
+        "term_cancelled",
+        "issued_by",
+        "notice_sent_at",
+        "pdf_link",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("facture"), ordering="invoice__number")
+    def invoice_link(self, credit_note: CreditNote) -> str:
+        url = reverse("admin:members_invoice_change", args=[credit_note.invoice_id])
+        return format_html('<a href="{}">{}</a>', url, credit_note.invoice.number)
+
+    @admin.display(description=gettext_lazy("organisation"))
+    def organisation(self, credit_note: CreditNote) -> str:
+        return credit_note.customer_details.get("name", "")
+
+    @admin.display(description=gettext_lazy("montant"), ordering="amount")
+    def amount_display(self, credit_note: CreditNote) -> str:
+        return formatting.money(credit_note.amount)
+
+    @admin.display(description=gettext_lazy("PDF"))
+    def pdf_link(self, credit_note: CreditNote) -> str:
+        url = reverse("admin:members_creditnote_pdf", args=[credit_note.pk])
+        return format_html(
+            '<a href="{}" aria-label="{}">PDF</a>',
+            url,
+            _("Télécharger l’avoir %(number)s") % {"number": credit_note.number},
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/pdf/",
+                self.admin_site.admin_view(self.pdf_view),
+                name="members_creditnote_pdf",
+            ),
+            *super().get_urls(),
+        ]
+
+    def pdf_view(self, request, object_id: str):
+        credit_note = self.get_object(request, unquote(object_id))
+        if not self.has_view_permission(request, credit_note):
+            raise PermissionDenied
+        return pdf_response(
+            documents.credit_note_pdf(credit_note),
+            filename=documents.credit_note_filename(credit_note),
+        )
+
+
 admin.site.register(Invoice, InvoiceAdmin)
+admin.site.register(CreditNote, CreditNoteAdmin)
 admin.site.register(Payment, PaymentAdmin)

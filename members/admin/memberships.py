@@ -239,6 +239,9 @@ class TermInlineFormSet(BaseInlineFormSet):
         for form in self.forms:
             if not form.is_valid() or not form.cleaned_data or self._should_delete_form(form):
                 continue
+            if form.instance.cancelled_on is not None:
+                # Cancelled by a credit note: another term may cover its dates.
+                continue
             start, end = form.cleaned_data["start_date"], form.cleaned_data["end_date"]
             for other_start, other_end in periods:
                 if start <= other_end and other_start <= end:

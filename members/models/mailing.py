@@ -13,6 +13,7 @@ class MailPurpose(models.TextChoices):
     INVOICE_NOTICE = "invoice_notice", _("Envoi de la facture")
     INVOICE_CONFIRMATION = "invoice_confirmation", _("Confirmation de paiement")
     RENEWAL_EXPIRED = "renewal_expired", _("Renouvellement impayé annulé")
+    CREDIT_NOTE_NOTICE = "credit_note_notice", _("Envoi de l’avoir")
 
 
 class MailState(models.TextChoices):

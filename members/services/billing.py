@@ -35,6 +35,7 @@ from members.models import (
     Term,
 )
 from members.selectors import contacts_to_notify, invoice_language, invoice_with_balance
+from members.services.terms import term_save
 
 
 def invoice_number(*, prefix: str, year: int, sequence: int) -> str:
@@ -458,6 +459,12 @@ def _next_credit_note_sequence(*, cluster_id: int, year: int) -> int:
     return counter.last_sequence
 
 
+def credit_note_version(*, invoice: Invoice) -> int:
+    """How many credit notes ``invoice`` has: what a page issuing one is opened on, so that a
+    submission made twice (a double click, a second tab, a colleague) issues one."""
+    return invoice.credit_notes.count()
+
+
 @transaction.atomic
 def credit_note_issue(
     *,
@@ -467,6 +474,7 @@ def credit_note_issue(
     issued_by: AbstractBaseUser | None = None,
     origin: str = CreditNoteOrigin.STAFF,
     on: date | None = None,
+    version: int | None = None,
 ) -> CreditNote:
     """Issue a credit note of ``amount`` (default: all that is still due on it) on ``invoice``,
     because of ``reason`` (required), on ``on`` (default: today); return it.
@@ -476,12 +484,18 @@ def credit_note_issue(
     it refers to, and it is written in the invoice's language. When the invoice's credit notes
     reach its amount, the invoice is cancelled and so is the term it billed (``cancelled_on``):
     the membership's status no longer counts it, and another term may cover its dates (the fee
-    corrected, invoiced again). A partial
-    credit note reduces what is due: the invoice is paid once its payments reach the rest.
-    What was paid beyond what is now due is to refund (``overpaid_amount``).
+    corrected, invoiced again). A partial credit note reduces what is due: the invoice is paid
+    once its payments reach the rest. What was paid beyond what is now due is to refund
+    (``overpaid_amount``).
+
+    The credit note is e-mailed, as a PDF, to the organisation's contacts to notify, after the
+    commit (:func:`credit_note_notice_send`, once). Payments already received stay on the
+    invoice: what they exceed is over-paid, to refund or carry over.
 
     Refused (:class:`ValidationError`): no reason, an invoice already cancelled, an amount not
-    positive or beyond what is still due.
+    positive or beyond what is still due; and, given the ``version`` a page was opened on
+    (:func:`credit_note_version`), an invoice that had a credit note issued since (a double
+    submit, a second tab, a colleague): the second of two submissions issues nothing.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -491,6 +505,20 @@ def credit_note_issue(
         .select_related("cluster", "term")
         .get(pk=invoice.pk)
     )
+    if version is not None and credit_note_version(invoice=invoice) != version:
+        latest = invoice.credit_notes.select_related("issued_by").order_by("-pk").first()
+        raise ValidationError(
+            _(
+                "L’avoir %(number)s a été émis entre-temps sur cette facture, le %(when)s par "
+                "%(who)s : aucun autre avoir n’a été émis. Voici la facture telle qu’elle est."
+            )
+            % {
+                "number": latest.number,
+                "when": formatting.short_datetime(latest.created_at),
+                "who": latest.issued_by or "–",
+            },
+            code="credit_note_changed",
+        )
     if invoice.cancelled_on is not None:
         raise ValidationError(
             _("La facture %(number)s est déjà annulée (le %(when)s) : aucun avoir n’a été émis.")
@@ -547,7 +575,52 @@ def credit_note_issue(
         term.save(update_fields=["cancelled_on", "updated_at"])
     else:
         _invoice_settle(invoice)
+    from members.tasks import credit_note_notice_send
+
+    credit_note_notice_send.delay_on_commit(credit_note.pk)
     return credit_note
+
+
+@transaction.atomic
+def credit_note_issue_and_reinvoice(
+    *,
+    invoice: Invoice,
+    reason: str,
+    fee: Decimal,
+    issued_by: AbstractBaseUser | None = None,
+    on: date | None = None,
+    version: int | None = None,
+) -> tuple[CreditNote, Invoice]:
+    """Correct the fee of ``invoice``'s term to ``fee``: a credit note for all that is still
+    invoiced cancels the invoice and its term (:func:`credit_note_issue`), and a new term of the
+    same membership, plan and dates at ``fee`` is invoiced (:func:`invoice_issue`), all or
+    nothing; return the credit note and the new invoice. Both are e-mailed to the organisation's
+    contacts after the commit. An invoiced fee never changes otherwise.
+
+    Refused (:class:`ValidationError`): a fee not positive (cancel the term instead), and what
+    :func:`credit_note_issue` refuses.
+    """
+    if fee is None or fee <= 0:
+        raise ValidationError(
+            {"fee": _("Le montant corrigé doit être positif ; sinon, annulez la période.")}
+        )
+    credit_note = credit_note_issue(
+        invoice=invoice, reason=reason, issued_by=issued_by, on=on, version=version
+    )
+    cancelled = credit_note.invoice.term
+    term = Term(
+        membership_id=cancelled.membership_id,
+        plan_id=cancelled.plan_id,
+        start_date=cancelled.start_date,
+        end_date=cancelled.end_date,
+        fee=fee,
+    )
+    term_save(term=term)
+    reissued = invoice_issue(term=term, on=on)
+    from members.tasks import invoice_notice_send
+
+    invoice_notice_send.delay_on_commit(reissued.pk)
+    return credit_note, reissued
 
 
 # --- E-mails ------------------------------------------------------------------------------------
@@ -583,21 +656,9 @@ class _InvoiceEmail:
                 "amount": formatting.money(invoice.amount),
                 "member_area_url": settings.SITE_URL.rstrip("/") + reverse("members:area"),
             }
-            template = self.template
-            subject = render_to_string(f"members/email/{template}_subject.txt", context)
-            message = EmailMultiAlternatives(
-                subject=" ".join(subject.split()),
-                body=render_to_string(f"members/email/{template}_message.txt", context),
-                to=[entry.email],
-                reply_to=[issuer["email"]] if issuer.get("email") else None,
-                headers={"Content-Language": entry.language},
+            return _email_write(
+                entry, self.template, context, issuer=issuer, attachment=self.attachment(invoice)
             )
-            message.attach_alternative(
-                render_to_string(f"members/email/{template}_message.html", context), "text/html"
-            )
-            filename, content = self.attachment(invoice)
-            message.attach(filename, content, "application/pdf")
-        return message
 
     def sent(self, entry: Mail) -> None:
         Invoice.objects.filter(pk=entry.object_id, **{f"{self.record}__isnull": True}).update(
@@ -629,6 +690,73 @@ mailing.MAILS.purpose_register(
 )
 
 
+def _email_write(
+    entry: Mail, template: str, context: dict, *, issuer: dict, attachment: tuple[str, bytes]
+) -> EmailMultiAlternatives:
+    """The e-mail of ``entry`` from ``template`` (``templates/members/email/<template>_…``:
+    ``subject.txt``, ``message.txt`` and ``message.html``) with ``context``, in the active
+    language, answered to the ``issuer``'s address, with the PDF ``attachment`` (file name,
+    content)."""
+    subject = render_to_string(f"members/email/{template}_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=render_to_string(f"members/email/{template}_message.txt", context),
+        to=[entry.email],
+        reply_to=[issuer["email"]] if issuer.get("email") else None,
+        headers={"Content-Language": entry.language},
+    )
+    message.attach_alternative(
+        render_to_string(f"members/email/{template}_message.html", context), "text/html"
+    )
+    filename, content = attachment
+    message.attach(filename, content, "application/pdf")
+    return message
+
+
+class _CreditNoteEmail:
+    """How the e-mail of a credit note is written (:class:`members.mailing.MailPurposeWriter`):
+    the credit note as a PDF, in the recipient's language, with what it does to the invoice;
+    ``notice_sent_at`` keeps the date of the first one sent."""
+
+    def message(self, entry: Mail) -> EmailMultiAlternatives:
+        credit_note = CreditNote.objects.select_related(
+            "cluster", "invoice__term__membership__organisation"
+        ).get(pk=entry.object_id)
+        invoice = credit_note.invoice
+        issuer = credit_note.issuer_details
+        with translation.override(entry.language):
+            context = {
+                "credit_note": credit_note,
+                "invoice": invoice,
+                "term": invoice.term,
+                "organisation_name": credit_note.customer_details.get("name")
+                or invoice.term.membership.organisation.name,
+                "cluster_name": credit_note.cluster.name,
+                "issuer": issuer,
+                "amount": formatting.money(credit_note.amount),
+                "member_area_url": settings.SITE_URL.rstrip("/")
+                + reverse("members:invoice_detail", args=[invoice.pk]),
+            }
+            return _email_write(
+                entry,
+                "credit_note_notice",
+                context,
+                issuer=issuer,
+                attachment=(
+                    documents.credit_note_filename(credit_note),
+                    documents.credit_note_pdf(credit_note),
+                ),
+            )
+
+    def sent(self, entry: Mail) -> None:
+        CreditNote.objects.filter(pk=entry.object_id, notice_sent_at__isnull=True).update(
+            notice_sent_at=entry.sent_at
+        )
+
+
+mailing.MAILS.purpose_register(MailPurpose.CREDIT_NOTE_NOTICE, _CreditNoteEmail())
+
+
 def _invoice_for_email(invoice: Invoice, *, lock: bool) -> Invoice:
     """``invoice`` afresh with what its e-mails read, locked until the end of the transaction if
     ``lock``."""
@@ -644,9 +772,10 @@ def _invoice_for_email(invoice: Invoice, *, lock: bool) -> Invoice:
 def _invoice_emails_record(invoice: Invoice, *, purpose: MailPurpose, paid_only: bool) -> list[int]:
     """The entries of the e-mail ``purpose`` about ``invoice`` still to send, one per contact to
     notify of its organisation, recorded the first time (if paid, when ``paid_only``), under
-    the invoice's lock: two tasks at once record them once."""
+    the invoice's lock: two tasks at once record them once. None for an invoice cancelled by a
+    credit note before its e-mail went: its credit note's e-mail says so."""
     invoice = _invoice_for_email(invoice, lock=True)
-    if paid_only and invoice.paid_on is None:
+    if (paid_only and invoice.paid_on is None) or invoice.cancelled_on is not None:
         return []
     return mailing.mails_record(
         purpose=purpose,
@@ -682,3 +811,32 @@ def invoice_notice_send(*, invoice: Invoice) -> bool:
     organisation's contacts to notify, once (``notice_sent_at`` keeps the date); return whether
     it was sent."""
     return _invoice_email_once(invoice, purpose=MailPurpose.INVOICE_NOTICE)
+
+
+@transaction.atomic
+def _credit_note_emails_record(credit_note: CreditNote) -> list[int]:
+    """The entries of the e-mail of ``credit_note`` still to send, one per contact to notify of
+    its organisation, recorded the first time, under the credit note's lock."""
+    credit_note = (
+        CreditNote.objects.select_for_update(of=("self",))
+        .select_related("invoice__term__membership__organisation")
+        .get(pk=credit_note.pk)
+    )
+    return mailing.mails_record(
+        purpose=MailPurpose.CREDIT_NOTE_NOTICE,
+        about=credit_note,
+        recipients=contacts_to_notify(credit_note.invoice.term.membership.organisation),
+        now=timezone.now(),
+    )
+
+
+def credit_note_notice_send(*, credit_note: CreditNote) -> bool:
+    """E-mail ``credit_note``, as a PDF, to the organisation's contacts to notify (those its
+    invoice went to), each in their language, once (``notice_sent_at`` keeps the date); return
+    whether there was any to send. Sent as :func:`invoice_notice_send` is: each entry of the
+    ledger of e-mails under its row lock, so that a task delivered twice sends nothing twice."""
+    entry_ids = _credit_note_emails_record(credit_note)
+    if not entry_ids:
+        return False
+    mailing.mail_batch_send(ledger=mailing.MAILS, entry_ids=entry_ids, raise_transient=True)
+    return True

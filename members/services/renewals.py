@@ -164,8 +164,8 @@ def renewal_outlook(*, membership: Membership, latest: Term | None, today: date)
 
 
 def renewal_of(*, term: Term) -> Term | None:
-    """The term that renewed the membership after ``term`` (the first one after it, not
-    cancelled), if any."""
+    """The term that renewed the membership after ``term`` (the first one after it, not cancelled
+    by a credit note), if any."""
     return (
         Term.objects.filter(
             membership_id=term.membership_id,
@@ -222,6 +222,10 @@ def membership_renew(
     )
     if after.membership_id != membership.pk:
         raise ValidationError(_("Cette période n’appartient pas à cette adhésion."))
+    if after.cancelled_on is not None:
+        raise ValidationError(
+            _("Cette période a été annulée par un avoir : renouvelez depuis votre espace adhérent.")
+        )
     later = renewal_of(term=after)
     if later is not None:
         return Renewal(term=later, invoice=invoice_issue(term=later, on=today), created=False)

@@ -34,6 +34,7 @@ from members.selectors import (
     membership_next_steps,
     organisations_for_area,
     organisations_of,
+    term_latest,
 )
 from members.services import contact_add as contact_add_service
 from members.services import contact_remove as contact_remove_service
@@ -83,11 +84,10 @@ class OrganisationPanel:
 
 def _membership_panel(membership: Membership, today: date) -> MembershipPanel:
     terms = list(membership.terms.all())  # prefetched, latest first
-    # A cancelled term (an unpaid renewal expired) is in the history only: what to renew after,
-    # and the period shown, are the others'.
-    standing = [term for term in terms if term.cancelled_on is None]
-    latest = standing[0] if standing else None
-    covering = next((t for t in standing if t.start_date <= today <= t.end_date), None)
+    latest = term_latest(terms)
+    covering = next(
+        (t for t in terms if t.start_date <= today <= t.end_date and t.cancelled_on is None), None
+    )
     outlook = renewal_outlook(membership=membership, latest=latest, today=today)
     period = (
         renewal_period(after=latest, today=today, cluster=membership.cluster)

@@ -1,7 +1,8 @@
-"""Invoices and certificates in the member area: an invoice and the membership certificate of a
-paid term as PDF files in the visitor's language, and the invoice of an unpaid term that has none
-yet (a term the cluster imported or entered by hand). Each is looked up among the signed-in
-user's own (:func:`members.selectors.invoices_of`, :func:`members.selectors.terms_of`): another
+"""Invoices and certificates in the member area: an invoice, its credit notes and the membership
+certificate of a paid term as PDF files in the visitor's language, and the invoice of an unpaid
+term that has none yet (a term the cluster imported or entered by hand). Each is looked up among
+the signed-in user's own (:func:`members.selectors.invoices_of`,
+:func:`members.selectors.credit_notes_of`, :func:`members.selectors.terms_of`): another
 organisation's is not found."""
 
 from django.contrib.auth.decorators import login_required
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from members import documents
 from members.models import Term
-from members.selectors import invoices_of, terms_of
+from members.selectors import credit_notes_of, invoices_of, terms_of
 from members.services.billing import invoice_issue
 
 
@@ -34,6 +35,18 @@ def invoice_pdf(request, invoice_id: int):
     invoice = get_object_or_404(invoices_of(request.user), pk=invoice_id)
     return pdf_response(
         documents.invoice_pdf(invoice), filename=documents.invoice_filename(invoice)
+    )
+
+
+@login_required
+@require_safe
+def credit_note_pdf(request, credit_note_id: int):
+    credit_note = get_object_or_404(
+        credit_notes_of(request.user).select_related("invoice"), pk=credit_note_id
+    )
+    return pdf_response(
+        documents.credit_note_pdf(credit_note),
+        filename=documents.credit_note_filename(credit_note),
     )
 
 

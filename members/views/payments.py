@@ -50,12 +50,13 @@ def _card_payment() -> StripeCheckout:
 @login_required
 @require_safe
 def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    """The invoice, what was paid and what is left (or over-paid, to refund), and while unpaid
-    the ways to pay it."""
+    """The invoice, its credit notes, what was paid and what is left (or over-paid, to refund),
+    and while unpaid and not cancelled the ways to pay it."""
     invoice = _invoice_of(request, invoice_id)
     payments = list(invoice.payments.all())
+    credit_notes = list(invoice.credit_notes.order_by("issued_on", "pk"))
     amount_left = invoice.amount_left
-    if request.GET.get("paiement") == "annule" and not invoice.is_paid:
+    if request.GET.get("paiement") == "annule" and not invoice.is_paid and not invoice.is_cancelled:
         messages.info(
             request, _("Paiement par carte annulé : rien n’a été débité. Vous pouvez réessayer.")
         )
@@ -74,6 +75,8 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "invoice": invoice,
             "term": invoice.term,
             "payments": payments,
+            "credit_notes": credit_notes,
+            "cancelling": credit_notes[-1] if invoice.is_cancelled and credit_notes else None,
             "paid": invoice.paid_amount,
             "amount_left": amount_left,
             "overpaid": invoice.overpaid_amount,

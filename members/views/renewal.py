@@ -32,6 +32,7 @@ from members.selectors import (
     memberships_of,
     memberships_with_status,
     plans_offered,
+    term_latest,
     terms_of,
 )
 from members.services.organisations import organisation_managed_by
@@ -76,8 +77,7 @@ def _renewal_context(request: HttpRequest, membership_id: int) -> RenewalContext
         pk=membership_id,
     )
     terms = list(membership.terms.select_related("plan", "invoice").order_by("-start_date"))
-    # A cancelled term (an unpaid renewal expired) is no term to renew after.
-    latest = next((term for term in terms if term.cancelled_on is None), None)
+    latest = term_latest(terms)
     return RenewalContext(
         membership=membership,
         outlook=renewal_outlook(membership=membership, latest=latest, today=today),
