@@ -475,6 +475,7 @@ def credit_note_issue(
     origin: str = CreditNoteOrigin.STAFF,
     on: date | None = None,
     version: int | None = None,
+    notify: bool = True,
 ) -> CreditNote:
     """Issue a credit note of ``amount`` (default: all that is still due on it) on ``invoice``,
     because of ``reason`` (required), on ``on`` (default: today); return it.
@@ -489,7 +490,9 @@ def credit_note_issue(
     (``overpaid_amount``).
 
     The credit note is e-mailed, as a PDF, to the organisation's contacts to notify, after the
-    commit (:func:`credit_note_notice_send`, once). Payments already received stay on the
+    commit (:func:`credit_note_notice_send`, once), unless ``notify`` is false: the caller sends
+    it with an e-mail of its own (an unpaid renewal expired tells why, the credit note
+    attached). Payments already received stay on the
     invoice: what they exceed is over-paid, to refund or carry over.
 
     Refused (:class:`ValidationError`): no reason, an invoice already cancelled, an amount not
@@ -577,7 +580,8 @@ def credit_note_issue(
         _invoice_settle(invoice)
     from members.tasks import credit_note_notice_send
 
-    credit_note_notice_send.delay_on_commit(credit_note.pk)
+    if notify:
+        credit_note_notice_send.delay_on_commit(credit_note.pk)
     return credit_note
 
 

@@ -17,10 +17,11 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from members import mailing
+from members import documents, mailing
 from members.formatting import money, short_date
 from members.models import (
     Cluster,
+    CreditNote,
     CreditNoteOrigin,
     Invoice,
     Mail,
@@ -402,6 +403,8 @@ def term_expire(*, term_id: int, today: date) -> ExpiredTerm | None:
             ),
             origin=CreditNoteOrigin.EXPIRY,
             on=today,
+            # The contacts get one e-mail: the one below, which says why, the credit note attached.
+            notify=False,
         )
         term.refresh_from_db(fields=["cancelled_on", "updated_at"])
     else:
@@ -461,10 +464,30 @@ class _RenewalExpiredEmail:
                 render_to_string("members/email/renewal_expired_message.html", context),
                 "text/html",
             )
+        credit_note = _expiry_credit_note(invoice)
+        if credit_note is not None:
+            message.attach(
+                documents.credit_note_filename(credit_note),
+                documents.credit_note_pdf(credit_note),
+                "application/pdf",
+            )
         return message
 
     def sent(self, entry: Mail) -> None:
-        """Nothing else records it: the ledger's entry is the record."""
+        """The ledger's entry is the record; the credit note attached was sent too."""
+        term = Term.objects.select_related("invoice").filter(pk=entry.object_id).first()
+        credit_note = _expiry_credit_note(getattr(term, "invoice", None))
+        if credit_note is not None and credit_note.notice_sent_at is None:
+            CreditNote.objects.filter(pk=credit_note.pk, notice_sent_at__isnull=True).update(
+                notice_sent_at=entry.sent_at
+            )
+
+
+def _expiry_credit_note(invoice: Invoice | None) -> CreditNote | None:
+    """The credit note that cancelled ``invoice`` when its renewal expired, if any."""
+    if invoice is None:
+        return None
+    return invoice.credit_notes.filter(origin=CreditNoteOrigin.EXPIRY).order_by("pk").first()
 
 
 mailing.MAILS.purpose_register(MailPurpose.RENEWAL_EXPIRED, _RenewalExpiredEmail())

@@ -50,7 +50,7 @@ from members.services.renewals import membership_renew, renewals_expire
 from members.tasks import renewals_expire_pass
 from tests.factories import ContactFactory, TermFactory, cluster, staff_user
 from tests.html_forms import form_data
-from tests.members.billing_helpers import bank_details_give, legal_details
+from tests.members.billing_helpers import bank_details_give, legal_details, pdf_text
 from tests.stripe_fake import stripe_fake_server, webhook_request
 
 pytestmark = pytest.mark.django_db
@@ -400,6 +400,15 @@ def test_each_contact_to_notify_is_told_once_in_its_language(
     html = english.get_body(("html",)).get_content()
     assert area in html and "Lapsed" in html
     assert set(Mail.objects.values_list("state", flat=True)) == {MailState.SENT}
+    # One e-mail, not two: the credit note that cancelled the invoice is attached to it.
+    credit_note = term.invoice.credit_notes.get()
+    for message in (french, english):
+        [pdf] = [part for part in message.iter_attachments()]
+        assert pdf.get_filename() == f"avoir-{credit_note.number}.pdf"
+        assert credit_note.number in pdf_text(pdf.get_content())
+    assert not Mail.objects.filter(purpose=MailPurpose.CREDIT_NOTE_NOTICE).exists()
+    credit_note.refresh_from_db()
+    assert credit_note.notice_sent_at is not None
 
 
 # --- What a late payment then shows ----------------------------------------------------------
@@ -513,7 +522,7 @@ def test_the_member_sees_the_invoice_cancelled_with_the_payment_received(client,
     page = client.get(reverse("members:invoice_detail", args=[invoice.pk])).content.decode()
 
     assert "Annulée le 2 mars 2027" in page
-    assert "Cette facture a été annulée par un avoir le 2 mars 2027" in page
+    assert "Cette facture est annulée par l’avoir DP-AV-2027-00001 du 2 mars 2027" in page
     assert "4 mars 2027" in page and "Virement" in page
     assert "Trop-perçu : vous avez réglé 300,00\xa0€ sur une facture annulée." in page
     assert "Montant à vous rembourser :" in page
