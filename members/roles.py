@@ -36,6 +36,10 @@ ROLE_PERMISSIONS = {
         ("members", "add_payment"),
         ("members", "change_payment"),
         ("members", "delete_payment"),
+        # Refund what was over-paid (by card through Stripe, by transfer, or carried over to
+        # another invoice), with a reason; a refund, once recorded, never changes.
+        ("members", "view_refund"),
+        ("members", "add_refund"),
         *(
             ("members", f"{action}_{model}")
             for model in ("site", "plan")
@@ -50,6 +54,7 @@ ROLE_PERMISSIONS = {
         ("members", "view_importrecord"),
         ("members", "view_invoice"),
         ("members", "view_payment"),
+        ("members", "view_refund"),
         *(("members", f"view_{model}") for model in REMINDER_MODELS),
         ("members", "view_all_clusters"),
     ],

@@ -211,12 +211,20 @@ class Term(models.Model):
         if self.plan_id and membership and self.plan.cluster_id != membership.cluster_id:
             errors["plan"] = _("Cette formule n’appartient pas au cluster de l’adhésion.")
         errors.update(self._invoiced_changes())
-        if not errors and self.membership_id and self.start_date and self.end_date:
+        # A cancelled term overlaps nothing: the database's guard leaves it out too.
+        if (
+            not errors
+            and self.membership_id
+            and self.start_date
+            and self.end_date
+            and self.cancelled_on is None
+        ):
             overlapping = (
                 Term.objects.filter(
                     membership_id=self.membership_id,
                     start_date__lte=self.end_date,
                     end_date__gte=self.start_date,
+                    cancelled_on__isnull=True,
                 )
                 .exclude(pk=self.pk)
                 .first()
