@@ -704,7 +704,8 @@ def invoices_awaiting_transfer(queryset: QuerySet[Invoice] | None = None) -> Que
 class ClusterDashboard:
     """What a cluster's staff have to do, at a glance, on ``today``: the renewals due this month
     and the next, the invoices left to pay (how many, how much, the oldest), those awaiting a
-    bank transfer, the memberships lapsed this month, the reminders that failed, the latest
+    bank transfer, the invoices over-paid (how many, how much to refund), the memberships lapsed
+    this month, the reminders that failed, the latest
     imports."""
 
     cluster: Cluster
@@ -715,6 +716,8 @@ class ClusterDashboard:
     unpaid_amount: Decimal
     oldest_unpaid: Invoice | None
     transfers_to_record: int
+    to_refund: int
+    to_refund_amount: Decimal
     lapsed_this_month: int
     reminders_failed: int
     imports: int
@@ -734,7 +737,7 @@ def _by_cluster(rows, key: str = "cluster_id") -> dict[int, dict]:
 
 
 def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[ClusterDashboard]:
-    """The dashboard of each of ``clusters``, by name. Nine queries, whatever the number of
+    """The dashboard of each of ``clusters``, by name. Ten queries, whatever the number of
     clusters, memberships, invoices, reminders or imports: each figure is counted for every
     cluster at once (grouped by cluster), the oldest invoices and latest imports are ranked per
     cluster in SQL."""
@@ -768,6 +771,12 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
         .order_by()
         .values("cluster_id")
         .annotate(count=Count("pk"))
+    )
+    to_refund = _by_cluster(
+        invoices_to_refund(invoices)
+        .order_by()
+        .values("cluster_id")
+        .annotate(count=Count("pk"), amount=Sum("overpaid_amount"))
     )
     oldest = {
         invoice.cluster_id: invoice
@@ -824,6 +833,8 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
             unpaid_amount=unpaid.get(cluster.pk, {}).get("amount") or Decimal("0.00"),
             oldest_unpaid=oldest.get(cluster.pk),
             transfers_to_record=transfers.get(cluster.pk, {}).get("count", 0),
+            to_refund=to_refund.get(cluster.pk, {}).get("count", 0),
+            to_refund_amount=to_refund.get(cluster.pk, {}).get("amount") or Decimal("0.00"),
             lapsed_this_month=lapsed.get(cluster.pk, {}).get("count", 0),
             reminders_failed=failed.get(cluster.pk, {}).get("count", 0),
             imports=imports_count.get(cluster.pk, 0),

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from members.models import CheckoutStatus, Invoice
 from members.payments import StripeCheckout, providers_for
-from members.selectors import invoices_of, invoices_with_balance
+from members.selectors import invoices_of, invoices_with_refunds
 from members.services.billing import checkout_session_close
 from members.services.refunds import refund_card_sync, refunds_card_sync
 
@@ -39,9 +39,10 @@ CHARGE_REFUNDED_EVENT = "charge.refunded"
 
 def _invoice_of(request: HttpRequest, invoice_id: int) -> Invoice:
     """The invoice ``invoice_id`` if the user is a contact of its organisation, else 404; with
-    what was paid, what is left and what was over-paid (:func:`invoices_with_balance`)."""
+    what was paid, what is left, what was over-paid and what is being refunded
+    (:func:`invoices_with_refunds`)."""
     return get_object_or_404(
-        invoices_with_balance(invoices_of(request.user)).select_related("term__plan"),
+        invoices_with_refunds(invoices_of(request.user)).select_related("term__plan"),
         pk=invoice_id,
     )
 
@@ -57,10 +58,11 @@ def _card_payment() -> StripeCheckout:
 @login_required
 @require_safe
 def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    """The invoice, what was paid and what is left (or over-paid, to refund), and while unpaid
-    the ways to pay it."""
+    """The invoice, what was paid and what is left (or over-paid, to refund), the refunds (those
+    in progress too), and while unpaid the ways to pay it."""
     invoice = _invoice_of(request, invoice_id)
     payments = list(invoice.payments.all())
+    refunds = list(invoice.refunds.order_by("refunded_on", "pk"))
     amount_left = invoice.amount_left
     if request.GET.get("paiement") == "annule" and not invoice.is_paid:
         messages.info(
@@ -84,6 +86,8 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "paid": invoice.paid_amount,
             "amount_left": amount_left,
             "overpaid": invoice.overpaid_amount,
+            "refunds": refunds,
+            "refund_pending": invoice.refund_pending_amount,
             "payment_options": payment_options,
         },
     )
