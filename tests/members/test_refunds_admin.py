@@ -9,10 +9,14 @@ them; the member sees the refunds and the one in progress."""
 
 import html
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,7 +24,7 @@ from members.models import Invoice, InvoiceStatus, Payment, PaymentMethod, Refun
 from members.selectors import invoice_with_balance
 from members.services.billing import credit_note_issue, invoice_payment_record
 from tests.factories import staff_user
-from tests.members.billing_helpers import signed_in_invoice
+from tests.members.billing_helpers import member_invoice, signed_in_invoice
 from tests.members.test_payments import stripe_api, webhook_post  # noqa: F401
 from tests.members.test_refunds import _next_year_invoice, paid_by_transfer_and_card
 
@@ -230,6 +234,38 @@ def test_staff_refund_by_card_the_webhook_confirms_it(overpaid, staff, stripe_ap
     page = text(staff.get(page_url(overpaid)))
     assert "Remboursé" in page
     assert invoice_with_balance(invoice=overpaid).status == InvoiceStatus.PAID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_clicking_refund_at_once_ask_stripe_once(postgresql, stripe_api):
+    """Two tabs of a staff member post the card refund at the same moment, each request in its
+    own thread and database connection: one refund is asked of Stripe and recorded."""
+    browser = Client()
+    user, invoice = member_invoice()
+    browser.force_login(user)
+    paid_by_transfer_and_card(browser, stripe_api, invoice)
+    staff = staff_user("digitalplace")
+    tabs = []
+    for _tab in range(2):
+        tab = Client()
+        tab.force_login(staff)
+        tabs.append(tab)
+    start = threading.Barrier(len(tabs))
+
+    def click(tab):
+        start.wait()
+        try:
+            return post(tab, invoice, "carte", amount="300", version=0).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(tabs)) as pool:
+        answers = list(pool.map(click, tabs))
+
+    # The second waits for the first, then is sent back to the page: a refund was recorded.
+    assert answers == [302, 302]
+    assert len(stripe_api.refund_requests) == 1
+    assert Refund.objects.count() == 1
 
 
 def test_a_refusal_of_stripe_is_said_on_the_form(overpaid, staff, stripe_api):
