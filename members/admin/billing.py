@@ -39,6 +39,7 @@ from members.models import (
     Payment,
     PaymentChangeKind,
     PaymentMethod,
+    Refund,
     Term,
 )
 from members.payments import StripeCheckout
@@ -1112,5 +1113,57 @@ class PaymentAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         return formatting.money(payment.amount)
 
 
+class RefundAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    """Every refund, to reconcile with the bank's statements and Stripe's; read-only (refunds
+    are made from their invoice's page)."""
+
+    cluster_lookup = "invoice__cluster"
+    list_display = (
+        "refunded_on",
+        "invoice_link",
+        "customer",
+        "amount_display",
+        "method",
+        "state",
+        "reference",
+        "provider_reference",
+        "recorded_by",
+    )
+    list_filter = (
+        ("invoice__cluster", ClusterScopedRelatedFilter),
+        "state",
+        "method",
+        "refunded_on",
+    )
+    list_select_related = ("invoice", "recorded_by")
+    search_fields = ("invoice__number", "reference", "provider_reference")
+    search_help_text = gettext_lazy("Numéro de facture, référence du virement ou du prestataire.")
+    show_full_result_count = False
+    ordering = ("-refunded_on", "-pk")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("facture"), ordering="invoice__number")
+    def invoice_link(self, refund: Refund) -> str:
+        url = reverse("admin:members_invoice_change", args=[refund.invoice_id])
+        return format_html('<a href="{}">{}</a>', url, refund.invoice.number)
+
+    @admin.display(description=gettext_lazy("client"))
+    def customer(self, refund: Refund) -> str:
+        return refund.invoice.customer_details.get("name", "")
+
+    @admin.display(description=gettext_lazy("montant"), ordering="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return formatting.money(refund.amount)
+
+
 admin.site.register(Invoice, InvoiceAdmin)
 admin.site.register(Payment, PaymentAdmin)
+admin.site.register(Refund, RefundAdmin)

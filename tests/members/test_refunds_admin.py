@@ -388,3 +388,28 @@ def test_the_member_sees_the_refund_in_progress_then_done(overpaid, member_clien
     assert "Remboursé" in page and "Sur votre carte bancaire" in page
     assert "remboursement en cours" not in page
     assert "Montant à vous rembourser" not in page
+
+
+# --- The list of refunds ------------------------------------------------------------------------
+
+
+def test_the_list_of_refunds_shows_staff_their_cluster_s_and_the_committee_all(
+    overpaid, client, committee
+):
+    refund = Refund.objects.create(
+        invoice=overpaid, amount=Decimal("20"), refunded_on=timezone.localdate(), reason=REASON
+    )
+    url = reverse("admin:members_refund_changelist")
+
+    client.force_login(staff_user("digitalplace"))
+    listing = client.get(url)
+    assert list(listing.context["cl"].result_list) == [refund]
+    assert overpaid.number in text(listing)
+    assert client.get(reverse("admin:members_refund_change", args=[refund.pk])).status_code == 200
+
+    client.force_login(staff_user("frenchsouth"))
+    assert list(client.get(url).context["cl"].result_list) == []
+    assert client.get(reverse("admin:members_refund_change", args=[refund.pk])).status_code == 404
+
+    client.force_login(committee)
+    assert list(client.get(url).context["cl"].result_list) == [refund]
