@@ -211,7 +211,7 @@ class Term(models.Model):
         if self.plan_id and membership and self.plan.cluster_id != membership.cluster_id:
             errors["plan"] = _("Cette formule n’appartient pas au cluster de l’adhésion.")
         errors.update(self._invoiced_changes())
-        # A cancelled term overlaps nothing: the database's guard leaves it out too.
+        # A cancelled term frees its dates (as the database's overlap guard says).
         if (
             not errors
             and self.membership_id
