@@ -41,7 +41,7 @@ def test_staff_refund_an_invoice_paid_twice_by_transfer(live_server, page):
         )
     sign_in(page, live_server, f"/admin/members/invoice/{invoice.pk}/change/")
 
-    overpaid = page.locator(".field-overpaid_display").inner_text().replace("\xa0", " ")
+    overpaid = page.locator(".field-refund_actions").inner_text().replace("\xa0", " ")
     assert "À rembourser : 300,00 €" in overpaid
     assert "Rembourser par carte" not in overpaid, "no card payment to refund"
     page.get_by_role("link", name="Enregistrer un remboursement par virement").click()

@@ -398,6 +398,7 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "status",
                     "paid_amount_display",
                     "overpaid_display",
+                    "refund_actions",
                     "refunds_display",
                     "paid_on",
                     "notice_sent_at",
@@ -486,7 +487,13 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("trop-perçu à rembourser"))
     def overpaid_display(self, invoice: Invoice) -> str:
-        """What was over-paid, what is left to refund (less the card refunds pending), and for
+        if not invoice.overpaid_amount:
+            return "–"
+        return format_html("<strong>{}</strong>", formatting.money(invoice.overpaid_amount))
+
+    @admin.display(description=gettext_lazy("remboursement"))
+    def refund_actions(self, invoice: Invoice) -> str:
+        """What is left to refund (the over-paid amount less the card refunds pending), and for
         staff of the invoice's cluster, the ways to refund it."""
         if not invoice.overpaid_amount:
             return "–"
