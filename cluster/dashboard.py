@@ -1,8 +1,9 @@
 """The admin's home page: a dashboard per role, each figure a link to the list behind it.
 
 - Membership staff see their clusters' work (:func:`members.selectors.cluster_dashboards`):
-  renewals due this month and the next, invoices left to pay, transfers to record, memberships
-  lapsed this month, reminders and payment follow-ups that failed, the latest imports.
+  renewals due this month and the next, invoices left to pay, transfers to record, invoices to
+  refund, memberships lapsed this month, reminders and payment follow-ups that failed, the
+  latest imports.
 - The merger committee sees the merger (:func:`merger.selectors.merger_dashboard`): its steps
   as its page shows them (:func:`merger.selectors.merger_steps`), each linked to where it is
   done, its proposals by decision and flag, its notices and objections, the days to its
@@ -24,10 +25,10 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from members.admin.billing import InvoiceToCollectFilter
+from members.admin.billing import InvoiceStatusFilter, InvoiceToCollectFilter
 from members.admin.memberships import MembershipDueFilter
 from members.formatting import long_date, money, month, short_date
-from members.models import PaymentFollowUpState, ReminderState
+from members.models import InvoiceStatus, PaymentFollowUpState, ReminderState
 from members.selectors import ClusterDashboard, cluster_dashboards, clusters_managed_by
 from merger.admin.filters import FlagFilter, InformedFilter, ObjectionFilter
 from merger.models import FLAGS, UNDECIDED, Decision, DuplicatePair, MergerNotice, TransferProposal
@@ -162,6 +163,19 @@ def cluster_section(dashboard: ClusterDashboard) -> Section:
                             **by_cluster,
                         ),
                         note=_("factures sans paiement par carte en cours"),
+                    ),
+                    count_figure(
+                        _("À rembourser"),
+                        dashboard.to_refund,
+                        list_url(
+                            "members_invoice",
+                            **{InvoiceStatusFilter.parameter_name: InvoiceStatus.OVERPAID},
+                            **by_cluster,
+                        ),
+                        alert=True,
+                        detail=_("%(amount)s de trop-perçu")
+                        % {"amount": money(dashboard.to_refund_amount)},
+                        note=_("factures payées au-delà du dû ou annulées après paiement"),
                     ),
                 ],
             ),

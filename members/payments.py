@@ -333,6 +333,69 @@ class StripeCheckout:
             provider_reference=session.id,
         )
 
+    # --- Refunds ---
+
+    @staticmethod
+    def payment_account(payment: Payment) -> str:
+        """The Stripe account the card payment ``payment`` was made on: its Checkout Session's
+        (the cluster's account at the time), else the issuing cluster's, which it was settled
+        on (:meth:`checkout_settle` records nothing paid to another account)."""
+        account = (
+            CheckoutSession.objects.filter(provider_reference=payment.provider_reference)
+            .values_list("account", flat=True)
+            .first()
+        )
+        return payment.invoice.cluster.stripe_account if account is None else account
+
+    def payment_intent_of(self, payment: Payment, *, account: str) -> str:
+        """The id of the PaymentIntent that took the card payment ``payment`` (``pi_…``): its
+        reference, or else read from its Checkout Session at Stripe."""
+        if payment.reference.startswith("pi_"):
+            return payment.reference
+        intent = self.session_retrieve(payment.provider_reference, account=account).payment_intent
+        intent = (intent if isinstance(intent, str) else intent.id) if intent else ""
+        if not intent:
+            raise ValidationError(_("Stripe ne connaît pas de paiement pour cette session."))
+        return intent
+
+    def refund_create(
+        self,
+        *,
+        payment_intent: str,
+        amount: Decimal,
+        account: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> stripe.Refund:
+        """Ask Stripe to refund ``amount`` (euros) of the PaymentIntent ``payment_intent`` of the
+        Stripe account ``account``. ``idempotency_key`` names our refund: a request sent again
+        with it (the library retries a request that got no answer) refunds once."""
+        return self._client().v1.refunds.create(
+            params={
+                "payment_intent": payment_intent,
+                "amount": int(amount * 100),
+                "reason": "requested_by_customer",
+                "metadata": metadata,
+            },
+            options={**self._on_account(account), "idempotency_key": idempotency_key},
+        )
+
+    def refund_retrieve(self, refund_id: str, *, account: str = "") -> stripe.Refund:
+        """The refund ``refund_id`` of the Stripe account ``account`` as Stripe knows it now."""
+        return self._client().v1.refunds.retrieve(refund_id, options=self._on_account(account))
+
+    def refunds_of(self, payment_intent: str, *, account: str = "") -> list[stripe.Refund]:
+        """The refunds of the PaymentIntent ``payment_intent`` of the Stripe account
+        ``account``, as Stripe knows them now."""
+        return list(
+            self._client()
+            .v1.refunds.list(
+                params={"payment_intent": payment_intent, "limit": 100},
+                options=self._on_account(account),
+            )
+            .auto_paging_iter()
+        )
+
 
 def _is_payable(invoice: Invoice) -> bool:
     """Whether ``invoice`` is still to pay: neither paid nor cancelled (a credit note, or an

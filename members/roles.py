@@ -44,6 +44,10 @@ ROLE_PERMISSIONS = {
         # An invoice is cancelled or reduced only by a credit note, which never changes either.
         ("members", "view_creditnote"),
         ("members", "add_creditnote"),
+        # Refund what was over-paid (by card through Stripe, by transfer, or carried over to
+        # another invoice), with a reason; a refund, once recorded, never changes.
+        ("members", "view_refund"),
+        ("members", "add_refund"),
         *(
             ("members", f"{action}_{model}")
             for model in ("site", "plan")
@@ -65,6 +69,7 @@ ROLE_PERMISSIONS = {
         ("members", "view_invoice"),
         ("members", "view_payment"),
         ("members", "view_creditnote"),
+        ("members", "view_refund"),
         *(("members", f"view_{model}") for model in REMINDER_MODELS),
         *(("members", f"view_{model}") for model in FOLLOW_UP_MODELS),
         ("members", "view_all_clusters"),

@@ -54,6 +54,7 @@ from members.models import (
     PaymentFollowUp,
     PaymentFollowUpState,
     PaymentFollowUpStep,
+    PaymentMethod,
     Plan,
     Refund,
     RefundState,
@@ -414,6 +415,27 @@ def contacts_primary(*, organisation: Organisation) -> QuerySet[Contact]:
 # --- Invoices -----------------------------------------------------------------------------------
 
 
+_MONEY = DecimalField(max_digits=12, decimal_places=2)
+_ZERO = Value(Decimal("0.00"), output_field=_MONEY)
+
+
+def _invoice_total(rows: QuerySet, key: str = "invoice") -> Coalesce:
+    """What the ``amount`` of ``rows`` adds up to for the row (an invoice, or a payment: ``key``
+    names it) of the outer query; 0 without any. One subquery, on the index of ``key``."""
+    return Coalesce(
+        Subquery(
+            rows.filter(**{key: OuterRef("pk")})
+            .order_by()
+            .values(key)
+            .annotate(total=Sum("amount"))
+            .values("total"),
+            output_field=_MONEY,
+        ),
+        _ZERO,
+        output_field=_MONEY,
+    )
+
+
 def invoices_with_balance(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
     """Invoices annotated with what their payments, credit notes and refunds say, in euros:
 
@@ -436,38 +458,21 @@ def invoices_with_balance(queryset: QuerySet[Invoice] | None = None) -> QuerySet
     services agree. One subquery per sum and row, on the index of their invoice.
     """
     queryset = Invoice.objects.all() if queryset is None else queryset
-    money = DecimalField(max_digits=12, decimal_places=2)
-    zero = Value(Decimal("0.00"), output_field=money)
-
-    def total(rows: QuerySet) -> Coalesce:
-        return Coalesce(
-            Subquery(
-                rows.filter(invoice=OuterRef("pk"))
-                .order_by()
-                .values("invoice")
-                .annotate(total=Sum("amount"))
-                .values("total"),
-                output_field=money,
-            ),
-            zero,
-            output_field=money,
-        )
-
     return queryset.annotate(
-        paid_amount=total(Payment.objects.all()),
-        credited_amount=total(CreditNote.objects.all()),
-        refunded_amount=total(Refund.objects.filter(state=RefundState.SUCCEEDED)),
+        paid_amount=_invoice_total(Payment.objects.all()),
+        credited_amount=_invoice_total(CreditNote.objects.all()),
+        refunded_amount=_invoice_total(Refund.objects.filter(state=RefundState.SUCCEEDED)),
     ).annotate(
-        amount_due=ExpressionWrapper(F("amount") - F("credited_amount"), output_field=money),
+        amount_due=ExpressionWrapper(F("amount") - F("credited_amount"), output_field=_MONEY),
         amount_left=Greatest(
             F("amount") - F("credited_amount") - F("paid_amount") + F("refunded_amount"),
-            zero,
-            output_field=money,
+            _ZERO,
+            output_field=_MONEY,
         ),
         overpaid_amount=Greatest(
             F("paid_amount") - F("refunded_amount") - F("amount") + F("credited_amount"),
-            zero,
-            output_field=money,
+            _ZERO,
+            output_field=_MONEY,
         ),
         status=Case(
             When(overpaid_amount__gt=0, then=Value(InvoiceStatus.OVERPAID)),
@@ -485,6 +490,71 @@ def invoice_with_balance(*, invoice: Invoice) -> Invoice:
     its own: made after the invoice is locked, it sees every payment committed before the lock
     was granted."""
     return invoices_with_balance(Invoice.objects.filter(pk=invoice.pk)).get()
+
+
+def invoices_with_refunds(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """Invoices annotated as by :func:`invoices_with_balance`, and with:
+
+    - ``refund_pending_amount``: the card refunds asked of the payment provider and not yet
+      confirmed (they count in the balance once they succeed);
+    - ``refund_left``: what is left to refund: what was over-paid less the refunds pending. A
+      refund asked or recorded never takes more: two clicks, two tabs or two colleagues refund
+      the over-paid amount once.
+    """
+    return (
+        invoices_with_balance(queryset)
+        .annotate(
+            refund_pending_amount=_invoice_total(Refund.objects.filter(state=RefundState.PENDING)),
+        )
+        .annotate(
+            refund_left=Greatest(
+                F("overpaid_amount") - F("refund_pending_amount"), _ZERO, output_field=_MONEY
+            ),
+        )
+    )
+
+
+def invoice_with_refunds(*, invoice: Invoice) -> Invoice:
+    """``invoice`` as it stands now, annotated as by :func:`invoices_with_refunds` (a query of its
+    own, made after the caller locked the invoice)."""
+    return invoices_with_refunds(Invoice.objects.filter(pk=invoice.pk)).get()
+
+
+def invoices_to_refund(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """The invoices of ``queryset`` over-paid (``InvoiceStatus.OVERPAID``): money to give back
+    until a refund succeeds, or to carry over to another invoice."""
+    return invoices_with_balance(queryset).filter(status=InvoiceStatus.OVERPAID)
+
+
+def invoices_to_carry_over_to(*, invoice: Invoice) -> QuerySet[Invoice]:
+    """The invoices what was over-paid on ``invoice`` may be carried over to: those of the same
+    organisation and cluster, not cancelled, with something left to pay, oldest first."""
+    return (
+        invoices_unpaid(
+            Invoice.objects.filter(
+                cluster_id=invoice.cluster_id,
+                term__membership__organisation_id=invoice.term.membership.organisation_id,
+                cancelled_on__isnull=True,
+            ).exclude(pk=invoice.pk)
+        )
+        .select_related("term")
+        .order_by("issued_on", "pk")
+    )
+
+
+def card_payments_refundable(*, invoice: Invoice) -> QuerySet[Payment]:
+    """The card payments of ``invoice`` known to the payment provider, annotated with
+    ``refundable``: what may still be refunded on them (their amount less their refunds pending
+    or succeeded), oldest first."""
+    return (
+        Payment.objects.filter(invoice=invoice, method=PaymentMethod.CARD)
+        .exclude(provider_reference="")
+        .annotate(
+            refundable=F("amount")
+            - _invoice_total(Refund.objects.exclude(state=RefundState.FAILED), key="payment")
+        )
+        .order_by("received_on", "pk")
+    )
 
 
 # --- Unpaid renewals ---------------------------------------------------------------------------
@@ -824,8 +894,8 @@ def invoices_awaiting_transfer(queryset: QuerySet[Invoice] | None = None) -> Que
 class ClusterDashboard:
     """What a cluster's staff have to do, at a glance, on ``today``: the renewals due this month
     and the next, the invoices left to pay (how many, how much, the oldest), those awaiting a
-    bank transfer, the memberships lapsed this month, the reminders and payment follow-ups that
-    failed, the latest imports."""
+    bank transfer, the invoices over-paid (how many, how much to refund), the memberships
+    lapsed this month, the reminders and payment follow-ups that failed, the latest imports."""
 
     cluster: Cluster
     today: date
@@ -835,6 +905,8 @@ class ClusterDashboard:
     unpaid_amount: Decimal
     oldest_unpaid: Invoice | None
     transfers_to_record: int
+    to_refund: int
+    to_refund_amount: Decimal
     lapsed_this_month: int
     reminders_failed: int
     payment_follow_ups_failed: int
@@ -889,6 +961,12 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
         .order_by()
         .values("cluster_id")
         .annotate(count=Count("pk"))
+    )
+    to_refund = _by_cluster(
+        invoices_to_refund(invoices)
+        .order_by()
+        .values("cluster_id")
+        .annotate(count=Count("pk"), amount=Sum("overpaid_amount"))
     )
     oldest = {
         invoice.cluster_id: invoice
@@ -953,6 +1031,8 @@ def cluster_dashboards(*, clusters: QuerySet[Cluster], today: date) -> list[Clus
             unpaid_amount=unpaid.get(cluster.pk, {}).get("amount") or Decimal("0.00"),
             oldest_unpaid=oldest.get(cluster.pk),
             transfers_to_record=transfers.get(cluster.pk, {}).get("count", 0),
+            to_refund=to_refund.get(cluster.pk, {}).get("count", 0),
+            to_refund_amount=to_refund.get(cluster.pk, {}).get("amount") or Decimal("0.00"),
             lapsed_this_month=lapsed.get(cluster.pk, {}).get("count", 0),
             reminders_failed=failed.get(cluster.pk, {}).get("count", 0),
             payment_follow_ups_failed=follow_ups_failed.get(cluster.pk, {}).get("count", 0),

@@ -6,11 +6,20 @@ form-encoded parameters as Stripe's library sends them, e.g. ``line_items[0][qua
 answers an open, unpaid session that expires 24 hours later), ``GET /v1/checkout/sessions/<id>``
 and ``POST /v1/checkout/sessions/<id>/expire``. As on Stripe, a session is ``open``, then
 ``complete`` or ``expired`` (by the expiry call, or once its ``expires_at`` has passed); only an
-open one can be expired. A test marks a session paid with :meth:`StripeFake.pay`, makes the next
+open one can be expired. A test marks a session paid with :meth:`StripeFake.pay` (which gives
+it a PaymentIntent that refunds can name), makes the next
 creation or expiry fail with :meth:`StripeFake.refuse_next` or
 :meth:`StripeFake.refuse_next_expiry`, or has the session paid just before the next expiry call
-with :meth:`StripeFake.pay_at_next_expiry`. :func:`webhook_request` builds a webhook event signed
-as Stripe signs them.
+with :meth:`StripeFake.pay_at_next_expiry`.
+
+Refunds: ``POST /v1/refunds`` (of a PaymentIntent of the account it is asked on, at most what is
+left of it; a request sent again with the same ``Idempotency-Key`` answers the first refund, as
+Stripe does), ``GET /v1/refunds/<id>`` and ``GET /v1/refunds?payment_intent=…``. A refund is
+``pending`` until the test settles it with :meth:`StripeFake.refund_succeed` or
+:meth:`StripeFake.refund_fail`; :meth:`StripeFake.refund_in_dashboard` makes one as staff would
+in Stripe's dashboard; :meth:`StripeFake.refuse_next_refund` makes the next request fail;
+:meth:`StripeFake.charge` is the charge of a PaymentIntent, as ``charge.refunded`` carries it.
+:func:`webhook_request` builds a webhook event signed as Stripe signs them.
 """
 
 import json
@@ -50,6 +59,14 @@ class StripeFake:
     retrieved: list[str] = field(default_factory=list)
     # The sessions that ``POST …/expire`` was asked to expire, in order (refused or not).
     expire_calls: list[str] = field(default_factory=list)
+    # PaymentIntents of the paid sessions: amount (cents), account, session.
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refund_accounts: dict[str, str] = field(default_factory=dict)
+    # Every POST /v1/refunds, in order: (params, Idempotency-Key, Stripe-Account).
+    refund_requests: list[tuple[dict[str, str], str, str]] = field(default_factory=list)
+    _idempotent: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    _refund_refusal: tuple[int, str] | None = None
     _refusal: tuple[int, str] | None = None
     _expiry_refusal: tuple[int, str] | None = None
     _paid_before_expiry: bool = False
@@ -63,7 +80,143 @@ class StripeFake:
             payment_status="paid",
             payment_intent=payment_intent or f"pi_test_{secrets.token_hex(8)}",
         )
+        self.intents[session["payment_intent"]] = {
+            "amount": session["amount_total"],
+            "currency": session["currency"],
+            "account": self.accounts[session_id],
+            "charge": f"ch_test_{secrets.token_hex(8)}",
+        }
         return session
+
+    # --- Refunds ---
+
+    def _refund_make(
+        self, payment_intent: str, amount: int | None, account: str, metadata: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        intent = self.intents.get(payment_intent)
+        if intent is None or intent["account"] != account:
+            return 404, _error(f"No such payment_intent: '{payment_intent}'", "resource_missing")
+        taken = sum(
+            refund["amount"]
+            for refund in self.refunds.values()
+            if refund["payment_intent"] == payment_intent
+            and refund["status"] not in ("failed", "canceled")
+        )
+        amount = intent["amount"] - taken if amount is None else amount
+        if amount <= 0 or taken + amount > intent["amount"]:
+            message = (
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
+                f"({intent['amount'] - taken})"
+            )
+            return 400, _error(message, "amount_too_large")
+        refund_id = f"re_test_{secrets.token_hex(12)}"
+        refund = {
+            "id": refund_id,
+            "object": "refund",
+            "amount": amount,
+            "currency": intent["currency"],
+            "charge": intent["charge"],
+            "payment_intent": payment_intent,
+            "status": "pending",
+            "reason": "requested_by_customer",
+            "metadata": metadata,
+            "created": int(time.time()),
+            "failure_reason": None,
+        }
+        self.refunds[refund_id] = refund
+        self.refund_accounts[refund_id] = account
+        return 200, refund
+
+    def _refund_create(
+        self, params: dict[str, str], idempotency_key: str, account: str
+    ) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.refund_requests.append((params, idempotency_key, account))
+            if idempotency_key and (account, idempotency_key) in self._idempotent:
+                return self._idempotent[(account, idempotency_key)]
+            if self._refund_refusal:
+                status, message = self._refund_refusal
+                self._refund_refusal = None
+                return status, _error(message)
+            metadata = {
+                key[len("metadata[") : -1]: value
+                for key, value in params.items()
+                if key.startswith("metadata[")
+            }
+            answer = self._refund_make(
+                params.get("payment_intent", ""),
+                int(params["amount"]) if params.get("amount") else None,
+                account,
+                metadata,
+            )
+            if idempotency_key:
+                self._idempotent[(account, idempotency_key)] = answer
+            return answer
+
+    def refund_in_dashboard(self, payment_intent: str, *, amount: int | None = None) -> dict:
+        """A refund of ``amount`` cents (default: all that is left) of ``payment_intent`` made
+        by staff in Stripe's dashboard, unknown to the site; return it."""
+        with self._lock:
+            status, refund = self._refund_make(
+                payment_intent, amount, self.intents[payment_intent]["account"], {}
+            )
+        assert status == 200, refund
+        refund["reason"] = None
+        return refund
+
+    def refund_succeed(self, refund_id: str) -> dict[str, Any]:
+        """The bank has the refund: it succeeded; return it."""
+        self.refunds[refund_id]["status"] = "succeeded"
+        return self.refunds[refund_id]
+
+    def refund_fail(self, refund_id: str, *, reason: str = "expired_or_canceled_card") -> dict:
+        """The refund failed (the card was closed); return it."""
+        self.refunds[refund_id].update(status="failed", failure_reason=reason)
+        return self.refunds[refund_id]
+
+    def refuse_next_refund(self, *, status: int = 400, message: str = "Invalid request") -> None:
+        """Answer the next refund request with a Stripe error, nothing refunded."""
+        self._refund_refusal = (status, message)
+
+    def charge(self, payment_intent: str) -> dict[str, Any]:
+        """The charge of ``payment_intent`` as a ``charge.refunded`` event carries it (without
+        its refunds, as Stripe's API versions since 2022 send it)."""
+        intent = self.intents[payment_intent]
+        refunded = sum(
+            refund["amount"]
+            for refund in self.refunds.values()
+            if refund["payment_intent"] == payment_intent and refund["status"] == "succeeded"
+        )
+        return {
+            "id": intent["charge"],
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_refunded": refunded,
+            "currency": intent["currency"],
+            "payment_intent": payment_intent,
+            "refunded": refunded == intent["amount"],
+        }
+
+    def _refund_get(self, path: str, query: str, account: str) -> tuple[int, dict[str, Any]]:
+        refund_id = path.removeprefix("/v1/refunds").strip("/")
+        with self._lock:
+            if refund_id:
+                refund = self.refunds.get(refund_id)
+                if refund is None or self.refund_accounts[refund_id] != account:
+                    return 404, _error(f"No such refund: '{refund_id}'", "resource_missing")
+                return 200, refund
+            intent = dict(parse_qsl(query)).get("payment_intent", "")
+            listed = [
+                refund
+                for refund_id, refund in self.refunds.items()
+                if refund["payment_intent"] == intent and self.refund_accounts[refund_id] == account
+            ]
+        return 200, {
+            "object": "list",
+            "url": "/v1/refunds",
+            "has_more": False,
+            "data": sorted(listed, key=lambda refund: -refund["created"]),
+        }
 
     def expire(self, session_id: str) -> dict[str, Any]:
         """Mark the session expired, unpaid; return it."""
@@ -188,6 +341,11 @@ def _handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
             if expiry:
                 self._answer(*fake._expire_call(expiry[1], account))
                 return
+            if self.path == "/v1/refunds":
+                params = dict(parse_qsl(body, keep_blank_values=True))
+                key = self.headers.get("Idempotency-Key", "")
+                self._answer(*fake._refund_create(params, key, account))
+                return
             if self.path != "/v1/checkout/sessions":
                 self._answer(404, _error(f"Unrecognized request URL (POST: {self.path})"))
                 return
@@ -196,6 +354,10 @@ def _handler(fake: StripeFake) -> type[BaseHTTPRequestHandler]:
             self._answer(*fake._create(params, api_key, account))
 
         def do_GET(self) -> None:
+            if self.path.startswith("/v1/refunds"):
+                path, _sep, query = self.path.partition("?")
+                self._answer(*fake._refund_get(path, query, self.headers.get("Stripe-Account", "")))
+                return
             prefix = "/v1/checkout/sessions/"
             session_id = self.path.split("?")[0].removeprefix(prefix)
             fake.retrieved.append(session_id)
@@ -240,9 +402,9 @@ def webhook_request(
     timestamp: int | None = None,
     account: str = "",
 ) -> tuple[str, str]:
-    """A webhook event of ``event_type`` about ``session``, as Stripe posts it: the JSON payload
-    and its ``Stripe-Signature`` header (``t=…,v1=…``), signed with ``secret``. An event of a
-    connected ``account`` names it, as Stripe's Connect events do."""
+    """A webhook event of ``event_type`` about ``session`` (or a refund, a charge), as Stripe
+    posts it: the JSON payload and its ``Stripe-Signature`` header (``t=…,v1=…``), signed with
+    ``secret``. An event of a connected ``account`` names it, as Stripe's Connect events do."""
     timestamp = int(time.time()) if timestamp is None else timestamp
     payload = json.dumps(
         {

@@ -62,7 +62,7 @@ def cluster_world(slug: str, *, size: int = 1) -> None:
     renewals due this month (one reminded in vain, one reminded), 1 next month, 1 membership
     lapsed this month and 1 before, a cancelled and a renewed one (not due); 2 unpaid invoices
     (500 € left, the oldest of 20 November), one of which has a card payment page open, and a
-    paid one; an import."""
+    paid one, over-paid by 50 €; an import."""
     legal_details(slug)
     for n in range(size):
         due = [term(slug, dt.date(2026, 1, 1), dt.date(2026, 12, 31)) for _twice in range(2)]
@@ -104,6 +104,10 @@ def cluster_world(slug: str, *, size: int = 1) -> None:
         )
         invoice_payment_record(
             invoice=paid, amount=Decimal("300.00"), received_on=dt.date(2026, 12, 4)
+        )
+        # Paid twice in part: 50 € to refund.
+        invoice_payment_record(
+            invoice=paid, amount=Decimal("50.00"), received_on=dt.date(2026, 12, 5)
         )
         ImportRecord.objects.create(
             cluster=cluster(slug),
@@ -220,6 +224,7 @@ CLUSTER_FIGURES = {
     "Expirées en décembre 2026": 1,
     "Factures impayées": 2,
     "Virement à enregistrer": 1,
+    "À rembourser": 1,
     "Relance en échec": 1,
     "Relances de paiement en échec": 0,
 }
@@ -239,6 +244,7 @@ def test_staff_see_their_cluster_s_work_and_nothing_of_the_other_cluster(client)
     )
     text = html.unescape(response.text)
     assert "500,00\xa0€ à encaisser" in text
+    assert "50,00\xa0€ de trop-perçu" in text
     assert re.search(r"la plus ancienne : DP-2026-\d+ du 20/11/2026", text)
     assert "digitalplace-0-" in text  # the latest import
     assert "1 import en tout" in text
@@ -257,7 +263,7 @@ def test_each_figure_of_the_staff_leads_to_a_list_of_as_many_rows(client):
     response = client.get("/admin/")
 
     figures = shown(response)["DigitalPlace"]
-    assert [value for value, _url in figures.values()] == [4, 2, 2, 4, 2, 2, 0]
+    assert [value for value, _url in figures.values()] == [4, 2, 2, 4, 2, 2, 2]
     for label, (value, url) in figures.items():
         assert rows_listed(client, url) == value, label
     imports = re.search(r'<a href="([^"]+)">(\d+) imports en tout</a>', response.text)
@@ -521,6 +527,7 @@ def test_the_dashboard_speaks_english(client):
         "Lapsed in December 2026",
         "Unpaid invoices",
         "Transfer to record",
+        "To refund",
         "Failed reminder",
         "Failed payment follow-ups",
     ]

@@ -38,6 +38,7 @@ from members.models import (
 )
 from members.services.billing import invoice_issue, invoice_payment_record
 from members.services.follow_ups import payment_follow_ups_schedule
+from members.services.refunds import invoice_refund_record
 from members.services.reminders import reminders_schedule
 from merger.models import Decision, DuplicatePair, MergerNotice, TransferProposal
 from merger.selectors import merger_current
@@ -135,6 +136,18 @@ def fill_every_list(tmp_path) -> None:
                 amount=(invoice.amount / 2).quantize(Decimal("0.01")),
                 received_on=today,
                 reference=f"VIREMENT SEPA COTISATION {today.year} {invoice.number} ACOMPTE",
+                recorded_by=superuser,
+            )
+        elif number == 1:
+            # Paid twice, part of it refunded by transfer.
+            for _twice in range(2):
+                invoice_payment_record(invoice=invoice, amount=invoice.amount, received_on=today)
+            invoice_refund_record(
+                invoice=invoice,
+                amount=(invoice.amount / 2).quantize(Decimal("0.01")),
+                refunded_on=today,
+                reason="Payée deux fois, par virement puis par chèque : remboursement partiel",
+                reference=f"REMBOURSEMENT TROP-PERCU {invoice.number}",
                 recorded_by=superuser,
             )
 

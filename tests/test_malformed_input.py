@@ -38,6 +38,7 @@ from members.models import (
     Term,
 )
 from members.services import contact_login_ensure
+from members.services.billing import invoice_payment_record
 from members.services.renewals import renewal_link_token
 from merger.models import (
     Decision,
@@ -299,6 +300,17 @@ def to(name: str, *args: Callable[[World], object]) -> Callable[[World], str]:
 def with_ids(name: str, *args: Callable[[World], object]) -> Callable[[World], list[str]]:
     """:func:`bad_ids` of ``name`` with the identifiers ``args`` read from the world."""
     return lambda w: bad_ids(name, *[arg(w) for arg in args])
+
+
+def over_pay(invoice) -> None:
+    """Pay ``invoice`` once more than its amount (once), so that there is something to refund."""
+    if not invoice.payments.filter(reference="over-paid").exists():
+        invoice_payment_record(
+            invoice=invoice,
+            amount=invoice.amount,
+            received_on=invoice.issued_on,
+            reference="over-paid",
+        )
 
 
 def code_requested(visitor: Visitor, w: World) -> None:
@@ -637,6 +649,21 @@ VIEWS: dict[str, View] = {
             lambda w: w.other_invoice.pk,
             lambda w: w.other_invoice.payments.get().pk,
         ),
+    ),
+    "admin:members_invoice_refund": View(
+        "staff",
+        to("admin:members_invoice_refund", lambda w: w.invoice.pk, lambda w: "virement"),
+        post=lambda w: {
+            "amount": "10,00",
+            "refunded_on": "01/03/2026",
+            "reference": "REMB",
+            "reason": "Payé deux fois",
+            "version": "0",
+        },
+        others=with_ids(
+            "admin:members_invoice_refund", lambda w: w.other_invoice.pk, lambda w: "virement"
+        ),
+        before=lambda visitor, w: over_pay(w.invoice),
     ),
     "admin:members_reminder_pass": View(
         "staff",

@@ -20,6 +20,7 @@ staff of the invoice's cluster; the list of credit notes is read-only.
 
 from decimal import Decimal
 
+import stripe
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -30,6 +31,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -45,12 +47,17 @@ from members.models import (
     Payment,
     PaymentChangeKind,
     PaymentMethod,
+    Refund,
     Term,
 )
+from members.payments import StripeCheckout
 from members.selectors import (
+    card_payments_refundable,
     clusters_managed_by,
     invoice_with_balance,
+    invoice_with_refunds,
     invoices_awaiting_transfer,
+    invoices_to_carry_over_to,
     invoices_unpaid,
     invoices_with_balance,
 )
@@ -65,6 +72,15 @@ from members.services.billing import (
     invoice_payment_remove,
     payment_correction_refusal,
     payment_version,
+)
+from members.services.refunds import (
+    card_refund_payment,
+    invoice_payment_carry_over,
+    invoice_refund_card,
+    invoice_refund_record,
+    membership_reopen,
+    membership_reopen_refusal,
+    refund_version,
 )
 from members.tasks import invoice_notice_send
 from members.views.billing import pdf_response
@@ -342,6 +358,76 @@ class CreditNoteForm(forms.Form):
         return data
 
 
+# --- Refunds ------------------------------------------------------------------------------------
+
+
+class RefundKind:
+    """The ways to give back what was over-paid on an invoice, each with its page."""
+
+    CARD = "carte"
+    TRANSFER = "virement"
+    CARRY_OVER = "report"
+    REOPEN = "rouvrir"
+    ALL = (CARD, TRANSFER, CARRY_OVER, REOPEN)
+
+
+class RefundForm(forms.Form):
+    """A refund's confirmation: its amount, the reason, and the invoice's refunds as the page
+    showed them (``version``, :func:`members.services.refunds.refund_version`); the fields of
+    the other ways are added by :func:`refund_form`."""
+
+    amount = forms.DecimalField(
+        label=gettext_lazy("Montant (€)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        localize=True,
+    )
+    reason = forms.CharField(
+        label=gettext_lazy("Motif"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "Obligatoire : il reste avec le remboursement, avec votre nom et la date."
+        ),
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31)
+
+
+def refund_form(kind: str, data, *, invoice: Invoice, initial: dict) -> RefundForm:
+    """The confirmation form of the refund ``kind`` of ``invoice``."""
+    form = RefundForm(data, initial=initial)
+    if kind == RefundKind.TRANSFER:
+        form.fields["refunded_on"] = forms.DateField(
+            label=gettext_lazy("Remboursé le"), widget=AdminDateWidget
+        )
+        form.fields["reference"] = forms.CharField(
+            label=gettext_lazy("Référence du virement"), max_length=200, required=False
+        )
+    elif kind == RefundKind.CARRY_OVER:
+        form.fields["to_invoice"] = forms.TypedChoiceField(
+            label=gettext_lazy("Facture à régler"),
+            coerce=int,
+            choices=[
+                (
+                    target.pk,
+                    _("%(number)s · %(description)s · reste %(left)s")
+                    % {
+                        "number": target.number,
+                        "description": target.description,
+                        "left": formatting.money(target.amount_left),
+                    },
+                )
+                for target in invoices_to_carry_over_to(invoice=invoice)
+            ],
+        )
+    elif kind == RefundKind.REOPEN:
+        # The amount carried over is what is left to refund, up to the new invoice's amount.
+        del form.fields["amount"]
+    form.order_fields(["to_invoice", "amount", "refunded_on", "reference", "reason"])
+    return form
+
+
 # --- Invoices -----------------------------------------------------------------------------------
 
 
@@ -401,6 +487,8 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                     "status",
                     "paid_amount_display",
                     "overpaid_display",
+                    "refund_actions",
+                    "refunds_display",
                     "paid_on",
                     "notice_sent_at",
                     "confirmation_sent_at",
@@ -496,6 +584,107 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("relances de paiement"))
     def payment_follow_ups(self, invoice: Invoice) -> str:
         return follow_ups_table(invoice)
+
+    @admin.display(description=gettext_lazy("remboursement"))
+    def refund_actions(self, invoice: Invoice) -> str:
+        """What is left to refund (the over-paid amount less the card refunds pending), and for
+        staff of the invoice's cluster, the ways to refund it."""
+        if not invoice.overpaid_amount:
+            return "–"
+        now = invoice_with_refunds(invoice=invoice)
+        lines = [
+            format_html(
+                '<div class="refund-left">{} <strong>{}</strong></div>',
+                _("À rembourser :"),
+                formatting.money(now.refund_left),
+            )
+        ]
+        if now.refund_pending_amount:
+            lines.append(
+                format_html(
+                    '<div class="help">{}</div>',
+                    _("dont %(amount)s en cours de remboursement par carte")
+                    % {"amount": formatting.money(now.refund_pending_amount)},
+                )
+            )
+        if now.refund_left > 0 and getattr(invoice, "may_refund", False):
+            links = [(RefundKind.TRANSFER, _("Enregistrer un remboursement par virement"))]
+            if StripeCheckout.is_configured() and card_refund_payment(invoice=invoice):
+                links.insert(0, (RefundKind.CARD, _("Rembourser par carte")))
+            if invoices_to_carry_over_to(invoice=invoice).exists():
+                links.append((RefundKind.CARRY_OVER, _("Reporter sur une autre facture")))
+            if not membership_reopen_refusal(invoice):
+                links.append((RefundKind.REOPEN, _("Rouvrir l’adhésion avec une nouvelle facture")))
+            lines.append(
+                format_html(
+                    '<div class="refund-actions">{}</div>',
+                    format_html_join(
+                        " ",
+                        '<a class="button" href="{}">{}</a>',
+                        (
+                            (
+                                reverse("admin:members_invoice_refund", args=[invoice.pk, kind]),
+                                label,
+                            )
+                            for kind, label in links
+                        ),
+                    ),
+                )
+            )
+        return format_html_join("", "{}", ((line,) for line in lines))
+
+    @admin.display(description=gettext_lazy("remboursements"))
+    def refunds_display(self, invoice: Invoice) -> str:
+        refunds = list(invoice.refunds.select_related("recorded_by").order_by("created_at", "pk"))
+        if not refunds:
+            return "–"
+        rows = [
+            (
+                formatting.short_date(refund.refunded_on),
+                refund.get_method_display(),
+                formatting.money(refund.amount),
+                format_html(
+                    '<span class="refund-state refund-{}">{}</span>',
+                    refund.state,
+                    refund.get_state_display(),
+                ),
+                " · ".join(filter(None, (refund.reference, refund.provider_reference))) or "–",
+                str(refund.recorded_by or _("Stripe")),
+                refund.reason,
+            )
+            for refund in refunds
+        ]
+        head = format_html_join(
+            "",
+            '<th scope="col">{}</th>',
+            (
+                (label,)
+                for label in (
+                    _("Le"),
+                    _("Moyen"),
+                    _("Montant"),
+                    _("État"),
+                    _("Référence"),
+                    _("Par"),
+                    _("Motif"),
+                )
+            ),
+        )
+        body = format_html_join("", "<tr>" + "<td>{}</td>" * 7 + "</tr>", rows)
+        return format_html(
+            '<table class="refunds"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+            head,
+            body,
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        invoice = super().get_object(request, object_id, from_field)
+        # The invoice's page shows the ways to refund to those who may refund: staff of its
+        # cluster with the right (the committee reads).
+        invoice.may_refund = request.user.has_perm(
+            "members.add_refund"
+        ) and self.has_change_permission(request, invoice)
+        return invoice
 
     @admin.display(description=gettext_lazy("corrections des paiements"))
     def payment_history(self, invoice: Invoice) -> str:
@@ -729,6 +918,11 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
                 view(self.payment_change_view),
                 name="members_invoice_payment",
             ),
+            path(
+                "<path:object_id>/rembourser/<str:kind>/",
+                view(self.refund_view),
+                name="members_invoice_refund",
+            ),
             *super().get_urls(),
         ]
 
@@ -921,6 +1115,142 @@ class InvoiceAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             "title": _("Émettre un avoir"),
         }
         return TemplateResponse(request, "admin/members/invoice/credit_note.html", context)
+
+    def refund_view(self, request, object_id: str, kind: str):
+        """Confirm, with a reason, a refund of what was over-paid on an invoice of the user's
+        clusters: by card (Stripe's Refund API), by transfer, carried over to another invoice
+        of the organisation, or the cancelled membership re-opened with a new invoice. Another
+        cluster's invoice is not found (404); a user who may only read it is refused (403)."""
+        if kind not in RefundKind.ALL:
+            raise Http404
+        invoice = self.get_object(request, unquote(object_id))
+        if not invoice.may_refund:
+            raise PermissionDenied
+        invoice_url = reverse("admin:members_invoice_change", args=[invoice.pk])
+        now = invoice_with_refunds(invoice=invoice)
+        refusal = ""
+        if now.refund_left <= 0:
+            refusal = _("Il ne reste rien à rembourser sur cette facture.")
+        elif kind == RefundKind.CARD and not (
+            StripeCheckout.is_configured() and card_refund_payment(invoice=invoice)
+        ):
+            refusal = _("Aucun paiement par carte de cette facture ne peut être remboursé.")
+        elif kind == RefundKind.REOPEN:
+            refusal = membership_reopen_refusal(invoice)
+        elif kind == RefundKind.CARRY_OVER and not invoices_to_carry_over_to(invoice=invoice):
+            refusal = _("Aucune autre facture de cet adhérent n’est à régler.")
+        left = now.refund_left
+        if kind == RefundKind.CARD and not refusal:
+            left = min(left, max(p.refundable for p in card_payments_refundable(invoice=invoice)))
+        initial = {
+            "amount": left,
+            "version": refund_version(invoice=invoice),
+            "refunded_on": timezone.localdate(),
+        }
+        form = refund_form(
+            kind,
+            request.POST if request.method == "POST" else None,
+            invoice=invoice,
+            initial=initial,
+        )
+        if request.method == "POST" and not refusal and form.is_valid():
+            done = self._refund_do(request, kind, invoice, form)
+            if done:
+                return HttpResponseRedirect(done)
+        titles = {
+            RefundKind.CARD: _("Rembourser par carte"),
+            RefundKind.TRANSFER: _("Enregistrer un remboursement par virement"),
+            RefundKind.CARRY_OVER: _("Reporter sur une autre facture"),
+            RefundKind.REOPEN: _("Rouvrir l’adhésion avec une nouvelle facture"),
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "invoice": invoice,
+            "invoice_url": invoice_url,
+            "kind": kind,
+            "balance": now,
+            "refusal": refusal,
+            "form": form,
+            "media": self.media + form.media,
+            "title": titles[kind],
+        }
+        return TemplateResponse(request, "admin/members/invoice/refund_confirm.html", context)
+
+    def _refund_do(self, request, kind: str, invoice: Invoice, form: RefundForm) -> str | None:
+        """Make the refund ``kind`` confirmed in ``form``; the URL to go to, or ``None`` (the
+        form then says why not)."""
+        data = form.cleaned_data
+        common = {"invoice": invoice, "reason": data["reason"], "version": data["version"]}
+        invoice_url = reverse("admin:members_invoice_change", args=[invoice.pk])
+        try:
+            if kind == RefundKind.CARD:
+                refund = invoice_refund_card(
+                    **common, amount=data["amount"], recorded_by=request.user
+                )
+                done = _(
+                    "Remboursement de %(amount)s demandé à Stripe : en cours jusqu’à sa "
+                    "confirmation."
+                )
+            elif kind == RefundKind.TRANSFER:
+                refund = invoice_refund_record(
+                    **common,
+                    amount=data["amount"],
+                    refunded_on=data["refunded_on"],
+                    reference=data["reference"],
+                    recorded_by=request.user,
+                )
+                done = _("Remboursement de %(amount)s par virement enregistré.")
+            elif kind == RefundKind.CARRY_OVER:
+                target = Invoice.objects.filter(pk=data["to_invoice"]).first()
+                if target is None:
+                    form.add_error("to_invoice", _("Cette facture n’existe plus."))
+                    return None
+                refund, _payment = invoice_payment_carry_over(
+                    from_invoice=invoice,
+                    to_invoice=target,
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    by=request.user,
+                    version=data["version"],
+                )
+                done = _("%(amount)s reportés sur la facture %(number)s.")
+            else:
+                new_invoice = membership_reopen(**common, by=request.user)
+                self.log_addition(request, new_invoice, [{"added": {}}])
+                messages.success(
+                    request,
+                    _("Adhésion rouverte : facture %(number)s émise et réglée par report.")
+                    % {"number": new_invoice.number},
+                )
+                return reverse("admin:members_invoice_change", args=[new_invoice.pk])
+        except stripe.StripeError as exc:
+            form.add_error(
+                None,
+                _("Stripe a refusé le remboursement, rien n’a été remboursé : %(error)s")
+                % {"error": exc.user_message or exc.__class__.__name__},
+            )
+            return None
+        except ValidationError as refusal:
+            if getattr(refusal, "code", None) == "refund_changed":
+                messages.error(request, " ".join(refusal.messages))
+                return request.path
+            _form_refusal(form, refusal)
+            return None
+        self.log_change(
+            request,
+            invoice,
+            [{"added": {"name": str(refund._meta.verbose_name), "object": str(refund)}}],
+        )
+        messages.success(
+            request,
+            done
+            % {
+                "amount": formatting.money(refund.amount),
+                "number": refund.reference,
+            },
+        )
+        return invoice_url
 
     def _viewable(self, request, object_id: str) -> Invoice:
         invoice = self.get_object(request, unquote(object_id))
@@ -1151,6 +1481,58 @@ class CreditNoteAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         )
 
 
+class RefundAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
+    """Every refund, to reconcile with the bank's statements and Stripe's; read-only (refunds
+    are made from their invoice's page)."""
+
+    cluster_lookup = "invoice__cluster"
+    list_display = (
+        "refunded_on",
+        "invoice_link",
+        "customer",
+        "amount_display",
+        "method",
+        "state",
+        "reference",
+        "provider_reference",
+        "recorded_by",
+    )
+    list_filter = (
+        ("invoice__cluster", ClusterScopedRelatedFilter),
+        "state",
+        "method",
+        "refunded_on",
+    )
+    list_select_related = ("invoice", "recorded_by")
+    search_fields = ("invoice__number", "reference", "provider_reference")
+    search_help_text = gettext_lazy("Numéro de facture, référence du virement ou du prestataire.")
+    show_full_result_count = False
+    ordering = ("-refunded_on", "-pk")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("facture"), ordering="invoice__number")
+    def invoice_link(self, refund: Refund) -> str:
+        url = reverse("admin:members_invoice_change", args=[refund.invoice_id])
+        return format_html('<a href="{}">{}</a>', url, refund.invoice.number)
+
+    @admin.display(description=gettext_lazy("client"))
+    def customer(self, refund: Refund) -> str:
+        return refund.invoice.customer_details.get("name", "")
+
+    @admin.display(description=gettext_lazy("montant"), ordering="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return formatting.money(refund.amount)
+
+
 admin.site.register(Invoice, InvoiceAdmin)
 admin.site.register(CreditNote, CreditNoteAdmin)
 admin.site.register(Payment, PaymentAdmin)
+admin.site.register(Refund, RefundAdmin)

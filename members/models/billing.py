@@ -153,6 +153,9 @@ class PaymentMethod(models.TextChoices):
     CARD = "card", _("Carte bancaire")
     CHEQUE = "cheque", _("Chèque")
     OTHER = "other", _("Autre")
+    #: Money paid on one invoice carried over to another of the same organisation: a refund of
+    #: the first (its reference, the second's number) and a payment of the second.
+    CARRYOVER = "carryover", _("Report")
 
 
 class Payment(models.Model):

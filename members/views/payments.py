@@ -17,8 +17,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from members.models import CheckoutStatus, Invoice
 from members.payments import StripeCheckout, providers_for
-from members.selectors import invoices_of, invoices_with_balance
+from members.selectors import invoices_of, invoices_with_refunds
 from members.services.billing import checkout_session_close
+from members.services.refunds import refund_card_sync, refunds_card_sync
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +29,20 @@ SETTLING_EVENTS = frozenset(
     {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 )
 EXPIRY_EVENT = "checkout.session.expired"
+#: Events about a refund (the event's object is the refund), and about a charge refunded (its
+#: object is the charge: its PaymentIntent's refunds are read from Stripe).
+REFUND_EVENTS = frozenset(
+    {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
+)
+CHARGE_REFUNDED_EVENT = "charge.refunded"
 
 
 def _invoice_of(request: HttpRequest, invoice_id: int) -> Invoice:
     """The invoice ``invoice_id`` if the user is a contact of its organisation, else 404; with
-    what was paid, what is left and what was over-paid (:func:`invoices_with_balance`)."""
+    what was paid, what is left, what was over-paid and what is being refunded
+    (:func:`invoices_with_refunds`)."""
     return get_object_or_404(
-        invoices_with_balance(invoices_of(request.user)).select_related("term__plan"),
+        invoices_with_refunds(invoices_of(request.user)).select_related("term__plan"),
         pk=invoice_id,
     )
 
@@ -51,10 +59,11 @@ def _card_payment() -> StripeCheckout:
 @require_safe
 def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
     """The invoice, its credit notes, what was paid and what is left (or over-paid, to refund),
-    and while unpaid and not cancelled the ways to pay it."""
+    the refunds (those in progress too), and while unpaid and not cancelled the ways to pay it."""
     invoice = _invoice_of(request, invoice_id)
     payments = list(invoice.payments.all())
     credit_notes = list(invoice.credit_notes.order_by("issued_on", "pk"))
+    refunds = list(invoice.refunds.order_by("refunded_on", "pk"))
     amount_left = invoice.amount_left
     if request.GET.get("paiement") == "annule" and not invoice.is_paid and not invoice.is_cancelled:
         messages.info(
@@ -80,6 +89,8 @@ def invoice_detail(request: HttpRequest, invoice_id: int) -> HttpResponse:
             "paid": invoice.paid_amount,
             "amount_left": amount_left,
             "overpaid": invoice.overpaid_amount,
+            "refunds": refunds,
+            "refund_pending": invoice.refund_pending_amount,
             "payment_options": payment_options,
         },
     )
@@ -156,20 +167,40 @@ def card_return(request: HttpRequest, invoice_id: int) -> HttpResponse:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's notifications, verified by their signature. A paid Checkout Session is settled
-    (once, however often and in whatever order the events arrive), an expired one is closed; the
-    rest is acknowledged."""
+    (once, however often and in whatever order the events arrive), an expired one is closed; a
+    refund's state is read from Stripe and recorded (a refund made in Stripe's dashboard on one
+    of our payments, once); the rest is acknowledged."""
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise Http404
     event = _webhook_event(request)
     if event is None:
         return HttpResponse(status=400)
+    # Events of a connected account (a cluster's own) name it; the platform's do not.
+    account = getattr(event, "account", None) or ""
     if event.type in SETTLING_EVENTS:
-        # Events of a connected account (a cluster's own) name it; the platform's do not.
         StripeCheckout().checkout_settle(
-            event.data.object,
-            account=getattr(event, "account", None) or "",
-            completed_at=event.created,
+            event.data.object, account=account, completed_at=event.created
         )
+    elif event.type in REFUND_EVENTS or event.type == CHARGE_REFUNDED_EVENT:
+        try:
+            if event.type == CHARGE_REFUNDED_EVENT:
+                intent = event.data.object.payment_intent
+                if intent:
+                    refunds_card_sync(
+                        payment_intent=intent if isinstance(intent, str) else intent.id,
+                        account=account,
+                    )
+            else:
+                refund_card_sync(refund_id=event.data.object.id, account=account)
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "resource_missing":
+                raise
+            # Not of the account the event names: nothing of ours.
+            logger.warning("Stripe refund of event %s is unknown to its account.", event.id)
+        except stripe.StripeError:
+            # Stripe sends the event again later, until it is acknowledged.
+            logger.exception("Stripe refund of event %s could not be read.", event.id)
+            return HttpResponse(status=503)
     elif event.type == EXPIRY_EVENT:
         # The invoice's next card payment opens a new session without asking Stripe first.
         checkout_session_close(
