@@ -263,7 +263,7 @@ def test_each_figure_of_the_staff_leads_to_a_list_of_as_many_rows(client):
     response = client.get("/admin/")
 
     figures = shown(response)["DigitalPlace"]
-    assert [value for value, _url in figures.values()] == [4, 2, 2, 4, 2, 2, 2]
+    assert [value for value, _url in figures.values()] == [4, 2, 2, 4, 2, 2, 2, 0]
     for label, (value, url) in figures.items():
         assert rows_listed(client, url) == value, label
     imports = re.search(r'<a href="([^"]+)">(\d+) imports en tout</a>', response.text)

@@ -650,6 +650,17 @@ VIEWS: dict[str, View] = {
             lambda w: w.other_invoice.payments.get().pk,
         ),
     ),
+    "admin:members_invoice_accounting_export": View(
+        "staff",
+        to("admin:members_invoice_accounting_export"),
+        post=lambda w: {
+            "cluster": str(w.invoice.cluster_id),
+            "start": "01/01/2026",
+            "end": "31/12/2026",
+            "file_format": "fec",
+        },
+        foreign=lambda w: {"cluster": str(w.other_invoice.cluster_id)},
+    ),
     "admin:members_invoice_refund": View(
         "staff",
         to("admin:members_invoice_refund", lambda w: w.invoice.pk, lambda w: "virement"),
