@@ -935,18 +935,23 @@ def _bills_settle(
 ) -> None:
     """Issue the invoices of ``bills`` in order of date (their numbers follow their dates), then
     record what was received: the whole amount by card (a fake provider reference) or by
-    transfer, sometimes in two parts, for a term the demo says paid. Of those it says unpaid,
+    transfer, sometimes in two parts, for a term the demo says paid (the first of each cluster
+    by card). Of those it says unpaid,
     per cluster, the first is to cancel (:func:`_credit_notes_issue`), then one in two is partly
     paid, the others not at all. Transfers are recorded by the cluster's staff user (``staff``
     by cluster id). The member numbers of ``keep_unpaid`` stay unpaid."""
     unpaid = defaultdict(int)
+    paid = defaultdict(int)
     for bill in bills:
         issue, method, split = (rng.random() for _draw in range(3))
         bill.issued_on = _issued_on(bill.term, issue)
         if bill.demo.is_paid:
+            # The first paid of each cluster by card, so that each has card payments to show.
+            first = paid[bill.membership.cluster] == 0
+            paid[bill.membership.cluster] += 1
             bill.paid_by = (
                 "card"
-                if method < CARD_SHARE
+                if first or method < CARD_SHARE
                 else "two transfers"
                 if split < TWO_TRANSFERS_SHARE
                 else "transfer"

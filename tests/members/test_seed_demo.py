@@ -1,7 +1,10 @@
 """``python manage.py seed_demo``: the demo data, its logins, and that a second run adds nothing."""
 
 import datetime as dt
+import io
 import re
+from collections import defaultdict
+from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -14,6 +17,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from stdnum.fr import siret as stdnum_siret
 
+from members.accounting import FEC_COLUMNS, accounting_export
 from members.demo import MEMBER_PASSWORD, STAFF_PASSWORD
 from members.models import (
     Cluster,
@@ -382,3 +386,38 @@ def test_a_run_a_year_later_bills_the_new_terms_it_adds(seeded, time_machine):
     assert added.exists()
     assert not added.filter(issued_on__lt=dt.date(TODAY.year, 12, 1)).exists()
     assert set(Invoice.objects.values_list("number", flat=True)) >= numbers
+
+
+def test_the_fec_of_the_demos_year_is_balanced_gapless_and_reproducible(seeded, postgresql):
+    """The accountant's file of the demo's year of billing, for each cluster: every kind of
+    document has its entries, each balanced, numbered without gap, 18 columns, the same twice."""
+    start, end = TODAY - dt.timedelta(days=400), TODAY
+
+    def export(cluster: Cluster) -> bytes:
+        file = io.BytesIO()
+        accounting_export(cluster=cluster, start=start, end=end, file_format="fec", file=file)
+        return file.getvalue()
+
+    for cluster in Cluster.objects.filter(slug__in=("digitalplace", "frenchsouth")):
+        content = export(cluster)
+        assert export(cluster) == content
+        lines = content.decode("utf-8").split("\r\n")[:-1]
+        header, *rows = (line.split("\t") for line in lines)
+        assert tuple(header) == FEC_COLUMNS
+        assert rows and all(len(row) == 18 for row in rows)
+        rows = [dict(zip(FEC_COLUMNS, row, strict=True)) for row in rows]
+        entries = defaultdict(list)
+        for row in rows:
+            entries[int(row["EcritureNum"])].append(row)
+        assert sorted(entries) == list(range(1, len(entries) + 1))
+
+        def amount(text: str) -> Decimal:
+            return Decimal(text.replace(",", "."))
+
+        for number, entry in entries.items():
+            debit = sum(amount(line["Debit"]) for line in entry)
+            assert debit == sum(amount(line["Credit"]) for line in entry) > 0, number
+        # Invoices and credit notes (VE), transfers (BQ), card payments (CB).
+        assert {"VE", "BQ", "CB"} <= {row["JournalCode"] for row in rows}, cluster.slug
+        prefix = cluster.invoice_prefix
+        assert any(row["PieceRef"].startswith(f"{prefix}-AV-") for row in rows)
