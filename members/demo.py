@@ -54,7 +54,6 @@ from members.models import (
     Plan,
     PlanCategory,
     Refund,
-    RefundState,
     Term,
 )
 from members.roles import MEMBERSHIP_STAFF, MERGER_COMMITTEE
@@ -62,6 +61,7 @@ from members.selectors import contacts_to_notify_in, memberships_with_status
 from members.services import contact_login_ensure, staff_user_ensure
 from members.services.billing import credit_note_issue, invoice_issue, invoice_payment_record
 from members.services.follow_ups import payment_follow_up_policy_ensure
+from members.services.refunds import invoice_refund_record
 from members.services.reminders import reminder_policy_ensure
 
 SEED = 3134
@@ -1049,16 +1049,11 @@ def _credit_notes_issue(
 
 def _refund_add(credit_note: CreditNote, *, staff: AbstractBaseUser | None, today: date) -> None:
     """The refund of what ``credit_note`` made overpaid on its paid invoice: a transfer to the
-    member, recorded by the cluster's staff a few days later, done (``succeeded``).
-
-    A row written here directly: the demo's place for the refund service being built alongside,
-    to call instead once it exists."""
-    Refund.objects.create(
+    member, recorded by the cluster's staff a few days later through the refunds' service."""
+    invoice_refund_record(
         invoice=credit_note.invoice,
         amount=credit_note.amount,
         refunded_on=min(today, credit_note.issued_on + timedelta(days=5)),
-        method=PaymentMethod.TRANSFER,
-        state=RefundState.SUCCEEDED,
         reference=f"REMB {credit_note.number}",
         reason=f"Trop-perçu après l’avoir {credit_note.number}.",
         recorded_by=staff,
