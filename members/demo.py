@@ -1007,9 +1007,10 @@ def _credit_notes_issue(
     today: date,
 ) -> None:
     """Per source cluster, issued by its staff user: a credit note cancelling an unpaid invoice
-    (the organisation resigned before paying), and a partial one on an invoice paid by
-    transfer (the plan corrected), whose overpayment is refunded (:func:`_refund_add`). Issued
-    in order of date: their numbers follow their dates."""
+    (the organisation resigned before paying: its membership is resigned that day), and a
+    partial one on an invoice paid by transfer (the plan corrected), whose overpayment is
+    refunded (:func:`_refund_add`). Issued in order of date: their numbers follow their
+    dates."""
     credit_notes = []
     for cluster in clusters.values():
         of_cluster = [bill for bill in bills if bill.invoice.cluster_id == cluster.pk]
@@ -1042,9 +1043,15 @@ def _credit_notes_issue(
             amount=amount,
             issued_by=staff.get(invoice.cluster_id),
             on=on,
+            # Its e-mail is of the demo's past: recorded as sent below, never sent.
+            notify=False,
         )
+        _past_credit_note_mails_record(credit_note)
         if amount is not None:
             _refund_add(credit_note, staff=staff.get(invoice.cluster_id), today=today)
+        else:
+            # The organisation resigned: its membership ends on the day of the credit note.
+            Membership.objects.filter(pk=invoice.term.membership_id).update(cancelled_on=on)
 
 
 def _refund_add(credit_note: CreditNote, *, staff: AbstractBaseUser | None, today: date) -> None:
@@ -1106,6 +1113,29 @@ def _dunning_add(bills: list[DemoBill], *, today: date) -> None:
                 for contact in contacts[organisation_of[invoice.pk]]
             )
     PaymentFollowUp.objects.bulk_create(sent, ignore_conflicts=True)
+
+
+def _past_credit_note_mails_record(credit_note: CreditNote) -> None:
+    """Record the e-mail of ``credit_note`` as sent on its day to the contacts who would have had
+    it (``notice_sent_at``): the demo's past reaches nobody's mailbox."""
+    sent_at = timezone.make_aware(datetime.combine(credit_note.issued_on, time(9)))
+    organisation_id = credit_note.invoice.term.membership.organisation_id
+    Mail.objects.bulk_create(
+        Mail(
+            purpose=MailPurpose.CREDIT_NOTE_NOTICE,
+            content_type=ContentType.objects.get_for_model(CreditNote),
+            object_id=credit_note.pk,
+            email=contact.email,
+            contact=contact,
+            language=contact.language,
+            state=MailState.SENT,
+            attempts=1,
+            queued_at=sent_at,
+            sent_at=sent_at,
+        )
+        for contact in contacts_to_notify_in(organisation_ids=[organisation_id])
+    )
+    CreditNote.objects.filter(pk=credit_note.pk).update(notice_sent_at=sent_at)
 
 
 def _past_mails_record(invoices: list[Invoice]) -> None:

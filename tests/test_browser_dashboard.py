@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def figure(page, label: str):
     """The number of the dashboard's figure ``label``."""
-    tile = page.locator(".dashboard-figure").filter(has_text=label)
+    tile = page.locator(".dashboard-figure").filter(
+        has=page.locator(".dashboard-label", has_text=label)
+    )
     return tile.locator(".dashboard-value")
 
 
