@@ -3,6 +3,7 @@ login's too, and comes back to the same page; an import's report then reads in E
 import's confirm button says why it waits for the box, with JavaScript and without."""
 
 import pytest
+from playwright.sync_api import expect
 
 from members.models import Cluster, ImportRecord
 from members.roles import MEMBERSHIP_STAFF
@@ -56,12 +57,16 @@ def test_the_language_switch_and_the_confirm_buttons_reason(live_server, page, s
     # The confirm button waits for the box, and says so beside it.
     confirm = page.get_by_role("button", name="Confirmer l’import")
     reason = page.get_by_text(REASON)
-    assert confirm.is_disabled() and reason.is_visible()
+    # Waited for: the page's script disables the button once the page has loaded.
+    expect(confirm).to_be_disabled()
+    expect(reason).to_be_visible()
     box = page.get_by_label("Importer les lignes valides et ignorer les lignes refusées")
     box.check()
-    assert confirm.is_enabled() and not reason.is_visible()
+    expect(confirm).to_be_enabled()
+    expect(reason).to_be_hidden()
     box.uncheck()
-    assert confirm.is_disabled() and reason.is_visible()
+    expect(confirm).to_be_disabled()
+    expect(reason).to_be_visible()
 
     # The same record in English, from the header, back on the same page.
     page.locator("#header form.admin-language").get_by_role("button", name="English").click()
