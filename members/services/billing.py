@@ -43,14 +43,16 @@ def invoice_number(*, prefix: str, year: int, sequence: int) -> str:
     return f"{prefix}-{year}-{sequence:05d}"
 
 
-def _next_sequence(*, cluster_id: int, year: int) -> int:
-    """Take the next invoice rank of ``cluster_id`` in ``year``, locking its counter until the
-    transaction ends (the caller's, which creates the invoice)."""
+def _next_sequence(
+    *, cluster_id: int, year: int, series: type[InvoiceSequence | CreditNoteSequence]
+) -> int:
+    """Take the next rank of ``cluster_id`` in ``year`` in ``series`` (its invoices' or its
+    credit notes'), locking the counter until the transaction ends (the caller's, which creates
+    the document): a rolled-back document gives its number back, two at once wait for each
+    other."""
     # Create the counter if it is missing without failing when a concurrent transaction does too.
-    InvoiceSequence.objects.bulk_create(
-        [InvoiceSequence(cluster_id=cluster_id, year=year)], ignore_conflicts=True
-    )
-    counter = InvoiceSequence.objects.select_for_update().get(cluster_id=cluster_id, year=year)
+    series.objects.bulk_create([series(cluster_id=cluster_id, year=year)], ignore_conflicts=True)
+    counter = series.objects.select_for_update().get(cluster_id=cluster_id, year=year)
     counter.last_sequence += 1
     counter.save(update_fields=["last_sequence"])
     return counter.last_sequence
@@ -96,7 +98,7 @@ def invoice_issue(*, term: Term, on: date | None = None) -> Invoice:
     membership = term.membership
     cluster = membership.cluster
     organisation = membership.organisation
-    sequence = _next_sequence(cluster_id=cluster.pk, year=on.year)
+    sequence = _next_sequence(cluster_id=cluster.pk, year=on.year, series=InvoiceSequence)
     prefix = cluster.invoice_prefix or cluster.slug[:2].upper()
     # Written in the member's language, once: the description stays as it was issued, and the
     # PDF prints its labels in the same language (documents.invoice_pdf).
@@ -447,18 +449,6 @@ def credit_note_number(*, prefix: str, year: int, sequence: int) -> str:
     return f"{prefix}-AV-{year}-{sequence:05d}"
 
 
-def _next_credit_note_sequence(*, cluster_id: int, year: int) -> int:
-    """Take the next credit note rank of ``cluster_id`` in ``year``, locking its counter until
-    the transaction ends (the caller's, which creates the credit note)."""
-    CreditNoteSequence.objects.bulk_create(
-        [CreditNoteSequence(cluster_id=cluster_id, year=year)], ignore_conflicts=True
-    )
-    counter = CreditNoteSequence.objects.select_for_update().get(cluster_id=cluster_id, year=year)
-    counter.last_sequence += 1
-    counter.save(update_fields=["last_sequence"])
-    return counter.last_sequence
-
-
 def credit_note_version(*, invoice: Invoice) -> int:
     """How many credit notes ``invoice`` has: what a page issuing one is opened on, so that a
     submission made twice (a double click, a second tab, a colleague) issues one."""
@@ -545,7 +535,7 @@ def credit_note_issue(
         )
     on = on or timezone.localdate()
     cluster = invoice.cluster
-    sequence = _next_credit_note_sequence(cluster_id=cluster.pk, year=on.year)
+    sequence = _next_sequence(cluster_id=cluster.pk, year=on.year, series=CreditNoteSequence)
     prefix = cluster.invoice_prefix or cluster.slug[:2].upper()
     cancels = amount == remaining
     with translation.override(invoice.language):
