@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "import_export",
     "members",
+    "assemblies",
     "merger",
 ]
 

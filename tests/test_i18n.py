@@ -54,7 +54,7 @@ def test_the_catalogue_holds_every_string_of_the_sources(tmp_path):
     if shutil.which("xgettext") is None:
         pytest.skip("needs GNU gettext (apt-get install gettext) to extract the strings")
     base = Path(settings.BASE_DIR)
-    for name in ("cluster", "members", "merger", "templates", "locale"):
+    for name in ("assemblies", "cluster", "members", "merger", "templates", "locale"):
         shutil.copytree(base / name, tmp_path / name, ignore=shutil.ignore_patterns("*.mo"))
     shutil.copy(base / "manage.py", tmp_path)
     subprocess.run(

@@ -1,0 +1,461 @@
+"""The members' democracy: each cluster's general assemblies, their statutory rules as data,
+the voices frozen at the convocation, proxies, ballots and the count of each resolution.
+
+An assembly's rules (notice period, quorum, majorities, proxies a member may hold, secret ballot)
+are stored on the assembly itself, so that a change of statutes does not rewrite the result of a
+past assembly. A secret ballot is stored in two tables that nothing links: :class:`Ballot` says
+which voice has voted, and :class:`ResolutionTally` only counts the choices, with no id, no
+timestamp and no order that could tie a count to a ballot (see :func:`assemblies.services.
+ballot_cast`). An open ballot also keeps each voice's choice (:class:`OpenChoice`).
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Cluster, Contact, Membership, Organisation
+
+_PERCENT = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))]
+
+
+class AssemblyKind(models.TextChoices):
+    ORDINARY = "ordinary", _("Assemblée générale ordinaire")
+    EXTRAORDINARY = "extraordinary", _("Assemblée générale extraordinaire")
+
+
+class Eligibility(models.TextChoices):
+    """Which memberships give a voice, on the day of the convocation (the statutes' rule)."""
+
+    CURRENT = "current", _("À jour de cotisation le jour de la convocation")
+    CURRENT_OR_GRACE = (
+        "current_or_grace",
+        _("À jour de cotisation ou en période de grâce le jour de la convocation"),
+    )
+    PAID_BY = (
+        "paid_by",
+        _("Cotisation couvrant la date de l’assemblée, payée au plus tard à la date limite"),
+    )
+
+
+class AssemblyState(models.TextChoices):
+    DRAFT = "draft", _("En préparation")
+    CONVENED = "convened", _("Convoquée")
+    VOTING = "voting", _("Vote ouvert")
+    CLOSED = "closed", _("Vote clos")
+
+
+class Majority(models.TextChoices):
+    """The majority a resolution needs, as the statutes say it; abstentions are votes cast only
+    where the label says so."""
+
+    SIMPLE = "simple", _("Majorité simple : plus de voix pour que de voix contre")
+    ABSOLUTE = (
+        "absolute",
+        _("Majorité absolue des votants : plus de la moitié des bulletins, abstentions comprises"),
+    )
+    TWO_THIRDS = "two_thirds", _("Deux tiers des suffrages exprimés (pour et contre)")
+    TWO_THIRDS_PRESENT = "two_thirds_present", _("Deux tiers des voix présentes ou représentées")
+
+
+class VoteChoice(models.TextChoices):
+    FOR = "for", _("Pour")
+    AGAINST = "against", _("Contre")
+    ABSTAIN = "abstain", _("Abstention")
+
+
+class Attendance(models.TextChoices):
+    ABSENT = "absent", _("Absent")
+    ROOM = "room", _("Présent dans la salle")
+    ONLINE = "online", _("Présent en ligne")
+
+
+class BallotChannel(models.TextChoices):
+    ONLINE = "online", _("En ligne, depuis l’espace adhérent")
+    ROOM = "room", _("Dans la salle, enregistré par le personnel")
+
+
+class Assembly(models.Model):
+    """A general assembly of one cluster, ordinary or extraordinary, with its statutory rules.
+
+    Its life: in preparation (``draft``), convened (the voices are frozen and the convocations
+    sent), voting open, voting closed (the results stand); the chair and the secretary then sign
+    the minutes. When the quorum is not reached, a second convocation is another assembly whose
+    :attr:`first_convocation` is this one and whose quorum is this one's
+    :attr:`second_quorum_percent`.
+    """
+
+    cluster = models.ForeignKey(
+        Cluster, verbose_name=_("cluster"), on_delete=models.PROTECT, related_name="assemblies"
+    )
+    kind = models.CharField(_("nature"), max_length=14, choices=AssemblyKind.choices)
+    title = models.CharField(_("intitulé"), max_length=200)
+    starts_at = models.DateTimeField(_("date et heure"))
+    place = models.CharField(_("lieu"), max_length=300, blank=True)
+    online_url = models.URLField(
+        _("lien de la réunion en ligne"),
+        blank=True,
+        help_text=_("Visioconférence, s’il y en a une ; le lien figure sur la convocation."),
+    )
+    first_convocation = models.ForeignKey(
+        "self",
+        verbose_name=_("première convocation"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="second_convocations",
+        help_text=_("L’assemblée dont celle-ci est la seconde convocation, faute de quorum."),
+    )
+    # The statutes' rules, frozen with the assembly.
+    notice_days = models.PositiveSmallIntegerField(
+        _("délai de convocation (jours)"),
+        default=15,
+        help_text=_("Nombre de jours au moins entre l’envoi de la convocation et l’assemblée."),
+    )
+    quorum_percent = models.DecimalField(
+        _("quorum (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("25"),
+        validators=_PERCENT,
+        help_text=_(
+            "Part des voix présentes ou représentées, sur l’ensemble des voix, pour délibérer "
+            "(0 : pas de quorum)."
+        ),
+    )
+    second_quorum_percent = models.DecimalField(
+        _("quorum sur seconde convocation (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=_PERCENT,
+        help_text=_(
+            "Quorum de l’assemblée convoquée à nouveau quand le premier n’est pas atteint."
+        ),
+    )
+    max_proxies = models.PositiveSmallIntegerField(
+        _("pouvoirs détenus au plus par un membre"),
+        default=2,
+        help_text=_("Le président de séance n’a pas de limite."),
+    )
+    secret_ballot = models.BooleanField(
+        _("vote à bulletin secret"),
+        default=False,
+        help_text=_(
+            "Le système garde qui a voté et, à part, le décompte des voix, sans rien qui les "
+            "relie ; sinon il garde le choix de chaque voix."
+        ),
+    )
+    eligibility = models.CharField(
+        _("qui vote"), max_length=16, choices=Eligibility.choices, default=Eligibility.CURRENT
+    )
+    eligibility_paid_by = models.DateField(
+        _("date limite de paiement"),
+        null=True,
+        blank=True,
+        help_text=_("Pour la règle « payée au plus tard à la date limite »."),
+    )
+    chair_name = models.CharField(_("président de séance"), max_length=200, blank=True)
+    secretary_name = models.CharField(_("secrétaire de séance"), max_length=200, blank=True)
+    state = models.CharField(
+        _("état"), max_length=10, choices=AssemblyState.choices, default=AssemblyState.DRAFT
+    )
+    convened_at = models.DateTimeField(_("convoquée le"), null=True, blank=True)
+    convened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("convoquée par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    voting_opened_at = models.DateTimeField(_("vote ouvert le"), null=True, blank=True)
+    voting_closed_at = models.DateTimeField(_("vote clos le"), null=True, blank=True)
+    chair_signed_at = models.DateTimeField(
+        _("procès-verbal signé par le président le"), null=True, blank=True
+    )
+    secretary_signed_at = models.DateTimeField(
+        _("procès-verbal signé par le secrétaire le"), null=True, blank=True
+    )
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("assemblée générale")
+        verbose_name_plural = _("assemblées générales")
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quorum_percent__gte=0, quorum_percent__lte=100)
+                & models.Q(second_quorum_percent__gte=0, second_quorum_percent__lte=100),
+                name="assembly_quorum_is_a_percentage",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(eligibility="paid_by")
+                | models.Q(eligibility_paid_by__isnull=False),
+                name="assembly_paid_by_has_a_date",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state="draft") | models.Q(convened_at__isnull=False),
+                name="assembly_convened_has_convened_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} · {self.cluster}"
+
+
+class Resolution(models.Model):
+    """One item of an assembly's agenda put to the vote, with the majority it needs. An election
+    is one resolution per candidate ("Élection de Mme X au conseil d’administration")."""
+
+    assembly = models.ForeignKey(
+        Assembly, verbose_name=_("assemblée"), on_delete=models.CASCADE, related_name="resolutions"
+    )
+    position = models.PositiveSmallIntegerField(_("ordre"), default=1)
+    title = models.CharField(_("intitulé"), max_length=300)
+    text = models.TextField(_("texte"), blank=True)
+    majority = models.CharField(
+        _("majorité requise"), max_length=20, choices=Majority.choices, default=Majority.SIMPLE
+    )
+
+    class Meta:
+        verbose_name = _("résolution")
+        verbose_name_plural = _("résolutions")
+        ordering = ["assembly", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assembly", "position"], name="resolution_position_unique_in_assembly"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.title}"
+
+
+class ResolutionTally(models.Model):
+    """How many ballots chose ``choice`` on ``resolution``: a counter, incremented by each
+    ballot, and nothing else (no link to a ballot, no time)."""
+
+    resolution = models.ForeignKey(Resolution, on_delete=models.CASCADE, related_name="tallies")
+    choice = models.CharField(_("choix"), max_length=8, choices=VoteChoice.choices)
+    count = models.PositiveIntegerField(_("voix"), default=0)
+
+    class Meta:
+        verbose_name = _("décompte")
+        verbose_name_plural = _("décomptes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resolution", "choice"], name="tally_once_per_resolution_and_choice"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resolution} · {self.get_choice_display()} : {self.count}"
+
+
+class Voice(models.Model):
+    """One member organisation's voice at an assembly, frozen when the convocation is sent: the
+    organisation was a member in good standing on that day, by the assembly's rule. ``voter`` is
+    the contact who votes for it (the one it designated, else its primary contact). A voice struck
+    off after the convocation (a resignation, an exclusion) keeps its row, with why."""
+
+    assembly = models.ForeignKey(
+        Assembly, verbose_name=_("assemblée"), on_delete=models.CASCADE, related_name="voices"
+    )
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
+    )
+    membership = models.ForeignKey(
+        Membership, verbose_name=_("adhésion"), on_delete=models.PROTECT, related_name="+"
+    )
+    voter = models.ForeignKey(
+        Contact,
+        verbose_name=_("votant"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    language = models.CharField(_("langue"), max_length=10, blank=True)
+    attendance = models.CharField(
+        _("présence"), max_length=8, choices=Attendance.choices, default=Attendance.ABSENT
+    )
+    attendance_recorded_at = models.DateTimeField(_("présence notée le"), null=True, blank=True)
+    attendance_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("présence notée par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    struck_off_at = models.DateTimeField(_("radiée de la liste le"), null=True, blank=True)
+    struck_off_reason = models.TextField(_("motif de la radiation"), blank=True)
+    created_at = models.DateTimeField(_("inscrite le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("voix")
+        verbose_name_plural = _("voix")
+        ordering = ["assembly", "organisation__name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assembly", "organisation"], name="voice_once_per_assembly_organisation"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(struck_off_at__isnull=True) | ~models.Q(struck_off_reason=""),
+                name="voice_struck_off_has_a_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.organisation)
+
+
+class VoterDesignation(models.Model):
+    """The contact an organisation designated to vote for it at the assemblies (instead of its
+    primary contact); read when the voices are frozen."""
+
+    organisation = models.OneToOneField(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.CASCADE,
+        related_name="voter_designation",
+    )
+    contact = models.ForeignKey(
+        Contact, verbose_name=_("votant désigné"), on_delete=models.CASCADE, related_name="+"
+    )
+    designated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("désigné par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    designated_at = models.DateTimeField(_("désigné le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("votant désigné")
+        verbose_name_plural = _("votants désignés")
+
+    def __str__(self) -> str:
+        return f"{self.organisation} · {self.contact}"
+
+
+class Proxy(models.Model):
+    """A proxy (pouvoir): ``giver`` gives its voice to ``holder``, another voice of the same
+    assembly, or to the chair when ``holder`` is empty. Revocable until the vote opens; a revoked
+    proxy keeps its row, with who revoked it, when and why."""
+
+    assembly = models.ForeignKey(
+        Assembly, verbose_name=_("assemblée"), on_delete=models.CASCADE, related_name="proxies"
+    )
+    giver = models.ForeignKey(
+        Voice, verbose_name=_("mandant"), on_delete=models.CASCADE, related_name="proxies_given"
+    )
+    holder = models.ForeignKey(
+        Voice,
+        verbose_name=_("mandataire"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="proxies_held",
+        help_text=_("Vide : pouvoir donné au président de séance."),
+    )
+    given_at = models.DateTimeField(_("donné le"), auto_now_add=True)
+    given_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("donné par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(_("révoqué le"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("révoqué par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoked_reason = models.TextField(_("motif de la révocation"), blank=True)
+
+    class Meta:
+        verbose_name = _("pouvoir")
+        verbose_name_plural = _("pouvoirs")
+        ordering = ["assembly", "given_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["giver"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="proxy_one_active_per_giver",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(holder=models.F("giver")), name="proxy_not_to_oneself"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        holder = self.holder or _("président de séance")
+        return f"{self.giver} → {holder}"
+
+
+class Ballot(models.Model):
+    """That ``voice`` has voted, once: online by its voter or its proxy holder, or in the room as
+    staff recorded it. Says nothing of the choices of a secret ballot."""
+
+    voice = models.OneToOneField(
+        Voice, verbose_name=_("voix"), on_delete=models.CASCADE, related_name="ballot"
+    )
+    channel = models.CharField(_("moyen"), max_length=8, choices=BallotChannel.choices)
+    cast_by_holder = models.ForeignKey(
+        Voice,
+        verbose_name=_("exprimé par le mandataire"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    cast_by_chair = models.BooleanField(_("exprimé par le président de séance"), default=False)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("enregistré par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    cast_at = models.DateTimeField(_("voté le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("émargement de vote")
+        verbose_name_plural = _("émargements de vote")
+        ordering = ["voice"]
+
+    def __str__(self) -> str:
+        return str(self.voice)
+
+
+class OpenChoice(models.Model):
+    """A voice's choice on a resolution of an open (not secret) ballot."""
+
+    ballot = models.ForeignKey(Ballot, on_delete=models.CASCADE, related_name="choices")
+    resolution = models.ForeignKey(Resolution, on_delete=models.CASCADE, related_name="+")
+    choice = models.CharField(_("choix"), max_length=8, choices=VoteChoice.choices)
+
+    class Meta:
+        verbose_name = _("vote nominatif")
+        verbose_name_plural = _("votes nominatifs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ballot", "resolution"], name="open_choice_once_per_ballot_resolution"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ballot} · {self.resolution} · {self.get_choice_display()}"
