@@ -459,3 +459,38 @@ class OpenChoice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ballot} · {self.resolution} · {self.get_choice_display()}"
+
+
+def assembly_document_path(document: "AssemblyDocument", filename: str) -> str:
+    return f"assemblies/{document.assembly_id}/{filename}"
+
+
+class AssemblyDocument(models.Model):
+    """A document of an assembly's agenda (accounts, reports, the text of a resolution): a file
+    kept with the assembly, served only to its voters and staff, or a link. The convocation
+    attaches the files and lists the links."""
+
+    assembly = models.ForeignKey(
+        Assembly, verbose_name=_("assemblée"), on_delete=models.CASCADE, related_name="documents"
+    )
+    position = models.PositiveSmallIntegerField(_("ordre"), default=1)
+    title = models.CharField(_("intitulé"), max_length=200)
+    file = models.FileField(
+        _("fichier"), upload_to=assembly_document_path, max_length=300, blank=True
+    )
+    url = models.URLField(_("lien"), blank=True)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["assembly", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(file="") & ~models.Q(url=""))
+                | (~models.Q(file="") & models.Q(url="")),
+                name="assembly_document_file_or_link",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
