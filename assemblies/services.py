@@ -11,10 +11,13 @@ counters of the resolutions are incremented in the same transaction, always in t
 from collections.abc import Mapping
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,6 +40,31 @@ from assemblies.selectors import (
     proxies_active,
     voters_of,
 )
+
+VOICE_LINK_SALT = "assemblies.voice_link"
+
+
+def voice_link_token(*, voice: Voice) -> str:
+    """The signed token of the personal link of ``voice``, for its voter's e-mail."""
+    email = voice.voter.email.strip().lower() if voice.voter else ""
+    return signing.dumps([voice.pk, email], salt=VOICE_LINK_SALT)
+
+
+def voice_link_read(*, token: str) -> tuple[int, str]:
+    """The voice id and e-mail that ``token`` names; raise :class:`signing.BadSignature` when
+    :func:`voice_link_token` did not make it."""
+    value = signing.loads(token, salt=VOICE_LINK_SALT)
+    try:
+        voice_id, email = value
+        return int(voice_id), str(email)
+    except (TypeError, ValueError) as exc:
+        raise signing.BadSignature("Malformed voice link.") from exc
+
+
+def voice_url(*, voice: Voice) -> str:
+    """The absolute personal link of ``voice`` (the convocation's), on ``settings.SITE_URL``."""
+    path = reverse("assemblies:assembly_link", kwargs={"token": voice_link_token(voice=voice)})
+    return settings.SITE_URL.rstrip("/") + path
 
 
 def _assembly_lock(assembly: Assembly) -> Assembly:

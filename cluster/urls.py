@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/email/", email_addresses, name="account_email"),
     path("accounts/", include("allauth.urls")),
     path("fusion/", include("merger.urls")),
+    path("", include("assemblies.urls")),
     path("", include("members.urls")),
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
 ]

@@ -2,6 +2,7 @@
 proxies within their bounds, one ballot per voice, quorum and majorities on their boundaries."""
 
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from assemblies.services import (
     ballot_cast,
     proxy_give,
     proxy_revoke,
+    voice_url,
     voting_open,
 )
 from tests.assemblies.helpers import assembly_convened, assembly_draft, member_in_good_standing
@@ -164,3 +166,25 @@ def test_nothing_is_adopted_without_the_quorum():
     assert results.quorum_met is False
     assert results.resolutions[0].votes_for == 1
     assert results.resolutions[0].adopted is False
+
+
+def test_the_personal_link_leads_through_sign_in_with_the_voters_address(client):
+    member_in_good_standing()
+    voice = assembly_convened().voices.get()
+
+    answer = client.get(urlsplit(voice_url(voice=voice)).path)
+
+    assert answer.status_code == 302
+    assert answer["Location"].startswith("/accounts/login/code/")
+    assert client.session["members_login_email"] == voice.voter.email.lower()
+
+
+def test_a_tampered_personal_link_says_so(client):
+    member_in_good_standing()
+    voice = assembly_convened().voices.get()
+    token = voice_url(voice=voice).rstrip("/").rsplit("/", 1)[1]
+
+    answer = client.get(f"/assemblees/lien/{token[:-2]}xx/")
+
+    assert answer.status_code == 404
+    assert "Lien de convocation non valide" in answer.content.decode()

@@ -1,0 +1,12 @@
+"""URLs of the assemblies in the member area. Every URL naming an assembly or a voice answers
+404 to a user who is not a contact of an organisation convened to it."""
+
+from django.urls import path
+
+from assemblies import views
+
+app_name = "assemblies"
+
+urlpatterns = [
+    path("assemblees/lien/<str:token>/", views.assembly_link, name="assembly_link"),
+]
