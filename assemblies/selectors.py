@@ -4,13 +4,18 @@ organisation, and the results of an assembly as its rules compute them."""
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from assemblies.models import (
     Assembly,
+    AssemblyDocument,
+    AssemblyState,
     Attendance,
+    Ballot,
     Eligibility,
     Majority,
+    OpenChoice,
     Proxy,
     Resolution,
     Voice,
@@ -18,7 +23,12 @@ from assemblies.models import (
     VoterDesignation,
 )
 from members.models import Contact, ContactRole, Membership, MembershipStatus, Term
-from members.selectors import memberships_with_status
+from members.selectors import (
+    clusters_visible_to,
+    contacts_of,
+    memberships_with_status,
+    organisations_of,
+)
 
 
 def memberships_eligible(*, assembly: Assembly, on: date) -> QuerySet[Membership]:
@@ -178,3 +188,109 @@ def assembly_results(*, assembly: Assembly) -> AssemblyResults:
         )
         results.append(ResolutionResult(resolution, votes_for, against, abstain, adopted))
     return AssemblyResults(eligible, present, represented, quorum_met, results)
+
+
+def voices_of(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Voice]:
+    """The voices of the organisations ``user`` is a contact of, at assemblies convened (never
+    one in preparation): what the member area may show them."""
+    return Voice.objects.filter(organisation__in=organisations_of(user)).exclude(
+        assembly__state=AssemblyState.DRAFT
+    )
+
+
+def voice_acted_for_by(*, voice: Voice, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether ``user`` is ``voice``'s voter: the one contact who gives, revokes and casts for
+    its organisation."""
+    return voice.voter_id is not None and contacts_of(user).filter(pk=voice.voter_id).exists()
+
+
+def documents_readable_by(
+    user: AbstractBaseUser | AnonymousUser,
+) -> QuerySet[AssemblyDocument]:
+    """The documents of the assemblies ``user`` may read: those its organisations are convened
+    to (their voice not struck off), and as staff those of the clusters it sees."""
+    convened = Voice.objects.filter(
+        assembly=OuterRef("assembly"),
+        organisation__in=organisations_of(user),
+        struck_off_at__isnull=True,
+    ).exclude(assembly__state=AssemblyState.DRAFT)
+    return AssemblyDocument.objects.filter(
+        Q(Exists(convened)) | Q(assembly__cluster__in=clusters_visible_to(user))
+    )
+
+
+@dataclass(frozen=True)
+class VoiceSituation:
+    """What an organisation did at an assembly, as its members see it: whether its voice voted,
+    the proxy it gave (``gave_to_chair`` when to the chair) and the voices it holds by proxy,
+    with whether each has voted."""
+
+    voice: Voice
+    voted: bool
+    proxy_given: Proxy | None
+    proxies_held: list[Proxy]
+    held_voted: frozenset[int]
+
+    @property
+    def gave_to_chair(self) -> bool:
+        return self.proxy_given is not None and self.proxy_given.holder_id is None
+
+    @property
+    def held_to_vote(self) -> list[Proxy]:
+        """The proxies held whose voice has not voted yet."""
+        return [p for p in self.proxies_held if p.giver_id not in self.held_voted]
+
+
+def voice_situations(*, voices: QuerySet[Voice]) -> list[VoiceSituation]:
+    """The :class:`VoiceSituation` of each of ``voices``, in a fixed number of queries whatever
+    their number, by assembly date (latest first), then organisation."""
+    voices = list(
+        voices.select_related("assembly", "assembly__cluster", "organisation", "voter").order_by(
+            "-assembly__starts_at", "organisation__name", "pk"
+        )
+    )
+    ids = [voice.pk for voice in voices]
+    active = Proxy.objects.filter(revoked_at__isnull=True, giver__struck_off_at__isnull=True)
+    given = {
+        proxy.giver_id: proxy
+        for proxy in active.filter(giver_id__in=ids).select_related("holder__organisation")
+    }
+    held: dict[int, list[Proxy]] = {}
+    for proxy in active.filter(holder_id__in=ids).select_related("giver__organisation"):
+        held.setdefault(proxy.holder_id, []).append(proxy)
+    givers = [proxy.giver_id for proxies in held.values() for proxy in proxies]
+    voted = set(Ballot.objects.filter(voice_id__in=ids + givers).values_list("voice_id", flat=True))
+    return [
+        VoiceSituation(
+            voice=voice,
+            voted=voice.pk in voted,
+            proxy_given=given.get(voice.pk),
+            proxies_held=sorted(held.get(voice.pk, []), key=lambda p: p.giver.organisation.name),
+            held_voted=frozenset(voted),
+        )
+        for voice in voices
+    ]
+
+
+def proxy_holders_offered(*, voice: Voice) -> QuerySet[Voice]:
+    """The voices ``voice`` may give its proxy to, by name: the others on the list of its
+    assembly that gave none themselves and hold fewer proxies than the statutes allow."""
+    assembly = voice.assembly
+    active = proxies_active(assembly=assembly)
+    return (
+        voices_on_list(assembly=assembly)
+        .exclude(pk=voice.pk)
+        .exclude(Exists(active.filter(giver=OuterRef("pk"))))
+        .annotate(held=Count("proxies_held", filter=Q(proxies_held__revoked_at__isnull=True)))
+        .filter(held__lt=assembly.max_proxies)
+        .select_related("organisation")
+        .order_by("organisation__name", "pk")
+    )
+
+
+def open_choices_of(*, voice: Voice) -> dict[int, str]:
+    """The choices of ``voice``'s ballot by resolution id, for an open ballot (empty for a
+    secret one, whose choices nothing links to a ballot)."""
+    return dict(
+        OpenChoice.objects.filter(ballot__voice=voice).values_list("resolution_id", "choice")
+    )

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
@@ -33,6 +33,7 @@ from assemblies.models import (
     ResolutionTally,
     Voice,
     VoteChoice,
+    VoterDesignation,
 )
 from assemblies.selectors import (
     assembly_results,
@@ -40,6 +41,8 @@ from assemblies.selectors import (
     proxies_active,
     voters_of,
 )
+from members.models import Contact, Organisation
+from members.services.organisations import organisation_managed_by
 
 VOICE_LINK_SALT = "assemblies.voice_link"
 
@@ -417,3 +420,34 @@ def assembly_second_convocation(
         for resolution in assembly.resolutions.order_by("position")
     )
     return second
+
+
+@transaction.atomic
+def voter_designate(
+    *, organisation: Organisation, contact: Contact, by: AbstractBaseUser
+) -> VoterDesignation:
+    """``by``, a primary contact of ``organisation``, designates ``contact`` (one of its
+    contacts) to vote for it: at the assemblies to come, and at those convened whose vote is not
+    open yet (their voices' voter changes; a proxy given stays given). Refused
+    (:class:`PermissionDenied`) to anyone else, and (:class:`ValidationError`) for a contact of
+    another organisation."""
+    if not organisation_managed_by(organisation=organisation, user=by):
+        raise PermissionDenied(
+            _("Seuls les contacts principaux de l’organisation désignent son votant.")
+        )
+    if contact.organisation_id != organisation.pk:
+        raise ValidationError(
+            _("%(contact)s n’est pas un contact de %(organisation)s.")
+            % {"contact": contact, "organisation": organisation}
+        )
+    designation, _created = VoterDesignation.objects.update_or_create(
+        organisation=organisation, defaults={"contact": contact, "designated_by": by}
+    )
+    # The voice's row lock orders this after a ballot or a vote opening in flight.
+    voices = Voice.objects.select_for_update().filter(
+        organisation=organisation, assembly__state=AssemblyState.CONVENED
+    )
+    Voice.objects.filter(pk__in=list(voices.values_list("pk", flat=True))).update(
+        voter=contact, language=contact.language or ""
+    )
+    return designation
