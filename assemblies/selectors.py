@@ -266,7 +266,7 @@ def voice_situations(*, voices: QuerySet[Voice]) -> list[VoiceSituation]:
             voted=voice.pk in voted,
             proxy_given=given.get(voice.pk),
             proxies_held=sorted(held.get(voice.pk, []), key=lambda p: p.giver.organisation.name),
-            held_voted=frozenset(voted),
+            held_voted=frozenset(p.giver_id for p in held.get(voice.pk, []) if p.giver_id in voted),
         )
         for voice in voices
     ]

@@ -60,9 +60,11 @@ def assembly_link(request: HttpRequest, token: str) -> HttpResponse:
         request.session[LOGIN_EMAIL_SESSION_KEY] = email
         query = urlencode({"next": request.get_full_path()})
         return redirect(f"{reverse('account_request_login_code')}?{query}")
-    assembly_id = Voice.objects.filter(pk=voice_id).values_list("assembly_id", flat=True).first()
-    if assembly_id is None:
+    # Signed in as someone else than the voice's organisation's contacts: the area, not a 404.
+    voice = voices_of(request.user).filter(pk=voice_id).first()
+    if voice is None:
         return redirect("members:area")
+    assembly_id = voice.assembly_id
     return redirect("assemblies:member_assembly", assembly_id=assembly_id)
 
 

@@ -147,6 +147,33 @@ def test_the_personal_link_leads_to_the_assemblys_page_once_signed_in(client, co
     assert answer["Location"] == page_url(assembly)
 
 
+def test_the_personal_link_of_another_organisation_leads_to_the_area(client, convened):
+    _assembly, voices, _other = convened
+    sign_in(client, voices["Alpha"].voter)
+
+    answer = client.get(urlsplit(voice_url(voice=voices["Beta"])).path)
+
+    assert answer["Location"] == reverse("members:area")
+
+
+def test_a_voter_designated_once_the_vote_is_open_votes_at_the_next_assemblies(client, convened):
+    assembly, voices, _other = convened
+    primary = voices["Alpha"].voter
+    colleague = ContactFactory(organisation=primary.organisation, role=ContactRole.MEMBER)
+    voting_open(assembly=assembly)
+    sign_in(client, primary)
+
+    client.post(
+        action("member_voter_designate", assembly),
+        {"voice": voices["Alpha"].pk, "contact": colleague.pk},
+    )
+
+    assert Voice.objects.get(pk=voices["Alpha"].pk).voter == primary  # this vote is open
+    assert primary.organisation.voter_designation.contact == colleague
+    following = assembly_convened()
+    assert following.voices.get(organisation=primary.organisation).voter == colleague
+
+
 def test_another_organisations_or_clusters_ids_answer_404(client, convened):
     assembly, voices, other = convened
     draft = assembly_draft()
@@ -472,3 +499,16 @@ def test_the_areas_queries_do_not_grow_with_the_assemblies_and_proxies(
     with django_assert_num_queries(len(one)):
         area = client.get(reverse("members:area")).content.decode()
     assert area.count("Détient les pouvoirs de") == 3
+
+
+def test_the_page_reads_in_english(client, convened, settings):
+    assembly, voices, _other = convened
+    proxy_give(giver=voices["Beta"], holder=voices["Alpha"], by=None)
+    voting_open(assembly=assembly)
+    sign_in(client, voices["Alpha"].voter)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    page = client.get(page_url(assembly)).content.decode()
+
+    for shown in ("Agenda", "Vote for Alpha", "Vote on behalf of Beta", "By secret ballot"):
+        assert shown in page, shown
