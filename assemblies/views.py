@@ -151,7 +151,7 @@ def _panel(request, situation: VoiceSituation, resolutions, bound: dict) -> Voic
             panel.ballots.append(BallotLine(voice=voice, form=form))
         for proxy in situation.held_to_vote:
             form = bound.get(("ballot", proxy.giver_id)) or BallotForm(
-                resolutions=resolutions, prefix=f"voice-{proxy.giver_id}"
+                resolutions=resolutions, prefix=f"voice-{proxy.giver_id}", auto_id=_auto_id(voice)
             )
             panel.ballots.append(BallotLine(voice=voice, form=form, giver=proxy.giver))
     return panel

@@ -512,3 +512,49 @@ def test_the_page_reads_in_english(client, convened, settings):
 
     for shown in ("Agenda", "Vote for Alpha", "Vote on behalf of Beta", "By secret ballot"):
         assert shown in page, shown
+
+
+def test_the_pages_queries_do_not_grow_with_the_members_and_proxies(
+    client, django_assert_num_queries
+):
+    for name in ("Alpha", "Beta"):
+        named(name)
+    assembly = assembly_convened(max_proxies=5, secret_ballot=False)
+    alpha = assembly.voices.get(organisation__name="Alpha")
+    sign_in(client, alpha.voter)
+    voting_open(assembly=assembly)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(page_url(assembly)).status_code == 200
+
+    for index in range(6):
+        named(f"Membre {index}")
+    assembly = assembly_convened(max_proxies=5, secret_ballot=False)
+    alpha = assembly.voices.get(organisation__name="Alpha")
+    for giver in assembly.voices.exclude(pk=alpha.pk)[:5]:
+        proxy_give(giver=giver, holder=alpha, by=None)
+    voting_open(assembly=assembly)
+    with django_assert_num_queries(len(few)):
+        page = client.get(page_url(assembly)).content.decode()
+    assert page.count("Voter au nom de") == 10  # each held voice's heading and button
+
+
+def test_an_anonymous_visitor_is_sent_to_sign_in(client, convened):
+    assembly, voices, _other = convened
+    document = document_kept(assembly, "Rapport", b"%PDF-1.4")
+    pages = [page_url(assembly), reverse("assemblies:member_assembly_document", args=[document.pk])]
+    forms = [
+        action(name, assembly)
+        for name in (
+            "member_proxy_give",
+            "member_proxy_revoke",
+            "member_ballot_cast",
+            "member_voter_designate",
+        )
+    ]
+
+    answers = [client.get(url) for url in pages]
+    answers += [client.post(url, {"voice": voices["Alpha"].pk}) for url in forms]
+
+    for url, answer in zip(pages + forms, answers, strict=True):
+        assert answer.status_code == 302, url
+        assert answer["Location"].startswith(reverse("account_login")), url
