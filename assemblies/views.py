@@ -339,8 +339,8 @@ def member_assembly_document(request: HttpRequest, document_id: int) -> FileResp
     document = get_object_or_404(
         documents_readable_by(request.user).exclude(file=""), pk=document_id
     )
-    return FileResponse(
-        document.file.open("rb"),
-        as_attachment=False,
-        filename=document.file.name.rsplit("/", 1)[-1],
-    )
+    try:
+        content = document.file.open("rb")
+    except FileNotFoundError as exc:  # the row outlived its file (a restore without the media)
+        raise Http404 from exc
+    return FileResponse(content, filename=document.file.name.rsplit("/", 1)[-1])

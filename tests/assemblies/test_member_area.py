@@ -135,6 +135,11 @@ def test_the_page_shows_the_assembly_its_agenda_documents_and_the_secret_ballot(
         assert shown in page, shown
     document = client.get(reverse("assemblies:member_assembly_document", args=[kept.pk]))
     assert b"".join(document.streaming_content) == b"%PDF-1.4 rapport"
+    kept.file.delete(save=False)
+    assert (
+        client.get(reverse("assemblies:member_assembly_document", args=[kept.pk])).status_code
+        == 404
+    )
 
 
 def test_the_personal_link_leads_to_the_assemblys_page_once_signed_in(client, convened):
