@@ -96,7 +96,7 @@ def assembly_reminders_schedule(
 
     Two passes at once run one after the other: each locks the assemblies it covers first, so
     that the second sees what the first recorded; the unique constraint on (voice, kind, step)
-    backs this. Three queries per assembly with a step due, whatever the number of voices."""
+    backs this. One query per assembly with a step due, whatever the number of voices."""
     today = today or timezone.localdate()
     now = timezone.now()
     assemblies = list(

@@ -19,6 +19,7 @@ from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -334,6 +335,18 @@ def test_a_pending_reminder_is_closed_unsent_when_the_voice_votes_or_gives_a_pro
         voices[1].pk: AssemblyMailReason.VOTED,
         voices[2].pk: "",
     }
+
+
+def test_the_pass_costs_the_same_queries_for_3_voices_as_for_30():
+    def queries(slug: str, voices: int, days_ahead: int) -> int:
+        [member_in_good_standing(slug) for _ in range(voices)]
+        assembly = assembly_convened(slug, days_ahead=days_ahead)
+        with CaptureQueriesContext(connection) as captured:
+            assert assembly_reminders_schedule(today=day_of(assembly, 7)).scheduled == voices
+        return len(captured)
+
+    # The second assembly's J-7 is the first one's J-17: no step due there.
+    assert queries("digitalplace", 3, 20) == queries("frenchsouth", 30, 30)
 
 
 @pytest.mark.django_db(transaction=True)
