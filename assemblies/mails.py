@@ -25,6 +25,7 @@ from datetime import date, datetime
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.formats import time_format
@@ -130,6 +131,28 @@ def assembly_reminders_schedule(
     lost = mailing.mail_requeue(ledger=ASSEMBLY_MAILS, entries=AssemblyMail.objects.all(), now=now)
     assembly_mails_queue(mail_ids=[entry.pk for entry in created] + lost)
     return AssemblyReminderPass(today, due, len(created), requeued=len(lost))
+
+
+@transaction.atomic
+def assembly_mails_resend(*, mails: QuerySet[AssemblyMail]) -> int:
+    """Put the failed entries among ``mails`` back in the queue (staff's "resend", once the cause
+    is fixed: the SMTP server back, the address corrected upstream); return how many. Others are
+    left as they are."""
+    failed = list(
+        mails.select_for_update()
+        .filter(state=AssemblyMailState.FAILED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    AssemblyMail.objects.filter(pk__in=failed).update(
+        state=AssemblyMailState.PENDING,
+        reason="",
+        error="",
+        attempts=0,
+        queued_at=timezone.now(),
+    )
+    assembly_mails_queue(mail_ids=failed)
+    return len(failed)
 
 
 def assembly_mails_queue(*, mail_ids: list[int]) -> None:

@@ -613,6 +613,7 @@ class AssemblyMail(models.Model):
         indexes = [
             models.Index(fields=["state", "queued_at"], name="assembly_mail_state_queued_idx"),
         ]
+        permissions = [("resend_assemblymail", _("Renvoyer une convocation ou un rappel en échec"))]
 
     def __str__(self) -> str:
         if self.kind == AssemblyMailKind.REMINDER:

@@ -1,17 +1,18 @@
 """The ledger of the assemblies' e-mails in the admin: each voice's convocation and reminders,
-what became of each, read-only; the board secretary's staff see their own clusters' only, the
-merger committee reads all. Above the list, the voices convened without a voter (nobody to
-e-mail), for staff to reach otherwise."""
+what became of each, read-only (the failed ones go back in the queue by an action); the board
+secretary's staff see their own clusters' only, the merger committee reads all. Above the list,
+the voices convened without a voter (nobody to e-mail), for staff to reach otherwise."""
 
 from django.contrib import admin, messages
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
+from assemblies.mails import assembly_mails_resend
 from assemblies.models import Assembly, AssemblyMail, AssemblyMailKind, AssemblyState
 from assemblies.selectors import voices_without_voter
 from members.admin.scoping import ClusterScopedAdminMixin, ClusterScopedRelatedFilter
 from members.formatting import short_datetime
-from members.selectors import clusters_visible_to, user_sees_all_clusters
+from members.selectors import clusters_managed_by, clusters_visible_to, user_sees_all_clusters
 
 
 @admin.register(AssemblyMail)
@@ -39,6 +40,7 @@ class AssemblyMailAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     search_fields = ("voice__organisation__name", "email", "voice__assembly__title")
     search_help_text = gettext_lazy("Raison sociale, e-mail ou intitulé de l’assemblée.")
     show_full_result_count = False
+    actions = ("resend_failed",)
     fields = (
         "organisation",
         "assembly",
@@ -65,6 +67,32 @@ class AssemblyMailAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # The ledger is what makes each e-mail go once: a deleted reminder would go again.
         return False
+
+    def has_resend_permission(self, request) -> bool:
+        return request.user.has_perm("assemblies.resend_assemblymail")
+
+    @admin.action(
+        description=gettext_lazy("Renvoyer les convocations et rappels en échec"),
+        permissions=["resend"],
+    )
+    def resend_failed(self, request, queryset):
+        if not request.user.is_superuser:
+            queryset = self.cluster_scope(queryset, clusters_managed_by(request.user))
+        resent = assembly_mails_resend(mails=queryset)
+        if not resent:
+            messages.warning(
+                request, _("Aucun des e-mails sélectionnés n’est en échec : aucun n’a été renvoyé.")
+            )
+            return
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d e-mail en échec remis en file d’envoi.",
+                "%(count)d e-mails en échec remis en file d’envoi.",
+                resent,
+            )
+            % {"count": resent},
+        )
 
     def changelist_view(self, request, extra_context=None):
         assemblies = Assembly.objects.filter(

@@ -131,7 +131,7 @@ def test_every_voter_gets_the_convocation_once_in_its_language_with_documents_an
         "bulletin secret",
         "Comptes 2026 (joint)",
         "Rapport moral (à consulter depuis votre lien personnel)",
-        "Projet de statuts : https://docs.example.org/statuts",
+        "Projet de statuts\r\n    https://docs.example.org/statuts",
         "donnez pouvoir",
         "L’équipe de Cluster Numérique d’Occitanie",
     ):
@@ -437,3 +437,49 @@ def test_staff_read_their_own_clusters_ledger_and_see_the_voices_without_voter(
     assert nobody.organisation.name in warning
     assert foreign.status_code == 404
     assert edit.status_code in (403, 404)
+
+
+def test_a_refused_convocation_fails_with_the_error_and_staff_put_it_back_in_the_queue(
+    client, fast_passwords, mailbox
+):
+    mine = member_in_good_standing()
+    theirs = member_in_good_standing("frenchsouth")
+    assembly_convened()
+    assembly_convened("frenchsouth")
+    mailbox.refuse("550 Mailbox unavailable", times=2)
+    send_all()
+    failed = AssemblyMail.objects.filter(state=AssemblyMailState.FAILED)
+    assert failed.count() == 2
+    assert "550" in failed.first().error
+    staff = ledger_reader("digitalplace")
+    changelist = reverse("admin:assemblies_assemblymail_changelist")
+    client.force_login(staff)
+    every = [str(pk) for pk in AssemblyMail.objects.values_list("pk", flat=True)]
+    resend = {"action": "resend_failed", "_selected_action": every}
+
+    without_permission = client.post(changelist, resend)
+    assert failed.count() == 2
+    staff.user_permissions.add(Permission.objects.get(codename="resend_assemblymail"))
+    client.post(changelist, resend)  # another cluster's entry among those posted
+    send_all()
+
+    assert without_permission.status_code == 200  # the admin says no such action
+    assert [message["To"] for message in mailbox.messages] == [voter_email(mine)]
+    assert dict(AssemblyMail.objects.values_list("email", "state")) == {
+        voter_email(mine): AssemblyMailState.SENT,
+        voter_email(theirs): AssemblyMailState.FAILED,
+    }
+
+
+def test_a_voice_struck_off_before_its_convocation_went_gets_none():
+    members = [member_in_good_standing() for _ in range(2)]
+    assembly = assembly_convened()
+    struck = assembly.voices.get(organisation=members[0].organisation)
+    voice_strike_off(voice=struck, reason="Exclusion", by=None)
+
+    send_all()
+
+    assert dict(AssemblyMail.objects.values_list("email", "reason")) == {
+        voter_email(members[0]): AssemblyMailReason.STRUCK_OFF,
+        voter_email(members[1]): "",
+    }
