@@ -275,6 +275,7 @@ def test_reminders_j7_and_j1_go_once_each_to_those_who_neither_voted_nor_gave_a_
     j1 = mailbox.to(emails["silent"])[-1]
     assert j1["Subject"].strip().startswith("Rappel : Assemblée générale ordinaire de DigitalPlace")
     assert "n’a encore ni voté ni donné pouvoir" in mailbox.text(j1)
+    assert "Le vote est ouvert : votez en ligne" in mailbox.text(j1)  # a proxy is too late
     assert not list(j1.iter_attachments())
 
 
