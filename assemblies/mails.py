@@ -86,14 +86,11 @@ class AssemblyReminderPass:
 
 
 @transaction.atomic
-def assembly_reminders_schedule(
-    *, today: date | None = None, dry_run: bool = False
-) -> AssemblyReminderPass:
+def assembly_reminders_schedule(*, today: date | None = None) -> AssemblyReminderPass:
     """Record the reminder step due on ``today`` (default: today in Europe/Paris) of each
     assembly convened or voting (:func:`assemblies.selectors.reminder_step_due`) for each of its
     voices that has neither voted nor given a proxy and had no reminder at that step or a later
     one, and queue them, with the pending entries whose task was lost, once committed.
-    ``dry_run`` counts and writes nothing.
 
     Two passes at once run one after the other: each locks the assemblies it covers first, so
     that the second sees what the first recorded; the unique constraint on (voice, kind, step)
@@ -125,8 +122,6 @@ def assembly_reminders_schedule(
             .select_related("voter")
             .order_by("pk")
         )
-    if dry_run:
-        return AssemblyReminderPass(today, due, len(recorded))
     created = AssemblyMail.objects.bulk_create(recorded)
     lost = mailing.mail_requeue(ledger=ASSEMBLY_MAILS, entries=AssemblyMail.objects.all(), now=now)
     assembly_mails_queue(mail_ids=[entry.pk for entry in created] + lost)

@@ -484,3 +484,20 @@ def test_a_voice_struck_off_before_its_convocation_went_gets_none():
         voter_email(members[0]): AssemblyMailReason.STRUCK_OFF,
         voter_email(members[1]): "",
     }
+
+
+def test_the_daily_pass_queues_again_a_convocation_the_broker_never_took(
+    mailbox, django_capture_on_commit_callbacks
+):
+    member_in_good_standing()
+    assembly = assembly_convened()
+    AssemblyMail.objects.update(queued_at=None)  # what mail_queue records when the broker is down
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = assembly_reminders_schedule(today=timezone.localdate())
+    send_all()
+
+    assert (result.scheduled, result.requeued) == (0, 1)
+    assert len(callbacks) == 1  # the queuing, once committed
+    assert [message["Subject"].split()[0] for message in mailbox.messages] == ["Convocation"]
+    assert assembly.voices.get().mails.get().queued_at is not None
