@@ -12,6 +12,7 @@ ballot_cast`). An open ballot also keeps each voice's choice (:class:`OpenChoice
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -75,6 +76,28 @@ class Attendance(models.TextChoices):
 class BallotChannel(models.TextChoices):
     ONLINE = "online", _("En ligne, depuis l’espace adhérent")
     ROOM = "room", _("Dans la salle, enregistré par le personnel")
+
+
+def reminder_days_parse(value: str) -> list[int]:
+    """The reminder steps that ``value`` ("7,1") names, in days before the assembly, the
+    earliest first (the most days first); raise :class:`ValidationError` when it is not a list
+    of distinct whole numbers from 0 to 90."""
+    parts = [part.strip() for part in value.split(",")] if value.strip() else []
+    if not all(part.isdigit() and int(part) <= 90 for part in parts):
+        raise ValidationError(
+            _(
+                "Indiquez des nombres de jours de 0 à 90, séparés par des virgules "
+                "(par exemple « 7,1 »)."
+            )
+        )
+    days = [int(part) for part in parts]
+    if len(set(days)) != len(days):
+        raise ValidationError(_("Chaque jour de rappel ne figure qu’une fois."))
+    return sorted(days, reverse=True)
+
+
+def reminder_days_validate(value: str) -> None:
+    reminder_days_parse(value)
 
 
 class Assembly(models.Model):
@@ -157,6 +180,17 @@ class Assembly(models.Model):
         blank=True,
         help_text=_("Pour la règle « payée au plus tard à la date limite »."),
     )
+    reminder_days = models.CharField(
+        _("rappels (jours avant)"),
+        max_length=40,
+        default="7,1",
+        blank=True,
+        validators=[reminder_days_validate],
+        help_text=_(
+            "Jours avant l’assemblée où un rappel part aux voix qui n’ont ni voté ni donné "
+            "pouvoir, séparés par des virgules (« 7,1 » : J-7 et J-1) ; vide : aucun rappel."
+        ),
+    )
     chair_name = models.CharField(_("président de séance"), max_length=200, blank=True)
     secretary_name = models.CharField(_("secrétaire de séance"), max_length=200, blank=True)
     state = models.CharField(
@@ -205,6 +239,11 @@ class Assembly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} · {self.cluster}"
+
+    @property
+    def reminder_steps(self) -> list[int]:
+        """The reminder steps, in days before the assembly, the earliest first."""
+        return reminder_days_parse(self.reminder_days)
 
 
 class Resolution(models.Model):
@@ -494,3 +533,89 @@ class AssemblyDocument(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class AssemblyMailKind(models.TextChoices):
+    CONVOCATION = "convocation", _("Convocation")
+    REMINDER = "reminder", _("Rappel")
+
+
+class AssemblyMailState(models.TextChoices):
+    PENDING = "pending", _("À envoyer")
+    SENT = "sent", _("Envoyé")
+    CANCELLED = "cancelled", _("Annulé")
+    FAILED = "failed", _("Échec")
+
+
+class AssemblyMailReason(models.TextChoices):
+    """Why an entry of the ledger was not sent."""
+
+    VOTED = "voted", _("La voix a voté")
+    PROXY = "proxy", _("La voix a donné pouvoir")
+    STRUCK_OFF = "struck_off", _("La voix a été radiée de la liste")
+    TOO_LATE = "too_late", _("L’assemblée a eu lieu ou son vote est clos")
+    SMTP_ERROR = "smtp_error", _("Refusé par le serveur d’envoi")
+
+
+class AssemblyMail(models.Model):
+    """The ledger of an assembly's e-mails: a voice's convocation, and each reminder step
+    (``days_before`` the assembly) sent to it, to its voter's address, in its language.
+
+    Unique per voice, kind and step in the database, so that no convocation or pass records one
+    twice; sent at most once, under a row lock (:mod:`assemblies.mails`). A reminder whose voice
+    voted, gave a proxy or was struck off before its turn is ``cancelled``, with why. A voice
+    without a voter has no entry (:func:`assemblies.selectors.voices_without_voter`)."""
+
+    voice = models.ForeignKey(
+        Voice, verbose_name=_("voix"), on_delete=models.CASCADE, related_name="mails"
+    )
+    kind = models.CharField(_("nature"), max_length=12, choices=AssemblyMailKind.choices)
+    days_before = models.PositiveSmallIntegerField(
+        _("jours avant l’assemblée"),
+        default=0,
+        help_text=_("Pour un rappel : son étape (7 pour J-7)."),
+    )
+    email = models.EmailField(_("destinataire"))
+    language = models.CharField(_("langue"), max_length=10, blank=True)
+    state = models.CharField(
+        _("état"),
+        max_length=10,
+        choices=AssemblyMailState.choices,
+        default=AssemblyMailState.PENDING,
+    )
+    reason = models.CharField(
+        _("raison"),
+        max_length=12,
+        choices=AssemblyMailReason.choices,
+        blank=True,
+        help_text=_("Pourquoi l’e-mail a été annulé ou a échoué."),
+    )
+    error = models.TextField(_("erreur"), blank=True, help_text=_("Réponse du serveur d’envoi."))
+    attempts = models.PositiveSmallIntegerField(_("tentatives"), default=0)
+    queued_at = models.DateTimeField(_("mis en file le"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
+    created_at = models.DateTimeField(_("enregistré le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("convocation ou rappel envoyé")
+        verbose_name_plural = _("journal des convocations et rappels")
+        ordering = ["voice", "-days_before", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["voice", "kind", "days_before"],
+                name="assembly_mail_once_per_voice_kind_step",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="sent") | models.Q(sent_at__isnull=False),
+                name="assembly_mail_sent_has_sent_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "queued_at"], name="assembly_mail_state_queued_idx"),
+        ]
+        permissions = [("resend_assemblymail", _("Renvoyer une convocation ou un rappel en échec"))]
+
+    def __str__(self) -> str:
+        if self.kind == AssemblyMailKind.REMINDER:
+            return f"{self.voice} · J-{self.days_before} · {self.email}"
+        return f"{self.voice} · {self.get_kind_display()} · {self.email}"

@@ -2,14 +2,17 @@
 organisation, and the results of an assembly as its rules compute them."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from assemblies.models import (
     Assembly,
     AssemblyDocument,
+    AssemblyMail,
+    AssemblyMailKind,
     AssemblyState,
     Attendance,
     Ballot,
@@ -293,4 +296,53 @@ def open_choices_of(*, voice: Voice) -> dict[int, str]:
     secret one, whose choices nothing links to a ballot)."""
     return dict(
         OpenChoice.objects.filter(ballot__voice=voice).values_list("resolution_id", "choice")
+    )
+
+
+def voices_without_voter(*, assemblies: QuerySet[Assembly] | None = None) -> QuerySet[Voice]:
+    """The voices on the list (of ``assemblies``, default all) that have no voter: their
+    organisation had no contact when the convocation went, so nobody was e-mailed; staff write
+    to them otherwise."""
+    voices = Voice.objects.filter(voter__isnull=True, struck_off_at__isnull=True)
+    if assemblies is not None:
+        voices = voices.filter(assembly__in=assemblies)
+    return voices
+
+
+def reminder_step_due(*, assembly: Assembly, on: date) -> int | None:
+    """The reminder step (days before ``assembly``) due on ``on``, if any: the latest step whose
+    day has come, so that after missed days only that one goes; none before a step's day, none
+    on a step whose day was the day of the convocation or before it (the convocation itself is
+    news enough), none once the assembly's day has passed."""
+    day = timezone.localdate(assembly.starts_at)
+    left = (day - on).days
+    if left < 0 or assembly.convened_at is None:
+        return None
+    convened_on = timezone.localdate(assembly.convened_at)
+    due = [
+        days
+        for days in assembly.reminder_steps
+        if days >= left and day - timedelta(days=days) > convened_on
+    ]
+    return min(due) if due else None
+
+
+def voices_to_remind(*, assembly: Assembly, days_before: int) -> QuerySet[Voice]:
+    """The voices of ``assembly`` to remind at the step ``days_before``: on the list, with a
+    voter, that have neither voted nor given a proxy still active, and have had no reminder at
+    this step or a later one."""
+    return (
+        voices_on_list(assembly=assembly)
+        .filter(voter__isnull=False)
+        .exclude(Exists(Ballot.objects.filter(voice=OuterRef("pk"))))
+        .exclude(Exists(Proxy.objects.filter(giver=OuterRef("pk"), revoked_at__isnull=True)))
+        .exclude(
+            Exists(
+                AssemblyMail.objects.filter(
+                    voice=OuterRef("pk"),
+                    kind=AssemblyMailKind.REMINDER,
+                    days_before__lte=days_before,
+                )
+            )
+        )
     )

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from assemblies.mails import convocations_record
 from assemblies.models import (
     Assembly,
     AssemblyState,
@@ -76,10 +77,17 @@ def _assembly_lock(assembly: Assembly) -> Assembly:
 
 @transaction.atomic
 def assembly_convene(
-    *, assembly: Assembly, by: AbstractBaseUser | None, now: datetime | None = None
+    *,
+    assembly: Assembly,
+    by: AbstractBaseUser | None,
+    now: datetime | None = None,
+    notify: bool = True,
 ) -> list[Voice]:
     """Freeze the list of ``assembly``'s voices (the memberships in good standing on the day,
-    by the assembly's rule, each with its voter) and mark it convened; return the voices.
+    by the assembly's rule, each with its voter), record the convocation of each voice with a
+    voter in the ledger (:func:`assemblies.mails.convocations_record`: e-mailed once committed,
+    or, without ``notify``, recorded as sent at ``now``, for the demo data) and mark it
+    convened; return the voices.
 
     Refused (:class:`ValidationError`) when it is convened already, has no resolution, or is
     closer than its notice period."""
@@ -113,6 +121,7 @@ def assembly_convene(
         )
         for membership in memberships
     )
+    convocations_record(voices=voices, now=now, notify=notify)
     assembly.state = AssemblyState.CONVENED
     assembly.convened_at = now
     assembly.convened_by = by

@@ -243,6 +243,9 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # First delay, in seconds, before an e-mail task retries after an SMTP failure; it doubles at each
 # retry (jittered), up to 30 minutes, eight times (members.mailing.MAIL_RETRY).
 MAIL_RETRY_BACKOFF = 60
+# The most a convocation attaches of its assembly's files, in bytes, in all (10 MB by default):
+# those beyond it are listed, for the voter to read from the member area.
+ASSEMBLY_ATTACHMENTS_MAX_BYTES = env.int("ASSEMBLY_ATTACHMENTS_MAX_BYTES", default=10_000_000)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Grand Cluster <adhesions@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
@@ -299,6 +302,13 @@ CELERY_BEAT_SCHEDULE = {
     "payment-follow-ups-daily": {
         "task": "members.tasks.payment_follow_ups_pass",
         "schedule": crontab(hour=8, minute=10),
+    },
+    # The reminders of the assemblies convened or voting (J-7, J-1 by default) to the voices that
+    # have neither voted nor given a proxy, and the convocations whose task was lost, every
+    # morning after the payment follow-ups (assemblies.mails.assembly_reminders_schedule).
+    "assembly-reminders-daily": {
+        "task": "assemblies.tasks.assembly_reminders_pass",
+        "schedule": crontab(hour=8, minute=20),
     },
     # The invoice e-mails whose task was lost or ran out of retries, queued again every hour
     # (members.mailing.mails_requeue); each is still sent once.
