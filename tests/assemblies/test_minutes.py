@@ -187,6 +187,15 @@ def test_a_second_convocation_says_so_and_a_vote_in_progress_is_provisional():
     assert "Aucun pouvoir n’a été donné." in text
 
 
+def test_the_minutes_read_a_fixed_number_of_queries(django_assert_max_num_queries):
+    """Each list (voices, proxies, choices) is one query, however long (measured with 250 voices,
+    200 ballots and 6 resolutions, no proxy: 13 queries, 1.6 s, 23 pages)."""
+    assembly = held_assembly()
+
+    with django_assert_max_num_queries(14):
+        minutes_pdf(assembly=assembly, language="fr")
+
+
 # --- The sign-off -------------------------------------------------------------------------------
 
 
@@ -373,6 +382,12 @@ def test_staff_of_the_cluster_read_and_sign_the_minutes_others_do_not(client):
     assembly.refresh_from_db()
     assert assembly.chair_signed_at == signed_at
     assert client.post(sign_url(assembly), {"role": "treasurer"}).status_code == 400
+    assert client.post(sign_url(assembly), {}).status_code == 400
+    back = staff_pdf_url(assembly)
+    response = client.post(sign_url(assembly), {"role": "chair", "next": back})
+    assert response["Location"] == back
+    response = client.post(sign_url(assembly), {"role": "chair", "next": "https://evil.example/"})
+    assert response["Location"] == reverse("admin:index")
     assert client.get(sign_url(assembly)).status_code == 405
 
     client.force_login(other)
