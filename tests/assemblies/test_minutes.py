@@ -388,6 +388,8 @@ def test_staff_of_the_cluster_read_and_sign_the_minutes_others_do_not(client):
     assert response["Location"] == back
     response = client.post(sign_url(assembly), {"role": "chair", "next": "https://evil.example/"})
     assert response["Location"] == reverse("admin:index")
+    response = client.post(sign_url(assembly), {"role": "chair", "next": "admin:index"})
+    assert response.status_code == 302  # a path, not the name of a view to look up
     assert client.get(sign_url(assembly)).status_code == 405
 
     client.force_login(other)
