@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
+from django.utils import timezone
 from pypdf import PdfReader
 
 from assemblies.minutes import minutes_pdf
@@ -27,6 +28,7 @@ from assemblies.models import (
     VoteChoice,
 )
 from assemblies.services import (
+    assembly_second_convocation,
     attendance_record,
     ballot_cast,
     minutes_sign,
@@ -34,6 +36,7 @@ from assemblies.services import (
     voting_close,
     voting_open,
 )
+from members.formatting import long_date
 from members.services import contact_login_ensure
 from tests.assemblies.helpers import PARIS, assembly_convened, member_in_good_standing
 from tests.factories import committee_user, staff_user
@@ -175,16 +178,25 @@ def test_the_minutes_in_english():
     assert "Draft" not in text
 
 
-def test_a_second_convocation_says_so_and_a_vote_in_progress_is_provisional():
+def test_a_vote_in_progress_is_provisional_and_a_second_convocation_says_so():
     member_in_good_standing()
-    assembly = assembly_convened()
-    voting_open(assembly=assembly)
+    first = assembly_convened()
+    voting_open(assembly=first)
 
-    text = text_of(minutes_pdf(assembly=assembly, language="fr"))
+    text = text_of(minutes_pdf(assembly=first, language="fr"))
 
     assert "Résultats provisoires : le vote n’est pas clos." in text
     assert "Le quorum n’est pas atteint" in text
     assert "Aucun pouvoir n’a été donné." in text
+    assert "Résultat : Non adoptée" in text
+
+    voting_close(assembly=first)
+    second = assembly_second_convocation(
+        assembly=first, starts_at=first.starts_at + dt.timedelta(days=20), by=None
+    )
+    text = text_of(minutes_pdf(assembly=second, language="fr"))
+    day = long_date(timezone.localdate(first.starts_at))
+    assert f"Seconde convocation, le quorum de l’assemblée du {day} n’ayant pas été atteint" in text
 
 
 def test_the_minutes_read_a_fixed_number_of_queries(django_assert_max_num_queries):
