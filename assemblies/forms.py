@@ -2,9 +2,10 @@
 ballot and the voter's designation. A value that cannot be read is a form error or a 400."""
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from assemblies.models import Resolution, Voice, VoteChoice
+from assemblies.models import Resolution, Signatory, Voice, VoteChoice
 from cluster.errors import BoundedIntegerField
 
 #: The proxy holder's value that means the chair.
@@ -106,3 +107,27 @@ class VoterForm(forms.Form):
         self.fields["contact"].queryset = organisation.contacts.order_by(
             "last_name", "first_name", "email"
         )
+
+
+class MinutesLanguageForm(forms.Form):
+    """``?language=en``: the minutes in another language than the page's."""
+
+    language = forms.ChoiceField(
+        label=_("langue"),
+        choices=settings.LANGUAGES,
+        required=False,
+        error_messages={"invalid_choice": _("Langues possibles : fr, en.")},
+    )
+
+
+class MinutesSignForm(forms.Form):
+    """Which signatory's signature staff record."""
+
+    role = forms.ChoiceField(
+        label=_("signataire"),
+        choices=Signatory.choices,
+        error_messages={
+            "invalid_choice": _("Signataires possibles : chair, secretary."),
+            "required": _("Indiquez le signataire : chair ou secretary."),
+        },
+    )

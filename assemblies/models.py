@@ -73,6 +73,13 @@ class Attendance(models.TextChoices):
     ONLINE = "online", _("Présent en ligne")
 
 
+class Signatory(models.TextChoices):
+    """Who signs an assembly's minutes."""
+
+    CHAIR = "chair", _("Président de séance")
+    SECRETARY = "secretary", _("Secrétaire de séance")
+
+
 class BallotChannel(models.TextChoices):
     ONLINE = "online", _("En ligne, depuis l’espace adhérent")
     ROOM = "room", _("Dans la salle, enregistré par le personnel")
@@ -213,6 +220,23 @@ class Assembly(models.Model):
     secretary_signed_at = models.DateTimeField(
         _("procès-verbal signé par le secrétaire le"), null=True, blank=True
     )
+    # Who recorded each signature in the system (the signatory or staff on their behalf).
+    chair_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("signature du président enregistrée par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    secretary_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("signature du secrétaire enregistrée par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
 
@@ -234,6 +258,12 @@ class Assembly(models.Model):
             models.CheckConstraint(
                 condition=models.Q(state="draft") | models.Q(convened_at__isnull=False),
                 name="assembly_convened_has_convened_at",
+            ),
+            # The minutes are signed once the results stand, never before.
+            models.CheckConstraint(
+                condition=models.Q(state="closed")
+                | models.Q(chair_signed_at__isnull=True, secretary_signed_at__isnull=True),
+                name="assembly_minutes_signed_after_the_close",
             ),
         ]
 

@@ -27,6 +27,7 @@ from assemblies.models import (
 )
 from members.models import Contact, ContactRole, Membership, MembershipStatus, Term
 from members.selectors import (
+    clusters_managed_by,
     clusters_visible_to,
     contacts_of,
     memberships_with_status,
@@ -98,6 +99,27 @@ def proxies_active(*, assembly: Assembly) -> QuerySet[Proxy]:
     return assembly.proxies.filter(revoked_at__isnull=True, giver__struck_off_at__isnull=True)
 
 
+def voices_present(*, assembly: Assembly) -> QuerySet[Voice]:
+    """The voices of ``assembly`` that attend (in the room or online) and gave no proxy."""
+    return (
+        voices_on_list(assembly=assembly)
+        .exclude(attendance=Attendance.ABSENT)
+        .exclude(Exists(proxies_active(assembly=assembly).filter(giver=OuterRef("pk"))))
+    )
+
+
+def proxies_counted(*, assembly: Assembly) -> QuerySet[Proxy]:
+    """The proxies that make their giver represented: held by the chair, or by a voice on the
+    list that attends."""
+    return proxies_active(assembly=assembly).filter(
+        Q(holder__isnull=True)
+        | Q(
+            holder__struck_off_at__isnull=True,
+            holder__attendance__in=[Attendance.ROOM, Attendance.ONLINE],
+        )
+    )
+
+
 def majority_reached(
     *, majority: str, votes_for: int, against: int, abstain: int, present_or_represented: int
 ) -> bool:
@@ -156,21 +178,9 @@ class AssemblyResults:
 
 def assembly_results(*, assembly: Assembly) -> AssemblyResults:
     """The attendance, quorum and per-resolution results of ``assembly``, by its rules."""
-    voices = voices_on_list(assembly=assembly)
-    proxies = proxies_active(assembly=assembly)
-    eligible = voices.count()
-    present = (
-        voices.exclude(attendance=Attendance.ABSENT)
-        .exclude(Exists(proxies.filter(giver=OuterRef("pk"))))
-        .count()
-    )
-    represented = proxies.filter(
-        Q(holder__isnull=True)
-        | Q(
-            holder__struck_off_at__isnull=True,
-            holder__attendance__in=[Attendance.ROOM, Attendance.ONLINE],
-        )
-    ).count()
+    eligible = voices_on_list(assembly=assembly).count()
+    present = voices_present(assembly=assembly).count()
+    represented = proxies_counted(assembly=assembly).count()
     quorum_met = (present + represented) * 100 >= assembly.quorum_percent * eligible
     counts: dict[tuple[int, str], int] = {}
     resolutions = list(assembly.resolutions.order_by("position", "pk").prefetch_related("tallies"))
@@ -346,3 +356,27 @@ def voices_to_remind(*, assembly: Assembly, days_before: int) -> QuerySet[Voice]
             )
         )
     )
+
+
+def assemblies_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Assembly]:
+    """The assemblies of the clusters ``user`` sees as staff (the committee: all of them)."""
+    return Assembly.objects.filter(cluster__in=clusters_visible_to(user))
+
+
+def assemblies_managed_by(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Assembly]:
+    """The assemblies of the clusters ``user`` is staff of (a superuser: all of them)."""
+    return Assembly.objects.filter(cluster__in=clusters_managed_by(user))
+
+
+def assemblies_convening(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Assembly]:
+    """The assemblies that convened an organisation ``user`` is a contact of."""
+    return Assembly.objects.filter(
+        Exists(
+            Voice.objects.filter(assembly=OuterRef("pk"), organisation__in=organisations_of(user))
+        )
+    )
+
+
+def minutes_signed(queryset: QuerySet[Assembly]) -> QuerySet[Assembly]:
+    """The assemblies of ``queryset`` whose minutes both the chair and the secretary signed."""
+    return queryset.filter(chair_signed_at__isnull=False, secretary_signed_at__isnull=False)

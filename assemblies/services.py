@@ -32,6 +32,7 @@ from assemblies.models import (
     Proxy,
     Resolution,
     ResolutionTally,
+    Signatory,
     Voice,
     VoteChoice,
     VoterDesignation,
@@ -460,3 +461,32 @@ def voter_designate(
         voter=contact, language=contact.language or ""
     )
     return designation
+
+
+@transaction.atomic
+def minutes_sign(
+    *, assembly: Assembly, role: str, by: AbstractBaseUser | None, now: datetime | None = None
+) -> Assembly:
+    """Record that the chair or the secretary (``role``, a :class:`Signatory`) named in
+    ``assembly`` signed its minutes, at ``now``, as ``by`` entered it. Refused
+    (:class:`ValidationError`) before the vote is closed, for a role the assembly names nobody
+    in, or when that signature is recorded already (a double click, a second tab)."""
+    if role not in Signatory.values:
+        raise ValidationError(_("Signataire inconnu : %(value)s.") % {"value": role})
+    assembly = _assembly_lock(assembly)
+    if assembly.state != AssemblyState.CLOSED:
+        raise ValidationError(_("Le procès-verbal se signe une fois le vote clos."))
+    label = Signatory(role).label
+    if not getattr(assembly, f"{role}_name").strip():
+        raise ValidationError(
+            _("L’assemblée ne nomme pas de %(role)s : indiquez son nom avant la signature.")
+            % {"role": str(label).lower()}
+        )
+    if getattr(assembly, f"{role}_signed_at") is not None:
+        raise ValidationError(
+            _("Le procès-verbal est déjà signé par le %(role)s.") % {"role": str(label).lower()}
+        )
+    setattr(assembly, f"{role}_signed_at", now or timezone.now())
+    setattr(assembly, f"{role}_signed_by", by)
+    assembly.save(update_fields=[f"{role}_signed_at", f"{role}_signed_by", "updated_at"])
+    return assembly

@@ -1,7 +1,10 @@
-"""URLs of the assemblies in the member area. Every URL naming an assembly, a voice or a
-document answers 404 to a user who is not a contact of an organisation convened to it (or, for
-a document, of its cluster's staff)."""
+"""URLs of the assemblies in the member area, and of the staff's pages under ``gestion/``.
+Every member URL naming an assembly, a voice or a document answers 404 to a user who is not a
+contact of an organisation convened to it (or, for a document, of its cluster's staff); the
+staff's pages are the admin site's views (signed-in staff only, as the admin asks them), and
+answer 404 for an assembly of a cluster the user does not see."""
 
+from django.contrib import admin
 from django.urls import path
 
 from assemblies import views
@@ -35,5 +38,20 @@ urlpatterns = [
         "espace/assemblees/documents/<int:document_id>/",
         views.member_assembly_document,
         name="member_assembly_document",
+    ),
+    path(
+        "espace/assemblees/<int:assembly_id>/proces-verbal.pdf",
+        views.minutes_member_pdf,
+        name="member_minutes_pdf",
+    ),
+    path(
+        "gestion/assemblees/<int:assembly_id>/proces-verbal.pdf",
+        admin.site.admin_view(views.minutes_staff_pdf),
+        name="minutes_pdf",
+    ),
+    path(
+        "gestion/assemblees/<int:assembly_id>/proces-verbal/signer/",
+        admin.site.admin_view(views.minutes_staff_sign),
+        name="minutes_sign",
     ),
 ]

@@ -26,6 +26,8 @@ from django.test import Client, RequestFactory
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from assemblies.models import Assembly, AssemblyDocument, Signatory
+from assemblies.services import minutes_sign, voice_link_token, voting_close, voting_open
 from members.imports.services import import_record_create, import_record_run
 from members.models import (
     ImportRecord,
@@ -51,6 +53,7 @@ from merger.models import (
 from merger.selectors import merger_current
 from merger.services import duplicates_refresh, proposals_refresh
 from merger.services.notices import objection_token
+from tests.assemblies.helpers import assembly_convened, assembly_draft
 from tests.factories import (
     UserFactory,
     cluster,
@@ -325,6 +328,51 @@ def organisation_type(w: World) -> int:
     return ContentType.objects.get_for_model(Organisation).pk
 
 
+def minutes_signed_assembly(w: World) -> Assembly:
+    """An assembly of DigitalPlace that convened organisation A, its vote closed and its
+    minutes signed (made once)."""
+    assembly = Assembly.objects.filter(cluster__slug="digitalplace").first()
+    if assembly is None:
+        assembly = assembly_convened()
+        voting_open(assembly=assembly)
+        voting_close(assembly=assembly)
+        for role in Signatory.values:
+            minutes_sign(assembly=assembly, role=role, by=None)
+    return assembly
+
+
+def other_assembly(w: World) -> Assembly:
+    """An assembly of FrenchSouth.digital (made once)."""
+    return Assembly.objects.filter(cluster__slug="frenchsouth").first() or assembly_draft(
+        "frenchsouth"
+    )
+
+
+def voice_token(w: World) -> str:
+    voice = minutes_signed_assembly(w).voices.get(organisation=w.organisation)
+    return voice_link_token(voice=voice)
+
+
+def assembly_document(w: World) -> AssemblyDocument:
+    """A linked document of DigitalPlace's assembly (made once)."""
+    assembly = minutes_signed_assembly(w)
+    return assembly.documents.first() or AssemblyDocument.objects.create(
+        assembly=assembly, title="Rapport moral", url="https://example.org/rapport.pdf"
+    )
+
+
+def member_voice(w: World):
+    """Organisation A's voice at DigitalPlace's assembly."""
+    return minutes_signed_assembly(w).voices.get(organisation=w.organisation)
+
+
+def ballot_fields(w: World) -> dict:
+    voice = member_voice(w)
+    return {"voice": voice.pk, "by": voice.pk} | {
+        f"resolution-{pk}": "for" for pk in voice.assembly.resolutions.values_list("pk", flat=True)
+    }
+
+
 def tokens(real: str) -> list[str]:
     """Tampered, cut, NUL-laden and very long tokens, from a real one."""
     return [real[:-2] + "xx", real[:10], real + "%00", "a%00b", "x" * 3000]
@@ -541,6 +589,68 @@ VIEWS: dict[str, View] = {
         post=lambda w: {"type": "checkout.session.completed", "id": "evt_1"},
     ),
     # The merger's page for members
+    # An assembly's minutes
+    "assemblies:assembly_link": View(
+        "member",
+        lambda w: reverse("assemblies:assembly_link", args=[voice_token(w)]),
+        others=lambda w: [
+            reverse("assemblies:assembly_link", args=["t"]).replace("/t/", f"/{token}/")
+            for token in tokens(voice_token(w))
+        ],
+    ),
+    "assemblies:member_assembly": View(
+        "member",
+        to("assemblies:member_assembly", lambda w: minutes_signed_assembly(w).pk),
+        others=with_ids("assemblies:member_assembly", lambda w: other_assembly(w).pk),
+    ),
+    "assemblies:member_proxy_give": View(
+        "member",
+        to("assemblies:member_proxy_give", lambda w: minutes_signed_assembly(w).pk),
+        post=lambda w: {"voice": member_voice(w).pk, "holder": "chair"},
+        others=with_ids("assemblies:member_proxy_give", lambda w: other_assembly(w).pk),
+    ),
+    "assemblies:member_proxy_revoke": View(
+        "member",
+        to("assemblies:member_proxy_revoke", lambda w: minutes_signed_assembly(w).pk),
+        post=lambda w: {"voice": member_voice(w).pk},
+        others=with_ids("assemblies:member_proxy_revoke", lambda w: other_assembly(w).pk),
+    ),
+    "assemblies:member_ballot_cast": View(
+        "member",
+        to("assemblies:member_ballot_cast", lambda w: minutes_signed_assembly(w).pk),
+        post=ballot_fields,
+        others=with_ids("assemblies:member_ballot_cast", lambda w: other_assembly(w).pk),
+    ),
+    "assemblies:member_voter_designate": View(
+        "member",
+        to("assemblies:member_voter_designate", lambda w: minutes_signed_assembly(w).pk),
+        post=lambda w: {"voice": member_voice(w).pk, "contact": w.colleague.pk},
+        foreign=lambda w: {"contact": w.other_colleague.pk},
+        others=with_ids("assemblies:member_voter_designate", lambda w: other_assembly(w).pk),
+    ),
+    "assemblies:member_assembly_document": View(
+        "member",
+        to("assemblies:member_assembly_document", lambda w: assembly_document(w).pk),
+        others=with_ids("assemblies:member_assembly_document", lambda w: 10**6),
+    ),
+    "assemblies:member_minutes_pdf": View(
+        "member",
+        to("assemblies:member_minutes_pdf", lambda w: minutes_signed_assembly(w).pk),
+        get=lambda w: {"language": "en"},
+        others=with_ids("assemblies:member_minutes_pdf", lambda w: other_assembly(w).pk),
+    ),
+    "assemblies:minutes_pdf": View(
+        "staff",
+        to("assemblies:minutes_pdf", lambda w: minutes_signed_assembly(w).pk),
+        get=lambda w: {"language": "en"},
+        others=with_ids("assemblies:minutes_pdf", lambda w: other_assembly(w).pk),
+    ),
+    "assemblies:minutes_sign": View(
+        "staff",
+        to("assemblies:minutes_sign", lambda w: minutes_signed_assembly(w).pk),
+        post=lambda w: {"role": "chair", "next": "/admin/"},
+        others=with_ids("assemblies:minutes_sign", lambda w: other_assembly(w).pk),
+    ),
     "merger:objection": View(
         "anonymous",
         lambda w: reverse("merger:objection", args=[w.notice_token]),
