@@ -266,10 +266,15 @@ def voting_open(*, assembly: Assembly, now: datetime | None = None) -> Assembly:
 @transaction.atomic
 def voting_close(*, assembly: Assembly, now: datetime | None = None) -> Assembly:
     """Close the vote of ``assembly``: the ballot in flight is waited for (it holds the
-    assembly's row), none is taken after."""
+    assembly's row), none is taken after.
+
+    The counters are written once more, unchanged: PostgreSQL stamps a row with the transaction
+    that last wrote it, and a counter's stamp would otherwise be the last ballot that chose it,
+    the same stamp as that ballot's row."""
     assembly = _assembly_lock(assembly.pk)
     if assembly.state != AssemblyState.VOTING:
         raise ValidationError(_("Le vote n’est pas ouvert."))
+    ResolutionTally.objects.filter(resolution__assembly=assembly).update(count=F("count"))
     assembly.state = AssemblyState.CLOSED
     assembly.voting_closed_at = now or timezone.now()
     assembly.save(update_fields=["state", "voting_closed_at", "updated_at"])
