@@ -129,6 +129,12 @@ def assembly_convene(
     return voices
 
 
+def _has_voted(voice: Voice) -> bool:
+    """Whether ``voice`` voted, for itself or, as a proxy holder, for another: its presence
+    then stands, the ballots it cast counting on it."""
+    return Ballot.objects.filter(Q(voice=voice) | Q(cast_by_holder=voice)).exists()
+
+
 def _voice_usable(voice: Voice, *, role: str) -> None:
     if voice.struck_off_at is not None:
         raise ValidationError(
@@ -232,7 +238,7 @@ def voice_strike_off(
         raise ValidationError(_("La liste des votants ne change plus une fois le vote clos."))
     if voice.struck_off_at is not None:
         raise ValidationError(_("Cette voix a déjà été radiée de la liste."))
-    if Ballot.objects.filter(voice=voice).exists():
+    if _has_voted(voice):
         raise ValidationError(_("Cette voix a déjà voté : elle ne peut plus être radiée."))
     voice.struck_off_at = now
     voice.struck_off_reason = reason
@@ -304,7 +310,7 @@ def attendance_record(
             _("%(organisation)s a donné un pouvoir : elle est représentée.")
             % {"organisation": voice.organisation}
         )
-    if attendance == Attendance.ABSENT and Ballot.objects.filter(voice=voice).exists():
+    if attendance == Attendance.ABSENT and _has_voted(voice):
         raise ValidationError(_("Cette voix a voté : elle ne peut pas être notée absente."))
     voice.attendance = attendance
     voice.attendance_recorded_at = now or timezone.now()
