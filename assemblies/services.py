@@ -2,12 +2,13 @@
 vote, attendance in the room, ballots, the second convocation.
 
 Every write that a double click, a second tab or two proxy holders at once could repeat takes the
-assembly's row lock first, then the rows it changes: the writes of one assembly (the list, the
-proxies, the attendance, the ballots, the close) follow one another, always taking their locks in
-that order, so that they wait for each other rather than deadlock. A ballot counts once:
+assembly's row lock first, then the rows it changes, always in that order, so that writes wait
+for each other rather than deadlock: the list, the proxies, the attendance and the close lock
+the assembly's row for update and follow one another; ballots share it, and run side by side
+but for the rows two of them write (the voice's and its holder's, locked in the order of their
+ids, then the counters, in the order of the resolutions). A ballot counts once:
 :class:`~assemblies.models.Ballot` is one row per voice, and the counters of the resolutions are
-incremented in the same transaction; every ballot updates the same counters' rows anyway, so
-letting ballots run side by side would gain little.
+incremented in the same transaction.
 """
 
 from collections.abc import Mapping
@@ -73,14 +74,17 @@ def _assembly_lock(assembly_id: int) -> Assembly:
     return Assembly.objects.select_for_update().get(pk=assembly_id)
 
 
-def _voice_lock(voice: Voice) -> Voice:
-    # Only the voice's row: a lock on the joined assembly's row too would be taken after the
-    # voice's, the other way round from every other write, and two such writes deadlock.
-    return (
-        Voice.objects.select_for_update(of=("self",))
+def _voices_lock(*voices: Voice | None) -> dict[int, Voice]:
+    """Lock the rows of ``voices`` (those given) in the order of their ids; return them fresh,
+    by id. Only the voices' rows: a lock on the joined assembly's row too would be taken after
+    theirs, the other way round from every other write, and two such writes deadlock."""
+    return {
+        locked.pk: locked
+        for locked in Voice.objects.select_for_update(of=("self",))
         .select_related("assembly", "organisation")
-        .get(pk=voice.pk)
-    )
+        .filter(pk__in=[voice.pk for voice in voices if voice is not None])
+        .order_by("pk")
+    }
 
 
 @transaction.atomic
@@ -294,7 +298,7 @@ def attendance_record(
     """Record ``voice``'s ``attendance`` (:class:`Attendance`), as staff note it in the room;
     refused for a voice that gave a proxy (it is represented) or, to mark it absent, that voted."""
     _assembly_lock(voice.assembly_id)
-    voice = _voice_lock(voice)
+    voice = _voices_lock(voice)[voice.pk]
     if attendance not in Attendance.values:
         raise ValidationError(_("Présence inconnue : %(value)s.") % {"value": attendance})
     if voice.assembly.state not in (AssemblyState.CONVENED, AssemblyState.VOTING):
@@ -337,8 +341,15 @@ def ballot_cast(
 
     For a secret ballot only the counters of the choices move: nothing written ties the choices
     to this ballot."""
-    assembly = _assembly_lock(voice.assembly_id)
-    voice = _voice_lock(voice)
+    # The assembly's row shared: ballots go side by side, each waiting for another only on the
+    # rows both write; the writes that lock it for update (the close, the list, the
+    # attendance) wait for the ballots in flight, and new ballots for them.
+    assembly = Assembly.objects.raw(
+        "SELECT * FROM assemblies_assembly WHERE id = %s FOR SHARE", [voice.assembly_id]
+    )[0]
+    # The voice and the holder voting for it, before the counters: a holder's own ballot and
+    # one it casts for its giver wait for each other rather than deadlock.
+    voice = _voices_lock(voice, holder)[voice.pk]
     if assembly.state != AssemblyState.VOTING:
         raise ValidationError(_("Le vote n’est pas ouvert."))
     _voice_usable(voice, role=_("vote"))
