@@ -49,7 +49,8 @@ def memberships_eligible(*, assembly: Assembly, on: date) -> QuerySet[Membership
         return memberships.filter(status=MembershipStatus.CURRENT)
     if assembly.eligibility == Eligibility.CURRENT_OR_GRACE:
         return memberships.filter(status__in=[MembershipStatus.CURRENT, MembershipStatus.GRACE])
-    assembly_day = assembly.starts_at.date()
+    # The assembly's day in Paris: an assembly at 00:30 is still the eve in UTC.
+    assembly_day = timezone.localdate(assembly.starts_at)
     paid_in_time = Term.objects.filter(
         membership=OuterRef("pk"),
         cancelled_on__isnull=True,

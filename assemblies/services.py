@@ -1,11 +1,14 @@
 """Writes of the assemblies: convening (the voices frozen), proxies, opening and closing the
 vote, attendance in the room, ballots, the second convocation.
 
-Every write that a double click, a second tab or two proxy holders at once could repeat takes a
-row lock first: the assembly's row for what changes the list or the proxies, the voice's row for
-its ballot. A ballot counts once: :class:`~assemblies.models.Ballot` is one row per voice, and the
-counters of the resolutions are incremented in the same transaction, always in the same order
-(by resolution), so that concurrent ballots wait for each other rather than deadlock.
+Every write that a double click, a second tab or two proxy holders at once could repeat takes the
+assembly's row lock first, then the rows it changes, always in that order, so that writes wait
+for each other rather than deadlock: the list, the proxies, the attendance and the close lock
+the assembly's row for update and follow one another; ballots share it, and run side by side
+but for the rows two of them write (the voice's and its holder's, locked in the order of their
+ids, then the counters, in the order of the resolutions). A ballot counts once:
+:class:`~assemblies.models.Ballot` is one row per voice, and the counters of the resolutions are
+incremented in the same transaction.
 """
 
 from collections.abc import Mapping
@@ -72,8 +75,21 @@ def voice_url(*, voice: Voice) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def _assembly_lock(assembly: Assembly) -> Assembly:
-    return Assembly.objects.select_for_update().get(pk=assembly.pk)
+def _assembly_lock(assembly_id: int) -> Assembly:
+    return Assembly.objects.select_for_update().get(pk=assembly_id)
+
+
+def _voices_lock(*voices: Voice | None) -> dict[int, Voice]:
+    """Lock the rows of ``voices`` (those given) in the order of their ids; return them fresh,
+    by id. Only the voices' rows: a lock on the joined assembly's row too would be taken after
+    theirs, the other way round from every other write, and two such writes deadlock."""
+    return {
+        locked.pk: locked
+        for locked in Voice.objects.select_for_update(of=("self",))
+        .select_related("assembly", "organisation")
+        .filter(pk__in=[voice.pk for voice in voices if voice is not None])
+        .order_by("pk")
+    }
 
 
 @transaction.atomic
@@ -93,7 +109,7 @@ def assembly_convene(
     Refused (:class:`ValidationError`) when it is convened already, has no resolution, or is
     closer than its notice period."""
     now = now or timezone.now()
-    assembly = _assembly_lock(assembly)
+    assembly = _assembly_lock(assembly.pk)
     if assembly.state != AssemblyState.DRAFT:
         raise ValidationError(_("Cette assemblée a déjà été convoquée."))
     if not assembly.resolutions.exists():
@@ -130,6 +146,12 @@ def assembly_convene(
     return voices
 
 
+def _has_voted(voice: Voice) -> bool:
+    """Whether ``voice`` voted, for itself or, as a proxy holder, for another: its presence
+    then stands, the ballots it cast counting on it."""
+    return Ballot.objects.filter(Q(voice=voice) | Q(cast_by_holder=voice)).exists()
+
+
 def _voice_usable(voice: Voice, *, role: str) -> None:
     if voice.struck_off_at is not None:
         raise ValidationError(
@@ -149,7 +171,7 @@ def proxy_give(
     chair when ``holder`` is ``None``; refused (:class:`ValidationError`, saying why) once the
     vote is open, when ``giver`` gave one already or holds proxies itself, when ``holder`` gave
     its own voice away, is not on the list, or holds the most proxies the statutes allow."""
-    assembly = _assembly_lock(giver.assembly)
+    assembly = _assembly_lock(giver.assembly_id)
     giver = Voice.objects.select_related("organisation").get(pk=giver.pk)
     if assembly.state != AssemblyState.CONVENED:
         raise ValidationError(
@@ -203,7 +225,7 @@ def proxy_revoke(
 ) -> Proxy:
     """Revoke ``proxy``, until the vote opens; refused once it is open, or when the proxy was
     revoked already."""
-    assembly = _assembly_lock(proxy.assembly)
+    assembly = _assembly_lock(proxy.assembly_id)
     proxy = Proxy.objects.get(pk=proxy.pk)
     if proxy.revoked_at is not None:
         raise ValidationError(_("Ce pouvoir a déjà été révoqué."))
@@ -227,13 +249,13 @@ def voice_strike_off(
     reason = reason.strip()
     if not reason:
         raise ValidationError(_("Indiquez le motif de la radiation."))
-    assembly = _assembly_lock(voice.assembly)
+    assembly = _assembly_lock(voice.assembly_id)
     voice = Voice.objects.get(pk=voice.pk)
     if assembly.state not in (AssemblyState.CONVENED, AssemblyState.VOTING):
         raise ValidationError(_("La liste des votants ne change plus une fois le vote clos."))
     if voice.struck_off_at is not None:
         raise ValidationError(_("Cette voix a déjà été radiée de la liste."))
-    if Ballot.objects.filter(voice=voice).exists():
+    if _has_voted(voice):
         raise ValidationError(_("Cette voix a déjà voté : elle ne peut plus être radiée."))
     voice.struck_off_at = now
     voice.struck_off_reason = reason
@@ -250,7 +272,7 @@ def voice_strike_off(
 @transaction.atomic
 def voting_open(*, assembly: Assembly, now: datetime | None = None) -> Assembly:
     """Open the vote of the convened ``assembly``: proxies are fixed from then on."""
-    assembly = _assembly_lock(assembly)
+    assembly = _assembly_lock(assembly.pk)
     if assembly.state != AssemblyState.CONVENED:
         raise ValidationError(_("Le vote ne peut s’ouvrir que sur une assemblée convoquée."))
     ResolutionTally.objects.bulk_create(
@@ -266,12 +288,16 @@ def voting_open(*, assembly: Assembly, now: datetime | None = None) -> Assembly:
 
 @transaction.atomic
 def voting_close(*, assembly: Assembly, now: datetime | None = None) -> Assembly:
-    """Close the vote of ``assembly``: the ballots in flight are waited for (their voices'
-    rows are locked first), none is taken after."""
-    assembly = _assembly_lock(assembly)
+    """Close the vote of ``assembly``: the ballot in flight is waited for (it holds the
+    assembly's row), none is taken after.
+
+    The counters are written once more, unchanged: PostgreSQL stamps a row with the transaction
+    that last wrote it, and a counter's stamp would otherwise be the last ballot that chose it,
+    the same stamp as that ballot's row."""
+    assembly = _assembly_lock(assembly.pk)
     if assembly.state != AssemblyState.VOTING:
         raise ValidationError(_("Le vote n’est pas ouvert."))
-    list(Voice.objects.select_for_update().filter(assembly=assembly).values_list("pk", flat=True))
+    ResolutionTally.objects.filter(resolution__assembly=assembly).update(count=F("count"))
     assembly.state = AssemblyState.CLOSED
     assembly.voting_closed_at = now or timezone.now()
     assembly.save(update_fields=["state", "voting_closed_at", "updated_at"])
@@ -284,7 +310,8 @@ def attendance_record(
 ) -> Voice:
     """Record ``voice``'s ``attendance`` (:class:`Attendance`), as staff note it in the room;
     refused for a voice that gave a proxy (it is represented) or, to mark it absent, that voted."""
-    voice = Voice.objects.select_for_update().select_related("assembly").get(pk=voice.pk)
+    _assembly_lock(voice.assembly_id)
+    voice = _voices_lock(voice)[voice.pk]
     if attendance not in Attendance.values:
         raise ValidationError(_("Présence inconnue : %(value)s.") % {"value": attendance})
     if voice.assembly.state not in (AssemblyState.CONVENED, AssemblyState.VOTING):
@@ -300,7 +327,7 @@ def attendance_record(
             _("%(organisation)s a donné un pouvoir : elle est représentée.")
             % {"organisation": voice.organisation}
         )
-    if attendance == Attendance.ABSENT and Ballot.objects.filter(voice=voice).exists():
+    if attendance == Attendance.ABSENT and _has_voted(voice):
         raise ValidationError(_("Cette voix a voté : elle ne peut pas être notée absente."))
     voice.attendance = attendance
     voice.attendance_recorded_at = now or timezone.now()
@@ -327,12 +354,15 @@ def ballot_cast(
 
     For a secret ballot only the counters of the choices move: nothing written ties the choices
     to this ballot."""
-    voice = (
-        Voice.objects.select_for_update()
-        .select_related("assembly", "organisation")
-        .get(pk=voice.pk)
-    )
-    assembly = Assembly.objects.get(pk=voice.assembly_id)
+    # The assembly's row shared: ballots go side by side, each waiting for another only on the
+    # rows both write; the writes that lock it for update (the close, the list, the
+    # attendance) wait for the ballots in flight, and new ballots for them.
+    assembly = Assembly.objects.raw(
+        "SELECT * FROM assemblies_assembly WHERE id = %s FOR SHARE", [voice.assembly_id]
+    )[0]
+    # The voice and the holder voting for it, before the counters: a holder's own ballot and
+    # one it casts for its giver wait for each other rather than deadlock.
+    voice = _voices_lock(voice, holder)[voice.pk]
     if assembly.state != AssemblyState.VOTING:
         raise ValidationError(_("Le vote n’est pas ouvert."))
     _voice_usable(voice, role=_("vote"))
@@ -392,7 +422,7 @@ def assembly_second_convocation(
     """The assembly convened again, in preparation, when ``assembly``'s vote closed without
     its quorum: the same agenda and rules, on ``starts_at``, with the quorum of a second
     convocation. Refused if the quorum was met, the vote is not closed, or it exists already."""
-    assembly = _assembly_lock(assembly)
+    assembly = _assembly_lock(assembly.pk)
     if assembly.state != AssemblyState.CLOSED:
         raise ValidationError(_("Le vote de la première convocation n’est pas clos."))
     if assembly.first_convocation_id is not None:
@@ -473,7 +503,7 @@ def minutes_sign(
     in, or when that signature is recorded already (a double click, a second tab)."""
     if role not in Signatory.values:
         raise ValidationError(_("Signataire inconnu : %(value)s.") % {"value": role})
-    assembly = _assembly_lock(assembly)
+    assembly = _assembly_lock(assembly.pk)
     if assembly.state != AssemblyState.CLOSED:
         raise ValidationError(_("Le procès-verbal se signe une fois le vote clos."))
     label = Signatory(role).label
