@@ -23,6 +23,7 @@ from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -52,6 +53,7 @@ from assemblies.selectors import (
 )
 from assemblies.services import (
     assembly_convene,
+    assembly_preparation_check,
     assembly_second_convocation,
     attendance_record,
     ballot_cast,
@@ -91,9 +93,33 @@ LIFE_FIELDS = (
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+class AssemblyForm(forms.ModelForm):
+    """The assembly's form: a change of what the convocation froze is refused by
+    :func:`~assemblies.services.assembly_preparation_check` when the assembly was convened
+    since the form was opened (a second tab)."""
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.instance.pk and set(self.changed_data) & set(FROZEN_AT_CONVOCATION):
+            assembly_preparation_check(assembly=self.instance)
+        return cleaned_data
+
+
+class AgendaFormSet(BaseInlineFormSet):
+    """The resolutions or documents of an assembly: a change is refused once it is convened,
+    as :class:`AssemblyForm`'s."""
+
+    def clean(self):
+        super().clean()
+        if self.instance.pk and self.has_changed():
+            assembly_preparation_check(assembly=self.instance)
+
+
 class PreparationOnlyInline:
     """An inline of the agenda that changes only while its assembly is in preparation: read-only
     once it is convened (a second tab's post of it then changes nothing)."""
+
+    formset = AgendaFormSet
 
     def _in_preparation(self, obj) -> bool:
         return obj is None or obj.state == AssemblyState.DRAFT
@@ -301,6 +327,7 @@ class AssemblyAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
     """A cluster's assemblies: prepared here (rules, agenda, documents), then run from the
     buttons of their page; the rules, agenda and documents are read-only once convened."""
 
+    form = AssemblyForm
     list_display = ("title", "cluster", "kind", "starts_at", "state")
     list_filter = ("state", "kind", ("cluster", ClusterScopedRelatedFilter))
     search_fields = ("title",)

@@ -10,21 +10,25 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
+from django.forms import inlineformset_factory, modelform_factory
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from assemblies.admin.assemblies import AgendaFormSet, AssemblyForm
 from assemblies.models import (
     Assembly,
     AssemblyState,
     Attendance,
     Ballot,
     Proxy,
+    Resolution,
     ResolutionTally,
     Voice,
     VoteChoice,
 )
-from assemblies.services import proxy_give, voting_close, voting_open
+from assemblies.services import assembly_preparation_check, proxy_give, voting_close, voting_open
 from tests.assemblies.helpers import assembly_convened, assembly_draft, member_in_good_standing
 from tests.factories import UserFactory, committee_user, staff_user
 
@@ -216,6 +220,34 @@ def test_a_convened_assembly_keeps_its_rules_agenda_and_documents(client, dp_sta
     resolution.refresh_from_db()
     assert convened.quorum_percent == Decimal("25")
     assert resolution.title == "Résolution 1"
+
+
+def test_the_rules_posted_after_a_convocation_in_another_tab_are_refused(convened):
+    # The form as the first tab read it, the assembly still in preparation then.
+    stale = Assembly.objects.get(pk=convened.pk)
+    stale.state = AssemblyState.DRAFT
+    form_class = modelform_factory(Assembly, form=AssemblyForm, fields=["quorum_percent"])
+    form = form_class({"quorum_percent": "1"}, instance=stale)
+    assert not form.is_valid()
+    assert "ses règles, son ordre du jour et ses documents ne changent plus" in str(form.errors)
+    formset_class = inlineformset_factory(
+        Assembly, Resolution, formset=AgendaFormSet, fields=["position", "title", "majority"]
+    )
+    formset = formset_class(
+        {
+            "resolutions-TOTAL_FORMS": "1",
+            "resolutions-INITIAL_FORMS": "0",
+            "resolutions-0-position": "9",
+            "resolutions-0-title": "Ajoutée",
+            "resolutions-0-majority": "simple",
+        },
+        instance=stale,
+    )
+    assert not formset.is_valid()
+    assert "ne changent plus" in str(formset.non_form_errors())
+    with pytest.raises(ValidationError):
+        assembly_preparation_check(assembly=stale)
+    assert convened.resolutions.count() == 2
 
 
 def test_opening_and_closing_the_vote_each_once(client, dp_staff, convened):
