@@ -216,7 +216,7 @@ def attendance_label(line: VoiceSheetLine) -> str:
     if line.struck_off:
         return _("Radiée")
     if line.represented:
-        return _("Représentée par %(holder)s") % {"holder": holder_label(line)}
+        return _("Représentée")
     return Attendance(line.voice.attendance).label
 
 
