@@ -57,6 +57,8 @@ def test_staff_mark_attendance_and_record_a_room_ballot_on_a_tablet(live_server,
     )
     assert fits(page)
 
+    # The clicks are posted in the background: the page stays where it is, not reloaded.
+    page.evaluate("window.sameDocument = true")
     page.get_by_role("button", name="Aude Robotique présente").click()
     expect(counts).to_contain_text("Présents 1")
     page.get_by_role("button", name="Garonne Data présente").click()
@@ -64,6 +66,7 @@ def test_staff_mark_attendance_and_record_a_room_ballot_on_a_tablet(live_server,
     expect(counts).to_contain_text("Quorum (75 %) atteint")
     aude = page.locator(f"#voice-{voices['Aude Robotique'].pk}")
     expect(aude).to_contain_text("Présent dans la salle")
+    assert page.evaluate("window.sameDocument === true")
 
     aude.get_by_role("link", name="Enregistrer le vote").click()
     for resolution in ("1. Résolution 1", "2. Résolution 2"):
