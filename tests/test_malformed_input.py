@@ -26,6 +26,8 @@ from django.test import Client, RequestFactory
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from assemblies.models import Assembly, AssemblyState
+from assemblies.services import voice_link_token, voting_close, voting_open
 from members.imports.services import import_record_create, import_record_run
 from members.models import (
     ImportRecord,
@@ -51,6 +53,7 @@ from merger.models import (
 from merger.selectors import merger_current
 from merger.services import duplicates_refresh, proposals_refresh
 from merger.services.notices import objection_token
+from tests.assemblies.helpers import assembly_convened
 from tests.factories import (
     UserFactory,
     cluster,
@@ -106,6 +109,8 @@ class World:
     execution: MergerExecution
     record: ImportRecord
     other_record: ImportRecord
+    assembly: Assembly  # DigitalPlace's, convened (organisation A has a voice)
+    other_assembly: Assembly  # FrenchSouth.digital's, convened
 
     @property
     def membership(self):
@@ -130,6 +135,14 @@ class World:
     @property
     def other_invoice(self):
         return self.other_term.invoice
+
+    @property
+    def voice(self):
+        return self.assembly.voices.get(organisation=self.organisation)
+
+    @property
+    def other_voice(self):
+        return self.other_assembly.voices.get(organisation=self.other_organisation)
 
     @property
     def merger(self):
@@ -211,6 +224,8 @@ def world(settings, tmp_path) -> World:
         execution=execution,
         record=imported("digitalplace", analysed=True),
         other_record=imported("frenchsouth", analysed=False),
+        assembly=assembly_convened("digitalplace"),
+        other_assembly=assembly_convened("frenchsouth"),
     )
 
 
@@ -315,6 +330,26 @@ def over_pay(invoice) -> None:
 
 def code_requested(visitor: Visitor, w: World) -> None:
     visitor.send("post", reverse("account_request_login_code"), {"email": "a@example.org"})
+
+
+def assembly_in(assembly: Assembly, state: str) -> None:
+    """Take ``assembly`` to ``state`` (the vote open, or closed) if it is not there yet."""
+    assembly.refresh_from_db()
+    if assembly.state == AssemblyState.CONVENED:
+        voting_open(assembly=assembly)
+    if state == AssemblyState.CLOSED and assembly.state != AssemblyState.CLOSED:
+        voting_close(assembly=assembly)
+
+
+def assembly_view(name: str, *args: Callable[[World], object], **row) -> View:
+    """A row of an assembly's admin page ``name``: DigitalPlace's staff on DigitalPlace's
+    assembly (``args`` after it in the URL), another cluster's assembly in ``others``."""
+    return View(
+        "staff",
+        to(name, lambda w: w.assembly.pk, *args),
+        others=with_ids(name, lambda w: w.other_assembly.pk, *row.pop("other_args", ())),
+        **row,
+    )
 
 
 def follow_up_policy(membership) -> PaymentFollowUpPolicy:
@@ -768,6 +803,58 @@ VIEWS: dict[str, View] = {
     ),
     "admin:merger_duplicatepair_find": View(
         "committee", to("admin:merger_duplicatepair_find"), post=lambda w: {}
+    ),
+    # The assemblies
+    "assemblies:assembly_link": View(
+        "anonymous",
+        lambda w: reverse("assemblies:assembly_link", args=[voice_link_token(voice=w.voice)]),
+        others=lambda w: [
+            reverse("assemblies:assembly_link", args=["x"]).replace("x/", token + "/")
+            for token in tokens(voice_link_token(voice=w.voice))
+        ],
+    ),
+    "admin:assemblies_assembly_convene": assembly_view(
+        "admin:assemblies_assembly_convene", post=lambda w: {}
+    ),
+    "admin:assemblies_assembly_open": assembly_view(
+        "admin:assemblies_assembly_open", post=lambda w: {}
+    ),
+    "admin:assemblies_assembly_attendance": assembly_view(
+        "admin:assemblies_assembly_attendance",
+        lambda w: w.voice.pk,
+        other_args=(lambda w: w.other_voice.pk,),
+        post=lambda w: {"attendance": "room"},
+    ),
+    "admin:assemblies_assembly_room_ballot": assembly_view(
+        "admin:assemblies_assembly_room_ballot",
+        lambda w: w.voice.pk,
+        other_args=(lambda w: w.other_voice.pk,),
+        post=lambda w: {f"resolution_{r.pk}": "for" for r in w.assembly.resolutions.all()},
+        before=lambda visitor, w: assembly_in(w.assembly, AssemblyState.VOTING),
+    ),
+    "admin:assemblies_assembly_strike_off": assembly_view(
+        "admin:assemblies_assembly_strike_off",
+        lambda w: w.voice.pk,
+        other_args=(lambda w: w.other_voice.pk,),
+        post=lambda w: {"reason": "Démission"},
+    ),
+    "admin:assemblies_assembly_voices": assembly_view("admin:assemblies_assembly_voices"),
+    "admin:assemblies_assembly_voices_export": assembly_view(
+        "admin:assemblies_assembly_voices_export",
+        lambda w: "csv",
+        other_args=(lambda w: "xlsx",),
+    ),
+    "admin:assemblies_assembly_room": assembly_view("admin:assemblies_assembly_room"),
+    "admin:assemblies_assembly_results": assembly_view("admin:assemblies_assembly_results"),
+    "admin:assemblies_assembly_close": assembly_view(
+        "admin:assemblies_assembly_close",
+        post=lambda w: {},
+        before=lambda visitor, w: assembly_in(w.assembly, AssemblyState.VOTING),
+    ),
+    "admin:assemblies_assembly_second": assembly_view(
+        "admin:assemblies_assembly_second",
+        post=lambda w: {"starts_at_0": "01/03/2027", "starts_at_1": "18:00"},
+        before=lambda visitor, w: assembly_in(w.assembly, AssemblyState.CLOSED),
     ),
 }
 
