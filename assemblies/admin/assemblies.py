@@ -705,6 +705,12 @@ class AssemblyAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
         resolutions = list(assembly.resolutions.order_by("position", "pk"))
         form = ballot_form(resolutions, request.POST if request.method == "POST" else None)
         room_url = reverse("admin:assemblies_assembly_room", args=[assembly.pk])
+        if request.method == "GET" and line.voted:
+            # A second tab, or the back button: the ballot is recorded already.
+            messages.info(
+                request, _("%(organisation)s a déjà voté.") % {"organisation": voice.organisation}
+            )
+            return HttpResponseRedirect(f"{room_url}#voice-{voice.pk}")
         if request.method == "POST" and form.is_valid():
             proxy = line.proxy_given
             choices = {

@@ -375,6 +375,8 @@ def test_room_ballots_once_each_and_through_the_proxies(client, dp_staff, conven
         assert f"Vote de {voice.organisation} enregistré." in said(response)
     again = client.post(url("room_ballot", convened, first.pk), choices_for(convened))
     assert f"{first.organisation} a déjà voté." in said(again)
+    second_tab = client.get(url("room_ballot", convened, first.pk))
+    assert second_tab.status_code == 302 and "a déjà voté" in said(second_tab)
 
     ballots = {ballot.voice_id: ballot for ballot in Ballot.objects.all()}
     assert len(ballots) == 3
