@@ -30,7 +30,7 @@ from assemblies.models import (
 )
 from assemblies.services import assembly_preparation_check, proxy_give, voting_close, voting_open
 from tests.assemblies.helpers import assembly_convened, assembly_draft, member_in_good_standing
-from tests.factories import UserFactory, committee_user, staff_user
+from tests.factories import UserFactory, cluster, committee_user, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +103,31 @@ def test_another_clusters_assembly_is_a_404_in_every_url(client, dp_staff):
     assert client.get(url("room_ballot", theirs, voice.pk)).status_code == 404
     voice.refresh_from_db()
     assert voice.attendance == Attendance.ABSENT and voice.struck_off_at is None
+
+
+def test_an_assembly_cannot_be_prepared_for_another_cluster(client, dp_staff):
+    day = (timezone.localdate() + dt.timedelta(days=30)).strftime("%d/%m/%Y")
+    data = {
+        "kind": "ordinary",
+        "title": "AG",
+        "starts_at_0": day,
+        "starts_at_1": "18:00",
+        "eligibility": "current",
+        "notice_days": "15",
+        "quorum_percent": "25",
+        "second_quorum_percent": "0",
+        "max_proxies": "2",
+        "resolutions-TOTAL_FORMS": "0",
+        "resolutions-INITIAL_FORMS": "0",
+        "documents-TOTAL_FORMS": "0",
+        "documents-INITIAL_FORMS": "0",
+    }
+    add = reverse("admin:assemblies_assembly_add")
+    refused = client.post(add, data | {"cluster": str(cluster("frenchsouth").pk)})
+    assert refused.status_code == 200 and "cluster" in refused.context["adminform"].form.errors
+    assert not Assembly.objects.exists()
+    client.post(add, data | {"cluster": str(cluster("digitalplace").pk)})
+    assert Assembly.objects.get().cluster.slug == "digitalplace"
 
 
 def test_another_assemblys_voice_in_our_assemblys_url_is_a_404(client, dp_staff, convened):
