@@ -381,3 +381,45 @@ def assemblies_convening(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ass
 def minutes_signed(queryset: QuerySet[Assembly]) -> QuerySet[Assembly]:
     """The assemblies of ``queryset`` whose minutes both the chair and the secretary signed."""
     return queryset.filter(chair_signed_at__isnull=False, secretary_signed_at__isnull=False)
+@dataclass(frozen=True)
+class VoiceSheetLine:
+    """One voice as staff read it on the list of voices and in the room: the voice (with its
+    organisation, membership, voter and ballot loaded), the active proxy it gave, the active
+    proxies it holds."""
+
+    voice: Voice
+    proxy_given: Proxy | None
+    proxies_held: list[Proxy]
+
+    @property
+    def voted(self) -> bool:
+        return hasattr(self.voice, "ballot")
+
+    @property
+    def struck_off(self) -> bool:
+        return self.voice.struck_off_at is not None
+
+    @property
+    def represented(self) -> bool:
+        return self.proxy_given is not None
+
+
+def voice_sheet(*, assembly: Assembly) -> list[VoiceSheetLine]:
+    """Every voice of ``assembly`` (struck off ones included, marked), by organisation name,
+    each with its active proxies given and held: two queries, whatever the number of voices."""
+    voices = list(
+        assembly.voices.select_related("organisation", "membership", "voter", "ballot").order_by(
+            "organisation__name", "pk"
+        )
+    )
+    given: dict[int, Proxy] = {}
+    held: dict[int, list[Proxy]] = {}
+    by_pk = {voice.pk: voice for voice in voices}
+    for proxy in proxies_active(assembly=assembly).order_by("given_at", "pk"):
+        # The voices are loaded already: the proxy's giver and holder are taken from them.
+        proxy.giver = by_pk[proxy.giver_id]
+        if proxy.holder_id is not None:
+            proxy.holder = by_pk[proxy.holder_id]
+            held.setdefault(proxy.holder_id, []).append(proxy)
+        given[proxy.giver_id] = proxy
+    return [VoiceSheetLine(voice, given.get(voice.pk), held.get(voice.pk, [])) for voice in voices]

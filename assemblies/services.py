@@ -93,6 +93,22 @@ def _voices_lock(*voices: Voice | None) -> dict[int, Voice]:
 
 
 @transaction.atomic
+def assembly_preparation_check(*, assembly: Assembly) -> None:
+    """Refuse (:class:`ValidationError`) a change of ``assembly``'s rules, agenda or documents
+    once it is convened: the convocation announced them. The assembly's row stays locked until
+    the change commits, so that a convocation in another tab waits for it rather than freezing
+    a list under rules about to change."""
+    state = Assembly.objects.select_for_update().values_list("state", flat=True).get(pk=assembly.pk)
+    if state != AssemblyState.DRAFT:
+        raise ValidationError(
+            _(
+                "L’assemblée a été convoquée : ses règles, son ordre du jour et ses documents ne "
+                "changent plus."
+            )
+        )
+
+
+@transaction.atomic
 def assembly_convene(
     *,
     assembly: Assembly,

@@ -46,6 +46,7 @@ from merger.services import transfer_decide
 from merger.services.duplicates import duplicate_merge, duplicates_refresh
 from merger.services.notices import notice_object, notices_queue
 from merger.services.proposals import proposals_refresh
+from tests.assemblies.helpers import assembly_convened
 from tests.samples import SAMPLES
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -215,6 +216,9 @@ def fill_every_list(tmp_path) -> None:
         notice=MergerNotice.objects.order_by("pk").first(),
         text="Nous préférons attendre l’assemblée générale avant de rejoindre le Grand Cluster.",
     )
+
+    # An assembly of DigitalPlace, convened: its voices frozen from the demo's members.
+    assembly_convened("digitalplace", title="Assemblée générale ordinaire 2026")
 
 
 def lists_of(user) -> list[dict]:

@@ -26,7 +26,7 @@ from django.test import Client, RequestFactory
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from assemblies.models import Assembly, AssemblyDocument, Signatory
+from assemblies.models import Assembly, AssemblyDocument, AssemblyState, Signatory
 from assemblies.services import minutes_sign, voice_link_token, voting_close, voting_open
 from members.imports.services import import_record_create, import_record_run
 from members.models import (
@@ -53,7 +53,7 @@ from merger.models import (
 from merger.selectors import merger_current
 from merger.services import duplicates_refresh, proposals_refresh
 from merger.services.notices import objection_token
-from tests.assemblies.helpers import assembly_convened, assembly_draft
+from tests.assemblies.helpers import assembly_convened
 from tests.factories import (
     UserFactory,
     cluster,
@@ -109,6 +109,8 @@ class World:
     execution: MergerExecution
     record: ImportRecord
     other_record: ImportRecord
+    assembly: Assembly  # DigitalPlace's, convened (organisation A has a voice)
+    other_assembly: Assembly  # FrenchSouth.digital's, convened
 
     @property
     def membership(self):
@@ -133,6 +135,14 @@ class World:
     @property
     def other_invoice(self):
         return self.other_term.invoice
+
+    @property
+    def voice(self):
+        return self.assembly.voices.get(organisation=self.organisation)
+
+    @property
+    def other_voice(self):
+        return self.other_assembly.voices.get(organisation=self.other_organisation)
 
     @property
     def merger(self):
@@ -214,6 +224,8 @@ def world(settings, tmp_path) -> World:
         execution=execution,
         record=imported("digitalplace", analysed=True),
         other_record=imported("frenchsouth", analysed=False),
+        assembly=assembly_convened("digitalplace"),
+        other_assembly=assembly_convened("frenchsouth"),
     )
 
 
@@ -320,6 +332,26 @@ def code_requested(visitor: Visitor, w: World) -> None:
     visitor.send("post", reverse("account_request_login_code"), {"email": "a@example.org"})
 
 
+def assembly_in(assembly: Assembly, state: str) -> None:
+    """Take ``assembly`` to ``state`` (the vote open, or closed) if it is not there yet."""
+    assembly.refresh_from_db()
+    if assembly.state == AssemblyState.CONVENED:
+        voting_open(assembly=assembly)
+    if state == AssemblyState.CLOSED and assembly.state != AssemblyState.CLOSED:
+        voting_close(assembly=assembly)
+
+
+def assembly_view(name: str, *args: Callable[[World], object], **row) -> View:
+    """A row of an assembly's admin page ``name``: DigitalPlace's staff on DigitalPlace's
+    assembly (``args`` after it in the URL), another cluster's assembly in ``others``."""
+    return View(
+        "staff",
+        to(name, lambda w: w.assembly.pk, *args),
+        others=with_ids(name, lambda w: w.other_assembly.pk, *row.pop("other_args", ())),
+        **row,
+    )
+
+
 def follow_up_policy(membership) -> PaymentFollowUpPolicy:
     return PaymentFollowUpPolicy.objects.get(cluster=membership.cluster_id)
 
@@ -331,7 +363,9 @@ def organisation_type(w: World) -> int:
 def minutes_signed_assembly(w: World) -> Assembly:
     """An assembly of DigitalPlace that convened organisation A, its vote closed and its
     minutes signed (made once)."""
-    assembly = Assembly.objects.filter(cluster__slug="digitalplace").first()
+    assembly = Assembly.objects.filter(
+        cluster__slug="digitalplace", secretary_signed_at__isnull=False
+    ).first()
     if assembly is None:
         assembly = assembly_convened()
         voting_open(assembly=assembly)
@@ -339,13 +373,6 @@ def minutes_signed_assembly(w: World) -> Assembly:
         for role in Signatory.values:
             minutes_sign(assembly=assembly, role=role, by=None)
     return assembly
-
-
-def other_assembly(w: World) -> Assembly:
-    """An assembly of FrenchSouth.digital (made once)."""
-    return Assembly.objects.filter(cluster__slug="frenchsouth").first() or assembly_draft(
-        "frenchsouth"
-    )
 
 
 def voice_token(w: World) -> str:
@@ -601,32 +628,32 @@ VIEWS: dict[str, View] = {
     "assemblies:member_assembly": View(
         "member",
         to("assemblies:member_assembly", lambda w: minutes_signed_assembly(w).pk),
-        others=with_ids("assemblies:member_assembly", lambda w: other_assembly(w).pk),
+        others=with_ids("assemblies:member_assembly", lambda w: w.other_assembly.pk),
     ),
     "assemblies:member_proxy_give": View(
         "member",
         to("assemblies:member_proxy_give", lambda w: minutes_signed_assembly(w).pk),
         post=lambda w: {"voice": member_voice(w).pk, "holder": "chair"},
-        others=with_ids("assemblies:member_proxy_give", lambda w: other_assembly(w).pk),
+        others=with_ids("assemblies:member_proxy_give", lambda w: w.other_assembly.pk),
     ),
     "assemblies:member_proxy_revoke": View(
         "member",
         to("assemblies:member_proxy_revoke", lambda w: minutes_signed_assembly(w).pk),
         post=lambda w: {"voice": member_voice(w).pk},
-        others=with_ids("assemblies:member_proxy_revoke", lambda w: other_assembly(w).pk),
+        others=with_ids("assemblies:member_proxy_revoke", lambda w: w.other_assembly.pk),
     ),
     "assemblies:member_ballot_cast": View(
         "member",
         to("assemblies:member_ballot_cast", lambda w: minutes_signed_assembly(w).pk),
         post=ballot_fields,
-        others=with_ids("assemblies:member_ballot_cast", lambda w: other_assembly(w).pk),
+        others=with_ids("assemblies:member_ballot_cast", lambda w: w.other_assembly.pk),
     ),
     "assemblies:member_voter_designate": View(
         "member",
         to("assemblies:member_voter_designate", lambda w: minutes_signed_assembly(w).pk),
         post=lambda w: {"voice": member_voice(w).pk, "contact": w.colleague.pk},
         foreign=lambda w: {"contact": w.other_colleague.pk},
-        others=with_ids("assemblies:member_voter_designate", lambda w: other_assembly(w).pk),
+        others=with_ids("assemblies:member_voter_designate", lambda w: w.other_assembly.pk),
     ),
     "assemblies:member_assembly_document": View(
         "member",
@@ -637,19 +664,19 @@ VIEWS: dict[str, View] = {
         "member",
         to("assemblies:member_minutes_pdf", lambda w: minutes_signed_assembly(w).pk),
         get=lambda w: {"language": "en"},
-        others=with_ids("assemblies:member_minutes_pdf", lambda w: other_assembly(w).pk),
+        others=with_ids("assemblies:member_minutes_pdf", lambda w: w.other_assembly.pk),
     ),
     "assemblies:minutes_pdf": View(
         "staff",
         to("assemblies:minutes_pdf", lambda w: minutes_signed_assembly(w).pk),
         get=lambda w: {"language": "en"},
-        others=with_ids("assemblies:minutes_pdf", lambda w: other_assembly(w).pk),
+        others=with_ids("assemblies:minutes_pdf", lambda w: w.other_assembly.pk),
     ),
     "assemblies:minutes_sign": View(
         "staff",
         to("assemblies:minutes_sign", lambda w: minutes_signed_assembly(w).pk),
         post=lambda w: {"role": "chair", "next": "/admin/"},
-        others=with_ids("assemblies:minutes_sign", lambda w: other_assembly(w).pk),
+        others=with_ids("assemblies:minutes_sign", lambda w: w.other_assembly.pk),
     ),
     "merger:objection": View(
         "anonymous",
@@ -878,6 +905,50 @@ VIEWS: dict[str, View] = {
     ),
     "admin:merger_duplicatepair_find": View(
         "committee", to("admin:merger_duplicatepair_find"), post=lambda w: {}
+    ),
+    # The assemblies' admin pages
+    "admin:assemblies_assembly_convene": assembly_view(
+        "admin:assemblies_assembly_convene", post=lambda w: {}
+    ),
+    "admin:assemblies_assembly_open": assembly_view(
+        "admin:assemblies_assembly_open", post=lambda w: {}
+    ),
+    "admin:assemblies_assembly_attendance": assembly_view(
+        "admin:assemblies_assembly_attendance",
+        lambda w: w.voice.pk,
+        other_args=(lambda w: w.other_voice.pk,),
+        post=lambda w: {"attendance": "room"},
+    ),
+    "admin:assemblies_assembly_room_ballot": assembly_view(
+        "admin:assemblies_assembly_room_ballot",
+        lambda w: w.voice.pk,
+        other_args=(lambda w: w.other_voice.pk,),
+        post=lambda w: {f"resolution_{r.pk}": "for" for r in w.assembly.resolutions.all()},
+        before=lambda visitor, w: assembly_in(w.assembly, AssemblyState.VOTING),
+    ),
+    "admin:assemblies_assembly_strike_off": assembly_view(
+        "admin:assemblies_assembly_strike_off",
+        lambda w: w.voice.pk,
+        other_args=(lambda w: w.other_voice.pk,),
+        post=lambda w: {"reason": "Démission"},
+    ),
+    "admin:assemblies_assembly_voices": assembly_view("admin:assemblies_assembly_voices"),
+    "admin:assemblies_assembly_voices_export": assembly_view(
+        "admin:assemblies_assembly_voices_export",
+        lambda w: "csv",
+        other_args=(lambda w: "xlsx",),
+    ),
+    "admin:assemblies_assembly_room": assembly_view("admin:assemblies_assembly_room"),
+    "admin:assemblies_assembly_results": assembly_view("admin:assemblies_assembly_results"),
+    "admin:assemblies_assembly_close": assembly_view(
+        "admin:assemblies_assembly_close",
+        post=lambda w: {},
+        before=lambda visitor, w: assembly_in(w.assembly, AssemblyState.VOTING),
+    ),
+    "admin:assemblies_assembly_second": assembly_view(
+        "admin:assemblies_assembly_second",
+        post=lambda w: {"starts_at_0": "01/03/2027", "starts_at_1": "18:00"},
+        before=lambda visitor, w: assembly_in(w.assembly, AssemblyState.CLOSED),
     ),
 }
 
