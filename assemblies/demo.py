@@ -1,8 +1,9 @@
 """The demo's general assemblies, held through the assemblies' services with dates in the past:
 in June, each source cluster's extraordinary assembly adopting the merger's principle
 unanimously (most members in the room, some represented by proxies), its minutes signed; and an
-annual ordinary assembly whose online vote is open now, the demo member convened and not having
-voted yet, so that a visitor can try. Creates only what is missing."""
+annual ordinary assembly convened today, 20 days before its date, whose online vote is open, the
+demo member convened and not having voted yet, so that a visitor can try. Creates only what is
+missing."""
 
 import random
 from dataclasses import dataclass, field
@@ -62,8 +63,8 @@ PRESENT_SHARE = 0.45  # of the voices, in the room at the extraordinary assembli
 REPRESENTED_SHARE = 0.15  # of the voices, represented by a proxy (a third of them by the chair)
 
 #: The clusters whose annual ordinary assembly the demo holds, the first where the demo member's
-#: organisation is in good standing on the day of the convocation (its DigitalPlace membership
-#: may wait for the payment the demo member makes).
+#: organisation is in good standing on the day of the convocation: its DigitalPlace membership
+#: waits for the payment the demo member makes, its FrenchSouth.digital one is recent.
 ANNUAL_CLUSTERS = ("digitalplace", "frenchsouth")
 ANNUAL_VOTED_ONLINE_SHARE = 0.2
 
@@ -197,22 +198,21 @@ def annual_assembly_ensure(
     rng: random.Random,
     created: dict[str, int],
 ) -> Assembly:
-    """This year's ordinary assembly, in five days: convened 20 days before its date, its online
-    vote open since two days, some organisations having voted, two proxies given, and
-    ``member``'s organisation convened and not having voted."""
+    """This year's ordinary assembly, in 20 days: convened today (the demo member's
+    organisation may have joined its cluster lately), its online vote opened with the
+    convocation, some organisations having voted, two proxies given, and ``member``'s
+    organisation convened and not having voted."""
     title = f"Assemblée générale ordinaire {today.year}"
     existing = Assembly.objects.filter(kind=AssemblyKind.ORDINARY, title=title).first()
     if existing is not None:
         return existing
-    starts_at = _at(today + timedelta(days=5), 18)
-    convened_on = today - timedelta(days=15)
-    cluster = _annual_cluster(clusters=clusters, member=member, on=convened_on)
+    cluster = _annual_cluster(clusters=clusters, member=member, on=today)
     staff = _staff(cluster)
     assembly = Assembly.objects.create(
         cluster=cluster,
         kind=AssemblyKind.ORDINARY,
         title=title,
-        starts_at=starts_at,
+        starts_at=_at(today + timedelta(days=20), 18),
         place=EXTRAORDINARY[cluster.slug]["place"],
         online_url="https://visio.example/ag-ordinaire",
         chair_name=EXTRAORDINARY[cluster.slug]["chair_name"],
@@ -227,13 +227,13 @@ def annual_assembly_ensure(
         )
         for position, (wording, majority) in enumerate(ANNUAL_RESOLUTIONS, start=1)
     )
-    voices = assembly_convene(assembly=assembly, by=staff, now=_at(convened_on, 10))
+    voices = assembly_convene(assembly=assembly, by=staff)
     others = [voice for voice in voices if voice.organisation_id != member.organisation_id]
     rng.shuffle(others)
     givers, holders = others[:2], others[2:4]
     for giver, holder in zip(givers, holders, strict=True):
         proxy_give(giver=giver, holder=holder, by=None)
-    voting_open(assembly=assembly, now=_at(today - timedelta(days=2), 9))
+    voting_open(assembly=assembly)
     voted_online = others[4 : 4 + round(len(voices) * ANNUAL_VOTED_ONLINE_SHARE)]
     for voice in voted_online:
         choices = {
