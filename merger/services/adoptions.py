@@ -53,19 +53,22 @@ def _adoption_check(*, merger: Merger, resolution: Resolution) -> None:
                 "abstain": result.abstain,
             }
         )
-    missing = [
-        signatory
-        for signatory, signed_at in (
-            (_("le président de séance"), assembly.chair_signed_at),
-            (_("le secrétaire de séance"), assembly.secretary_signed_at),
-        )
-        if signed_at is None
-    ]
-    if missing:
-        raise ValidationError(
-            _("Le procès-verbal de « %(assembly)s » n’est pas encore signé par %(who)s.")
-            % {"assembly": assembly.title, "who": _(" ni par ").join(missing)}
-        )
+    unsigned = {
+        (True, True): _(
+            "Le procès-verbal de « %(assembly)s » n’est encore signé ni par le président ni par "
+            "le secrétaire de séance."
+        ),
+        (True, False): _(
+            "Le procès-verbal de « %(assembly)s » n’est pas encore signé par le président de "
+            "séance."
+        ),
+        (False, True): _(
+            "Le procès-verbal de « %(assembly)s » n’est pas encore signé par le secrétaire de "
+            "séance."
+        ),
+    }.get((assembly.chair_signed_at is None, assembly.secretary_signed_at is None))
+    if unsigned:
+        raise ValidationError(unsigned % {"assembly": assembly.title})
 
 
 @transaction.atomic

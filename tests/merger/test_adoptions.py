@@ -132,7 +132,7 @@ def test_refused_for_a_resolution_not_adopted(merger):
 
 def test_refused_until_both_the_chair_and_the_secretary_signed_the_minutes(merger):
     resolution = assembly_held("digitalplace", sign=False)
-    assert "ni par le secrétaire de séance" in refusal(merger, resolution)
+    assert "ni par le président ni par le secrétaire de séance" in refusal(merger, resolution)
 
     Assembly.objects.filter(pk=resolution.assembly_id).update(
         chair_signed_at=dt.datetime(2000, 6, 17, tzinfo=dt.UTC)
@@ -209,7 +209,7 @@ def test_a_refusal_of_the_service_is_the_forms_error(client, merger, committee):
     response = client.post(record_url(merger, "digitalplace"), {"resolution": unsigned.pk})
 
     assert response.status_code == 200
-    assert "pas encore signé par le président de séance" in text(response)
+    assert "signé ni par le président ni par le secrétaire de séance" in text(response)
     assert not MergerAdoption.objects.exists()
 
 
