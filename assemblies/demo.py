@@ -115,7 +115,7 @@ def extraordinary_assembly_ensure(
     assembly = Assembly.objects.create(
         cluster=cluster,
         kind=AssemblyKind.EXTRAORDINARY,
-        title=f"Assemblée générale extraordinaire du {held.day} juin {held.year}",
+        title="Assemblée générale extraordinaire sur le projet de fusion",
         starts_at=starts_at,
         place=details["place"],
         chair_name=details["chair_name"],
