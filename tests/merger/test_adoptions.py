@@ -5,9 +5,11 @@ committee records one from it, membership staff only read their own cluster's.""
 
 import datetime as dt
 import re
+import threading
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.urls import reverse
 
 from assemblies.models import Assembly, AssemblyKind, VoteChoice
@@ -278,3 +280,37 @@ def test_membership_staff_read_their_own_clusters_adoption_only(client, merger):
     assert client.get(own).status_code == 200
     assert client.get(other).status_code == 404
     assert client.post(own, {}).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_committee_members_recording_at_once_record_it_once(postgresql, merger):
+    resolution = assembly_held("digitalplace")
+    first_locked, second_started = threading.Event(), threading.Event()
+    errors = []
+
+    def record(*, hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                merger_adoption_record(merger=merger, resolution=resolution, by=None)
+                if hold:
+                    # Keep the merger's row locked until the second tab's request is on its way.
+                    first_locked.set()
+                    second_started.wait(5)
+                    threading.Event().wait(0.5)
+        except Exception as error:  # a failure in either thread fails the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=record, kwargs={"hold": True})
+    first.start()
+    assert first_locked.wait(5)
+    second = threading.Thread(target=record, kwargs={"hold": False})
+    second.start()
+    second_started.set()
+    first.join(10)
+    second.join(10)
+
+    assert errors == []
+    assert MergerAdoption.objects.count() == 1
+    assert MergerEvent.objects.filter(kind=MergerEvent.Kind.ADOPTED).count() == 1
