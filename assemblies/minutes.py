@@ -229,12 +229,16 @@ def _resolutions(results: AssemblyResults) -> list[Flowable]:
     story: list[Flowable] = []
     for result in results.resolutions:
         resolution = result.resolution
-        outcome = _("Adoptée") if result.adopted else _("Non adoptée")
-        counts = _("Pour : %(for)s · Contre : %(against)s · Abstention : %(abstain)s") % {
-            "for": result.votes_for,
-            "against": result.against,
-            "abstain": result.abstain,
-        }
+        if results.withheld:
+            outcome = _("vote secret en cours, décompte à la clôture")
+            counts = _("Pour : – · Contre : – · Abstention : –")
+        else:
+            outcome = _("Adoptée") if result.adopted else _("Non adoptée")
+            counts = _("Pour : %(for)s · Contre : %(against)s · Abstention : %(abstain)s") % {
+                "for": result.votes_for,
+                "against": result.against,
+                "abstain": result.abstain,
+            }
         block = [
             Paragraph(
                 f"<b>{escape(_('Résolution n° %(position)s') % {'position': resolution.position})}"

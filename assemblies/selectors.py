@@ -138,11 +138,14 @@ def majority_reached(
 
 @dataclass(frozen=True)
 class ResolutionResult:
+    """A resolution's counts and outcome; all ``None`` while a secret ballot is open (see
+    :func:`assembly_results`)."""
+
     resolution: Resolution
-    votes_for: int
-    against: int
-    abstain: int
-    adopted: bool
+    votes_for: int | None
+    against: int | None
+    abstain: int | None
+    adopted: bool | None
 
     def as_json(self) -> dict:
         return {
@@ -159,13 +162,15 @@ class AssemblyResults:
     """An assembly's attendance and results: ``present`` voices attend (in the room or online)
     and gave no proxy, ``represented`` voices gave a proxy to a voice that attends or to the
     chair; the quorum is met when present and represented voices reach the assembly's share of
-    the ``eligible`` ones. Nothing is adopted without the quorum."""
+    the ``eligible`` ones. Nothing is adopted without the quorum. ``withheld`` while a secret
+    ballot is open: the counts are not read until the close."""
 
     eligible: int
     present: int
     represented: int
     quorum_met: bool
     resolutions: list[ResolutionResult]
+    withheld: bool = False
 
     def as_json(self) -> dict:
         return {
@@ -178,11 +183,25 @@ class AssemblyResults:
 
 
 def assembly_results(*, assembly: Assembly) -> AssemblyResults:
-    """The attendance, quorum and per-resolution results of ``assembly``, by its rules."""
+    """The attendance, quorum and per-resolution results of ``assembly``, by its rules.
+
+    While a secret ballot is open its counts are withheld (``None``): read between two ballots,
+    they would tell what the second one chose."""
     eligible = voices_on_list(assembly=assembly).count()
     present = voices_present(assembly=assembly).count()
     represented = proxies_counted(assembly=assembly).count()
     quorum_met = (present + represented) * 100 >= assembly.quorum_percent * eligible
+    withheld = assembly.secret_ballot and assembly.state == AssemblyState.VOTING
+    if withheld:
+        resolutions = assembly.resolutions.order_by("position", "pk")
+        return AssemblyResults(
+            eligible,
+            present,
+            represented,
+            quorum_met,
+            [ResolutionResult(resolution, None, None, None, None) for resolution in resolutions],
+            withheld=True,
+        )
     counts: dict[tuple[int, str], int] = {}
     resolutions = list(assembly.resolutions.order_by("position", "pk").prefetch_related("tallies"))
     for resolution in resolutions:
@@ -381,6 +400,8 @@ def assemblies_convening(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Ass
 def minutes_signed(queryset: QuerySet[Assembly]) -> QuerySet[Assembly]:
     """The assemblies of ``queryset`` whose minutes both the chair and the secretary signed."""
     return queryset.filter(chair_signed_at__isnull=False, secretary_signed_at__isnull=False)
+
+
 @dataclass(frozen=True)
 class VoiceSheetLine:
     """One voice as staff read it on the list of voices and in the room: the voice (with its

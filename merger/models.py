@@ -94,6 +94,7 @@ class MergerEvent(models.Model):
         PROPOSED = "proposed", _("Propositions établies")
         NOTIFIED = "notified", _("Information des membres")
         EXECUTED = "executed", _("Exécution des transferts")
+        ADOPTED = "adopted", _("Adoption par l’assemblée d’un cluster source")
 
     merger = models.ForeignKey(
         Merger, verbose_name=_("fusion"), on_delete=models.CASCADE, related_name="events"
@@ -126,6 +127,48 @@ class MergerEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {short_datetime(self.at)}"
+
+
+class MergerAdoption(models.Model):
+    """The resolution by which a source cluster's extraordinary general assembly adopted the
+    merger, recorded by the committee once the vote is closed and the minutes signed (see
+    :func:`merger.services.merger_adoption_record`). The merger is scheduled only when each
+    source cluster has one."""
+
+    merger = models.ForeignKey(
+        Merger, verbose_name=_("fusion"), on_delete=models.CASCADE, related_name="adoptions"
+    )
+    cluster = models.ForeignKey(
+        Cluster, verbose_name=_("cluster source"), on_delete=models.PROTECT, related_name="+"
+    )
+    resolution = models.ForeignKey(
+        "assemblies.Resolution",
+        verbose_name=_("résolution adoptée"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("enregistrée par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    recorded_at = models.DateTimeField(_("enregistrée le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("adoption par l’assemblée")
+        verbose_name_plural = _("adoptions par les assemblées")
+        ordering = ["merger", "cluster__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merger", "cluster"], name="merger_adoption_once_per_source"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} · {self.resolution}"
 
 
 class PlanMapping(models.Model):

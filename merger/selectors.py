@@ -34,6 +34,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from assemblies.models import Assembly, AssemblyKind, AssemblyState, Resolution
+from assemblies.selectors import ResolutionResult, assembly_results
 from members.formatting import long_date, money, short_date
 from members.models import (
     Cluster,
@@ -52,6 +54,7 @@ from .models import (
     Decision,
     DuplicatePair,
     Merger,
+    MergerAdoption,
     MergerExecution,
     MergerNotice,
     OrganisationMerge,
@@ -1146,3 +1149,60 @@ def merger_dashboard(*, merger: Merger, today: date) -> MergerDashboard:
         objections=notices["objections"],
         late_objections=notices["late_objections"],
     )
+
+
+@dataclass(frozen=True)
+class SourceAdoption:
+    """Where a source cluster stands on the merger: the adoption recorded (with its result, as
+    the assembly's rules count it), or none yet."""
+
+    cluster: Cluster
+    adoption: MergerAdoption | None
+    result: ResolutionResult | None
+
+
+def merger_adoptions(*, merger: Merger) -> list[SourceAdoption]:
+    """Each source cluster of ``merger``, by name, with the assembly's adoption recorded."""
+    adoptions = {
+        adoption.cluster_id: adoption
+        for adoption in merger.adoptions.select_related(
+            "resolution__assembly", "recorded_by"
+        ).order_by()
+    }
+    rows = []
+    for cluster in merger.sources.order_by("name"):
+        adoption = adoptions.get(cluster.pk)
+        result = None
+        if adoption is not None:
+            result = resolution_result(resolution=adoption.resolution)
+        rows.append(SourceAdoption(cluster, adoption, result))
+    return rows
+
+
+def merger_sources_not_adopted(*, merger: Merger) -> QuerySet[Cluster]:
+    """The source clusters of ``merger`` whose assembly's adoption is not recorded yet."""
+    return (
+        merger.sources.exclude(pk__in=merger.adoptions.values("cluster_id"))
+        .order_by("name")
+        .distinct()
+    )
+
+
+def resolution_result(*, resolution: Resolution) -> ResolutionResult:
+    """``resolution``'s result, as its assembly's rules count it."""
+    results = assembly_results(assembly=resolution.assembly).resolutions
+    return next(result for result in results if result.resolution.pk == resolution.pk)
+
+
+def adoption_candidates(*, cluster: Cluster) -> list[ResolutionResult]:
+    """The resolutions adopted by ``cluster``'s extraordinary general assemblies whose vote is
+    closed, latest assembly first: those the committee picks the merger's adoption among."""
+    assemblies = Assembly.objects.filter(
+        cluster=cluster, kind=AssemblyKind.EXTRAORDINARY, state=AssemblyState.CLOSED
+    ).order_by("-starts_at", "-pk")
+    return [
+        result
+        for assembly in assemblies
+        for result in assembly_results(assembly=assembly).resolutions
+        if result.adopted
+    ]

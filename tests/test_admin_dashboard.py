@@ -34,6 +34,7 @@ from tests.factories import (
     staff_user,
 )
 from tests.members.billing_helpers import legal_details
+from tests.merger.adoptions import adoptions_recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -377,6 +378,7 @@ def test_the_dashboard_and_the_merger_s_page_say_the_same_of_each_step(client):
     # Proposals, none decided yet.
     for _n in range(3):
         TermFactory(membership=MembershipFactory(cluster=cluster("digitalplace")), year=2027)
+    adoptions_recorded(merger)
     merger_update(
         merger=merger,
         by=None,

@@ -1,14 +1,18 @@
-"""The merger from the admin, in a real browser, on the demo data: the committee fixes the date,
-merges a duplicate pair, establishes the proposals, filters the members of both clusters,
-compares one side by side and approves it, approves the rest in bulk with a reason (the flagged
-ones included). Informing the members and the execution, with a Celery worker:
-tests/test_browser_merger_confirmations.py."""
+"""The merger from the admin, in a real browser, on the demo data (both source clusters'
+assemblies adopted the merger, as in June): the committee fixes the date, merges a duplicate
+pair, establishes the proposals, filters the members of both clusters, compares one side by side
+and approves it, approves the rest in bulk with a reason (the flagged ones included). Informing
+the members and the execution, with a Celery worker: tests/test_browser_merger_confirmations.py.
+"""
+
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from members.demo import COMMITTEE_PASSWORD, demo_seed
+from members.demo import COMMITTEE_PASSWORD
 from merger.models import DuplicatePair, TransferDecision, TransferProposal
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,7 +20,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_the_committee_runs_the_merger_from_the_admin(live_server, page, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    demo_seed()
+    # The demo as the command seeds it: both source clusters' assemblies adopted the merger.
+    call_command("seed_demo", "--force", stdout=StringIO())
     next_year = timezone.localdate().year + 1
     page.goto(live_server.url + "/admin/login/?next=/admin/merger/merger/")
     page.fill("#id_username", "comite-fusion@demo.example")

@@ -903,6 +903,19 @@ VIEWS: dict[str, View] = {
         get=lambda w: {"year": "2025", "export": "csv"},
         others=with_ids("admin:merger_merger_report", lambda w: w.merger.pk),
     ),
+    "admin:merger_merger_adoption": View(
+        "committee",
+        to(
+            "admin:merger_merger_adoption",
+            lambda w: w.merger.pk,
+            lambda w: w.merger.sources.order_by("pk").first().pk,
+        ),
+        post=lambda w: {"resolution": "1"},
+        # The successor is not a source cluster: it adopts nothing.
+        others=with_ids(
+            "admin:merger_merger_adoption", lambda w: w.merger.pk, lambda w: w.merger.successor_id
+        ),
+    ),
     "admin:merger_duplicatepair_find": View(
         "committee", to("admin:merger_duplicatepair_find"), post=lambda w: {}
     ),

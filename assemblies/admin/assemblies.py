@@ -41,6 +41,7 @@ from assemblies.models import (
     Attendance,
     BallotChannel,
     Resolution,
+    Signatory,
     Voice,
     VoteChoice,
 )
@@ -429,6 +430,9 @@ class AssemblyAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             pages.append((url("voices"), _("Liste des voix")))
             pages.append((url("room"), _("Émargement")))
             pages.append((url("results"), _("Résultats")))
+            pages.append(
+                (reverse("assemblies:minutes_pdf", args=[assembly.pk]), _("Procès-verbal (PDF)"))
+            )
         return {"assembly_steps": steps, "assembly_pages": pages}
 
     # --- The pages ---
@@ -757,5 +761,20 @@ class AssemblyAdmin(ClusterScopedAdminMixin, admin.ModelAdmin):
             results=results,
             quorum_needed=math.ceil(assembly.quorum_percent * results.eligible / 100),
             ballots=assembly.voices.aggregate(count=Count("ballot"))["count"],
+            may_sign=self.has_change_permission(request, assembly),
+            signatures=[
+                (
+                    Signatory.CHAIR,
+                    assembly.chair_name,
+                    assembly.chair_signed_at,
+                    _("Signature du président de séance"),
+                ),
+                (
+                    Signatory.SECRETARY,
+                    assembly.secretary_name,
+                    assembly.secretary_signed_at,
+                    _("Signature du secrétaire de séance"),
+                ),
+            ],
         )
         return TemplateResponse(request, "admin/assemblies/assembly/results.html", context)

@@ -11,16 +11,21 @@
 - *Doublons possibles*: the two records side by side; merge them (choosing the one that stays),
   undo a merge, or say "not a duplicate".
 - *Informations des membres*: the notices sent, as proof; *Fusions de fiches*: the merges.
+- *Adoptions par les assemblées*: the resolution of each source cluster's extraordinary general
+  assembly that adopted the merger, recorded from the merger's page (the date is fixed only once
+  each source cluster's is); membership staff read their own clusters'.
 - An objection sent after the execution (the transfer stands) is flagged apart: a filter and a
   column in the proposals list, a note on the proposal's page, a filter in the notices list, a
   count on the merger's page.
 
-Every list runs a constant number of queries whatever its length.
+Every list runs a constant number of queries whatever its length (the adoptions' list, one row
+per source cluster, counts each row's result).
 
-One module per concept (``mergers``, ``proposals``, ``duplicates``, ``merges``, ``notices``), the
-forms, filters and base classes they share beside them; importing the package registers them.
+One module per concept (``adoptions``, ``mergers``, ``proposals``, ``duplicates``, ``merges``,
+``notices``), the forms, filters and base classes they share beside them; importing the package
+registers them.
 """
 
-from . import duplicates, mergers, merges, notices, proposals
+from . import adoptions, duplicates, mergers, merges, notices, proposals
 
-__all__ = ["duplicates", "mergers", "merges", "notices", "proposals"]
+__all__ = ["adoptions", "duplicates", "mergers", "merges", "notices", "proposals"]

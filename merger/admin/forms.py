@@ -1,5 +1,6 @@
 """The forms of the merger’s admin: a reason kept in the history, the merger’s status and date,
-the decisions on proposals, the report’s year, the merge of two records."""
+the decisions on proposals, the report’s year, the merge of two records, the resolution that
+adopted the merger."""
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -7,7 +8,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from assemblies.models import Resolution
+from assemblies.selectors import ResolutionResult
 from cluster.errors import BoundedIntegerField, YearField
+from members.formatting import short_date
 from members.models import Organisation
 
 from ..models import Decision, DuplicatePair, Merger, TransferProposal
@@ -265,3 +269,45 @@ class ExecutionConfirmForm(forms.Form):
             "required": gettext_lazy("Cochez la case pour confirmer : rien n’a été exécuté.")
         },
     )
+
+
+class AdoptionRecordForm(forms.Form):
+    """The resolution that adopted the merger, picked among the adopted resolutions of a source
+    cluster's closed extraordinary assemblies (``candidates``); an id of any other resolution,
+    or unreadable, is the form's error."""
+
+    resolution = forms.ModelChoiceField(
+        label=gettext_lazy("Résolution adoptée"),
+        queryset=Resolution.objects.none(),
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": gettext_lazy("Choisissez la résolution qui a adopté la fusion."),
+            "invalid_choice": gettext_lazy(
+                "Cette résolution n’est pas une résolution adoptée par une assemblée générale "
+                "extraordinaire de ce cluster : choisissez-en une de la liste."
+            ),
+        },
+    )
+
+    def __init__(self, *args, candidates: list[ResolutionResult], **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = {result.resolution.pk: adoption_label(result) for result in candidates}
+        field = self.fields["resolution"]
+        field.queryset = Resolution.objects.filter(pk__in=labels)
+        field.label_from_instance = lambda resolution: labels[resolution.pk]
+
+
+def adoption_label(result: ResolutionResult) -> str:
+    """How a resolution reads where the committee picks it: its assembly and its result."""
+    assembly = result.resolution.assembly
+    return _(
+        "%(assembly)s du %(date)s : « %(resolution)s » (pour : %(for)s, contre : %(against)s, "
+        "abstention : %(abstain)s)"
+    ) % {
+        "assembly": assembly.title,
+        "date": short_date(assembly.starts_at),
+        "resolution": result.resolution.title,
+        "for": result.votes_for,
+        "against": result.against,
+        "abstain": result.abstain,
+    }

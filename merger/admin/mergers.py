@@ -25,7 +25,9 @@ from members.formatting import money, short_date
 from ..exports import CONTENT_TYPES, execution_preview_export, report_export
 from ..models import Decision, Merger, MergerEvent, MergerExecution, PlanMapping
 from ..selectors import (
+    adoption_candidates,
     execution_summary,
+    merger_adoptions,
     merger_current,
     merger_execution_running,
     merger_report,
@@ -39,6 +41,7 @@ from ..selectors import (
     successor_plans,
 )
 from ..services import (
+    merger_adoption_record,
     merger_execute,
     merger_execution_preview,
     merger_execution_start,
@@ -52,6 +55,7 @@ from ..services.execution import merger_execute_check
 from ..services.notices import notice_example_for, notice_message
 from .base import MergerRecordAdmin, admin_url
 from .forms import (
+    AdoptionRecordForm,
     ExecutionConfirmForm,
     ExecutionPreviewForm,
     MergerForm,
@@ -152,6 +156,9 @@ EVENT_DETAILS = {
     "before": gettext_lazy("avant"),
     "after": gettext_lazy("après"),
     "align_on_successor_year": gettext_lazy("alignement sur l’année du successeur"),
+    "cluster": gettext_lazy("cluster"),
+    "assembly": gettext_lazy("assemblée"),
+    "resolution": gettext_lazy("résolution"),
 }
 
 
@@ -256,6 +263,11 @@ class MergerAdmin(MergerRecordAdmin):
                 name="merger_merger_execution",
             ),
             path("<int:pk>/report/", view(self.report_view), name="merger_merger_report"),
+            path(
+                "<int:pk>/adoptions/<int:cluster_pk>/",
+                view(self.adoption_view),
+                name="merger_merger_adoption",
+            ),
             *super().get_urls(),
         ]
 
@@ -266,10 +278,12 @@ class MergerAdmin(MergerRecordAdmin):
             "can_notify": request.user.has_perm("merger.add_mergernotice"),
             "can_execute": request.user.has_perm("merger.execute_merger"),
             "can_change": request.user.has_perm("merger.change_merger"),
+            "can_record_adoption": request.user.has_perm("merger.add_mergeradoption"),
         }
         merger = self.get_object(request, object_id) if str(object_id).isdigit() else None
         if merger is not None:
             extra_context["steps"] = merger_steps(merger=merger)
+            extra_context["adoptions"] = merger_adoptions(merger=merger)
         return super().change_view(request, object_id, form_url, extra_context)
 
     # Actions of the list, and the buttons of the merger's page, lead to the same views.
@@ -325,6 +339,38 @@ class MergerAdmin(MergerRecordAdmin):
         merger = self._merger(request, pk, permission="merger.change_transferproposal")
         self._propose(request, merger)
         return HttpResponseRedirect(reverse("admin:merger_transferproposal_changelist"))
+
+    def adoption_view(self, request, pk: int, cluster_pk: int):
+        """GET: the adopted resolutions of the source cluster's closed extraordinary assemblies,
+        to pick the one that adopted the merger; POST: record it (a refusal says why)."""
+        merger = self._merger(request, pk, permission="merger.add_mergeradoption")
+        cluster = get_object_or_404(merger.sources.all(), pk=cluster_pk)
+        candidates = adoption_candidates(cluster=cluster)
+        form = AdoptionRecordForm(request.POST or None, candidates=candidates)
+        if request.method == "POST" and form.is_valid():
+            try:
+                merger_adoption_record(
+                    merger=merger, resolution=form.cleaned_data["resolution"], by=request.user
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(
+                    request,
+                    _("L’adoption de la fusion par %(cluster)s est enregistrée.")
+                    % {"cluster": cluster},
+                )
+                return HttpResponseRedirect(admin_url(merger))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Adoption de la fusion par %(cluster)s") % {"cluster": cluster},
+            "merger": merger,
+            "cluster": cluster,
+            "adoption": merger.adoptions.filter(cluster=cluster).first(),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/merger/merger/adoption.html", context)
 
     # Informing the members: what will be sent and to how many, a test, then the confirmation
 

@@ -1,6 +1,7 @@
 """Writes of the merger, one module per concern: the merger and its plan mapping, the transfer
 proposals and their decisions, the duplicate review, the members' information, the execution."""
 
+from .adoptions import merger_adoption_record
 from .duplicates import duplicate_dismiss, duplicate_merge, duplicate_merge_undo, duplicates_refresh
 from .execution import (
     merger_execute,
@@ -17,6 +18,7 @@ __all__ = [
     "duplicate_merge",
     "duplicate_merge_undo",
     "duplicates_refresh",
+    "merger_adoption_record",
     "merger_execute",
     "merger_execution_preview",
     "merger_execution_run",

@@ -12,6 +12,7 @@ from members.formatting import short_date
 from members.models import Plan
 
 from ..models import Merger, MergerEvent, PlanMapping
+from ..selectors import merger_sources_not_adopted
 
 Status = Merger.Status
 
@@ -50,8 +51,10 @@ def merger_update(
 
     Moving the date later is a postponement, logged as such; the status becomes "postponed"
     unless one is given (a date moved later and fixed at once stays "scheduled"). "Effective"
-    is set by the execution only, and an effective merger no longer changes. Raise
-    :class:`ValidationError` (by field) otherwise.
+    is set by the execution only, and an effective merger no longer changes. The date is fixed
+    ("scheduled") only once each source cluster's assembly adopted the merger
+    (:func:`merger.services.merger_adoption_record`); a merger scheduled before that rule keeps
+    its status. Raise :class:`ValidationError` (by field) otherwise.
     """
     merger = Merger.objects.select_for_update().get(pk=merger.pk)
     status_given = status is not None
@@ -80,6 +83,19 @@ def merger_update(
         raise ValidationError(
             {"status": _("La fusion devient effective quand ses transferts sont exécutés.")}
         )
+    if status == Status.SCHEDULED and merger.status != Status.SCHEDULED:
+        missing = [str(cluster) for cluster in merger_sources_not_adopted(merger=merger)]
+        if missing:
+            raise ValidationError(
+                {
+                    "status": _(
+                        "La date ne peut être arrêtée qu’une fois la fusion adoptée par "
+                        "l’assemblée générale extraordinaire de chaque cluster source ; "
+                        "adoption non enregistrée pour : %(clusters)s."
+                    )
+                    % {"clusters": ", ".join(missing)}
+                }
+            )
     reason = reason_required(reason)
     postponed = planned_date > merger.planned_date
     if postponed and not status_given:

@@ -88,4 +88,5 @@ def test_role_groups_hold_their_permissions():
     assert {"decide_transferproposal", "execute_merger", "change_duplicatepair"} <= permissions(
         MERGER_COMMITTEE, "merger"
     )
-    assert permissions(MEMBERSHIP_STAFF, "merger") == set()
+    # Staff only read their clusters' adoptions of the merger by their assemblies.
+    assert permissions(MEMBERSHIP_STAFF, "merger") == {"view_mergeradoption"}

@@ -17,6 +17,17 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from stdnum.fr import siret as stdnum_siret
 
+from assemblies.models import (
+    Assembly,
+    AssemblyKind,
+    AssemblyState,
+    Attendance,
+    Ballot,
+    BallotChannel,
+    Proxy,
+    Voice,
+)
+from assemblies.selectors import assembly_results
 from members.accounting import FEC_COLUMNS, accounting_export
 from members.demo import MEMBER_PASSWORD, STAFF_PASSWORD
 from members.models import (
@@ -46,6 +57,9 @@ from members.selectors import invoices_with_balance, memberships_with_status
 from members.services.billing import invoice_confirmation_send, invoice_notice_send
 from members.services.follow_ups import payment_follow_ups_schedule
 from members.validators import normalise_phone
+from merger.models import Merger, MergerAdoption, MergerEvent
+from merger.selectors import merger_current
+from merger.services import merger_update
 from tests.members.billing_helpers import pdf_text
 
 pytestmark = pytest.mark.django_db
@@ -54,8 +68,10 @@ pytestmark = pytest.mark.django_db
 TODAY = dt.date(2026, 6, 15)
 # The members in bulk writes (about 120 queries on SQLite, which takes fewer rows per INSERT: a
 # row-by-row seed would take thousands), then the year of billing through the billing services,
-# one invoice, payment and credit note at a time (about 1,000 queries for some 60 invoices).
-QUERIES = 1300
+# one invoice, payment and credit note at a time (about 1,000 queries for some 60 invoices),
+# then the assemblies through their services, one proxy and one ballot at a time (about 2,700
+# queries for some 200 ballots).
+QUERIES = 4300
 DEPARTMENTS = {
     "digitalplace": {"09", "31", "32", "81", "82"},
     "frenchsouth": {"11", "30", "34", "66"},
@@ -101,6 +117,12 @@ def row_counts() -> dict[str, int]:
         "credit notes": CreditNote.objects.count(),
         "refunds": Refund.objects.count(),
         "mails": Mail.objects.count(),
+        "assemblies": Assembly.objects.count(),
+        "voices": Voice.objects.count(),
+        "proxies": Proxy.objects.count(),
+        "ballots": Ballot.objects.count(),
+        "adoptions": MergerAdoption.objects.count(),
+        "merger events": MergerEvent.objects.count(),
     }
 
 
@@ -286,7 +308,19 @@ def test_the_same_data_every_time(seeded):
         )
 
     first = snapshot()
-    for model in (Mail, Refund, CreditNote, Payment, Invoice, InvoiceSequence, CreditNoteSequence):
+    for model in (
+        MergerAdoption,
+        MergerEvent,
+        Ballot,
+        Assembly,
+        Mail,
+        Refund,
+        CreditNote,
+        Payment,
+        Invoice,
+        InvoiceSequence,
+        CreditNoteSequence,
+    ):
         model.objects.all().delete()
     Term.objects.all().delete()
     Membership.objects.all().delete()
@@ -421,3 +455,56 @@ def test_the_fec_of_the_demos_year_is_balanced_gapless_and_reproducible(seeded, 
         assert {"VE", "BQ", "CB"} <= {row["JournalCode"] for row in rows}, cluster.slug
         prefix = cluster.invoice_prefix
         assert any(row["PieceRef"].startswith(f"{prefix}-AV-") for row in rows)
+
+
+def test_each_source_cluster_adopted_the_merger_unanimously_in_june(seeded):
+    merger = merger_current()
+    adoptions = {adoption.cluster.slug: adoption for adoption in merger.adoptions.all()}
+
+    assert set(adoptions) == {"digitalplace", "frenchsouth"}
+    for adoption in adoptions.values():
+        assembly = adoption.resolution.assembly
+        assert assembly.kind == AssemblyKind.EXTRAORDINARY
+        assert assembly.state == AssemblyState.CLOSED
+        assert (assembly.starts_at.year, assembly.starts_at.month) == (TODAY.year, 6)
+        assert assembly.convened_at < assembly.starts_at < assembly.voting_closed_at
+        assert assembly.voting_closed_at < assembly.chair_signed_at <= assembly.secretary_signed_at
+        assert assembly.secretary_signed_at.date() < TODAY
+        assert assembly.chair_name and assembly.secretary_name
+        assert "grand cluster numérique par la fusion des deux clusters" in (
+            adoption.resolution.title
+        )
+        results = assembly_results(assembly=assembly)
+        result = results.resolutions[0]
+        assert results.quorum_met and result.adopted
+        assert (result.against, result.abstain) == (0, 0)
+        assert result.votes_for == results.present + results.represented
+        # Most in the room, some represented, realistic: not everybody came.
+        assert 0 < results.represented < results.present < results.eligible
+        assert results.present + results.represented < 0.8 * results.eligible
+    assert merger.events.filter(kind=MergerEvent.Kind.ADOPTED).count() == 2
+
+    # The demo's merger waits on nothing: the committee may fix its date.
+    merger_update(merger=merger, by=None, reason="Date arrêtée", status=Merger.Status.SCHEDULED)
+
+
+def test_the_annual_assembly_is_voting_and_the_demo_member_has_not_voted(seeded):
+    assembly = Assembly.objects.get(kind=AssemblyKind.ORDINARY)
+    member = Contact.objects.get(user__isnull=False)
+
+    assert member.email == "laurent.roux@ondine-vision.example"
+    assert assembly.state == AssemblyState.VOTING
+    assert 19 <= (assembly.starts_at - assembly.convened_at).days <= 20
+    assert assembly.convened_at <= assembly.voting_opened_at
+    assert assembly.voting_opened_at.date() == TODAY < assembly.starts_at.date()
+    titles = " ".join(assembly.resolutions.values_list("title", flat=True))
+    for wording in ("comptes", "rapport moral", "conseil d’administration", "cotisations"):
+        assert wording in titles
+    voice = assembly.voices.get(organisation=member.organisation)
+    assert voice.voter == member
+    assert not Ballot.objects.filter(voice=voice).exists()
+    assert not Proxy.objects.filter(Q(giver=voice) | Q(holder=voice)).exists()
+    online = Ballot.objects.filter(voice__assembly=assembly, channel=BallotChannel.ONLINE)
+    assert 10 <= online.count() < assembly.voices.count() / 2
+    assert Proxy.objects.filter(assembly=assembly, revoked_at__isnull=True).count() == 2
+    assert not assembly.voices.filter(attendance=Attendance.ROOM).exists()

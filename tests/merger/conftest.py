@@ -14,6 +14,7 @@ from members.models import Cluster
 from merger.selectors import merger_current
 from merger.services import merger_update
 from tests.factories import committee_user
+from tests.merger.adoptions import adoptions_recorded
 from tests.samples import FILES
 
 #: The sample files' terms are the calendar year 2017: their members are current (or waiting for
@@ -47,7 +48,9 @@ def samples(settings, tmp_path):
 
 
 def schedule(merger, day: dt.date):
-    """Fix the merger's effective date on ``day`` (status "scheduled"), as the committee does."""
+    """Fix the merger's effective date on ``day`` (status "scheduled"), as the committee does
+    once each source cluster's assembly adopted the merger."""
+    adoptions_recorded(merger)
     merger_update(
         merger=merger,
         by=None,

@@ -109,10 +109,15 @@ def results_table(assembly: Assembly, results: AssemblyResults) -> str:
     rows = [
         [
             f"{result.resolution.position}. {result.resolution.title}",
-            str(result.votes_for),
-            str(result.against),
-            str(result.abstain),
-            _("adoptée") if result.adopted else _("non adoptée"),
+            *(
+                "–" if count is None else str(count)
+                for count in (result.votes_for, result.against, result.abstain)
+            ),
+            _("vote secret en cours")
+            if result.adopted is None
+            else _("adoptée")
+            if result.adopted
+            else _("non adoptée"),
         ]
         for result in results.resolutions
     ]

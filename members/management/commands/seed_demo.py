@@ -1,20 +1,26 @@
-"""``python manage.py seed_demo``: demo members, terms and logins for development."""
+"""``python manage.py seed_demo``: demo members, terms and logins for development, and the
+general assemblies that adopted the merger (the merger's demo, called from here: the command
+wires the apps' demos together, as the project's package wires the apps)."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.urls import reverse
 
-from members.demo import demo_seed
+from members.demo import MEMBER_PASSWORD, demo_seed
 from members.formatting import short_date
 from members.models import MembershipStatus
+from merger.demo import merger_demo_seed
 
 
 class Command(BaseCommand):
     help = (
         "Development only: about 200 demo organisations per source cluster with contacts, "
         "memberships and terms, a superuser, a staff user per cluster, a merger-committee user "
-        "and a member login. Creates only what is missing: running it again changes nothing."
+        "and a member login; each source cluster's extraordinary assembly of June adopting the "
+        "merger (both adoptions recorded) and an annual assembly whose vote is open. Creates "
+        "only what is missing: running it again changes nothing."
     )
 
     def add_arguments(self, parser):
@@ -39,7 +45,10 @@ class Command(BaseCommand):
                 "development database."
             )
         try:
-            report = demo_seed()
+            with transaction.atomic():
+                report = demo_seed()
+                member = next(a for a in report.accounts if a.password == MEMBER_PASSWORD)
+                report.created |= merger_demo_seed(member_email=member.email, today=report.today)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
 
