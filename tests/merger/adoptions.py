@@ -9,9 +9,16 @@ from assemblies.models import (
     AssemblyState,
     Resolution,
     ResolutionTally,
+    Signatory,
     VoteChoice,
 )
-from assemblies.services import assembly_convene, ballot_cast, voting_close, voting_open
+from assemblies.services import (
+    assembly_convene,
+    ballot_cast,
+    minutes_sign,
+    voting_close,
+    voting_open,
+)
 from merger.models import Merger, MergerAdoption
 from merger.selectors import merger_sources_not_adopted
 from merger.services import merger_adoption_record
@@ -32,7 +39,8 @@ def assembly_held(
 ) -> Resolution:
     """The resolution of the merger's principle, put to an assembly of ``slug`` held on 15 June
     ``year`` (convened 20 May) by members in good standing that year, one per ballot of
-    ``choices``; the vote closed and the minutes signed unless told otherwise. A year long past
+    ``choices``; the vote closed and the minutes signed unless told otherwise (minutes are
+    signed only once the vote is closed). A year long past
     keeps these members out of the merger's proposals."""
     members = {member_in_good_standing(slug, year=year).pk for _choice in choices}
     assembly = Assembly.objects.create(
@@ -58,11 +66,11 @@ def assembly_held(
         ballot_cast(voice=voice, choices={resolution.pk: choice}, channel="room")
     if close:
         voting_close(assembly=assembly, now=opened + dt.timedelta(hours=1))
-    if sign:
-        Assembly.objects.filter(pk=assembly.pk).update(
-            chair_signed_at=opened + dt.timedelta(days=2),
-            secretary_signed_at=opened + dt.timedelta(days=3),
-        )
+        if sign:
+            for days, role in enumerate(Signatory.values, start=2):
+                minutes_sign(
+                    assembly=assembly, role=role, by=None, now=opened + dt.timedelta(days=days)
+                )
     resolution.refresh_from_db()
     return resolution
 

@@ -192,7 +192,7 @@ def test_the_committee_records_both_adoptions_from_the_merger_page_then_fixes_th
 
     page = client.get(merger_url(merger))
     row = text(page).split('data-cluster="frenchsouth"')[1].split("</tr>")[0]
-    assert "Assemblée générale extraordinaire, 15/06/2000" in row
+    assert "Assemblée générale extraordinaire</a>, 15/06/2000" in row
     assert PRINCIPLE in row
     assert [cell.split("<")[0] for cell in row.split("<td>")[3:7]] == ["3", "0", "1", "oui"]
     assert "Adoption non enregistrée" not in text(page)
