@@ -94,6 +94,7 @@ class MergerEvent(models.Model):
         PROPOSED = "proposed", _("Propositions établies")
         NOTIFIED = "notified", _("Information des membres")
         EXECUTED = "executed", _("Exécution des transferts")
+        RENAMED = "renamed", _("Nom du successeur donné")
 
     merger = models.ForeignKey(
         Merger, verbose_name=_("fusion"), on_delete=models.CASCADE, related_name="events"
