@@ -9,4 +9,14 @@ app_name = "assemblies"
 
 urlpatterns = [
     path("assemblees/lien/<str:token>/", views.assembly_link, name="assembly_link"),
+    path(
+        "espace/consultation-nom/<int:consultation_id>/",
+        views.name_consultation,
+        name="name_consultation",
+    ),
+    path(
+        "espace/consultation-nom/<int:consultation_id>/organisation/<int:organisation_id>/",
+        views.name_consultation_organisation,
+        name="name_consultation_organisation",
+    ),
 ]
