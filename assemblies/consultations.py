@@ -94,6 +94,15 @@ def consultations_for_members() -> QuerySet[NameConsultation]:
     return NameConsultation.objects.filter(pk=latest.values("pk")[:1]).select_related("merger")
 
 
+def consultation_in_progress(*, merger: Merger) -> NameConsultation | None:
+    """``merger``'s consultation whose result is not published yet, if any (one at most)."""
+    return (
+        NameConsultation.objects.filter(merger=merger)
+        .exclude(phase=ConsultationPhase.PUBLISHED)
+        .first()
+    )
+
+
 def candidates(*, consultation: NameConsultation) -> QuerySet[NameProposal]:
     """The names put to the vote: the proposals accepted, by name."""
     return consultation.proposals.filter(status=ProposalStatus.ACCEPTED).order_by(
