@@ -228,11 +228,7 @@ def name_consultation_open(
     """Open a consultation on the name of ``merger``'s successor, proposals first; refused while
     another one of the merger is in progress."""
     Merger.objects.select_for_update().get(pk=merger.pk)
-    if (
-        NameConsultation.objects.filter(merger=merger)
-        .exclude(phase=ConsultationPhase.PUBLISHED)
-        .exists()
-    ):
+    if consultation_in_progress(merger=merger) is not None:
         raise ValidationError(_("Une consultation sur le nom est déjà en cours pour cette fusion."))
     if proposals_per_organisation < 1:
         raise ValidationError(_("Chaque organisation doit pouvoir proposer au moins un nom."))
