@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from assemblies.models import (
     ConsultationPhase,
@@ -265,7 +266,12 @@ def name_consultation_advance(
         pending = consultation.proposals.filter(status=ProposalStatus.PENDING).count()
         if pending:
             raise ValidationError(
-                _("%(count)s propositions attendent encore leur modération.") % {"count": pending}
+                ngettext(
+                    "%(count)s proposition attend encore sa modération.",
+                    "%(count)s propositions attendent encore leur modération.",
+                    pending,
+                )
+                % {"count": pending}
             )
         names = list(candidates(consultation=consultation))
         if len(names) < 2:

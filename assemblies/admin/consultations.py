@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from assemblies.consultations import (
     candidates,
@@ -204,7 +204,11 @@ class NameConsultationAdmin(admin.ModelAdmin):
             _("Approbations"),
             _("Organisations qui l’ont proposé"),
             rows,
-            _("%(ballots)s bulletins sur %(eligible)s organisations à jour aujourd’hui.")
+            ngettext(
+                "%(ballots)s bulletin sur %(eligible)s organisations à jour aujourd’hui.",
+                "%(ballots)s bulletins sur %(eligible)s organisations à jour aujourd’hui.",
+                result.ballots,
+            )
             % {"ballots": result.ballots, "eligible": result.eligible},
             verdict,
         )
@@ -476,4 +480,8 @@ class NameProposalAdmin(admin.ModelAdmin):
                 messages.error(request, f"{proposal.name} : {' '.join(error.messages)}")
             else:
                 accepted += 1
-        messages.success(request, _("%(count)s propositions retenues.") % {"count": accepted})
+        messages.success(
+            request,
+            ngettext("%(count)s proposition retenue.", "%(count)s propositions retenues.", accepted)
+            % {"count": accepted},
+        )

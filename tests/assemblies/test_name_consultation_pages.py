@@ -134,6 +134,6 @@ def test_a_member_votes_once_and_every_member_reads_the_result(client):
     signed_in(client, proposer.organisation, role=ContactRole.MEMBER)
     page = client.get(reverse("assemblies:name_consultation", args=[consultation.pk]))
     text = page.content.decode()
-    assert "Résultat" in text and "1 bulletins sur 2" in text
+    assert "Résultat" in text and "1 bulletin sur 2" in text
     assert "Le nom le plus approuvé est « Alpha »" in text
     assert "Voir le résultat" in client.get(reverse("members:area")).content.decode()
