@@ -92,7 +92,9 @@ def consultations_for_members() -> QuerySet[NameConsultation]:
     """The consultations the member area points to: the latest of each merger (in progress, or
     its result published)."""
     latest = NameConsultation.objects.filter(merger=OuterRef("merger")).order_by("-opened_at")
-    return NameConsultation.objects.filter(pk=latest.values("pk")[:1]).select_related("merger")
+    return NameConsultation.objects.filter(pk=latest.values("pk")[:1]).select_related(
+        "merger__successor"
+    )
 
 
 def consultation_in_progress(*, merger: Merger) -> NameConsultation | None:
