@@ -101,6 +101,8 @@ def test_the_committee_reads_the_result_and_names_the_successor(client):
 
     merger = merger_current()
     assert merger.successor.name == "Beta"
+    home = client.get("/").content.decode()
+    assert "transférée à « Beta »" in home and "bientôt réunis dans « Beta »" in home
     assert (
         "Beta"
         in client.get(reverse("admin:merger_merger_change", args=[merger.pk])).content.decode()
