@@ -10,8 +10,8 @@ Locks: every write takes the consultation's row first (``select_for_update``), s
 change waits for the proposals and ballots in flight and none is taken after it, the number of an
 organisation's proposals is counted once at a time, and a double click or a second tab casting
 the same ballot is refused by the second write. A ballot writes one :class:`~assemblies.models.
-NameBallot` (who voted) and increments the counters of the names approved, in the order of their
-ids; nothing written ties the two.
+NameBallot` (who voted) and rewrites every counter of the consultation, incrementing those of the
+names approved; nothing written ties the two, not even the row versions PostgreSQL keeps.
 """
 
 import unicodedata
@@ -23,7 +23,17 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    PositiveIntegerField,
+    Q,
+    QuerySet,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -452,7 +462,16 @@ def name_ballot_cast(
     if not set(approved) <= on_ballot:
         raise ValidationError(_("Ce bulletin approuve un nom qui n’est pas soumis au vote."))
     ballot = NameBallot.objects.create(consultation=consultation, organisation=organisation)
-    NameTally.objects.filter(candidate_id__in=approved).update(count=F("count") + 1)
+    # Every counter is rewritten, approved or not: the row versions PostgreSQL keeps (the
+    # transaction id of each row's last write, its place in the table) then tell nothing of
+    # which names this ballot approved.
+    NameTally.objects.filter(candidate__consultation=consultation).update(
+        count=Case(
+            When(candidate_id__in=approved, then=F("count") + 1),
+            default=F("count"),
+            output_field=PositiveIntegerField(),
+        )
+    )
     return ballot
 
 

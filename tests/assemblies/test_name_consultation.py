@@ -270,6 +270,21 @@ def test_the_ballot_tables_read_directly_cannot_tell_who_approved_what():
         assert cursor.fetchall() == [(alpha.pk, 2), (beta.pk, 2)]
 
 
+def test_not_even_postgresql_s_row_versions_tell_which_names_a_ballot_approved(postgresql):
+    consultation, (alpha, _beta, _gamma) = voting_on(["Alpha", "Beta", "Gamma"])
+    voter = member_in_good_standing()
+
+    name_ballot_cast(
+        consultation=consultation, organisation=voter.organisation, approved=[alpha.pk]
+    )
+
+    # Every counter is rewritten by every ballot: the transaction that wrote the ballot's row
+    # wrote all of them, whatever was approved.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT xmin::text FROM {NameTally._meta.db_table}")
+        assert len(cursor.fetchall()) == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_one_ballot_per_organisation_under_8_threads_a_member_of_both_clusters_once(postgresql):
     consultation, (alpha, _beta) = voting_on(["Alpha", "Beta"])
