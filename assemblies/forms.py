@@ -1,11 +1,14 @@
 """Forms of the assemblies in the member area: the voice a request acts for, the proxy, the
-ballot and the voter's designation. A value that cannot be read is a form error or a 400."""
+ballot and the voter's designation; the minutes' parameters; the name proposed for the
+successor and the ballot of the consultation. A value that cannot be read is a form error or a
+400; the services check the rules."""
 
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from assemblies.models import Resolution, Signatory, Voice, VoteChoice
+from assemblies.consultations import NAME_MAX, REASON_MAX
+from assemblies.models import NameProposal, Resolution, Signatory, Voice, VoteChoice
 from cluster.errors import BoundedIntegerField
 
 #: The proxy holder's value that means the chair.
@@ -131,3 +134,34 @@ class MinutesSignForm(forms.Form):
             "required": _("Indiquez le signataire : chair ou secretary."),
         },
     )
+
+
+class NameProposalForm(forms.Form):
+    """A name proposed for the successor, with why."""
+
+    name = forms.CharField(label=_("Nom proposé"), max_length=NAME_MAX)
+    reason = forms.CharField(
+        label=_("Pourquoi ce nom ?"),
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("En quelques mots : ce qu’il dit du cluster, d’où il vient."),
+    )
+
+
+class NameBallotForm(forms.Form):
+    """An approval ballot: the names the organisation approves, any number, one at least."""
+
+    approved = forms.ModelMultipleChoiceField(
+        label=_("Les noms que vous approuvez"),
+        queryset=NameProposal.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": _("Approuvez au moins un nom."),
+            "invalid_choice": _("Ce bulletin approuve un nom qui n’est pas soumis au vote."),
+            "invalid_pk_value": _("Ce bulletin approuve un nom qui n’est pas soumis au vote."),
+        },
+    )
+
+    def __init__(self, *args, candidates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["approved"].queryset = candidates

@@ -649,3 +649,260 @@ class AssemblyMail(models.Model):
         if self.kind == AssemblyMailKind.REMINDER:
             return f"{self.voice} · J-{self.days_before} · {self.email}"
         return f"{self.voice} · {self.get_kind_display()} · {self.email}"
+
+
+# The consultation on the successor's name ---------------------------------------------------
+#
+# Members of the source clusters propose names, staff moderate them, the members vote by approval
+# and the result is published; the committee then gives the successor the name chosen. A ballot is
+# secret the same way as an assembly's: :class:`NameBallot` says which organisation has voted,
+# :class:`NameTally` only counts the approvals of each candidate, and nothing links them.
+
+
+class ConsultationPhase(models.TextChoices):
+    """The phases of a name consultation, in the order the committee moves them."""
+
+    PROPOSALS = "proposals", _("Propositions ouvertes")
+    MODERATION = "moderation", _("Modération des propositions")
+    VOTING = "voting", _("Vote ouvert")
+    CLOSED = "closed", _("Vote clos, dépouillement")
+    PUBLISHED = "published", _("Résultat publié")
+
+
+class VotingMethod(models.TextChoices):
+    APPROVAL = (
+        "approval",
+        _(
+            "Vote par approbation : chaque organisation approuve autant de noms qu’elle veut ; "
+            "le nom le plus approuvé l’emporte, en cas d’égalité le comité de fusion tranche."
+        ),
+    )
+
+
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", _("En attente de modération")
+    ACCEPTED = "accepted", _("Retenue pour le vote")
+    MERGED = "merged", _("Regroupée avec une proposition identique")
+    REFUSED = "refused", _("Refusée")
+
+
+class NameConsultation(models.Model):
+    """The call for names for a merger's successor, opened by the merger committee: proposals
+    (``proposals_per_organisation`` at most per member organisation), their moderation, a vote by
+    :class:`VotingMethod`, and the result published in the member area. ``name_chosen`` is the
+    name the committee then gave the successor (see
+    :func:`assemblies.consultations.successor_name_set`)."""
+
+    merger = models.ForeignKey(
+        "merger.Merger",
+        verbose_name=_("fusion"),
+        on_delete=models.PROTECT,
+        related_name="name_consultations",
+    )
+    title = models.CharField(
+        _("intitulé"), max_length=200, default=_("Appel à propositions de noms")
+    )
+    introduction = models.TextField(
+        _("présentation"), blank=True, help_text=_("Montrée aux membres en tête de page.")
+    )
+    phase = models.CharField(
+        _("phase"),
+        max_length=10,
+        choices=ConsultationPhase.choices,
+        default=ConsultationPhase.PROPOSALS,
+    )
+    proposals_per_organisation = models.PositiveSmallIntegerField(
+        _("propositions par organisation"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+    )
+    voting_method = models.CharField(
+        _("mode de scrutin"),
+        max_length=10,
+        choices=VotingMethod.choices,
+        default=VotingMethod.APPROVAL,
+    )
+    proposals_until = models.DateField(
+        _("propositions jusqu’au"), null=True, blank=True, help_text=_("Annoncé aux membres.")
+    )
+    voting_from = models.DateField(_("vote à partir du"), null=True, blank=True)
+    voting_until = models.DateField(_("vote jusqu’au"), null=True, blank=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("ouverte par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    opened_at = models.DateTimeField(_("ouverte le"), auto_now_add=True)
+    moderation_started_at = models.DateTimeField(
+        _("modération commencée le"), null=True, blank=True
+    )
+    voting_opened_at = models.DateTimeField(_("vote ouvert le"), null=True, blank=True)
+    voting_closed_at = models.DateTimeField(_("vote clos le"), null=True, blank=True)
+    published_at = models.DateTimeField(_("résultat publié le"), null=True, blank=True)
+    name_chosen = models.CharField(_("nom donné au successeur"), max_length=200, blank=True)
+    name_chosen_at = models.DateTimeField(_("nom donné le"), null=True, blank=True)
+    name_chosen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("nom donné par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("consultation sur le nom")
+        verbose_name_plural = _("consultations sur le nom")
+        ordering = ["-opened_at"]
+        permissions = [
+            ("run_nameconsultation", _("Ouvrir la consultation, changer de phase, donner le nom"))
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merger"],
+                condition=~models.Q(phase="published"),
+                name="nameconsultation_one_in_progress_per_merger",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(proposals_per_organisation__gte=1),
+                name="nameconsultation_at_least_one_proposal",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(phase="published") | models.Q(name_chosen=""),
+                name="nameconsultation_name_chosen_once_published",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} · {self.merger}"
+
+
+class NameProposal(models.Model):
+    """A name proposed by a member organisation, with a short reason, and what moderation made
+    of it: accepted (a candidate of the vote), merged into another proposal of the same name
+    (whose authors then include this one's organisation), or refused with a reason."""
+
+    consultation = models.ForeignKey(
+        NameConsultation,
+        verbose_name=_("consultation"),
+        on_delete=models.CASCADE,
+        related_name="proposals",
+    )
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
+    )
+    name = models.CharField(_("nom proposé"), max_length=100)
+    normalised_name = models.CharField(
+        _("nom normalisé"),
+        max_length=100,
+        editable=False,
+        help_text=_("Sans majuscules, accents ni espaces : pour repérer les doublons."),
+    )
+    reason = models.CharField(_("pourquoi ce nom"), max_length=500)
+    proposed_by = models.ForeignKey(
+        Contact,
+        verbose_name=_("proposé par"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    proposed_at = models.DateTimeField(_("proposé le"), auto_now_add=True)
+    status = models.CharField(
+        _("modération"),
+        max_length=10,
+        choices=ProposalStatus.choices,
+        default=ProposalStatus.PENDING,
+    )
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("regroupée avec"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged",
+    )
+    refusal_reason = models.TextField(_("motif du refus"), blank=True)
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("modérée par"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    moderated_at = models.DateTimeField(_("modérée le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("proposition de nom")
+        verbose_name_plural = _("propositions de noms")
+        ordering = ["consultation", "normalised_name", "proposed_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consultation", "organisation", "normalised_name"],
+                name="nameproposal_once_per_organisation_and_name",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="refused") | ~models.Q(refusal_reason=""),
+                name="nameproposal_refused_has_a_reason",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="merged", merged_into__isnull=False)
+                | (~models.Q(status="merged") & models.Q(merged_into__isnull=True)),
+                name="nameproposal_merged_iff_merged_into",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(merged_into=models.F("pk")),
+                name="nameproposal_not_merged_into_itself",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NameBallot(models.Model):
+    """That ``organisation`` has voted in ``consultation``, once; says nothing of its choices."""
+
+    consultation = models.ForeignKey(
+        NameConsultation,
+        verbose_name=_("consultation"),
+        on_delete=models.CASCADE,
+        related_name="ballots",
+    )
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("émargement de la consultation")
+        verbose_name_plural = _("émargements de la consultation")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consultation", "organisation"],
+                name="nameballot_once_per_organisation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.organisation)
+
+
+class NameTally(models.Model):
+    """How many ballots approved ``candidate``: a counter, incremented by each ballot, and
+    nothing else (no link to a ballot, no time)."""
+
+    candidate = models.OneToOneField(
+        NameProposal, verbose_name=_("nom"), on_delete=models.CASCADE, related_name="tally"
+    )
+    count = models.PositiveIntegerField(_("approbations"), default=0)
+
+    class Meta:
+        verbose_name = _("décompte d’un nom")
+        verbose_name_plural = _("décomptes des noms")
+
+    def __str__(self) -> str:
+        return f"{self.candidate} : {self.count}"

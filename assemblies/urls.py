@@ -54,4 +54,14 @@ urlpatterns = [
         admin.site.admin_view(views.minutes_staff_sign),
         name="minutes_sign",
     ),
+    path(
+        "espace/consultation-nom/<int:consultation_id>/",
+        views.name_consultation,
+        name="name_consultation",
+    ),
+    path(
+        "espace/consultation-nom/<int:consultation_id>/organisation/<int:organisation_id>/",
+        views.name_consultation_organisation,
+        name="name_consultation_organisation",
+    ),
 ]

@@ -95,6 +95,7 @@ class MergerEvent(models.Model):
         NOTIFIED = "notified", _("Information des membres")
         EXECUTED = "executed", _("Exécution des transferts")
         ADOPTED = "adopted", _("Adoption par l’assemblée d’un cluster source")
+        RENAMED = "renamed", _("Nom du successeur donné")
 
     merger = models.ForeignKey(
         Merger, verbose_name=_("fusion"), on_delete=models.CASCADE, related_name="events"

@@ -26,7 +26,15 @@ from django.test import Client, RequestFactory
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from assemblies.models import Assembly, AssemblyDocument, AssemblyState, Signatory
+from assemblies.consultations import consultation_in_progress, name_consultation_open
+from assemblies.models import (
+    Assembly,
+    AssemblyDocument,
+    AssemblyState,
+    NameConsultation,
+    NameProposal,
+    Signatory,
+)
 from assemblies.services import minutes_sign, voice_link_token, voting_close, voting_open
 from members.imports.services import import_record_create, import_record_run
 from members.models import (
@@ -281,6 +289,25 @@ def bad_ids(name: str, *args) -> list[str]:
         marked = reverse(name, args=[*args[:index], MARK, *args[index + 1 :]])
         urls += [marked.replace(str(MARK), bad) for bad in (HUGE, "abc%00")]
     return urls
+
+
+def name_consultation(w: World) -> NameConsultation:
+    """The consultation on the successor's name in progress, opened the first time it is asked."""
+    return consultation_in_progress(merger=w.merger) or name_consultation_open(
+        merger=w.merger, by=None
+    )
+
+
+def name_proposal(w: World) -> NameProposal:
+    """Organisation A's proposal in :func:`name_consultation`."""
+    consultation = name_consultation(w)
+    proposal, _created = NameProposal.objects.get_or_create(
+        consultation=consultation,
+        organisation=w.organisation,
+        normalised_name="nomdetest",
+        defaults={"name": "Nom de test", "reason": "Pour les tests"},
+    )
+    return proposal
 
 
 # --- The table of every view --------------------------------------------------------------------
@@ -962,6 +989,48 @@ VIEWS: dict[str, View] = {
         "admin:assemblies_assembly_second",
         post=lambda w: {"starts_at_0": "01/03/2027", "starts_at_1": "18:00"},
         before=lambda visitor, w: assembly_in(w.assembly, AssemblyState.CLOSED),
+    ),
+    # The consultation on the successor's name
+    "assemblies:name_consultation": View(
+        "member",
+        to("assemblies:name_consultation", lambda w: name_consultation(w).pk),
+        others=with_ids("assemblies:name_consultation", lambda w: name_consultation(w).pk),
+    ),
+    "assemblies:name_consultation_organisation": View(
+        "member",
+        to(
+            "assemblies:name_consultation_organisation",
+            lambda w: name_consultation(w).pk,
+            lambda w: w.organisation.pk,
+        ),
+        post=lambda w: {"name": "Occitanie Numérique", "reason": "Il dit la région."},
+        others=with_ids(
+            "assemblies:name_consultation_organisation",
+            lambda w: name_consultation(w).pk,
+            lambda w: w.other_organisation.pk,
+        ),
+    ),
+    "admin:assemblies_nameconsultation_advance": View(
+        "committee",
+        to("admin:assemblies_nameconsultation_advance", lambda w: name_consultation(w).pk),
+        post=lambda w: {"expected_phase": "proposals"},
+        others=with_ids(
+            "admin:assemblies_nameconsultation_advance", lambda w: name_consultation(w).pk
+        ),
+    ),
+    "admin:assemblies_nameconsultation_name": View(
+        "committee",
+        to("admin:assemblies_nameconsultation_name", lambda w: name_consultation(w).pk),
+        post=lambda w: {"candidate": name_proposal(w).pk, "reason": "Le comité tranche."},
+        others=with_ids(
+            "admin:assemblies_nameconsultation_name", lambda w: name_consultation(w).pk
+        ),
+    ),
+    "admin:assemblies_nameproposal_moderate": View(
+        "staff",
+        to("admin:assemblies_nameproposal_moderate", lambda w: name_proposal(w).pk),
+        post=lambda w: {"status": "refused", "refusal_reason": "Hors sujet", "into": ""},
+        others=with_ids("admin:assemblies_nameproposal_moderate", lambda w: name_proposal(w).pk),
     ),
 }
 

@@ -4,7 +4,9 @@ importing this package (Django's admin autodiscovery does) registers them all. W
 
 - :mod:`~assemblies.admin.assemblies`: the assemblies, their rules, agenda and documents, the
   steps of their life, the list of voices, the attendance page of the room, the results;
-- :mod:`~assemblies.admin.mails`: the ledger of the convocations and reminders, read-only.
+- :mod:`~assemblies.admin.mails`: the ledger of the convocations and reminders, read-only;
+- :mod:`~assemblies.admin.consultations`: the consultation on the successor's name, its phases,
+  the moderation of the proposals, the result and the name given.
 """
 
-from assemblies.admin import assemblies, mails  # noqa: F401
+from assemblies.admin import assemblies, consultations, mails  # noqa: F401

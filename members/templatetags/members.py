@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import template
 
 from members import formatting, texts
+from members.models import Cluster
 from members.services.accounts import login_code_validity_minutes
 
 register = template.Library()
@@ -64,3 +65,15 @@ def text(value, separator: str = " ; ") -> str:
     if isinstance(value, list):
         return separator.join(texts.texts_render(value))
     return texts.text_render(value)
+
+
+@register.simple_tag
+def successor_name() -> str:
+    """The successor cluster's name, as data: pages follow when the committee names it."""
+    return (
+        Cluster.objects.filter(kind=Cluster.Kind.SUCCESSOR)
+        .order_by("pk")
+        .values_list("name", flat=True)
+        .first()
+        or ""
+    )
