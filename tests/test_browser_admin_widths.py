@@ -24,6 +24,7 @@ from django.db.models import Count
 from django.test import RequestFactory
 from django.utils import timezone
 
+from assemblies.consultations import name_consultation_open, name_propose, organisations_eligible
 from members.demo import ADMIN_PASSWORD, COMMITTEE_PASSWORD, STAFF_PASSWORD, demo_seed
 from members.models import (
     Contact,
@@ -47,6 +48,7 @@ from merger.services.duplicates import duplicate_merge, duplicates_refresh
 from merger.services.notices import notice_object, notices_queue
 from merger.services.proposals import proposals_refresh
 from tests.assemblies.helpers import assembly_convened
+from tests.merger.adoptions import adoptions_recorded
 from tests.samples import SAMPLES
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -219,6 +221,20 @@ def fill_every_list(tmp_path) -> None:
 
     # An assembly of DigitalPlace, convened: its voices frozen from the demo's members.
     assembly_convened("digitalplace", title="Assemblée générale ordinaire 2026")
+
+    # The merger adopted by both source clusters' assemblies, and the consultation on the
+    # successor's name with a long proposal.
+    adoptions_recorded(merger)
+    consultation = name_consultation_open(
+        merger=merger, by=superuser, title="Appel à propositions de noms pour le Grand Cluster"
+    )
+    name_propose(
+        consultation=consultation,
+        organisation=organisations_eligible(consultation=consultation).first(),
+        contact=None,
+        name="Occitanie Numérique — Cluster régional des entreprises du numérique",
+        reason="Un nom qui dit la région et le métier, lisible en France comme à l’étranger.",
+    )
 
 
 def lists_of(user) -> list[dict]:

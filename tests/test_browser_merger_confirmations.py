@@ -18,6 +18,7 @@ from members.models import Membership
 from merger.models import Decision, Merger, MergerExecution, MergerNotice, TransferProposal
 from merger.selectors import merger_current, notice_audience
 from merger.services import merger_update, proposals_refresh, transfer_decide
+from tests.merger.adoptions import adoptions_recorded
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,6 +31,7 @@ def test_the_committee_informs_the_members_then_executes_with_progress(
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     demo_seed()
     merger = merger_current()
+    adoptions_recorded(merger)
     merger_update(
         merger=merger,
         by=None,

@@ -109,7 +109,7 @@ class NameConsultationAdmin(admin.ModelAdmin):
     next, the counts of the proposals, the result, and the name to give."""
 
     form = NameConsultationForm
-    list_display = ("title", "merger", "phase", "opened_at", "name_chosen")
+    list_display = ("title", "phase", "opened_at", "name_chosen")
     list_filter = ("phase",)
     readonly_fields = (
         "phase",

@@ -22,7 +22,6 @@ class MergerAdoptionAdmin(ClusterScopedAdminMixin, MergerHistoryAdmin):
         "assembly",
         "resolution",
         "result",
-        "recorded_by",
         "recorded_at",
     )
     list_select_related = ("cluster", "resolution__assembly", "recorded_by")
