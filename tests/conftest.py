@@ -46,6 +46,13 @@ def _each_test_starts_in_french():
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Production hashes with PBKDF2 (a third of a second per password on a small machine); the
+    # suite creates and checks hundreds of passwords, none of which needs to resist cracking.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _mfa_not_required(settings):
     # Its default follows DJANGO_DEBUG: the admin's tests of superusers (client.force_login) must
     # not depend on the environment. The tests of the requirement turn it on.
