@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -77,6 +77,17 @@ def voice_url(*, voice: Voice) -> str:
 
 def _assembly_lock(assembly_id: int) -> Assembly:
     return Assembly.objects.select_for_update().get(pk=assembly_id)
+
+
+def _assembly_share(assembly_id: int) -> Assembly:
+    """The assembly, its row locked in share mode until the end of the transaction (Django has
+    no share lock: raw SQL). SQLite has no row locks, and needs none: its transactions write
+    one at a time (``transaction_mode`` IMMEDIATE)."""
+    if connection.vendor != "postgresql":
+        return Assembly.objects.get(pk=assembly_id)
+    return Assembly.objects.raw(
+        "SELECT * FROM assemblies_assembly WHERE id = %s FOR SHARE", [assembly_id]
+    )[0]
 
 
 def _voices_lock(*voices: Voice | None) -> dict[int, Voice]:
@@ -373,9 +384,7 @@ def ballot_cast(
     # The assembly's row shared: ballots go side by side, each waiting for another only on the
     # rows both write; the writes that lock it for update (the close, the list, the
     # attendance) wait for the ballots in flight, and new ballots for them.
-    assembly = Assembly.objects.raw(
-        "SELECT * FROM assemblies_assembly WHERE id = %s FOR SHARE", [voice.assembly_id]
-    )[0]
+    assembly = _assembly_share(voice.assembly_id)
     # The voice and the holder voting for it, before the counters: a holder's own ballot and
     # one it casts for its giver wait for each other rather than deadlock.
     voice = _voices_lock(voice, holder)[voice.pk]
