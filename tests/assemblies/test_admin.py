@@ -413,7 +413,7 @@ def test_room_ballots_once_each_and_through_the_proxies(client, dp_staff, conven
 
     results = client.get(url("results", convened))
     page = results.content.decode()
-    assert "atteint" in page and "Adoptée" in page
+    assert "atteint" in page and "vote en cours" in page  # adopted or not at the close
     assert results.context["results"].resolutions[0].votes_for == 3
 
 
