@@ -93,6 +93,9 @@ from members.selectors import organisations_of
 from members.services.organisations import organisation_managed_by
 from members.views.billing import pdf_response
 
+#: The largest identifier a row can have (a signed 64-bit integer).
+ID_MAX = 2**63 - 1
+
 
 @require_GET
 def assembly_link(request: HttpRequest, token: str) -> HttpResponse:
@@ -140,6 +143,9 @@ class VoicePanel:
 
 def _convened_voices(request: HttpRequest, assembly_id: int):
     """The voices of the user's organisations at ``assembly_id``; 404 when there is none."""
+    if assembly_id > ID_MAX:
+        # No assembly has it, and SQLite cannot even compare it with a foreign key.
+        raise Http404
     voices = voices_of(request.user).filter(assembly_id=assembly_id)
     if not voices.exists():
         raise Http404

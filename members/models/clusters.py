@@ -142,6 +142,8 @@ class Cluster(models.Model):
         null=True,
         blank=True,
         default=60,
+        # Ten years at most: PostgreSQL's column bounds it anyway, SQLite's would not.
+        validators=[MaxValueValidator(3650)],
         help_text=_(
             "Nombre de jours après le début d’une période de renouvellement (ou après sa "
             "facture, si elle est plus tardive) au bout desquels, toujours impayée, elle est "

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from members.models import (
@@ -201,7 +201,12 @@ def test_the_ledger_refuses_a_step_twice_for_one_invoice_and_address():
     payment_follow_ups_schedule(today=day(15))
     entry = PaymentFollowUp.objects.get()
 
-    with pytest.raises(Exception, match="follow_up_once_per_invoice_step_and_recipient"):
+    # PostgreSQL names the constraint, SQLite its columns.
+    with pytest.raises(
+        IntegrityError,
+        match=r"follow_up_once_per_invoice_step_and_recipient|"
+        r"UNIQUE constraint failed: members_paymentfollowup\.invoice_id",
+    ):
         PaymentFollowUp.objects.create(
             invoice=invoice, days_after_due=15, due_on=day(15), scheduled_on=day(16),
             email=entry.email,
