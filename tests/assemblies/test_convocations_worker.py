@@ -8,15 +8,10 @@ The rules themselves, without worker, are in test_convocations.py.
 """
 
 import datetime as dt
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 
 import pytest
 import time_machine
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.utils import timezone
 
@@ -27,17 +22,7 @@ from cluster.celery import app as celery_app
 from cluster.tasks import health_check
 from members.models import Contact
 from tests.assemblies.helpers import PARIS, assembly_draft, member_in_good_standing
-from tests.test_settings import django_environment
-
-
-def wait_until(condition, *, timeout: float, what: str) -> float:
-    """Seconds until ``condition()`` holds; fails after ``timeout`` seconds."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
+from tests.workers import embedded_worker, wait_until, worker_killed_mid_batch
 
 
 def none_pending() -> bool:
@@ -82,14 +67,7 @@ def test_a_worker_delivers_each_convocation_once_and_the_reminders_when_due(redi
     assert states() == {AssemblyMailState.SENT: 6}
 
 
-def embedded_worker():
-    """A worker thread of this process, with its own database connection."""
-    return start_worker(celery_app, pool="solo", perform_ping_check=False)
-
-
 # --- A worker killed in the middle of a batch ---------------------------------------------------
-
-VISIBILITY_TIMEOUT = 2  # seconds; Redis's default in production is one hour
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,61 +78,27 @@ def test_a_worker_killed_mid_batch_loses_no_convocation_and_resends_at_most_the_
     for _ in range(25):
         member_in_good_standing()
     assembly = assembly_draft()
-    database = settings.DATABASES["default"]
-    environment = django_environment(
-        DATABASE_URL=(
-            f"postgres://{database['USER']}:{database['PASSWORD']}"
-            f"@{database['HOST'] or 'localhost'}:{database['PORT'] or 5432}/{database['NAME']}"
-        ),
-        CELERY_BROKER_URL=redis_broker,
-        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-        EMAIL_URL=f"smtp://127.0.0.1:{settings.EMAIL_PORT}",
-        DJANGO_VAR_DIR=str(tmp_path / "var"),
+
+    def queue() -> None:
+        assembly_convene(assembly=assembly, by=None)  # one task, one batch of 25
+
+    run = worker_killed_mid_batch(
+        redis_broker=redis_broker,
+        mailbox=mailbox,
+        tmp_path=tmp_path,
+        queue=queue,
+        states=states,
+        done=none_pending,
+        what="all convocations sent",
     )
 
-    def worker(name: str) -> subprocess.Popen:
-        with (tmp_path / f"{name}.log").open("w") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "cluster", "worker", "--pool=solo",
-                 "--loglevel=INFO", f"--hostname={name}@%h"],
-                cwd=settings.BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    assembly_convene(assembly=assembly, by=None)  # one task, one batch of 25, once committed
-    started = time.monotonic()
-    first = worker("first")
-    try:
-        wait_until(lambda: len(mailbox.messages) >= 3, timeout=30, what="3 e-mails")
-        first.send_signal(signal.SIGKILL)
-    finally:
-        first.wait(timeout=10)
-    killed = time.monotonic()
-    received_before = len(mailbox.messages)
-    at_kill = states()
-    assert 3 <= received_before < 25
-    assert at_kill[AssemblyMailState.PENDING] > 0
-    assert at_kill[AssemblyMailState.SENT] in (received_before - 1, received_before)
-
-    # Redis gives the unacknowledged task to a worker that starts once it has been invisible
-    # for the visibility timeout.
-    time.sleep(max(0.0, killed + VISIBILITY_TIMEOUT - time.monotonic()))
-    second = worker("second")
-    try:
-        redelivered = wait_until(none_pending, timeout=30, what="all convocations sent")
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=10)
-
-    received = Counter(message["X-Envelope-To"] for message in mailbox.messages)
-    twice = sum(received.values()) - len(received)
-    print(
-        f"\nkilled {killed - started:.1f} s after the start, {received_before} e-mails received; "
-        f"restarted, all sent {redelivered:.1f} s later; {twice} sent twice"
-    )
+    assert 3 <= run.received_before < 25
+    assert run.at_kill[AssemblyMailState.PENDING] > 0
+    assert run.at_kill[AssemblyMailState.SENT] in (run.received_before - 1, run.received_before)
     assert states() == {AssemblyMailState.SENT: 25}
     assert AssemblyMail.objects.filter(kind=AssemblyMailKind.CONVOCATION).count() == 25
-    assert set(received) == set(voter_emails())
-    assert twice <= 1, "more than the one in flight sent twice"
+    assert set(run.received) == set(voter_emails())
+    assert run.twice <= 1, "more than the one in flight sent twice"
 
 
 # --- The daily pass -----------------------------------------------------------------------------

@@ -8,17 +8,12 @@ The rules themselves, without worker, are in test_payment_follow_ups.py.
 """
 
 import datetime as dt
-import signal
-import subprocess
-import sys
-import time
 import zoneinfo
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 import time_machine
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
 from cluster.celery import app as celery_app
@@ -33,7 +28,7 @@ from members.services.billing import invoice_issue, invoice_payment_record
 from members.services.follow_ups import payment_follow_ups_schedule
 from members.tasks import payment_follow_ups_pass, payment_follow_ups_send
 from tests.members.billing_helpers import ISSUED, contact, legal_details, unpaid_term
-from tests.test_settings import django_environment
+from tests.workers import embedded_worker, wait_until, worker_killed_mid_batch
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 J15 = dt.date(2027, 4, 15)  # 15 days after the due date of an invoice issued on ISSUED
@@ -47,27 +42,12 @@ def unpaid_invoice(email: str) -> Invoice:
     return invoice_issue(term=term, on=ISSUED)
 
 
-def wait_until(condition, *, timeout: float, what: str) -> float:
-    """Seconds until ``condition()`` holds; fails after ``timeout`` seconds."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
 def none_pending() -> bool:
     return not PaymentFollowUp.objects.filter(state=PaymentFollowUpState.PENDING).exists()
 
 
 def states() -> Counter:
     return Counter(PaymentFollowUp.objects.values_list("state", flat=True))
-
-
-def embedded_worker():
-    """A worker thread of this process, with its own database connection."""
-    return start_worker(celery_app, pool="solo", perform_ping_check=False)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -128,8 +108,6 @@ def test_an_entry_whose_invoice_is_paid_before_the_worker_reaches_it_is_not_sent
 
 # --- A worker killed in the middle of a batch ---------------------------------------------------
 
-VISIBILITY_TIMEOUT = 2  # seconds; Redis's default in production is one hour
-
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_the_one_in_flight(
@@ -139,60 +117,26 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_the_one_in_
     emails = [f"c{index}@acme.example" for index in range(25)]
     for email in emails:
         unpaid_invoice(email)
-    database = settings.DATABASES["default"]
-    environment = django_environment(
-        DATABASE_URL=(
-            f"postgres://{database['USER']}:{database['PASSWORD']}"
-            f"@{database['HOST'] or 'localhost'}:{database['PORT'] or 5432}/{database['NAME']}"
-        ),
-        CELERY_BROKER_URL=redis_broker,
-        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-        EMAIL_URL=f"smtp://127.0.0.1:{settings.EMAIL_PORT}",
-        DJANGO_VAR_DIR=str(tmp_path / "var"),
+
+    def queue() -> None:
+        assert payment_follow_ups_schedule(today=J15).emails == 25  # one task, one batch
+
+    run = worker_killed_mid_batch(
+        redis_broker=redis_broker,
+        mailbox=mailbox,
+        tmp_path=tmp_path,
+        queue=queue,
+        states=states,
+        done=none_pending,
+        what="all follow-ups sent",
     )
 
-    def worker(name: str) -> subprocess.Popen:
-        with (tmp_path / f"{name}.log").open("w") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "cluster", "worker", "--pool=solo",
-                 "--loglevel=INFO", f"--hostname={name}@%h"],
-                cwd=settings.BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    assert payment_follow_ups_schedule(today=J15).emails == 25  # one task, one batch
-    started = time.monotonic()
-    first = worker("first")
-    try:
-        wait_until(lambda: len(mailbox.messages) >= 3, timeout=30, what="3 e-mails")
-        first.send_signal(signal.SIGKILL)
-    finally:
-        first.wait(timeout=10)
-    killed = time.monotonic()
-    received_before = len(mailbox.messages)
-    at_kill = states()
-    assert 3 <= received_before < 25
-    assert at_kill[PaymentFollowUpState.PENDING] > 0
-    assert at_kill[PaymentFollowUpState.SENT] in (received_before - 1, received_before)
-
-    # Redis gives the unacknowledged task to a worker that starts once it has been invisible
-    # for the visibility timeout.
-    time.sleep(max(0.0, killed + VISIBILITY_TIMEOUT - time.monotonic()))
-    second = worker("second")
-    try:
-        redelivered = wait_until(none_pending, timeout=30, what="all follow-ups sent")
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=10)
-
-    received = Counter(message["X-Envelope-To"] for message in mailbox.messages)
-    twice = sum(received.values()) - len(received)
-    print(
-        f"\nkilled {killed - started:.1f} s after the start, {received_before} e-mails received; "
-        f"restarted, all sent {redelivered:.1f} s later; {twice} sent twice"
-    )
+    assert 3 <= run.received_before < 25
+    assert run.at_kill[PaymentFollowUpState.PENDING] > 0
+    assert run.at_kill[PaymentFollowUpState.SENT] in (run.received_before - 1, run.received_before)
     assert states() == {PaymentFollowUpState.SENT: 25}
-    assert set(received) == set(emails)
-    assert twice <= 1, "more than the one in flight sent twice"
+    assert set(run.received) == set(emails)
+    assert run.twice <= 1, "more than the one in flight sent twice"
 
 
 # --- The daily pass -----------------------------------------------------------------------------

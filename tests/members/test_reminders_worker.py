@@ -9,17 +9,12 @@ The sending rules themselves, without worker, are in test_reminders_send.py.
 
 import datetime as dt
 import re
-import signal
 import socket
-import subprocess
-import sys
-import time
 import zoneinfo
 from collections import Counter
 
 import pytest
 import time_machine
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
 from cluster.celery import app as celery_app
@@ -38,7 +33,7 @@ from members.services.renewals import renewal_link_read
 from members.tasks import MAIL_RETRY, reminders_pass, reminders_send
 from members.texts import text_render
 from tests.factories import ContactFactory, TermFactory
-from tests.test_settings import django_environment
+from tests.workers import embedded_worker, wait_until, worker_killed_mid_batch
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 DAY = dt.date(2026, 12, 1)  # J−30 of the terms ending on 31 December 2026
@@ -57,16 +52,6 @@ def member_with_contact(**contact):
     return ContactFactory(organisation=due_term().membership.organisation, **contact)
 
 
-def wait_until(condition, *, timeout: float, what: str) -> float:
-    """Seconds until ``condition()`` holds; fails after ``timeout`` seconds."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
 def none_pending() -> bool:
     return not Reminder.objects.filter(state=ReminderState.PENDING).exists()
 
@@ -77,12 +62,6 @@ def states() -> Counter:
 
 def renewal_token(message) -> str:
     return re.search(r"/renouveler/([^/\s]+)/", message.get_body(("plain",)).get_content())[1]
-
-
-def embedded_worker():
-    """A worker thread of this process: it reads the test's settings (the mailbox's port, the
-    retry backoff) and has its own database connection, hence ``transaction=True``."""
-    return start_worker(celery_app, pool="solo", perform_ping_check=False)
 
 
 # --- Delivery -----------------------------------------------------------------------------------
@@ -148,8 +127,6 @@ def test_a_worker_delivers_each_reminder_once_to_each_contact_in_its_language(
 
 # --- A worker killed in the middle of a batch ---------------------------------------------------
 
-VISIBILITY_TIMEOUT = 2  # seconds; Redis's default in production is one hour
-
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_the_one_in_flight(
@@ -157,61 +134,26 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_the_one_in_
 ):
     mailbox.delay = 0.2  # 25 reminders take 5 s
     contacts = [member_with_contact() for _ in range(25)]
-    database = settings.DATABASES["default"]
-    environment = django_environment(
-        DATABASE_URL=(
-            f"postgres://{database['USER']}:{database['PASSWORD']}"
-            f"@{database['HOST'] or 'localhost'}:{database['PORT'] or 5432}/{database['NAME']}"
-        ),
-        CELERY_BROKER_URL=redis_broker,
-        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-        EMAIL_URL=f"smtp://127.0.0.1:{settings.EMAIL_PORT}",
-        DJANGO_VAR_DIR=str(tmp_path / "var"),
+
+    def queue() -> None:
+        assert reminders_schedule(today=DAY).scheduled == 25  # one task, one batch
+
+    run = worker_killed_mid_batch(
+        redis_broker=redis_broker,
+        mailbox=mailbox,
+        tmp_path=tmp_path,
+        queue=queue,
+        states=states,
+        done=none_pending,
+        what="all reminders sent",
     )
 
-    def worker(name: str) -> subprocess.Popen:
-        with (tmp_path / f"{name}.log").open("w") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "cluster", "worker", "--pool=solo",
-                 "--loglevel=INFO", f"--hostname={name}@%h"],
-                cwd=settings.BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    assert reminders_schedule(today=DAY).scheduled == 25  # one task, one batch
-    started = time.monotonic()
-    first = worker("first")
-    try:
-        wait_until(lambda: len(mailbox.messages) >= 3, timeout=30, what="3 e-mails")
-        first.send_signal(signal.SIGKILL)
-    finally:
-        first.wait(timeout=10)
-    killed = time.monotonic()
-    received_before = len(mailbox.messages)
-    at_kill = states()
-    assert 3 <= received_before < 25
-    assert at_kill[ReminderState.PENDING] > 0
-    assert at_kill[ReminderState.SENT] in (received_before - 1, received_before)
-
-    # Redis gives the unacknowledged task to a worker that starts once it has been invisible
-    # for the visibility timeout (a running worker looks again only every 100 s or so).
-    time.sleep(max(0.0, killed + VISIBILITY_TIMEOUT - time.monotonic()))
-    second = worker("second")
-    try:
-        redelivered = wait_until(none_pending, timeout=30, what="all reminders sent")
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=10)
-
-    received = Counter(address for message in mailbox.messages
-                       for address in message["X-Envelope-To"].split(", "))  # fmt: skip
-    twice = sum(received.values()) - len(received)
-    print(
-        f"\nkilled {killed - started:.1f} s after the start, {received_before} e-mails received; "
-        f"restarted, all sent {redelivered:.1f} s later; {twice} sent twice"
-    )
+    assert 3 <= run.received_before < 25
+    assert run.at_kill[ReminderState.PENDING] > 0
+    assert run.at_kill[ReminderState.SENT] in (run.received_before - 1, run.received_before)
     assert states() == {ReminderState.SENT: 25}
-    assert set(received) == {contact.email for contact in contacts}
-    assert twice <= 1, "more than the one in flight sent twice"
+    assert set(run.received) == {contact.email for contact in contacts}
+    assert run.twice <= 1, "more than the one in flight sent twice"
 
 
 # --- SMTP failures ------------------------------------------------------------------------------
